@@ -1,0 +1,219 @@
+/* pymt.h: the public interface of pymt, a thread-safe small-object allocator in the pymalloc line.
+ *
+ * Three families, as in CPython; memory from one family is freed by the same family only:
+ *   raw memory     pymt_mem_*                         undistinguished chunks (system allocator)
+ *   object memory  pymt_object_malloc/calloc/realloc/free  pools for requests <= 512 bytes
+ *   objects        pymt_object_new/newvar/del         typed objects on object memory
+ * Every function here is thread-safe and may be called before any set-up: the library
+ * initialises itself on first use, reading its environment once (PYMT_MALLOC, PYMT_TCACHE, ...).
+ * Every block is aligned to 16 bytes. Standard headers only: no ConcurrencyKit, no internals. */
+#ifndef PYMT_PYMT_H
+#define PYMT_PYMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(PYMT_STATIC_DEFINE)
+#define PYMT_API
+#elif defined(__GNUC__)
+#define PYMT_API __attribute__((visibility("default")))
+#else
+#define PYMT_API
+#endif
+
+#if defined(__GNUC__)
+#define PYMT_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
+#else
+#define PYMT_MALLOC_ATTR
+#endif
+
+/* Version of this header and of the library it belongs to. */
+#define PYMT_VERSION_MAJOR 0
+#define PYMT_VERSION_MINOR 1
+#define PYMT_VERSION_PATCH 0
+
+/* Geometry of the pools (fixed at build time; the same numbers as 64-bit pymalloc). */
+#define PYMT_ALIGNMENT 16                  /* every block is aligned to this many bytes */
+#define PYMT_SMALL_REQUEST_THRESHOLD 512   /* larger requests go to the system allocator */
+#define PYMT_NUM_SIZE_CLASSES 32           /* 16, 32, ..., 512 bytes */
+
+/* ---------------------------------------------------------------------------------------------
+ * Raw memory (the PyMem_Malloc family). Backed by the system allocator in every mode.
+ * Errors: NULL with errno ENOMEM on exhaustion or a size above PTRDIFF_MAX.
+ * Free with pymt_mem_free only; handing a pool block to pymt_mem_free reports and aborts. */
+
+/* Allocate n bytes (n == 0 gives a unique non-NULL pointer). Contents are undefined
+ * (filled with the clean byte 0xCD in debug mode). */
+PYMT_API PYMT_MALLOC_ATTR void *pymt_mem_malloc(size_t n);
+/* Allocate nelem * elsize zeroed bytes; NULL + ENOMEM when the product overflows. */
+PYMT_API PYMT_MALLOC_ATTR void *pymt_mem_calloc(size_t nelem, size_t elsize);
+/* Resize p (from pymt_mem_*) to n bytes keeping the contents up to the smaller size.
+ * realloc(NULL, n) allocates; realloc(p, 0) returns a valid minimal block. On failure p is
+ * left untouched and NULL + ENOMEM is returned. */
+PYMT_API void *pymt_mem_realloc(void *p, size_t n);
+/* Free p from pymt_mem_*; NULL is a no-op. */
+PYMT_API void pymt_mem_free(void *p);
+
+/* ---------------------------------------------------------------------------------------------
+ * Object memory (the PyObject_Malloc family). Requests of at most PYMT_SMALL_REQUEST_THRESHOLD
+ * bytes come from the pools (through a per-thread cache); larger ones from the system allocator.
+ * Same contracts as the raw family: malloc(0) is unique and non-NULL, free(NULL) is a no-op,
+ * errors are NULL + ENOMEM with the allocator intact. A block may be freed by any thread.
+ * Free with pymt_object_free (or pymt_object_del, the same domain). */
+
+PYMT_API PYMT_MALLOC_ATTR void *pymt_object_malloc(size_t n);
+PYMT_API PYMT_MALLOC_ATTR void *pymt_object_calloc(size_t nelem, size_t elsize);
+/* Resize; keeps the block in place when the new size still fits its size class and shrinks
+ * by less than a quarter; otherwise moves it, also between the pools and the system
+ * allocator as the size crosses the threshold, keeping the contents. */
+PYMT_API void *pymt_object_realloc(void *p, size_t n);
+PYMT_API void pymt_object_free(void *p);
+
+/* ---------------------------------------------------------------------------------------------
+ * Objects (the PyObject_New family): typed objects carved from object memory. */
+
+/* A type: members after these three are allowed (and ignored by pymt). */
+typedef struct pymt_type {
+    const char *tp_name;   /* for reports */
+    size_t tp_basicsize;   /* bytes of the fixed part, at least sizeof(pymt_object) */
+    size_t tp_itemsize;    /* bytes per item of a variable-size object, 0 for fixed-size */
+} pymt_type;
+
+/* The head of every object. */
+typedef struct pymt_object {
+    intptr_t ob_refcnt;
+    const pymt_type *ob_type;
+} pymt_object;
+
+/* The head of every variable-size object. */
+typedef struct pymt_varobject {
+    pymt_object ob_base;
+    ptrdiff_t ob_size;
+} pymt_varobject;
+
+/* Allocate tp_basicsize bytes, set ob_refcnt = 1 and ob_type = type; the rest is
+ * uninitialised. NULL + ENOMEM on exhaustion, NULL + EINVAL when type is NULL or its
+ * basicsize is smaller than pymt_object. Free with pymt_object_del. */
+PYMT_API PYMT_MALLOC_ATTR pymt_object *pymt_object_new(const pymt_type *type);
+/* Allocate tp_basicsize + n * tp_itemsize bytes rounded up to PYMT_ALIGNMENT, set the head
+ * as pymt_object_new does and ob_size = n. NULL + ENOMEM when n is negative or the size
+ * overflows. Free with pymt_object_del. */
+PYMT_API PYMT_MALLOC_ATTR pymt_varobject *pymt_object_newvar(const pymt_type *type, ptrdiff_t n);
+/* Free an object from pymt_object_new/newvar (NULL is a no-op). */
+PYMT_API void pymt_object_del(void *op);
+
+/* Typed conveniences in the spirit of PyObject_New / PyObject_NewVar. */
+#define PYMT_OBJECT_NEW(ctype, typeobj) ((ctype *)pymt_object_new(typeobj))
+#define PYMT_OBJECT_NEWVAR(ctype, typeobj, n) ((ctype *)pymt_object_newvar((typeobj), (n)))
+
+/* ---------------------------------------------------------------------------------------------
+ * Queries and control. */
+
+/* Usable bytes of a live block of any family (the size class for a pool block, the system
+ * allocator's usable size otherwise, the requested size in debug mode); 0 for NULL. */
+PYMT_API size_t pymt_usable_size(const void *p);
+
+/* Give this thread's cached free blocks back (for a thread about to idle). Threads that
+ * exit do this on their own. Thread-safe; cheap when the cache is empty. */
+PYMT_API void pymt_thread_flush(void);
+
+/* Turn the per-thread caches on (1) or off (0) before the first allocation of the process
+ * (the environment variable PYMT_TCACHE does the same). Returns 0, or -1 with errno EBUSY
+ * once the allocator has been used. */
+PYMT_API int pymt_set_tcache(int enabled);
+
+/* Return the memory of wholly free arenas to the OS, after draining the shared block depots
+ * and the calling thread's cache. Returns the number of bytes released. Thread-safe. */
+PYMT_API size_t pymt_trim(void);
+
+/* The mode chosen at start-up. */
+typedef enum pymt_mode {
+    PYMT_MODE_PYMALLOC = 0,       /* pools (default) */
+    PYMT_MODE_MALLOC = 1,         /* pooling off: every family on the system allocator */
+    PYMT_MODE_PYMALLOC_DEBUG = 2, /* pools plus debug checks */
+    PYMT_MODE_MALLOC_DEBUG = 3    /* system allocator plus debug checks */
+} pymt_mode;
+PYMT_API pymt_mode pymt_get_mode(void);
+/* Non-zero when the per-thread caches are in use. */
+PYMT_API int pymt_tcache_enabled(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Statistics. Counters are exact when no other thread is allocating; while threads run they
+ * are a consistent-enough snapshot (each counter read atomically, not all at one instant).
+ * Block accounting: for each class, blocks_total (carved into pools) ==
+ *   blocks_in_use + blocks_cached + blocks_depot + blocks_free.                              */
+
+typedef struct pymt_class_stats {
+    size_t block_size;     /* bytes per block */
+    size_t pools;          /* pools currently assigned to this class */
+    size_t blocks_total;   /* blocks those pools hold (carved or not) */
+    size_t blocks_in_use;  /* held by the program */
+    size_t blocks_cached;  /* in per-thread caches */
+    size_t blocks_depot;   /* in the shared lock-free depot */
+    size_t blocks_free;    /* free inside the pools (free lists and not yet carved) */
+} pymt_class_stats;
+
+typedef struct pymt_stats {
+    size_t struct_size;            /* filled in: sizeof the struct as this library knows it */
+    pymt_mode mode;
+    int tcache_enabled;
+    pymt_class_stats classes[PYMT_NUM_SIZE_CLASSES];
+    /* arenas */
+    size_t arenas_current;         /* arenas mapped now (in use plus reserve) */
+    size_t arenas_reserve;         /* wholly free arenas kept mapped for reuse */
+    size_t arenas_allocated_total; /* arenas ever taken from the OS */
+    size_t arenas_reclaimed_total; /* arenas ever given back to the OS */
+    size_t arenas_highwater;       /* most arenas mapped at once */
+    size_t pools_free;             /* empty pools inside arenas */
+    /* bytes */
+    size_t bytes_in_use;           /* pool blocks held by the program, at block size */
+    size_t bytes_cached;           /* pool blocks in thread caches and depots */
+    size_t bytes_free;             /* free bytes in pools, free pools, and reserve arenas */
+    size_t bytes_overhead;         /* pool headers, tails too small for a block, metadata */
+    size_t bytes_mapped;           /* arena bytes mapped from the OS */
+    /* system-allocator side */
+    size_t large_in_use;           /* blocks of the object family living on the system allocator */
+    /* concurrency */
+    size_t lock_acquisitions;      /* times the core lock was taken */
+    size_t tcache_refills;         /* batches a thread cache took from the core */
+    size_t tcache_flushes;         /* batches a thread cache gave to the core */
+    size_t handoffs_published;     /* batches and arenas pushed on the lock-free stacks */
+    size_t handoffs_adopted;       /* batches and arenas taken from them */
+    size_t threads_cached;         /* threads with a live cache */
+    /* debug mode (0 otherwise) */
+    size_t debug_blocks_raw;       /* live debug blocks, raw memory */
+    size_t debug_blocks_objmem;    /* live debug blocks, object memory */
+    size_t debug_blocks_object;    /* live debug blocks, objects */
+} pymt_stats;
+
+/* Fill *out (whose size the caller passes, for compatibility across versions: only the first
+ * min(struct_size, sizeof(pymt_stats)) bytes are written). Returns 0, or -1 with errno EINVAL
+ * when out is NULL or struct_size is too small for the head. Thread-safe. */
+PYMT_API int pymt_get_stats(pymt_stats *out, size_t struct_size);
+/* Print the statistics in the spirit of sys._debugmallocstats: per size class the pools,
+ * blocks in use, cached and free, then arenas and bytes. f == NULL means stderr. */
+PYMT_API void pymt_print_stats(FILE *f);
+
+/* ---------------------------------------------------------------------------------------------
+ * Debug mode (PYMT_MALLOC=debug or malloc_debug). Outside debug mode these do nothing. */
+
+/* Check the guards of every live debug block; returns the number of corrupt blocks found
+ * (each also reported through the report path, without aborting). */
+PYMT_API size_t pymt_check_heap(void);
+
+/* A report hook: called with the whole report text instead of writing it and aborting.
+ * If the hook returns, the offending operation is abandoned (nothing is freed) and the call
+ * returns (NULL for an allocation). NULL restores the default (write, then abort). */
+typedef void (*pymt_report_hook)(const char *report, size_t len, void *ctx);
+PYMT_API void pymt_set_report_hook(pymt_report_hook hook, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PYMT_PYMT_H */

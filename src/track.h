@@ -8,6 +8,10 @@
  *   PYMT_TRACK_POOL_INIT(b, n)    n bytes of fresh pool memory at b now hold free blocks only
  *   pymt__blk_get(b, i)           read link word i of a FREE block b (may be poisoned)
  *   pymt__blk_set(b, i, v)        write link word i of a FREE block b
+ *   PYMT_TRACK_LINK_OPEN(b)       word 0 of FREE block b is about to be written by code that
+ *                                 does not go through pymt__blk_set (ConcurrencyKit's push in
+ *                                 handoff_ck.c); leave it accessible: the next pymt__blk_set
+ *                                 or pymt__blk_get on b closes it again
  * A free block's words 0 and 1 hold the allocator's links; nothing else of it is read. */
 #ifndef PYMT_TRACK_H
 #define PYMT_TRACK_H
@@ -17,6 +21,7 @@
 #define PYMT_TRACK_ALLOC(p, n) ((void)(p), (void)(n))
 #define PYMT_TRACK_FREE(p, n) ((void)(p), (void)(n))
 #define PYMT_TRACK_POOL_INIT(b, n) ((void)(b), (void)(n))
+#define PYMT_TRACK_LINK_OPEN(b) ((void)(b))
 
 static inline void *pymt__blk_get(void *b, unsigned i) {
     return ((void **)b)[i];

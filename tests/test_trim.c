@@ -1,0 +1,113 @@
+/* test_trim.c: arenas go back to the OS after a burst, and pymt_trim says how much went.
+ *
+ * Proves: after 200 MiB of 64-byte blocks are allocated, written and freed, followed by
+ * pymt_thread_flush() and pymt_trim(), the arenas in use fall back to where they started (only
+ * the reserve stays mapped), RSS from /proc/self/statm falls back near its start, and
+ * pymt_trim() returns a positive byte count no larger than what was unmapped; a trim with
+ * nothing free returns 0. Runs with PYMT_MALLOC=pymalloc (set by CMake). Under a sanitizer the
+ * burst is 16 MiB and RSS is not checked. */
+#include "check.h"
+
+#include <sys/mman.h>
+
+#define MIB ((size_t)1 << 20)
+
+static void trim_with_nothing_free_returns_zero(void) {
+    REQUIRE(check_plain_pools());
+    pymt_thread_flush();
+    (void)pymt_trim();
+    CHECK_EQ(pymt_trim(), 0);
+    pymt_stats s = check_stats();
+    CHECK_STATS_ADD_UP(&s);
+}
+
+static void arenas_return_to_the_os_after_a_burst(void) {
+    REQUIRE(check_plain_pools());
+    const size_t burst = (CHECK_SANITIZED ? 16 : 200) * MIB;
+    const size_t block = 64, n = burst / block;
+    void **ptrs = mmap(NULL, n * sizeof *ptrs, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(ptrs != MAP_FAILED);
+    memset(ptrs, 0, n * sizeof *ptrs); /* resident before the start figure is taken */
+
+    pymt_thread_flush();
+    (void)pymt_trim();
+    pymt_stats s0 = check_stats();
+    size_t rss0 = check_rss_bytes();
+
+    for (size_t i = 0; i < n; i++) {
+        ptrs[i] = pymt_object_malloc(block);
+        if (!ptrs[i]) {
+            check_fail_at(__FILE__, __LINE__, "burst allocation succeeds");
+            for (size_t j = 0; j < i; j++)
+                pymt_object_free(ptrs[j]);
+            munmap(ptrs, n * sizeof *ptrs);
+            return;
+        }
+        memset(ptrs[i], (int)(i & 0xff), block);
+    }
+    pymt_stats peak = check_stats();
+    size_t rss_peak = check_rss_bytes();
+    CHECK(peak.arenas_current >= s0.arenas_current + burst / MIB - 1);
+    CHECK(peak.bytes_mapped >= s0.bytes_mapped + burst);
+    CHECK(peak.arenas_highwater >= peak.arenas_current);
+    if (!CHECK_SANITIZED)
+        CHECK(rss_peak >= rss0 + burst - burst / 8); /* the burst really was resident */
+
+    for (size_t i = 0; i < n; i++)
+        pymt_object_free(ptrs[i]);
+    pymt_thread_flush();
+    size_t released = pymt_trim();
+    pymt_stats s1 = check_stats();
+    size_t rss1 = check_rss_bytes();
+
+    CHECK(released > 0);
+    CHECK(released <= peak.bytes_mapped - s1.bytes_mapped);
+    CHECK_STATS_ADD_UP(&s1);
+    CHECK_EQ(check_sum_classes(&s1).in_use, check_sum_classes(&s0).in_use);
+    /* arenas holding blocks are back to the start; what else is mapped is the reserve */
+    if (s1.arenas_current - s1.arenas_reserve > s0.arenas_current - s0.arenas_reserve ||
+        s1.arenas_reserve > s0.arenas_reserve + 1 || s1.arenas_current > s0.arenas_current + 1) {
+        check_fail_at(__FILE__, __LINE__, "arenas fall back to the start plus the reserve");
+        fprintf(stderr, "    arenas current/reserve: start %zu/%zu, peak %zu/%zu, end %zu/%zu\n",
+                s0.arenas_current, s0.arenas_reserve, peak.arenas_current, peak.arenas_reserve,
+                s1.arenas_current, s1.arenas_reserve);
+    }
+    CHECK(s1.arenas_reclaimed_total - s0.arenas_reclaimed_total >=
+          peak.arenas_current - s1.arenas_current);
+    CHECK(s1.arenas_highwater >= peak.arenas_current);
+    if (!CHECK_SANITIZED) {
+        /* near the start: the reserve arenas plus a little slack for metadata */
+        size_t slack = 8 * MIB + s1.arenas_reserve * MIB;
+        if (rss1 > rss0 + slack) {
+            check_fail_at(__FILE__, __LINE__, "RSS falls back near its start");
+            fprintf(stderr, "    RSS start %zu KiB, peak %zu KiB, end %zu KiB\n", rss0 / 1024,
+                    rss_peak / 1024, rss1 / 1024);
+        }
+    }
+    munmap(ptrs, n * sizeof *ptrs);
+    /* and a second trim has nothing left to give */
+    CHECK_EQ(pymt_trim(), 0);
+}
+
+static void allocator_works_after_trim(void) {
+    void *p[1000];
+    for (int i = 0; i < 1000; i++) {
+        p[i] = pymt_object_malloc((size_t)(i % 600) + 1);
+        REQUIRE(p[i] != NULL);
+        memset(p[i], 0x3c, (size_t)(i % 600) + 1);
+    }
+    for (int i = 0; i < 1000; i++)
+        pymt_object_free(p[i]);
+    pymt_thread_flush();
+    (void)pymt_trim();
+    pymt_stats s = check_stats();
+    CHECK_STATS_ADD_UP(&s);
+}
+
+static const check_case cases[] = {
+    CHECK_CASE(trim_with_nothing_free_returns_zero),
+    CHECK_CASE(arenas_return_to_the_os_after_a_burst),
+    CHECK_CASE(allocator_works_after_trim),
+};
+CHECK_MAIN(cases)

@@ -1,0 +1,174 @@
+/* api_objmem.c: object memory, pymt_object_malloc/calloc/realloc/free (the PyObject_Malloc
+ * family). Requests of 1..512 bytes take the thread-cache fast path (tcache.h); 0 is served as
+ * 1; larger requests, pooling off, and debug mode go through the out-of-line paths below.
+ * free() asks the arena map (lock-free) whether a pointer is a pool block: pool blocks go back
+ * to the thread cache, anything else to the system allocator.
+ *   fast path malloc: size check, bin pop          -> pymt__tcache_alloc
+ *   fast path free:   arena map lookup, pool header  -> pymt__tcache_free
+ * Debug mode costs the fast path nothing: its bins have max 0, so every call reaches a _slow
+ * function, which forwards to debug.c. */
+#include <errno.h>
+#include <string.h>
+
+#include "arena.h"
+#include "pool.h"
+#include "tcache.h"
+
+static _Atomic size_t large_in_use; /* object-family blocks on the system allocator */
+
+size_t pymt__objmem_large_in_use(void) {
+    return pymt__load_relaxed(&large_in_use);
+}
+
+bool pymt__is_pool_block(const void *p) {
+    return pymt__arena_lookup(p) != NULL;
+}
+
+static void *objmem_large(size_t n, bool zero) {
+    void *p = zero ? pymt__sys_calloc(1, n) : pymt__sys_malloc(n);
+    if (p != NULL && pymt__opt.pooling)
+        pymt__fetch_add_relaxed(&large_in_use, 1);
+    return p;
+}
+
+static void objmem_large_free(void *p) {
+    if (pymt__opt.pooling)
+        pymt__fetch_sub_relaxed(&large_in_use, 1);
+    pymt__sys_free(p);
+}
+
+PYMT__NOINLINE static void *objmem_malloc_slow(size_t n) {
+    if (n == 0)
+        return pymt__tcache_alloc(0, 1);
+    if (pymt__unlikely(n > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    pymt__ensure_init();
+    if (pymt__unlikely(pymt__opt.debug))
+        return pymt__debug_malloc(PYMT__FAM_OBJMEM, n, false);
+    return objmem_large(n, false);
+}
+
+PYMT_API void *pymt_object_malloc(size_t n) {
+    if (pymt__likely(n - 1 < PYMT__SMALL_MAX))
+        return pymt__tcache_alloc(pymt__size_to_class(n), n);
+    return objmem_malloc_slow(n);
+}
+
+PYMT_API void *pymt_object_calloc(size_t nelem, size_t elsize) {
+    size_t n;
+    if (pymt__unlikely(__builtin_mul_overflow(nelem, elsize, &n) || n > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    pymt__ensure_init();
+    if (pymt__unlikely(pymt__opt.debug))
+        return pymt__debug_malloc(PYMT__FAM_OBJMEM, n, true);
+    if (n <= PYMT__SMALL_MAX) {
+        void *p = pymt_object_malloc(n);
+        if (p != NULL)
+            memset(p, 0, n ? n : 1);
+        return p;
+    }
+    return objmem_large(n, true);
+}
+
+/* p is not a pool block: debug block, large block, or a block from pooling-off mode. */
+PYMT__NOINLINE static void objmem_free_other(void *p) {
+    if (p == NULL)
+        return;
+    pymt__ensure_init();
+    if (pymt__unlikely(pymt__opt.debug)) {
+        pymt__debug_free(PYMT__FAM_OBJMEM, p);
+        return;
+    }
+    objmem_large_free(p);
+}
+
+PYMT_API void pymt_object_free(void *p) {
+    if (pymt__likely(pymt__arena_lookup(p) != NULL)) {
+        pymt__tcache_free(p, pymt__pool_of(p)->szidx);
+        return;
+    }
+    objmem_free_other(p);
+}
+
+PYMT_API void *pymt_object_realloc(void *p, size_t n) {
+    if (p == NULL)
+        return pymt_object_malloc(n);
+    if (pymt__unlikely(n > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    pymt__ensure_init();
+    if (pymt__unlikely(pymt__opt.debug))
+        return pymt__debug_realloc(PYMT__FAM_OBJMEM, p, n);
+    if (pymt__arena_lookup(p) != NULL) {
+        size_t size = pymt__class_to_size(pymt__pool_of(p)->szidx);
+        size_t want = n ? n : 1;
+        /* pymalloc's rule: stay when it fits and shrinks by less than a quarter */
+        if (want <= size && 4 * want > 3 * size)
+            return p;
+        void *q = pymt_object_malloc(want);
+        if (q == NULL)
+            return NULL;
+        memcpy(q, p, want < size ? want : size);
+        pymt_object_free(p);
+        return q;
+    }
+    if (n > PYMT__SMALL_MAX || !pymt__opt.pooling)
+        return pymt__sys_realloc(p, n);
+    /* a large block shrinking under the threshold moves into the pools */
+    void *q = pymt_object_malloc(n);
+    if (q == NULL)
+        return NULL;
+    size_t have = pymt__sys_usable_size(p);
+    memcpy(q, p, n < have ? n : have);
+    objmem_large_free(p);
+    return q;
+}
+
+/* ---- the same family without debug checks, for debug.c's own blocks ---------------------- */
+
+void *pymt__objmem_malloc_nodebug(size_t n) {
+    if (n > PTRDIFF_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    pymt__ensure_init();
+    if (pymt__opt.pooling && n <= PYMT__SMALL_MAX) {
+        void *p = pymt__pool_alloc_one(pymt__size_to_class(n ? n : 1));
+        if (p != NULL)
+            PYMT_TRACK_ALLOC(p, n);
+        return p;
+    }
+    return objmem_large(n, false);
+}
+
+void pymt__objmem_free_nodebug(void *p) {
+    if (p == NULL)
+        return;
+    if (pymt__arena_lookup(p) != NULL) {
+        PYMT_TRACK_FREE(p, pymt__class_to_size(pymt__pool_of(p)->szidx));
+        pymt__pool_free_one(p);
+        return;
+    }
+    objmem_large_free(p);
+}
+
+size_t pymt__objmem_usable_nodebug(const void *p) {
+    if (p == NULL)
+        return 0;
+    if (pymt__arena_lookup(p) != NULL)
+        return pymt__class_to_size(pymt__pool_of(p)->szidx);
+    return pymt__sys_usable_size(p);
+}
+
+PYMT_API size_t pymt_usable_size(const void *p) {
+    if (p == NULL)
+        return 0;
+    if (pymt__unlikely(pymt__opt.debug))
+        return pymt__debug_usable_size(p);
+    return pymt__objmem_usable_nodebug(p);
+}

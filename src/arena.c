@@ -1,0 +1,197 @@
+/* arena.c: arenas (1 MiB, 1 MiB-aligned mappings that the pool core carves into 64 pools of
+ * 16 KiB), the arena map that answers "is this pointer ours?" without a lock, and the arena
+ * reserve.
+ *
+ *   arena: 1 MiB, 1 MiB-aligned; pool and arena of a block by masking the address
+ *   +---------+---------+---------+-- ... --+----------+
+ *   | pool 0  | pool 1  | pool 2  |         | pool 63  |   64 pools x 16 KiB
+ *   +---------+---------+---------+-- ... --+----------+
+ *   metadata (pymt__arena) in a separate table of PYMT__MAX_ARENAS slots, reserved with
+ *   MAP_NORESERVE at init, touched only as arenas are used, never freed.
+ *
+ * Life of an arena: UNUSED slot -> ACTIVE (mapped, on the core's lists; core lock) -> when all
+ * 64 pools are free the core unlinks it and marks it RETIRING -> pymt__arena_retire, outside the
+ * lock: either RESERVE (pages discarded with MADV_DONTNEED, pushed on the lock-free reserve stack,
+ * still in the arena map) or unmapped (map entry cleared first, then munmap, then the slot is
+ * pushed on the lock-free free-slot stack). The core takes arenas back from the reserve, then
+ * slots from the free-slot stack, under its lock.
+ *
+ * Lock-free stacks (ConcurrencyKit ck_stack through handoff_ck.c): pushes come from any thread
+ * without the lock; pops and take-alls happen only under the core lock, so there is one popper
+ * at a time and the ABA problem cannot arise (the entry a popper read cannot be popped and
+ * re-pushed by anyone else before its CAS). Entries are the metadata objects, which are never
+ * unmapped, so a stale next pointer is never a dangling one.
+ *
+ * Never calls malloc. The map leaves come from os.c. */
+#include "arena.h"
+
+#include <errno.h>
+
+#include "handoff_ck.h"
+#include "os.h"
+
+#define PYMT__MAX_ARENAS (1u << 18) /* 256 GiB of pool memory */
+
+_Atomic(pymt__map_leaf *) pymt__arena_map[1u << PYMT__MAP_TOP_BITS];
+
+static pymt__arena *arena_table;   /* PYMT__MAX_ARENAS slots; set once at init */
+static uint32_t arena_table_used;  /* slots handed out so far (core lock) */
+static ck_stack_t arena_reserve;   /* RESERVE arenas; pushed lock-free, popped under lock */
+static ck_stack_t arena_free_slots;/* UNUSED slots that once had memory; same discipline */
+
+/* Written by many threads, read by stats: relaxed counters. */
+static _Atomic size_t arenas_current, arenas_reserve_n, arenas_allocated_total,
+    arenas_reclaimed_total, arenas_highwater, arena_published, arena_adopted;
+
+static pymt__arena *arena_of_link(ck_stack_entry_t *e) {
+    _Static_assert(offsetof(pymt__arena, link) == 0, "link is the first member");
+    return (pymt__arena *)e;
+}
+
+bool pymt__arena_init(void) {
+    arena_table = pymt__os_reserve(sizeof(pymt__arena) * PYMT__MAX_ARENAS);
+    return arena_table != NULL;
+}
+
+/* Core lock held: leaves are created here only. */
+static bool arena_map_set(uintptr_t base, pymt__arena *a) {
+    size_t top = base >> (PYMT__ARENA_BITS + PYMT__MAP_LEAF_BITS);
+    pymt__map_leaf *leaf = pymt__load_acquire(&pymt__arena_map[top]);
+    if (leaf == NULL) {
+        leaf = pymt__os_map(sizeof(pymt__map_leaf));
+        if (leaf == NULL)
+            return false;
+        /* pairs with the acquire in pymt__arena_lookup: the zeroed leaf is seen before use */
+        pymt__store_release(&pymt__arena_map[top], leaf);
+    }
+    pymt__store_release(
+        &leaf->entry[(base >> PYMT__ARENA_BITS) & ((1u << PYMT__MAP_LEAF_BITS) - 1)], a);
+    return true;
+}
+
+static void counter_max(_Atomic size_t *hw, size_t v) {
+    size_t cur = pymt__load_relaxed(hw);
+    while (cur < v && !atomic_compare_exchange_weak_explicit(hw, &cur, v, memory_order_relaxed,
+                                                             memory_order_relaxed)) {
+    }
+}
+
+pymt__arena *pymt__arena_new_locked(void) {
+    /* 1. a reserve arena: already mapped and in the map, pages discarded (read as zero) */
+    ck_stack_entry_t *e = pymt__ck_pop_mpsc(&arena_reserve);
+    if (e != NULL) {
+        pymt__tsan_acquire(&arena_reserve); /* pairs with the release in pymt__arena_retire */
+        pymt__arena *a = arena_of_link(e);
+        pymt__fetch_sub_relaxed(&arenas_reserve_n, 1);
+        pymt__fetch_add_relaxed(&arena_adopted, 1);
+        a->state = PYMT__ARENA_ACTIVE;
+        a->freepools = NULL;
+        a->ncarved = 0;
+        a->nfreepools = PYMT__POOLS_PER_ARENA;
+        a->nextarena = a->prevarena = NULL;
+        return a;
+    }
+    /* 2. a slot: recycled, else the next never-used one */
+    pymt__arena *a;
+    e = pymt__ck_pop_mpsc(&arena_free_slots);
+    if (e != NULL) {
+        pymt__tsan_acquire(&arena_free_slots); /* pairs with the release in pymt__arena_unmap_retiring */
+        a = arena_of_link(e);
+    } else if (arena_table_used < PYMT__MAX_ARENAS) {
+        a = &arena_table[arena_table_used];
+        a->index = arena_table_used++;
+    } else {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *mem = pymt__os_map_aligned(PYMT__ARENA_SIZE, PYMT__ARENA_SIZE);
+    if (mem != NULL && ((uintptr_t)mem >> 48) != 0) {
+        /* outside the map's reach: never happens without a hint above 47 bits */
+        pymt__os_unmap(mem, PYMT__ARENA_SIZE);
+        mem = NULL;
+    }
+    if (mem == NULL || !arena_map_set((uintptr_t)mem, a)) {
+        if (mem != NULL)
+            pymt__os_unmap(mem, PYMT__ARENA_SIZE);
+        a->address = 0;
+        a->state = PYMT__ARENA_UNUSED;
+        pymt__tsan_release(&arena_free_slots);
+        pymt__ck_push_mpmc(&arena_free_slots, &a->link);
+        errno = ENOMEM;
+        return NULL;
+    }
+    a->address = (uintptr_t)mem;
+    a->state = PYMT__ARENA_ACTIVE;
+    a->freepools = NULL;
+    a->ncarved = 0;
+    a->nfreepools = PYMT__POOLS_PER_ARENA;
+    a->nextarena = a->prevarena = NULL;
+    size_t cur = pymt__fetch_add_relaxed(&arenas_current, 1) + 1;
+    pymt__fetch_add_relaxed(&arenas_allocated_total, 1);
+    counter_max(&arenas_highwater, cur);
+    return a;
+}
+
+void pymt__arena_unmap_retiring(pymt__arena *a) {
+    uintptr_t base = a->address;
+    pymt__map_leaf *leaf =
+        pymt__load_acquire(&pymt__arena_map[base >> (PYMT__ARENA_BITS + PYMT__MAP_LEAF_BITS)]);
+    /* cleared before munmap: once the range can belong to someone else, no free() of a pointer
+     * in it may take it for ours */
+    pymt__store_release(
+        &leaf->entry[(base >> PYMT__ARENA_BITS) & ((1u << PYMT__MAP_LEAF_BITS) - 1)], NULL);
+    pymt__os_unmap((void *)base, PYMT__ARENA_SIZE);
+    a->address = 0;
+    a->state = PYMT__ARENA_UNUSED;
+    pymt__fetch_sub_relaxed(&arenas_current, 1);
+    pymt__fetch_add_relaxed(&arenas_reclaimed_total, 1);
+    pymt__tsan_release(&arena_free_slots); /* pairs with the acquire in pymt__arena_new_locked */
+    pymt__ck_push_mpmc(&arena_free_slots, &a->link);
+}
+
+void pymt__arena_retire(pymt__arena *a) {
+    pymt__assert(a->state == PYMT__ARENA_RETIRING);
+    size_t had = pymt__fetch_add_relaxed(&arenas_reserve_n, 1);
+    if (had < pymt__opt.arena_reserve) {
+        pymt__os_discard((void *)a->address, PYMT__ARENA_SIZE);
+        a->state = PYMT__ARENA_RESERVE;
+        pymt__fetch_add_relaxed(&arena_published, 1);
+        pymt__tsan_release(&arena_reserve); /* pairs with the acquire in pymt__arena_new_locked */
+        pymt__ck_push_mpmc(&arena_reserve, &a->link);
+        return;
+    }
+    pymt__fetch_sub_relaxed(&arenas_reserve_n, 1);
+    pymt__arena_unmap_retiring(a);
+}
+
+size_t pymt__arena_trim_locked(void) {
+    /* Under the core lock, like every other take from the reserve: one popper at a time. */
+    ck_stack_entry_t *e = pymt__ck_take_all_mpmc(&arena_reserve);
+    size_t released = 0;
+    if (e != NULL)
+        pymt__tsan_acquire(&arena_reserve);
+    while (e != NULL) {
+        ck_stack_entry_t *next = e->next;
+        pymt__arena *a = arena_of_link(e);
+        pymt__fetch_sub_relaxed(&arenas_reserve_n, 1);
+        pymt__arena_unmap_retiring(a);
+        released += PYMT__ARENA_SIZE;
+        e = next;
+    }
+    return released;
+}
+
+void pymt__arena_atfork_child(void) {
+    /* Arenas that were between unlink and retire in other threads are lost to the child; the
+     * counters stay as they were (they count mappings, which the child inherited). */
+}
+
+void pymt__arena_counters_get(pymt__arena_counters *out) {
+    out->current = pymt__load_relaxed(&arenas_current);
+    out->reserve = pymt__load_relaxed(&arenas_reserve_n);
+    out->allocated_total = pymt__load_relaxed(&arenas_allocated_total);
+    out->reclaimed_total = pymt__load_relaxed(&arenas_reclaimed_total);
+    out->highwater = pymt__load_relaxed(&arenas_highwater);
+    out->published = pymt__load_relaxed(&arena_published);
+    out->adopted = pymt__load_relaxed(&arena_adopted);
+}

@@ -1,0 +1,50 @@
+/* atomic.h: C11 atomics with the memory order in the name, and the one place that includes
+ * ConcurrencyKit. Every shared word of pymt is an _Atomic object accessed through these
+ * helpers (never a plain access, never the default seq_cst), so ThreadSanitizer sees it.
+ *
+ * ConcurrencyKit: only its types are used here (ck_stack_t, ck_stack_entry_t). The CK functions
+ * themselves are called from handoff_ck.c alone, a file compiled without sanitizers, because
+ * CK's loads and stores are plain volatile accesses that TSan would report; handoff.c brackets
+ * each call with __tsan_release/__tsan_acquire (pymt__tsan_* below) so TSan still sees every
+ * hand-off. Builds that would use CK's inline assembly are refused. */
+#ifndef PYMT_ATOMIC_H
+#define PYMT_ATOMIC_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if !defined(CK_USE_CC_BUILTINS) || CK_USE_CC_BUILTINS != 1
+#error "pymt needs CK_USE_CC_BUILTINS=1: ConcurrencyKit's inline assembly is invisible to TSan"
+#endif
+#include <ck_stack.h>
+
+#define pymt__load_relaxed(p) atomic_load_explicit((p), memory_order_relaxed)
+#define pymt__load_acquire(p) atomic_load_explicit((p), memory_order_acquire)
+#define pymt__store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+#define pymt__store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
+#define pymt__fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
+#define pymt__fetch_sub_relaxed(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
+#define pymt__cas_acq_rel(p, expp, v)                                                        \
+    atomic_compare_exchange_strong_explicit((p), (expp), (v), memory_order_acq_rel,          \
+                                            memory_order_acquire)
+
+/* TSan annotations for the CK hand-offs: empty unless built with -fsanitize=thread. */
+#if defined(__SANITIZE_THREAD__)
+#define PYMT__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PYMT__TSAN 1
+#endif
+#endif
+#ifdef PYMT__TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define pymt__tsan_acquire(a) __tsan_acquire((void *)(a))
+#define pymt__tsan_release(a) __tsan_release((void *)(a))
+#else
+#define pymt__tsan_acquire(a) ((void)(a))
+#define pymt__tsan_release(a) ((void)(a))
+#endif
+
+#endif /* PYMT_ATOMIC_H */

@@ -1,0 +1,20 @@
+/* handoff.h: the lock-free block depot (handoff.c): batches of free blocks passed between
+ * threads without the core lock. */
+#ifndef PYMT_HANDOFF_H
+#define PYMT_HANDOFF_H
+
+#include "internal.h"
+
+/* Publish a chain of n free blocks of class c (linked through word 0, NULL-terminated) when the
+ * depot holds fewer than limit blocks of that class; false (nothing done) otherwise. */
+bool pymt__depot_push(unsigned c, void *chain, size_t n, size_t limit);
+/* Adopt one batch of class c: returns its chain (linked through word 0) and sets *n, or NULL. */
+void *pymt__depot_take(unsigned c, size_t *n);
+/* Blocks of class c in the depot now (exact when quiescent). */
+size_t pymt__depot_count(unsigned c);
+/* Give every depot block back to the pools (pymt_trim, fork child). Takes the core lock. */
+void pymt__depot_drain(void);
+/* Batches published and adopted so far. */
+void pymt__depot_counters(size_t *published, size_t *adopted);
+
+#endif /* PYMT_HANDOFF_H */

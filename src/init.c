@@ -1,0 +1,160 @@
+/* init.c: one-time initialisation, fork handlers, and the few process-wide helpers (fatal
+ * errors, assertion failures) every layer uses.
+ * Initialisation happens on the first call that needs it (a slow path), under a mutex, and
+ * never allocates through malloc. Calls that re-enter the allocator from inside it on the same
+ * thread (pthread_atfork or atexit may allocate in some C libraries, and in the preload library
+ * that allocation is pymt) see the options still zeroed, i.e. pooling off, and are served by the
+ * system allocator; their blocks are freed correctly later because they are not in any arena.
+ * fork: prepare takes the debug, core and init locks (in that order, the order every other path
+ * takes them in); the parent releases them; the child re-creates them and keeps only its own
+ * thread cache. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "handoff.h"
+#include "pool.h"
+#include "tcache.h"
+
+pymt__options pymt__opt;
+int pymt__tcache_request = -1;
+static _Atomic int init_done;
+static pthread_mutex_t init_mutex = PTHREAD_MUTEX_INITIALIZER;
+static PYMT__TLS bool init_running;
+
+bool pymt__initialized(void) {
+    /* pairs with the release store at the end of pymt__init_slow */
+    return pymt__load_acquire(&init_done) != 0;
+}
+
+void pymt__write_err(const char *msg) {
+    size_t len = strlen(msg);
+    while (len > 0) {
+        ssize_t w = write(STDERR_FILENO, msg, len);
+        if (w <= 0) {
+            if (w < 0 && errno == EINTR)
+                continue;
+            return;
+        }
+        msg += w;
+        len -= (size_t)w;
+    }
+}
+
+void pymt__fatal(const char *msg) {
+    pymt__write_err(msg);
+    abort();
+}
+
+void pymt__assert_fail(const char *expr, const char *file, int line) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "pymt: assertion failed: %s (%s:%d)\n", expr, file, line);
+    pymt__fatal(msg);
+}
+
+const char *pymt__family_name(int family) {
+    switch (family) {
+    case PYMT__FAM_RAW: return "raw memory (pymt_mem_*)";
+    case PYMT__FAM_OBJMEM: return "object memory (pymt_object_malloc/calloc/realloc/free)";
+    case PYMT__FAM_OBJECT: return "objects (pymt_object_new/newvar/del)";
+    default: return "unknown family";
+    }
+}
+
+static void atfork_prepare(void) {
+    if (pymt__opt.debug)
+        pymt__debug_atfork_prepare();
+    pymt__pool_atfork_prepare();
+}
+
+static void atfork_parent(void) {
+    pymt__pool_atfork_parent();
+    if (pymt__opt.debug)
+        pymt__debug_atfork_parent();
+}
+
+static void atfork_child(void) {
+    pymt__pool_atfork_child();
+    pymt__core_lock();
+    pymt__tcache_atfork_child_locked();
+    pymt__core_unlock();
+    if (pymt__opt.debug)
+        pymt__debug_atfork_child();
+}
+
+static void stats_at_exit(void) {
+    pymt_print_stats(stderr);
+}
+
+void pymt__init_slow(void) {
+    if (init_running)
+        return; /* re-entered from our own set-up: served with the zeroed options */
+    pthread_mutex_lock(&init_mutex);
+    if (pymt__load_acquire(&init_done)) {
+        pthread_mutex_unlock(&init_mutex);
+        return;
+    }
+    init_running = true;
+    pymt__options o;
+    memset(&o, 0, sizeof o);
+    pymt__options_read(&o);
+    if (pymt__tcache_request >= 0)
+        o.tcache = pymt__tcache_request != 0;
+    if (o.pooling && !pymt__arena_init()) {
+        pymt__write_err("pymt: cannot reserve the arena table; pooling off\n");
+        o.mode = o.debug ? PYMT_MODE_MALLOC_DEBUG : PYMT_MODE_MALLOC;
+        o.pooling = false;
+    }
+    if (o.pooling && o.tcache && !pymt__tcache_init())
+        o.tcache = false;
+    if (o.debug)
+        o.tcache = false;
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    pymt__opt = o;
+    if (o.debug)
+        pymt__debug_init();
+    if (o.stats_at_exit)
+        atexit(stats_at_exit);
+    init_running = false;
+    pymt__store_release(&init_done, 1);
+    pthread_mutex_unlock(&init_mutex);
+}
+
+PYMT_API int pymt_set_tcache(int enabled) {
+    pthread_mutex_lock(&init_mutex);
+    int busy = pymt__load_acquire(&init_done);
+    if (!busy)
+        pymt__tcache_request = enabled ? 1 : 0;
+    pthread_mutex_unlock(&init_mutex);
+    if (busy) {
+        errno = EBUSY;
+        return -1;
+    }
+    return 0;
+}
+
+PYMT_API pymt_mode pymt_get_mode(void) {
+    pymt__ensure_init();
+    return pymt__opt.mode;
+}
+
+PYMT_API int pymt_tcache_enabled(void) {
+    pymt__ensure_init();
+    return pymt__opt.tcache && pymt__opt.pooling;
+}
+
+PYMT_API void pymt_thread_flush(void) {
+    pymt__tcache_flush_self();
+}
+
+PYMT_API size_t pymt_trim(void) {
+    if (!pymt__initialized() || !pymt__opt.pooling)
+        return 0;
+    pymt__tcache_flush_self();
+    pymt__depot_drain();
+    return pymt__pool_trim();
+}

@@ -1,0 +1,77 @@
+/* os.c: the only file that talks to the kernel about memory: mmap, munmap, madvise, page size.
+ * Arenas are 1 MiB and 1 MiB-aligned: pymt__os_map_aligned first asks for exactly one arena
+ * near the last one (usually aligned for free), and otherwise maps twice the size and unmaps
+ * the unaligned head and tail. Errors return NULL; errno is ENOMEM. Nothing here locks. */
+#include "os.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static _Atomic uintptr_t os_next_hint; /* where the next aligned mapping may land; a guess only */
+
+void *pymt__os_map(size_t size) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return p;
+}
+
+void *pymt__os_reserve(size_t size) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return p;
+}
+
+void *pymt__os_map_aligned(size_t size, size_t align) {
+    uintptr_t hint = atomic_load_explicit(&os_next_hint, memory_order_relaxed);
+    if (hint != 0) {
+        void *p = mmap((void *)hint, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        if (((uintptr_t)p & (align - 1)) == 0) {
+            atomic_store_explicit(&os_next_hint, (uintptr_t)p + size, memory_order_relaxed);
+            return p;
+        }
+        munmap(p, size);
+    }
+    size_t span = size + align;
+    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uintptr_t base = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    size_t head = base - (uintptr_t)raw;
+    size_t tail = span - head - size;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap((char *)base + size, tail);
+    atomic_store_explicit(&os_next_hint, base + size, memory_order_relaxed);
+    return (void *)base;
+}
+
+void pymt__os_unmap(void *p, size_t size) {
+    munmap(p, size);
+}
+
+void pymt__os_discard(void *p, size_t size) {
+    /* DONTNEED, not FREE: the pages leave RSS at once, which is what pymt_trim promises. */
+    madvise(p, size, MADV_DONTNEED);
+}
+
+size_t pymt__os_page_size(void) {
+    long ps = sysconf(_SC_PAGESIZE);
+    return ps > 0 ? (size_t)ps : 4096;
+}

@@ -1,0 +1,19 @@
+/* os.h: the kernel's memory calls (os.c). */
+#ifndef PYMT_OS_H
+#define PYMT_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Map size bytes of zeroed read-write memory; NULL + ENOMEM on failure. */
+void *pymt__os_map(size_t size);
+/* Like pymt__os_map, without reserving swap (for large sparse metadata tables). */
+void *pymt__os_reserve(size_t size);
+/* Map size bytes aligned to align (a power of two >= the page size). */
+void *pymt__os_map_aligned(size_t size, size_t align);
+void pymt__os_unmap(void *p, size_t size);
+/* Give the pages back to the OS, keeping the mapping (they read as zero afterwards). */
+void pymt__os_discard(void *p, size_t size);
+size_t pymt__os_page_size(void);
+
+#endif /* PYMT_OS_H */

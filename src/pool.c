@@ -1,0 +1,325 @@
+/* pool.c: the pool core, the classic pymalloc bookkeeping behind one global lock.
+ *
+ * Callers hold pymt__core_lock (entry points end in _locked) except where a function takes it
+ * itself (pymt__pool_alloc_one, pymt__pool_free_one, pymt__pool_trim).
+ * Invariants (all under the lock):
+ *   - a partly used pool is on usedpools[class]; a full one on no list; an empty one on its
+ *     arena's freepools list (keeping its szidx, so reuse for the same class skips re-init);
+ *   - usable_arenas holds the arenas with at least one free pool, in ascending order of
+ *     nfreepools, so new pools come from the fullest arena and the emptiest arenas drain;
+ *     nfp2lasta[n] is the last arena in that list with n free pools (pymalloc's search
+ *     fingers, which keep the reordering O(1));
+ *   - an arena whose 64 pools are all free leaves the list and is retired (reserve or unmap),
+ *     unless it is the last of the list with all pools free (pymalloc keeps one: bpo-37257);
+ *   - blocks are carved lazily: a pool's never-used blocks start at nextoffset.
+ * Blocks move in batches: pymt__pool_take_locked / pymt__pool_give_locked serve the thread
+ * caches, one lock acquisition per batch. Never calls malloc; never touches a thread cache. */
+#include "pool.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "track.h"
+
+static pthread_mutex_t core_mutex = PTHREAD_MUTEX_INITIALIZER;
+static size_t core_lock_count;                 /* under the lock */
+static pymt__pool *usedpools[PYMT__NCLASSES];  /* partly used pools per class */
+static pymt__arena *usable_arenas;
+static pymt__arena *nfp2lasta[PYMT__POOLS_PER_ARENA + 1];
+static size_t class_pools[PYMT__NCLASSES];     /* pools assigned to each class */
+static size_t class_out[PYMT__NCLASSES];       /* blocks out of those pools */
+
+void pymt__core_lock(void) {
+    pthread_mutex_lock(&core_mutex);
+    core_lock_count++;
+}
+
+void pymt__core_unlock(void) {
+    pthread_mutex_unlock(&core_mutex);
+}
+
+static void usedpools_push(unsigned c, pymt__pool *pool) {
+    pool->prevpool = NULL;
+    pool->nextpool = usedpools[c];
+    if (usedpools[c])
+        usedpools[c]->prevpool = pool;
+    usedpools[c] = pool;
+}
+
+static void usedpools_unlink(unsigned c, pymt__pool *pool) {
+    if (pool->prevpool)
+        pool->prevpool->nextpool = pool->nextpool;
+    else
+        usedpools[c] = pool->nextpool;
+    if (pool->nextpool)
+        pool->nextpool->prevpool = pool->prevpool;
+    pool->nextpool = pool->prevpool = NULL;
+}
+
+/* A pool for class c from the arenas; NULL + ENOMEM when no arena can be had. */
+static pymt__pool *pool_new_locked(unsigned c) {
+    if (usable_arenas == NULL) {
+        pymt__arena *a = pymt__arena_new_locked();
+        if (a == NULL)
+            return NULL;
+        a->nextarena = a->prevarena = NULL;
+        usable_arenas = a;
+        pymt__assert(nfp2lasta[a->nfreepools] == NULL);
+        nfp2lasta[a->nfreepools] = a;
+    }
+    pymt__arena *a = usable_arenas;
+    pymt__assert(a->nfreepools > 0);
+    if (nfp2lasta[a->nfreepools] == a)
+        nfp2lasta[a->nfreepools] = NULL; /* it was the last with that many */
+    if (a->nfreepools > 1)
+        nfp2lasta[a->nfreepools - 1] = a; /* the head is the only one with one fewer */
+    pymt__pool *pool = a->freepools;
+    bool fresh = pool == NULL;
+    if (!fresh) {
+        a->freepools = pool->nextpool;
+    } else {
+        pool = (pymt__pool *)(a->address + (size_t)a->ncarved * PYMT__POOL_SIZE);
+        a->ncarved++;
+        pool->arena = a;
+        pool->szidx = PYMT__NCLASSES; /* no class yet: forces the init below */
+        pool->freeblock = NULL;
+        pool->count = 0;
+    }
+    if (--a->nfreepools == 0) {
+        usable_arenas = a->nextarena;
+        if (usable_arenas)
+            usable_arenas->prevarena = NULL;
+        a->nextarena = a->prevarena = NULL;
+    }
+    if (pool->szidx != c) {
+        size_t size = pymt__class_to_size(c);
+        pool->szidx = c;
+        pool->freeblock = NULL;
+        pool->nextoffset = (uint32_t)PYMT__POOL_OVERHEAD;
+        pool->maxnextoffset = (uint32_t)(PYMT__POOL_SIZE - size);
+        PYMT_TRACK_POOL_INIT((char *)pool + PYMT__POOL_OVERHEAD,
+                             PYMT__POOL_SIZE - PYMT__POOL_OVERHEAD);
+    }
+    pool->count = 0;
+    class_pools[c]++;
+    usedpools_push(c, pool);
+    return pool;
+}
+
+static bool pool_is_full(const pymt__pool *pool) {
+    return pool->freeblock == NULL && pool->nextoffset > pool->maxnextoffset;
+}
+
+void *pymt__pool_take_locked(unsigned c, size_t want, size_t *got) {
+    size_t size = pymt__class_to_size(c);
+    void *head = NULL, *tail = NULL;
+    size_t n = 0;
+    while (n < want) {
+        pymt__pool *pool = usedpools[c];
+        if (pool == NULL && (pool = pool_new_locked(c)) == NULL)
+            break;
+        size_t before = n;
+        /* blocks given back first (warm), then never-used ones */
+        while (n < want) {
+            void *b = pool->freeblock;
+            if (b != NULL) {
+                pool->freeblock = pymt__blk_get(b, 0);
+            } else if (pool->nextoffset <= pool->maxnextoffset) {
+                b = (char *)pool + pool->nextoffset;
+                pool->nextoffset += (uint32_t)size;
+            } else {
+                break;
+            }
+            if (tail != NULL)
+                pymt__blk_set(tail, 0, b);
+            else
+                head = b;
+            tail = b;
+            n++;
+        }
+        pool->count += (uint32_t)(n - before);
+        if (pool_is_full(pool))
+            usedpools_unlink(c, pool);
+    }
+    if (tail != NULL)
+        pymt__blk_set(tail, 0, NULL);
+    class_out[c] += n;
+    *got = n;
+    if (n == 0)
+        errno = ENOMEM;
+    return head;
+}
+
+/* Pool became empty: to its arena's free list, with pymalloc's four cases for the arena. */
+static void pool_empty_locked(pymt__pool *pool, pymt__arena **retire) {
+    pymt__arena *a = pool->arena;
+    class_pools[pool->szidx]--;
+    pool->nextpool = a->freepools;
+    a->freepools = pool;
+    uint32_t nf = a->nfreepools;
+    pymt__arena *lastnf = nfp2lasta[nf];
+    if (lastnf == a) { /* it is the rightmost with nf: the finger moves left or clears */
+        pymt__arena *p = a->prevarena;
+        nfp2lasta[nf] = (p != NULL && p->nfreepools == nf) ? p : NULL;
+    }
+    a->nfreepools = ++nf;
+
+    if (nf == PYMT__POOLS_PER_ARENA && a->nextarena != NULL) {
+        /* case 1: wholly free and not the last usable arena: unlink and retire */
+        if (a->prevarena == NULL)
+            usable_arenas = a->nextarena;
+        else
+            a->prevarena->nextarena = a->nextarena;
+        a->nextarena->prevarena = a->prevarena;
+        a->state = PYMT__ARENA_RETIRING;
+        a->prevarena = NULL;
+        a->nextarena = *retire;
+        *retire = a;
+        return;
+    }
+    if (nf == 1) {
+        /* case 2: it had no free pool, so it was on no list: to the head */
+        a->nextarena = usable_arenas;
+        a->prevarena = NULL;
+        if (usable_arenas)
+            usable_arenas->prevarena = a;
+        usable_arenas = a;
+        if (nfp2lasta[1] == NULL)
+            nfp2lasta[1] = a;
+        return;
+    }
+    if (nfp2lasta[nf] == NULL)
+        nfp2lasta[nf] = a;
+    if (a == lastnf)
+        return; /* case 3: still in order */
+    /* case 4: move right, after lastnf */
+    if (a->prevarena != NULL)
+        a->prevarena->nextarena = a->nextarena;
+    else
+        usable_arenas = a->nextarena;
+    a->nextarena->prevarena = a->prevarena;
+    a->prevarena = lastnf;
+    a->nextarena = lastnf->nextarena;
+    if (a->nextarena != NULL)
+        a->nextarena->prevarena = a;
+    lastnf->nextarena = a;
+}
+
+static void block_give_locked(void *b, pymt__arena **retire) {
+    pymt__pool *pool = pymt__pool_of(b);
+    unsigned c = pool->szidx;
+    bool was_full = pool_is_full(pool);
+    pymt__blk_set(b, 0, pool->freeblock);
+    pool->freeblock = b;
+    pymt__assert(pool->count > 0);
+    pool->count--;
+    class_out[c]--;
+    if (pool->count == 0) {
+        if (!was_full)
+            usedpools_unlink(c, pool);
+        pool_empty_locked(pool, retire);
+    } else if (was_full) {
+        usedpools_push(c, pool);
+    }
+}
+
+void pymt__pool_give_locked(void *chain, pymt__arena **retire) {
+    while (chain != NULL) {
+        void *next = pymt__blk_get(chain, 0);
+        block_give_locked(chain, retire);
+        chain = next;
+    }
+}
+
+void pymt__pool_retire_list(pymt__arena *retire) {
+    while (retire != NULL) {
+        pymt__arena *next = retire->nextarena;
+        retire->nextarena = NULL;
+        pymt__arena_retire(retire);
+        retire = next;
+    }
+}
+
+void *pymt__pool_alloc_one(unsigned c) {
+    size_t got;
+    pymt__core_lock();
+    void *b = pymt__pool_take_locked(c, 1, &got);
+    pymt__core_unlock();
+    return b;
+}
+
+void pymt__pool_free_one(void *p) {
+    pymt__arena *retire = NULL;
+    pymt__blk_set(p, 0, NULL);
+    pymt__core_lock();
+    block_give_locked(p, &retire);
+    pymt__core_unlock();
+    pymt__pool_retire_list(retire);
+}
+
+void pymt__pool_counts_locked(pymt__pool_class_counts out[PYMT__NCLASSES], size_t *pools_free,
+                              size_t *lock_count) {
+    size_t pf = 0;
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
+        out[c].pools = class_pools[c];
+        out[c].out = class_out[c];
+    }
+    /* empty pools: in usable arenas (full arenas have none) */
+    for (pymt__arena *a = usable_arenas; a != NULL; a = a->nextarena)
+        pf += a->nfreepools;
+    *pools_free = pf;
+    *lock_count = core_lock_count;
+}
+
+size_t pymt__pool_trim(void) {
+    pymt__core_lock();
+    size_t released = pymt__arena_trim_locked();
+    /* the one wholly free arena pymalloc keeps on the list goes too */
+    pymt__arena *retire = NULL;
+    for (pymt__arena *a = usable_arenas; a != NULL;) {
+        pymt__arena *next = a->nextarena;
+        if (a->nfreepools == PYMT__POOLS_PER_ARENA) {
+            uint32_t nf = a->nfreepools;
+            if (nfp2lasta[nf] == a) {
+                pymt__arena *p = a->prevarena;
+                nfp2lasta[nf] = (p != NULL && p->nfreepools == nf) ? p : NULL;
+            }
+            if (a->prevarena)
+                a->prevarena->nextarena = a->nextarena;
+            else
+                usable_arenas = a->nextarena;
+            if (a->nextarena)
+                a->nextarena->prevarena = a->prevarena;
+            a->state = PYMT__ARENA_RETIRING;
+            a->prevarena = NULL;
+            a->nextarena = retire;
+            retire = a;
+        }
+        a = next;
+    }
+    pymt__core_unlock();
+    /* straight to the OS, not the reserve: that is what trim is for */
+    for (pymt__arena *a = retire; a != NULL;) {
+        pymt__arena *next = a->nextarena;
+        a->nextarena = NULL;
+        pymt__arena_unmap_retiring(a);
+        released += PYMT__ARENA_SIZE;
+        a = next;
+    }
+    return released;
+}
+
+void pymt__pool_atfork_prepare(void) {
+    pthread_mutex_lock(&core_mutex);
+}
+
+void pymt__pool_atfork_parent(void) {
+    pthread_mutex_unlock(&core_mutex);
+}
+
+void pymt__pool_atfork_child(void) {
+    /* the forking thread took the lock in prepare; a fresh mutex is the safe way to release it
+     * in the child whatever the mutex kind */
+    pthread_mutex_init(&core_mutex, NULL);
+    pymt__arena_atfork_child();
+}

@@ -1,0 +1,70 @@
+/* pool.h: the pool core (pool.c): the core lock, pool headers, and the batch entry points the
+ * thread caches and the API use. Entry points ending in _locked need pymt__core_lock held. */
+#ifndef PYMT_POOL_H
+#define PYMT_POOL_H
+
+#include <pthread.h>
+
+#include "arena.h"
+#include "internal.h"
+
+/* The header at the start of every pool (48 bytes: blocks start 16-byte aligned after it).
+ *   pool: one size class
+ *   +--------+-------+-------+-------+-- ... --+-------+------+
+ *   | header | blk 0 | blk 1 | blk 2 |         | blk n | tail |   free blocks are linked through
+ *   +--------+-------+-------+-------+-- ... --+-------+------+   their first word
+ * szidx is written under the lock while the pool has no live block and read without the lock
+ * by free(), which holds a live block of the pool, so it cannot change under that read. */
+struct pymt__pool {
+    uint32_t count;          /* blocks out of the pool: with the program, in caches or depots */
+    uint32_t szidx;          /* size class; kept while the pool is empty (reuse skips re-init) */
+    void *freeblock;         /* free list of blocks given back */
+    pymt__pool *nextpool;    /* usedpools list, or the arena's freepools list */
+    pymt__pool *prevpool;    /* usedpools list */
+    uint32_t nextoffset;     /* offset of the first never-carved block */
+    uint32_t maxnextoffset;  /* largest offset at which a whole block still fits */
+    pymt__arena *arena;
+};
+#define PYMT__POOL_OVERHEAD ((sizeof(struct pymt__pool) + PYMT__ALIGNMENT - 1) & ~(size_t)(PYMT__ALIGNMENT - 1))
+_Static_assert(sizeof(struct pymt__pool) == 48, "pool header is pymalloc's 48 bytes");
+
+static inline pymt__pool *pymt__pool_of(const void *p) {
+    return (pymt__pool *)((uintptr_t)p & ~(uintptr_t)PYMT__POOL_MASK);
+}
+/* Blocks of class c in one pool (16 B -> 1021 ... 512 B -> 31). */
+static inline size_t pymt__blocks_per_pool(unsigned c) {
+    return (PYMT__POOL_SIZE - PYMT__POOL_OVERHEAD) / pymt__class_to_size(c);
+}
+
+/* The core lock and its acquisition counter (stats). */
+void pymt__core_lock(void);
+void pymt__core_unlock(void);
+
+/* Take up to want blocks of class c from the pools; returns the chain (linked through word 0,
+ * NULL-terminated) and sets *got. Core lock held. *got == 0 means out of memory (errno ENOMEM). */
+void *pymt__pool_take_locked(unsigned c, size_t want, size_t *got);
+/* Give back a chain of blocks (linked through word 0, NULL-terminated), any classes. Arenas that
+ * became wholly free are added to *retire (linked through nextarena) for pymt__arena_retire
+ * after the lock is dropped. Core lock held. */
+void pymt__pool_give_locked(void *chain, pymt__arena **retire);
+/* Retire a list collected by pymt__pool_give_locked. No lock needed. */
+void pymt__pool_retire_list(pymt__arena *retire);
+
+/* One block / one free with the lock taken inside (classic mode, debug mode, dead threads). */
+void *pymt__pool_alloc_one(unsigned c);
+void pymt__pool_free_one(void *p);
+
+/* Per-class figures under the core lock (stats). */
+typedef struct pymt__pool_class_counts {
+    size_t pools, out; /* pools of the class; blocks out of them */
+} pymt__pool_class_counts;
+void pymt__pool_counts_locked(pymt__pool_class_counts out[PYMT__NCLASSES], size_t *pools_free,
+                              size_t *lock_count);
+/* Unmap the reserve arenas (pymt_trim); returns bytes released. Takes the lock. */
+size_t pymt__pool_trim(void);
+/* fork handlers */
+void pymt__pool_atfork_prepare(void);
+void pymt__pool_atfork_parent(void);
+void pymt__pool_atfork_child(void);
+
+#endif /* PYMT_POOL_H */

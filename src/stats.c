@@ -1,0 +1,141 @@
+/* stats.c: pymt_get_stats and pymt_print_stats. Figures come from the pool core and the thread
+ * cache registry under one core-lock acquisition, plus the relaxed counters of the lock-free
+ * layers, so the per-class identity blocks_total == in_use + cached + depot + free holds exactly
+ * whenever no other thread is allocating at that moment. */
+#include <errno.h>
+#include <string.h>
+
+#include "handoff.h"
+#include "pool.h"
+#include "tcache.h"
+
+size_t pymt__objmem_large_in_use(void);
+
+static void stats_collect(pymt_stats *s) {
+    memset(s, 0, sizeof *s);
+    s->struct_size = sizeof *s;
+    pymt__ensure_init();
+    s->mode = pymt__opt.mode;
+    s->tcache_enabled = pymt__opt.tcache && pymt__opt.pooling;
+    pymt__pool_class_counts pc[PYMT__NCLASSES];
+    size_t cached[PYMT__NCLASSES], depot[PYMT__NCLASSES], pools_free = 0, locks = 0, threads = 0;
+    pymt__core_lock();
+    pymt__pool_counts_locked(pc, &pools_free, &locks);
+    pymt__tcache_counts_locked(cached, &threads);
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+        depot[c] = pymt__depot_count(c);
+    pymt__core_unlock();
+
+    size_t used_pools = 0;
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
+        pymt_class_stats *cs = &s->classes[c];
+        size_t size = pymt__class_to_size(c);
+        cs->block_size = size;
+        cs->pools = pc[c].pools;
+        cs->blocks_total = pc[c].pools * pymt__blocks_per_pool(c);
+        cs->blocks_cached = cached[c];
+        cs->blocks_depot = depot[c];
+        cs->blocks_free = cs->blocks_total - pc[c].out;
+        /* out of the pools = with the program + in caches + in the depot */
+        size_t held = cached[c] + depot[c];
+        cs->blocks_in_use = pc[c].out > held ? pc[c].out - held : 0;
+        used_pools += cs->pools;
+        s->bytes_in_use += cs->blocks_in_use * size;
+        s->bytes_cached += held * size;
+        s->bytes_free += cs->blocks_free * size;
+        s->bytes_overhead += cs->pools * (PYMT__POOL_SIZE - pymt__blocks_per_pool(c) * size);
+    }
+    pymt__arena_counters ac;
+    pymt__arena_counters_get(&ac);
+    s->arenas_current = ac.current;
+    s->arenas_reserve = ac.reserve;
+    s->arenas_allocated_total = ac.allocated_total;
+    s->arenas_reclaimed_total = ac.reclaimed_total;
+    s->arenas_highwater = ac.highwater;
+    s->pools_free = pools_free;
+    s->bytes_mapped = ac.current * PYMT__ARENA_SIZE;
+    /* free pools, whether carved or not, and reserve arenas count as free bytes */
+    s->bytes_free += pools_free * PYMT__POOL_SIZE + ac.reserve * PYMT__ARENA_SIZE;
+    s->large_in_use = pymt__objmem_large_in_use();
+    s->lock_acquisitions = locks;
+    pymt__tcache_counters(&s->tcache_refills, &s->tcache_flushes);
+    size_t pub, ad;
+    pymt__depot_counters(&pub, &ad);
+    s->handoffs_published = pub + ac.published;
+    s->handoffs_adopted = ad + ac.adopted;
+    s->threads_cached = threads;
+    if (pymt__opt.debug) {
+        size_t live[3];
+        pymt__debug_live_counts(live);
+        s->debug_blocks_raw = live[0];
+        s->debug_blocks_objmem = live[1];
+        s->debug_blocks_object = live[2];
+    }
+    (void)used_pools;
+}
+
+PYMT_API int pymt_get_stats(pymt_stats *out, size_t struct_size) {
+    if (out == NULL || struct_size < offsetof(pymt_stats, classes)) {
+        errno = EINVAL;
+        return -1;
+    }
+    pymt_stats s;
+    stats_collect(&s);
+    memcpy(out, &s, struct_size < sizeof s ? struct_size : sizeof s);
+    return 0;
+}
+
+static const char *mode_name(pymt_mode m) {
+    switch (m) {
+    case PYMT_MODE_PYMALLOC: return "pymalloc";
+    case PYMT_MODE_MALLOC: return "malloc";
+    case PYMT_MODE_PYMALLOC_DEBUG: return "pymalloc_debug";
+    case PYMT_MODE_MALLOC_DEBUG: return "malloc_debug";
+    }
+    return "?";
+}
+
+PYMT_API void pymt_print_stats(FILE *f) {
+    if (f == NULL)
+        f = stderr;
+    pymt_stats s;
+    stats_collect(&s);
+    fprintf(f, "pymt %d.%d.%d, mode %s, thread caches %s\n", PYMT_VERSION_MAJOR,
+            PYMT_VERSION_MINOR, PYMT_VERSION_PATCH, mode_name(s.mode),
+            s.tcache_enabled ? "on" : "off");
+    fprintf(f, "class   size   pools   blocks in use   cached    depot      free\n");
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
+        const pymt_class_stats *cs = &s.classes[c];
+        if (cs->pools == 0 && cs->blocks_cached == 0 && cs->blocks_depot == 0)
+            continue;
+        fprintf(f, "%5u %6zu %7zu %15zu %8zu %8zu %9zu\n", c, cs->block_size, cs->pools,
+                cs->blocks_in_use, cs->blocks_cached, cs->blocks_depot, cs->blocks_free);
+    }
+    fprintf(f, "\n");
+    fprintf(f, "# arenas allocated total           = %zu\n", s.arenas_allocated_total);
+    fprintf(f, "# arenas reclaimed                 = %zu\n", s.arenas_reclaimed_total);
+    fprintf(f, "# arenas highwater mark            = %zu\n", s.arenas_highwater);
+    fprintf(f, "# arenas allocated current         = %zu\n", s.arenas_current);
+    fprintf(f, "# arenas in reserve                = %zu\n", s.arenas_reserve);
+    fprintf(f, "%zu arenas * %zu bytes/arena        = %zu\n", s.arenas_current,
+            (size_t)PYMT__ARENA_SIZE, s.bytes_mapped);
+    fprintf(f, "\n");
+    fprintf(f, "# bytes in allocated blocks        = %zu\n", s.bytes_in_use);
+    fprintf(f, "# bytes in cached blocks           = %zu\n", s.bytes_cached);
+    fprintf(f, "# bytes in available blocks        = %zu\n", s.bytes_free);
+    fprintf(f, "%zu unused pools * %zu bytes       = %zu\n", s.pools_free, (size_t)PYMT__POOL_SIZE,
+            s.pools_free * PYMT__POOL_SIZE);
+    fprintf(f, "# bytes lost to pool headers/tails = %zu\n", s.bytes_overhead);
+    fprintf(f, "# large object-memory blocks       = %zu\n", s.large_in_use);
+    fprintf(f, "\n");
+    fprintf(f, "# core lock acquisitions           = %zu\n", s.lock_acquisitions);
+    fprintf(f, "# thread cache refills / flushes   = %zu / %zu\n", s.tcache_refills,
+            s.tcache_flushes);
+    fprintf(f, "# lock-free handoffs pub / adopted = %zu / %zu\n", s.handoffs_published,
+            s.handoffs_adopted);
+    fprintf(f, "# threads with a cache             = %zu\n", s.threads_cached);
+    if (s.mode == PYMT_MODE_PYMALLOC_DEBUG || s.mode == PYMT_MODE_MALLOC_DEBUG)
+        fprintf(f, "# live debug blocks raw / objmem / object = %zu / %zu / %zu\n",
+                s.debug_blocks_raw, s.debug_blocks_objmem, s.debug_blocks_object);
+    fflush(f);
+}

@@ -1,0 +1,232 @@
+/* tcache.c: the per-thread caches behind tcache.h: set-up, refill and flush in batches, the
+ * thread-exit destructor, pymt_thread_flush, and the registry that stats walk.
+ *
+ * Per class c a thread keeps at most max(c) free blocks: max = clamp(8 KiB / size, 16, 256),
+ * so at most 256 KiB per thread over all 32 classes (16 B -> 256 blocks, 32 B -> 256,
+ * 64 B -> 128, ..., 512 B -> 16). A miss takes a batch of max/2 blocks: first from the lock-free
+ * depot (handoff.c), else from the pools under one core-lock acquisition. A push onto a full bin
+ * sends the older half out: to the depot while the depot holds fewer than 4*max blocks of the
+ * class, else to the pools under one lock acquisition. Blocks freed by another thread than the
+ * one that allocated them need nothing special: a free block is a free block of its class, it
+ * goes into the freeing thread's bin, and batches find their way back through the depot.
+ * Exit: the pthread key destructor publishes each non-empty bin as one batch on the depot (no
+ * lock; the core takes them if the depot is over twice its bound), unregisters, and marks the
+ * cache DEAD, so frees that happen later in the thread's teardown go straight to the pools.
+ * The registry of live caches is a list under the core lock, walked by stats only. */
+#include "tcache.h"
+
+#include <errno.h>
+#include <pthread.h>
+
+#include "handoff.h"
+#include "pool.h"
+
+PYMT__TLS pymt__tcache pymt__tc;
+
+static pthread_key_t tcache_key;
+static pymt__tcache *registry;   /* live caches (core lock) */
+static size_t registry_n;        /* their number (core lock) */
+static _Atomic size_t tcache_refills, tcache_flushes;
+
+#define TCACHE_CLASS_BYTES 8192u
+#define TCACHE_MAX_MIN 16u
+#define TCACHE_MAX_MAX 256u
+
+static uint32_t class_max(unsigned c) {
+    size_t m = TCACHE_CLASS_BYTES / pymt__class_to_size(c);
+    if (m < TCACHE_MAX_MIN)
+        m = TCACHE_MAX_MIN;
+    if (m > TCACHE_MAX_MAX)
+        m = TCACHE_MAX_MAX;
+    return (uint32_t)m;
+}
+static size_t depot_limit(unsigned c) {
+    return 4 * (size_t)class_max(c);
+}
+
+/* Send a chain of n blocks of class c away: depot if it has room under limit, else the pools. */
+static void give_away(unsigned c, void *chain, size_t n, size_t limit) {
+    if (pymt__depot_push(c, chain, n, limit))
+        return;
+    pymt__arena *retire = NULL;
+    pymt__core_lock();
+    pymt__pool_give_locked(chain, &retire);
+    pymt__core_unlock();
+    pymt__pool_retire_list(retire);
+}
+
+/* Empty bin c completely; returns the chain and its length. */
+static void *bin_take_all(pymt__tbin *b, size_t *n) {
+    void *chain = b->head;
+    *n = pymt__load_relaxed(&b->count);
+    b->head = NULL;
+    pymt__store_relaxed(&b->count, 0);
+    return chain;
+}
+
+static void tcache_destructor(void *arg) {
+    pymt__tcache *tc = arg;
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
+        size_t n;
+        void *chain = bin_take_all(&tc->bins[c], &n);
+        tc->bins[c].max = 0;
+        if (chain != NULL)
+            give_away(c, chain, n, 2 * depot_limit(c));
+    }
+    tc->state = PYMT__TC_DEAD;
+    pymt__core_lock();
+    if (tc->prev)
+        tc->prev->next = tc->next;
+    else
+        registry = tc->next;
+    if (tc->next)
+        tc->next->prev = tc->prev;
+    registry_n--;
+    pymt__core_unlock();
+}
+
+bool pymt__tcache_init(void) {
+    return pthread_key_create(&tcache_key, tcache_destructor) == 0;
+}
+
+static void tcache_setup(pymt__tcache *tc) {
+    tc->state = PYMT__TC_SETUP;
+    if (!pymt__opt.tcache || pymt__opt.debug || !pymt__opt.pooling) {
+        tc->state = PYMT__TC_OFF;
+        return;
+    }
+    /* may allocate (keys past the first 32 get a second-level array): such calls see SETUP
+     * and are served by the pools directly */
+    if (pthread_setspecific(tcache_key, tc) != 0) {
+        tc->state = PYMT__TC_OFF;
+        return;
+    }
+    pymt__core_lock();
+    tc->prev = NULL;
+    tc->next = registry;
+    if (registry)
+        registry->prev = tc;
+    registry = tc;
+    registry_n++;
+    pymt__core_unlock();
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+        tc->bins[c].max = class_max(c);
+    tc->state = PYMT__TC_ACTIVE;
+}
+
+void *pymt__tcache_alloc_slow(unsigned c, size_t n) {
+    pymt__ensure_init();
+    if (pymt__unlikely(pymt__opt.debug))
+        return pymt__debug_malloc(PYMT__FAM_OBJMEM, n, false);
+    if (pymt__unlikely(!pymt__opt.pooling))
+        return pymt__sys_malloc(n);
+    pymt__tcache *tc = &pymt__tc;
+    if (tc->state == PYMT__TC_NEW)
+        tcache_setup(tc);
+    if (tc->state != PYMT__TC_ACTIVE) {
+        void *p = pymt__pool_alloc_one(c);
+        if (p != NULL)
+            PYMT_TRACK_ALLOC(p, n);
+        return p;
+    }
+    pymt__tbin *b = &tc->bins[c];
+    size_t got;
+    void *chain = pymt__depot_take(c, &got);
+    if (chain == NULL) {
+        pymt__core_lock();
+        chain = pymt__pool_take_locked(c, b->max / 2, &got);
+        pymt__core_unlock();
+        if (chain == NULL)
+            return NULL; /* errno ENOMEM set by the pool core */
+    }
+    pymt__fetch_add_relaxed(&tcache_refills, 1);
+    b->head = pymt__blk_get(chain, 0);
+    pymt__store_relaxed(&b->count, (uint32_t)(got - 1));
+    PYMT_TRACK_ALLOC(chain, n);
+    return chain;
+}
+
+void pymt__tcache_free_slow(void *p, unsigned c) {
+    if (pymt__unlikely(pymt__opt.debug)) {
+        pymt__debug_free(PYMT__FAM_OBJMEM, p);
+        return;
+    }
+    pymt__tcache *tc = &pymt__tc;
+    if (tc->state == PYMT__TC_NEW)
+        tcache_setup(tc);
+    if (tc->state != PYMT__TC_ACTIVE) {
+        PYMT_TRACK_FREE(p, pymt__class_to_size(c));
+        pymt__pool_free_one(p);
+        return;
+    }
+    pymt__tbin *b = &tc->bins[c];
+    uint32_t count = pymt__load_relaxed(&b->count);
+    if (count >= b->max) {
+        /* keep the newer half (warm), send the older half away */
+        uint32_t keep = b->max / 2;
+        void *chain;
+        if (keep == 0) {
+            chain = b->head;
+            b->head = NULL;
+        } else {
+            void *k = b->head;
+            for (uint32_t i = 1; i < keep; i++)
+                k = pymt__blk_get(k, 0);
+            chain = pymt__blk_get(k, 0);
+            pymt__blk_set(k, 0, NULL);
+        }
+        pymt__store_relaxed(&b->count, keep);
+        pymt__fetch_add_relaxed(&tcache_flushes, 1);
+        give_away(c, chain, count - keep, depot_limit(c));
+    }
+    pymt__tcache_free(p, c);
+}
+
+void pymt__tcache_flush_self(void) {
+    pymt__tcache *tc = &pymt__tc;
+    if (tc->state != PYMT__TC_ACTIVE)
+        return;
+    pymt__arena *retire = NULL;
+    bool locked = false;
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
+        size_t n;
+        void *chain = bin_take_all(&tc->bins[c], &n);
+        if (chain == NULL)
+            continue;
+        if (!locked) {
+            pymt__core_lock();
+            locked = true;
+        }
+        pymt__pool_give_locked(chain, &retire);
+    }
+    if (locked)
+        pymt__core_unlock();
+    pymt__pool_retire_list(retire);
+}
+
+void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads) {
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+        cached[c] = 0;
+    for (pymt__tcache *tc = registry; tc != NULL; tc = tc->next)
+        for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+            cached[c] += pymt__load_relaxed(&tc->bins[c].count);
+    *threads = registry_n;
+}
+
+void pymt__tcache_counters(size_t *refills, size_t *flushes) {
+    *refills = pymt__load_relaxed(&tcache_refills);
+    *flushes = pymt__load_relaxed(&tcache_flushes);
+}
+
+void pymt__tcache_atfork_child_locked(void) {
+    /* the other threads are gone in the child; their cached blocks are lost with them */
+    pymt__tcache *tc = &pymt__tc;
+    if (tc->state == PYMT__TC_ACTIVE) {
+        tc->next = tc->prev = NULL;
+        registry = tc;
+        registry_n = 1;
+    } else {
+        registry = NULL;
+        registry_n = 0;
+    }
+}

@@ -1,0 +1,77 @@
+/* tcache.h: the per-thread cache fast path: pop and push per size class, nothing else.
+ * No lock, no atomic read-modify-write, no shared counter: a bin belongs to its thread; only
+ * its count is an _Atomic word (relaxed load/store by the owner, plain moves on x86-64) because
+ * pymt_get_stats reads it from another thread. A bin whose max is 0 (thread not set up yet,
+ * caches off, debug mode, thread exiting) sends every call to the _slow functions in tcache.c. */
+#ifndef PYMT_TCACHE_H
+#define PYMT_TCACHE_H
+
+#include "atomic.h"
+#include "internal.h"
+#include "track.h"
+
+typedef struct pymt__tbin {
+    void *head;               /* free blocks linked through word 0 (owner only) */
+    _Atomic uint32_t count;   /* blocks in the bin; written by the owner, read by stats */
+    uint32_t max;             /* 0: do not cache (owner only) */
+} pymt__tbin;
+
+enum pymt__tcache_state {
+    PYMT__TC_NEW = 0,   /* zero-initialised TLS: not set up */
+    PYMT__TC_SETUP,     /* being set up (re-entrant calls go to the core) */
+    PYMT__TC_ACTIVE,    /* caching */
+    PYMT__TC_OFF,       /* caches off for this thread (mode, or set-up failed) */
+    PYMT__TC_DEAD       /* destructor ran: no caching until the thread is gone */
+};
+
+typedef struct pymt__tcache {
+    pymt__tbin bins[PYMT__NCLASSES];
+    uint32_t state;                     /* owner only */
+    struct pymt__tcache *next, *prev;   /* registry of live caches (core lock) */
+} pymt__tcache;
+
+extern PYMT__TLS pymt__tcache pymt__tc;
+
+void *pymt__tcache_alloc_slow(unsigned c, size_t n) PYMT__NOINLINE PYMT__COLD;
+void pymt__tcache_free_slow(void *p, unsigned c) PYMT__NOINLINE PYMT__COLD;
+
+/* A block of class c for a request of n bytes (1 <= n <= 512). */
+static inline void *pymt__tcache_alloc(unsigned c, size_t n) {
+    pymt__tbin *b = &pymt__tc.bins[c];
+    void *p = b->head;
+    if (pymt__likely(p != NULL)) {
+        b->head = pymt__blk_get(p, 0);
+        pymt__store_relaxed(&b->count, pymt__load_relaxed(&b->count) - 1);
+        PYMT_TRACK_ALLOC(p, n);
+        return p;
+    }
+    return pymt__tcache_alloc_slow(c, n);
+}
+
+/* Take back pool block p of class c. */
+static inline void pymt__tcache_free(void *p, unsigned c) {
+    pymt__tbin *b = &pymt__tc.bins[c];
+    uint32_t cnt = pymt__load_relaxed(&b->count);
+    if (pymt__likely(cnt < b->max)) {
+        PYMT_TRACK_FREE(p, pymt__class_to_size(c));
+        pymt__blk_set(p, 0, b->head);
+        b->head = p;
+        pymt__store_relaxed(&b->count, cnt + 1);
+        return;
+    }
+    pymt__tcache_free_slow(p, c);
+}
+
+/* Set-up done once by init: the pthread key whose destructor flushes an exiting thread. */
+bool pymt__tcache_init(void);
+/* Blocks cached per class over all live thread caches, and the number of those caches.
+ * Core lock held. */
+void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads);
+/* Cumulative refills and flushes (relaxed counters). */
+void pymt__tcache_counters(size_t *refills, size_t *flushes);
+/* Give back the calling thread's cache (pymt_thread_flush). */
+void pymt__tcache_flush_self(void);
+/* fork child: only the forking thread's cache survives. Core lock held. */
+void pymt__tcache_atfork_child_locked(void);
+
+#endif /* PYMT_TCACHE_H */

@@ -49,7 +49,7 @@ PYMT_API void *pymt_mem_realloc(void *p, size_t n) {
     pymt__ensure_init();
     if (pymt__unlikely(pymt__opt.debug))
         return pymt__debug_realloc(PYMT__FAM_RAW, p, n);
-    if (pymt__unlikely(p != NULL && pymt__arena_lookup(p) != NULL))
+    if (pymt__unlikely(p != NULL && pymt__arena_lookup(p)))
         mem_mismatch("pymt_mem_realloc", p);
     return pymt__sys_realloc(p, n);
 }
@@ -61,7 +61,7 @@ PYMT_API void pymt_mem_free(void *p) {
         pymt__debug_free(PYMT__FAM_RAW, p);
         return;
     }
-    if (pymt__unlikely(pymt__arena_lookup(p) != NULL))
+    if (pymt__unlikely(pymt__arena_lookup(p)))
         mem_mismatch("pymt_mem_free", p);
     pymt__sys_free(p);
 }

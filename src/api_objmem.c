@@ -21,7 +21,7 @@ size_t pymt__objmem_large_in_use(void) {
 }
 
 bool pymt__is_pool_block(const void *p) {
-    return pymt__arena_lookup(p) != NULL;
+    return pymt__arena_lookup(p);
 }
 
 static void *objmem_large(size_t n, bool zero) {
@@ -87,7 +87,7 @@ PYMT__NOINLINE static void objmem_free_other(void *p) {
 }
 
 PYMT_API void pymt_object_free(void *p) {
-    if (pymt__likely(pymt__arena_lookup(p) != NULL)) {
+    if (pymt__likely(pymt__arena_lookup(p))) {
         pymt__tcache_free(p, pymt__pool_of(p)->szidx);
         return;
     }
@@ -104,12 +104,14 @@ PYMT_API void *pymt_object_realloc(void *p, size_t n) {
     pymt__ensure_init();
     if (pymt__unlikely(pymt__opt.debug))
         return pymt__debug_realloc(PYMT__FAM_OBJMEM, p, n);
-    if (pymt__arena_lookup(p) != NULL) {
+    if (pymt__arena_lookup(p)) {
         size_t size = pymt__class_to_size(pymt__pool_of(p)->szidx);
         size_t want = n ? n : 1;
         /* pymalloc's rule: stay when it fits and shrinks by less than a quarter */
-        if (want <= size && 4 * want > 3 * size)
+        if (want <= size && 4 * want > 3 * size) {
+            PYMT_TRACK_RESIZE(p, size, want);
             return p;
+        }
         void *q = pymt_object_malloc(want);
         if (q == NULL)
             return NULL;
@@ -149,7 +151,7 @@ void *pymt__objmem_malloc_nodebug(size_t n) {
 void pymt__objmem_free_nodebug(void *p) {
     if (p == NULL)
         return;
-    if (pymt__arena_lookup(p) != NULL) {
+    if (pymt__arena_lookup(p)) {
         PYMT_TRACK_FREE(p, pymt__class_to_size(pymt__pool_of(p)->szidx));
         pymt__pool_free_one(p);
         return;
@@ -160,7 +162,7 @@ void pymt__objmem_free_nodebug(void *p) {
 size_t pymt__objmem_usable_nodebug(const void *p) {
     if (p == NULL)
         return 0;
-    if (pymt__arena_lookup(p) != NULL)
+    if (pymt__arena_lookup(p))
         return pymt__class_to_size(pymt__pool_of(p)->szidx);
     return pymt__sys_usable_size(p);
 }

@@ -22,17 +22,18 @@
  * re-pushed by anyone else before its CAS). Entries are the metadata objects, which are never
  * unmapped, so a stale next pointer is never a dangling one.
  *
- * Never calls malloc. The map leaves come from os.c. */
+ * Never calls malloc. */
 #include "arena.h"
 
 #include <errno.h>
 
 #include "handoff_ck.h"
 #include "os.h"
+#include "track.h"
 
 #define PYMT__MAX_ARENAS (1u << 18) /* 256 GiB of pool memory */
 
-_Atomic(pymt__map_leaf *) pymt__arena_map[1u << PYMT__MAP_TOP_BITS];
+_Atomic uint64_t pymt__arena_map[PYMT__MAP_WORDS];
 
 static pymt__arena *arena_table;   /* PYMT__MAX_ARENAS slots; set once at init */
 static uint32_t arena_table_used;  /* slots handed out so far (core lock) */
@@ -53,20 +54,14 @@ bool pymt__arena_init(void) {
     return arena_table != NULL;
 }
 
-/* Core lock held: leaves are created here only. */
-static bool arena_map_set(uintptr_t base, pymt__arena *a) {
-    size_t top = base >> (PYMT__ARENA_BITS + PYMT__MAP_LEAF_BITS);
-    pymt__map_leaf *leaf = pymt__load_acquire(&pymt__arena_map[top]);
-    if (leaf == NULL) {
-        leaf = pymt__os_map(sizeof(pymt__map_leaf));
-        if (leaf == NULL)
-            return false;
-        /* pairs with the acquire in pymt__arena_lookup: the zeroed leaf is seen before use */
-        pymt__store_release(&pymt__arena_map[top], leaf);
-    }
-    pymt__store_release(
-        &leaf->entry[(base >> PYMT__ARENA_BITS) & ((1u << PYMT__MAP_LEAF_BITS) - 1)], a);
-    return true;
+static void arena_map_set(uintptr_t base, bool on) {
+    uint64_t bit = (uint64_t)1 << ((base >> PYMT__ARENA_BITS) & 63);
+    _Atomic uint64_t *w = &pymt__arena_map[base >> (PYMT__ARENA_BITS + 6)];
+    /* pairs with the acquire in pymt__arena_lookup */
+    if (on)
+        atomic_fetch_or_explicit(w, bit, memory_order_release);
+    else
+        atomic_fetch_and_explicit(w, ~bit, memory_order_release);
 }
 
 static void counter_max(_Atomic size_t *hw, size_t v) {
@@ -110,9 +105,7 @@ pymt__arena *pymt__arena_new_locked(void) {
         pymt__os_unmap(mem, PYMT__ARENA_SIZE);
         mem = NULL;
     }
-    if (mem == NULL || !arena_map_set((uintptr_t)mem, a)) {
-        if (mem != NULL)
-            pymt__os_unmap(mem, PYMT__ARENA_SIZE);
+    if (mem == NULL) {
         a->address = 0;
         a->state = PYMT__ARENA_UNUSED;
         pymt__tsan_release(&arena_free_slots);
@@ -121,6 +114,7 @@ pymt__arena *pymt__arena_new_locked(void) {
         return NULL;
     }
     a->address = (uintptr_t)mem;
+    arena_map_set(a->address, true);
     a->state = PYMT__ARENA_ACTIVE;
     a->freepools = NULL;
     a->ncarved = 0;
@@ -134,12 +128,10 @@ pymt__arena *pymt__arena_new_locked(void) {
 
 void pymt__arena_unmap_retiring(pymt__arena *a) {
     uintptr_t base = a->address;
-    pymt__map_leaf *leaf =
-        pymt__load_acquire(&pymt__arena_map[base >> (PYMT__ARENA_BITS + PYMT__MAP_LEAF_BITS)]);
     /* cleared before munmap: once the range can belong to someone else, no free() of a pointer
      * in it may take it for ours */
-    pymt__store_release(
-        &leaf->entry[(base >> PYMT__ARENA_BITS) & ((1u << PYMT__MAP_LEAF_BITS) - 1)], NULL);
+    arena_map_set(base, false);
+    PYMT_TRACK_RELEASE(base, PYMT__ARENA_SIZE);
     pymt__os_unmap((void *)base, PYMT__ARENA_SIZE);
     a->address = 0;
     a->state = PYMT__ARENA_UNUSED;
@@ -153,6 +145,7 @@ void pymt__arena_retire(pymt__arena *a) {
     pymt__assert(a->state == PYMT__ARENA_RETIRING);
     size_t had = pymt__fetch_add_relaxed(&arenas_reserve_n, 1);
     if (had < pymt__opt.arena_reserve) {
+        PYMT_TRACK_RELEASE(a->address, PYMT__ARENA_SIZE);
         pymt__os_discard((void *)a->address, PYMT__ARENA_SIZE);
         a->state = PYMT__ARENA_RESERVE;
         pymt__fetch_add_relaxed(&arena_published, 1);

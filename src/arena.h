@@ -27,28 +27,22 @@ typedef struct pymt__arena {
     uint32_t state;             /* enum pymt__arena_state */
 } pymt__arena;
 
-/* The arena map: "is this pointer in one of our arenas?" without the lock. Two levels over the
- * 48-bit user address space: 14 bits -> leaf, 14 bits -> entry, 20 bits inside the arena.
- * Leaves are mapped on demand under the core lock and never freed; entries are set (release)
- * when an arena is mapped and cleared before it is unmapped. Readers use acquire loads. */
-#define PYMT__MAP_LEAF_BITS 14
-#define PYMT__MAP_TOP_BITS (48 - PYMT__ARENA_BITS - PYMT__MAP_LEAF_BITS)
-typedef struct pymt__map_leaf {
-    _Atomic(pymt__arena *) entry[1u << PYMT__MAP_LEAF_BITS];
-} pymt__map_leaf;
-extern _Atomic(pymt__map_leaf *) pymt__arena_map[1u << PYMT__MAP_TOP_BITS];
+/* The arena map: "is this pointer in one of our arenas?" without the lock. One bit per 1 MiB of
+ * the 48-bit user address space: 2^28 bits = 32 MiB of BSS, zero pages the kernel maps only
+ * where arenas live (one 4 KiB page of bits covers 32 GiB of addresses), so a lookup is one
+ * load from a line shared by every arena within 512 MiB. A bit is set (release) when an arena is
+ * mapped and cleared before it is unmapped; readers use acquire loads. The arena object is found
+ * through the pool header (pool->arena) once a pointer is known to be ours. */
+#define PYMT__MAP_WORDS ((size_t)1 << (48 - PYMT__ARENA_BITS - 6))
+extern _Atomic uint64_t pymt__arena_map[PYMT__MAP_WORDS];
 
-static inline pymt__arena *pymt__arena_lookup(const void *p) {
-    uintptr_t a = (uintptr_t)p;
-    if (pymt__unlikely(a >> 48))
-        return NULL;
-    pymt__map_leaf *leaf =
-        pymt__load_acquire(&pymt__arena_map[a >> (PYMT__ARENA_BITS + PYMT__MAP_LEAF_BITS)]);
-    if (pymt__unlikely(leaf == NULL))
-        return NULL;
-    /* pairs with the release store in arena_map_set */
-    return pymt__load_acquire(
-        &leaf->entry[(a >> PYMT__ARENA_BITS) & ((1u << PYMT__MAP_LEAF_BITS) - 1)]);
+static inline bool pymt__arena_lookup(const void *p) {
+    uintptr_t w = (uintptr_t)p >> (PYMT__ARENA_BITS + 6);
+    if (pymt__unlikely(w >= PYMT__MAP_WORDS))
+        return false;
+    /* pairs with the release in arena_map_set */
+    uint64_t bits = pymt__load_acquire(&pymt__arena_map[w]);
+    return (bits >> (((uintptr_t)p >> PYMT__ARENA_BITS) & 63)) & 1;
 }
 
 /* One-time set-up (the slot table), from init. Returns false on failure. */

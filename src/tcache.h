@@ -35,9 +35,18 @@ extern PYMT__TLS pymt__tcache pymt__tc;
 void *pymt__tcache_alloc_slow(unsigned c, size_t n) PYMT__NOINLINE PYMT__COLD;
 void pymt__tcache_free_slow(void *p, unsigned c) PYMT__NOINLINE PYMT__COLD;
 
+/* The bin of class c, its address computed once: without the empty asm GCC re-derives the TLS
+ * address for every access to the _Atomic count (7 extra instructions per free, measured with
+ * callgrind on the hot pair). */
+static inline pymt__tbin *pymt__tcache_bin(unsigned c) {
+    pymt__tbin *b = &pymt__tc.bins[c];
+    __asm__("" : "+r"(b));
+    return b;
+}
+
 /* A block of class c for a request of n bytes (1 <= n <= 512). */
 static inline void *pymt__tcache_alloc(unsigned c, size_t n) {
-    pymt__tbin *b = &pymt__tc.bins[c];
+    pymt__tbin *b = pymt__tcache_bin(c);
     void *p = b->head;
     if (pymt__likely(p != NULL)) {
         b->head = pymt__blk_get(p, 0);
@@ -50,7 +59,7 @@ static inline void *pymt__tcache_alloc(unsigned c, size_t n) {
 
 /* Take back pool block p of class c. */
 static inline void pymt__tcache_free(void *p, unsigned c) {
-    pymt__tbin *b = &pymt__tc.bins[c];
+    pymt__tbin *b = pymt__tcache_bin(c);
     uint32_t cnt = pymt__load_relaxed(&b->count);
     if (pymt__likely(cnt < b->max)) {
         PYMT_TRACK_FREE(p, pymt__class_to_size(c));

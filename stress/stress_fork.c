@@ -1,0 +1,213 @@
+/* stress_fork.c: fork() while other threads are inside the allocator.
+ *
+ * Models: a multithreaded program that spawns subprocesses (a server running helpers, a test
+ * runner, Python's multiprocessing with the fork start method). The child inherits the memory
+ * of every thread but only the forking one runs: any allocator lock another thread held at the
+ * fork instant, and any half-done lock-free hand-off, must not leave the child hung or its
+ * heap corrupt. pymt's atfork handlers take its locks around fork for this.
+ *
+ * Threads: --threads N workers allocate, resize and free in a loop (all three families, pool
+ * and large sizes, cross-thread hand-offs through shared slots, now and then
+ * pymt_thread_flush, pymt_trim, pymt_get_stats: the calls that take the core, depot, and
+ * stats paths). --ops N is the number of forks the main thread makes, one after another while
+ * the workers run. Before each fork the main thread holds a few blocks of its own.
+ * Each child, with an alarm of 30 s against a hang: checks and frees the inherited blocks of
+ * the main thread, allocates, checks and frees a block of every size class, large blocks
+ * (4 KiB, 100 KiB), raw-memory blocks, objects of a fixed and a var-sized type, reallocs across
+ * the threshold, checks the stats accounting identity (the other threads' caches are frozen in
+ * the child but still counted), flushes, sometimes trims, and leaves with _exit(0). A failed
+ * check aborts the child.
+ * Checks: the parent waits for every child and requires exit status 0 (a signal, an abort or
+ * the alarm is a failure, reported with the fork number); the workers' own pattern checks;
+ * at the end the accounting identity and blocks in use back to the start.
+ *
+ * Defaults: CI  --threads 4 --ops 300 forks --seconds 60 (cap)
+ *           soak --threads 8 --ops 100000 forks --seconds 600
+ * Example:  stress_fork --threads 6 --ops 2000 --seed 5 */
+#include <sys/wait.h>
+
+#include "stress_common.h"
+
+#define FK_TABLE 128
+#define FK_SLOTS 256
+#define FK_MAX_LARGE 8192
+#define FK_MAIN_BLOCKS 8
+
+static const pymt_type fk_type = {"fk_fixed", 64, 0};
+static const pymt_type fk_vtype = {"fk_var", sizeof(pymt_varobject), 24};
+
+typedef struct fk_worker {
+    pthread_t thread;
+    unsigned id;
+    stress_block **table;
+    uint64_t ops;
+} fk_worker;
+
+static stress_slots fk_slots;
+static atomic_bool fk_stop;
+
+static void fk_alloc_any(stress_block *b, stress_rng *r) {
+    uint64_t k = stress_rng_below(r, 100);
+    if (k < 70)
+        stress_alloc(b, STRESS_OBJMEM, stress_rand_size(r, FK_MAX_LARGE), r);
+    else if (k < 85)
+        stress_alloc(b, STRESS_MEM, stress_rand_size(r, FK_MAX_LARGE), r);
+    else if (k < 92)
+        stress_alloc_object(b, &fk_type, 0);
+    else
+        stress_alloc_object(b, &fk_vtype, (ptrdiff_t)stress_rng_below(r, 40));
+}
+
+static void *fk_main(void *arg) {
+    fk_worker *w = arg;
+    stress_tid = w->id;
+    stress_rng r;
+    stress_rng_init(&r, stress_cfg.seed, w->id);
+    /* Acquire pairs with main's release when the forks are done. */
+    while (!atomic_load_explicit(&fk_stop, memory_order_acquire)) {
+        for (int i = 0; i < 128; i++, w->ops++) {
+            stress_block **slotp = &w->table[stress_rng_below(&r, FK_TABLE)];
+            stress_block *b = *slotp;
+            uint64_t k = stress_rng_below(&r, 1000);
+            if (!b->p) {
+                fk_alloc_any(b, &r);
+            } else if (k < 500) {
+                stress_free(b);
+            } else if (k < 700 && b->fam != STRESS_OBJECT) {
+                stress_realloc(b, stress_rand_size(&r, FK_MAX_LARGE));
+            } else if (k < 990) {
+                stress_block *got = stress_slots_swap(&fk_slots, stress_rng_below(&r, FK_SLOTS), b);
+                *slotp = got;
+                if (got->p)
+                    stress_free(got);
+            } else if (k < 995) {
+                pymt_thread_flush();
+            } else if (k < 997) {
+                (void)pymt_trim();
+            } else {
+                pymt_stats s;
+                stress_get_stats(&s);
+            }
+        }
+    }
+    for (int i = 0; i < FK_TABLE; i++)
+        if (w->table[i]->p)
+            stress_free(w->table[i]);
+    return NULL;
+}
+
+/* The child: everything through the allocator once, then _exit. */
+static void fk_child(stress_block *inherited, uint64_t nfork) {
+    alarm(30);
+    stress_rng r;
+    stress_rng_init(&r, stress_cfg.seed ^ 0xF0F0F0F0u, nfork);
+    for (int i = 0; i < FK_MAIN_BLOCKS; i++)
+        stress_free(&inherited[i]);
+    stress_block b[PYMT_NUM_SIZE_CLASSES + 8];
+    memset(b, 0, sizeof b);
+    for (int c = 0; c < PYMT_NUM_SIZE_CLASSES; c++)
+        stress_alloc(&b[c], STRESS_OBJMEM, (size_t)(c + 1) * PYMT_ALIGNMENT, &r);
+    int n = PYMT_NUM_SIZE_CLASSES;
+    stress_alloc(&b[n++], STRESS_OBJMEM, 4096, &r);
+    stress_alloc(&b[n++], STRESS_OBJMEM, 100 * 1024, &r);
+    stress_alloc(&b[n++], STRESS_MEM, 48, &r);
+    stress_alloc(&b[n++], STRESS_MEM, 64 * 1024, &r);
+    stress_alloc_object(&b[n++], &fk_type, 0);
+    stress_alloc_object(&b[n++], &fk_vtype, 3);
+    stress_alloc_object(&b[n++], &fk_vtype, 30); /* 24 + 720 bytes: past the threshold */
+    stress_realloc(&b[0], 600);                  /* pool -> system allocator */
+    stress_realloc(&b[PYMT_NUM_SIZE_CLASSES], 200); /* system allocator -> pool */
+    stress_realloc(&b[PYMT_NUM_SIZE_CLASSES + 3], 100); /* raw, 64 KiB -> 100 bytes */
+    pymt_stats s;
+    stress_get_stats(&s);
+    stress_check_accounting(&s, "in a forked child");
+    for (int i = n - 1; i >= 0; i--)
+        stress_free(&b[i]);
+    pymt_thread_flush();
+    if (nfork % 4 == 0)
+        (void)pymt_trim();
+    stress_get_stats(&s);
+    stress_check_accounting(&s, "in a forked child after frees");
+    _exit(0);
+}
+
+int main(int argc, char **argv) {
+    static const stress_defaults d = {.threads = 4, .soak_threads = 8, .ops = 300,
+                                      .soak_ops = 100000, .seconds = 60, .soak_seconds = 600};
+    stress_parse(argc, argv, "stress_fork", &d);
+    stress_baseline base;
+    stress_baseline_take(&base);
+
+    unsigned nt = stress_cfg.threads;
+    fk_worker *w = calloc(nt, sizeof *w);
+    stress_block *recs = calloc((size_t)nt * FK_TABLE, sizeof *recs);
+    stress_block **tables = calloc((size_t)nt * FK_TABLE, sizeof *tables);
+    if (!w || !recs || !tables)
+        stress_fail("out of memory");
+    stress_slots_init(&fk_slots, FK_SLOTS);
+    for (unsigned i = 0; i < nt; i++) {
+        w[i].id = i + 1;
+        w[i].table = tables + (size_t)i * FK_TABLE;
+        for (int j = 0; j < FK_TABLE; j++)
+            w[i].table[j] = &recs[(size_t)i * FK_TABLE + j];
+        stress_thread_create(&w[i].thread, fk_main, &w[i]);
+    }
+
+    stress_rng r;
+    stress_rng_init(&r, stress_cfg.seed, 0);
+    stress_block mine[FK_MAIN_BLOCKS];
+    memset(mine, 0, sizeof mine);
+    uint64_t forks = 0;
+    double child_wait = 0;
+    for (; forks < stress_cfg.ops; forks++) {
+        if (stress_time_up())
+            break;
+        for (int i = 0; i < FK_MAIN_BLOCKS; i++) {
+            if (mine[i].p)
+                stress_free(&mine[i]);
+            fk_alloc_any(&mine[i], &r);
+        }
+        fflush(NULL); /* nothing buffered is written twice */
+        pid_t pid = fork();
+        if (pid < 0)
+            stress_fail("fork %" PRIu64 ": %s", forks + 1, strerror(errno));
+        if (pid == 0)
+            fk_child(mine, forks + 1);
+        double t = stress_now();
+        int st;
+        while (waitpid(pid, &st, 0) < 0)
+            if (errno != EINTR)
+                stress_fail("waitpid: %s", strerror(errno));
+        child_wait += stress_now() - t;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            if (WIFSIGNALED(st))
+                stress_fail("child of fork %" PRIu64 " (pid %d) died of signal %d (%s)%s",
+                            forks + 1, (int)pid, WTERMSIG(st), strsignal(WTERMSIG(st)),
+                            WTERMSIG(st) == SIGALRM ? ": it hung for 30 s (a lock held at fork?)"
+                                                    : "");
+            stress_fail("child of fork %" PRIu64 " (pid %d) exited with status %d", forks + 1,
+                        (int)pid, WEXITSTATUS(st));
+        }
+    }
+    /* Release pairs with the workers' acquire: they stop after the last fork. */
+    atomic_store_explicit(&fk_stop, true, memory_order_release);
+    uint64_t ops = 0;
+    for (unsigned i = 0; i < nt; i++) {
+        stress_thread_join(w[i].thread);
+        ops += w[i].ops;
+    }
+    for (int i = 0; i < FK_MAIN_BLOCKS; i++)
+        if (mine[i].p)
+            stress_free(&mine[i]);
+    size_t drained = stress_slots_drain(&fk_slots);
+    pymt_stats s = stress_end_check(&base);
+    stress_summary(&s,
+                   "forks=%" PRIu64 " children_ok=%" PRIu64 " mean_child_ms=%.2f worker_ops=%" PRIu64
+                   " drained_by_main=%zu",
+                   forks, forks, forks ? child_wait * 1000 / (double)forks : 0.0, ops, drained);
+    stress_slots_destroy(&fk_slots);
+    free(tables);
+    free(recs);
+    free(w);
+    return 0;
+}

@@ -1,0 +1,186 @@
+/* stress_thread_churn.c: a long stream of short-lived threads, a few alive at a time.
+ *
+ * Models: a thread-per-request server or a pool that keeps replacing its workers: every thread
+ * gets a per-thread cache on its first allocation and dies soon after without calling
+ * pymt_thread_flush, so the thread-exit path must hand its cached blocks back and release the
+ * cache. If it leaks either, memory grows with the number of threads ever started, not with
+ * what is alive.
+ *
+ * Units: --ops N is the number of short-lived threads started over the run; --threads N is
+ * how many are alive at once (thread i is joined just before thread i + N starts, in its lane).
+ * Each thread makes 32 blocks (85% object memory of every class, 5% object memory up to 2 KiB,
+ * 5% raw memory, 5% objects), checks and frees about half, swaps 8 live ones into a shared
+ * array of 2048 slots and frees what it takes out (blocks of threads that are gone, most of
+ * them), frees the rest, and returns.
+ * Checks: every block's pattern before every free; after all threads: the per-class accounting
+ * identity, blocks in use and large blocks back to the start, no block left in any thread
+ * cache (blocks_cached == 0 after the main thread flushes), at most one live cache (main's);
+ * and peak RSS (ru_maxrss) under a bound computed from what can be live at once:
+ *   baseline RSS at start
+ *   + 4 x (slots + threads alive x 32 blocks) x 2 KiB   (live blocks, with room for
+ *                                                        fragmentation and per-thread caches)
+ *   + threads alive x 1 MiB                             (stacks, cache metadata)
+ *   + 64 MiB slack (+512 MiB in sanitizer builds: ASan's quarantine of freed system-allocator
+ *     blocks and both sanitizers' shadow and per-thread state grow with history, not with pymt)
+ * The bound does not grow with --ops: a leak of even 16 KiB per exited thread breaks it after
+ * about 8,000 threads.
+ *
+ * Defaults: CI  --threads 4 --ops 20000 threads --seconds 60 (cap). 100,000 threads take
+ *           3-5 s in release, but the stress label runs every scenario three times (plain,
+ *           PYMT_TCACHE=0, PYMT_MALLOC=debug) in about two minutes, and sanitizers make thread
+ *           creation far slower; 20,000 already passes the RSS bound by a wide margin.
+ *           soak --threads 8 --ops 100000 threads --seconds 900
+ * Example:  stress_thread_churn --threads 6 --ops 100000 --seed 3 */
+#include <sys/resource.h>
+
+#include "stress_common.h"
+
+#define TC_BLOCKS 32   /* blocks per short-lived thread */
+#define TC_SWAPS 8     /* of which handed to the shared slots */
+#define TC_SLOTS 2048
+#define TC_MAX_LARGE 2048
+
+static const pymt_type tc_type = {"tc_obj", 48, 0};
+static const pymt_type tc_vtype = {"tc_var", sizeof(pymt_varobject), 8};
+
+/* One lane per thread alive at once: its records are used only by the lane's current thread
+ * (the previous one was joined before the next started). */
+typedef struct tc_lane {
+    stress_block *rec;               /* TC_BLOCKS records this lane started with */
+    stress_block *table[TC_BLOCKS];  /* records in hand (they move through the slots) */
+    unsigned id;                     /* owner id of the lane's current thread */
+    uint64_t frees, adopted;         /* totals over the lane's threads */
+} tc_lane;
+
+static stress_slots tc_slots;
+
+static void *tc_thread(void *arg) {
+    tc_lane *l = arg;
+    stress_tid = l->id;
+    stress_rng r;
+    stress_rng_init(&r, stress_cfg.seed, l->id);
+    for (int i = 0; i < TC_BLOCKS; i++) {
+        stress_block *b = l->table[i];
+        uint64_t k = stress_rng_below(&r, 100);
+        if (k < 85)
+            stress_alloc(b, STRESS_OBJMEM, 1 + stress_rng_below(&r, PYMT_SMALL_REQUEST_THRESHOLD),
+                         &r);
+        else if (k < 90)
+            stress_alloc(b, STRESS_OBJMEM, stress_rand_size(&r, TC_MAX_LARGE), &r);
+        else if (k < 95)
+            stress_alloc(b, STRESS_MEM, stress_rand_size(&r, TC_MAX_LARGE), &r);
+        else if (k < 98)
+            stress_alloc_object(b, &tc_type, 0);
+        else
+            stress_alloc_object(b, &tc_vtype, (ptrdiff_t)stress_rng_below(&r, 80));
+    }
+    for (int i = 0; i < TC_BLOCKS; i++)
+        if (stress_rng_pct(&r, 50)) {
+            stress_free(l->table[i]);
+            l->frees++;
+        }
+    for (int s = 0; s < TC_SWAPS; s++) {
+        int i = (int)stress_rng_below(&r, TC_BLOCKS);
+        if (!l->table[i]->p)
+            continue;
+        stress_block *got = stress_slots_swap(&tc_slots, stress_rng_below(&r, TC_SLOTS),
+                                              l->table[i]);
+        l->table[i] = got;
+        if (got->p) {
+            l->adopted++;
+            stress_free(got);
+            l->frees++;
+        }
+    }
+    for (int i = 0; i < TC_BLOCKS; i++)
+        if (l->table[i]->p) {
+            stress_free(l->table[i]);
+            l->frees++;
+        }
+    return NULL; /* no pymt_thread_flush: the thread-exit path must do it */
+}
+
+static size_t tc_maxrss_bytes(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (size_t)ru.ru_maxrss * 1024;
+}
+
+int main(int argc, char **argv) {
+    static const stress_defaults d = {.threads = 4, .soak_threads = 8, .ops = 20000,
+                                      .soak_ops = 100000, .seconds = 60, .soak_seconds = 900};
+    stress_parse(argc, argv, "stress_thread_churn", &d);
+    unsigned nl = stress_cfg.threads;
+    tc_lane *lanes = calloc(nl, sizeof *lanes);
+    pthread_t *tids = calloc(nl, sizeof *tids);
+    bool *running = calloc(nl, sizeof *running);
+    stress_block *recs = calloc((size_t)nl * TC_BLOCKS, sizeof *recs);
+    if (!lanes || !tids || !running || !recs)
+        stress_fail("out of memory");
+    stress_slots_init(&tc_slots, TC_SLOTS);
+    for (unsigned j = 0; j < nl; j++) {
+        lanes[j].rec = recs + (size_t)j * TC_BLOCKS;
+        for (int i = 0; i < TC_BLOCKS; i++)
+            lanes[j].table[i] = &lanes[j].rec[i];
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+
+    stress_baseline base;
+    stress_baseline_take(&base);
+    size_t rss0 = tc_maxrss_bytes();
+
+    uint64_t started = 0;
+    for (; started < stress_cfg.ops; started++) {
+        if ((started & 63) == 0 && stress_time_up())
+            break;
+        unsigned j = (unsigned)(started % nl);
+        if (running[j])
+            stress_thread_join(tids[j]);
+        lanes[j].id = (unsigned)(started + 1);
+        int e = pthread_create(&tids[j], &attr, tc_thread, &lanes[j]);
+        if (e)
+            stress_fail("pthread_create (thread %" PRIu64 "): %s", started + 1, strerror(e));
+        running[j] = true;
+    }
+    for (unsigned j = 0; j < nl; j++)
+        if (running[j])
+            stress_thread_join(tids[j]);
+    size_t drained = stress_slots_drain(&tc_slots);
+    pthread_attr_destroy(&attr);
+
+    uint64_t frees = drained, adopted = 0;
+    for (unsigned j = 0; j < nl; j++) {
+        frees += lanes[j].frees;
+        adopted += lanes[j].adopted;
+    }
+    size_t peak = tc_maxrss_bytes();
+    size_t live_bound = ((size_t)TC_SLOTS + (size_t)nl * TC_BLOCKS) * TC_MAX_LARGE;
+    size_t limit = rss0 + 4 * live_bound + (size_t)nl * (1u << 20) + ((size_t)64 << 20) +
+                   (STRESS_SANITIZED ? (size_t)512 << 20 : 0);
+    if (peak > limit)
+        stress_fail("peak RSS %zu KiB over the bound %zu KiB (baseline %zu KiB, live at once at "
+                    "most %zu KiB) after %" PRIu64 " threads",
+                    peak >> 10, limit >> 10, rss0 >> 10, live_bound >> 10, started);
+
+    pymt_stats s = stress_end_check(&base);
+    size_t cached = 0;
+    for (int c = 0; c < PYMT_NUM_SIZE_CLASSES; c++)
+        cached += s.classes[c].blocks_cached;
+    if (cached != 0)
+        stress_fail("after every thread exited and main flushed, %zu blocks are still in thread "
+                    "caches", cached);
+    if (s.threads_cached > 1)
+        stress_fail("after every thread exited, %zu threads still have a cache", s.threads_cached);
+    stress_summary(&s,
+                   "threads_started=%" PRIu64 " frees=%" PRIu64 " adopted_from_slots=%" PRIu64
+                   " drained_by_main=%zu rss_start_kib=%zu rss_peak_kib=%zu rss_bound_kib=%zu",
+                   started, frees, adopted, drained, rss0 >> 10, peak >> 10, limit >> 10);
+    stress_slots_destroy(&tc_slots);
+    free(recs);
+    free(running);
+    free(tids);
+    free(lanes);
+    return 0;
+}

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "alloc_select.h"
 
@@ -53,7 +54,8 @@ void register_prodcons();
 void register_realloc();
 void register_larson();
 
-// Modes outside google-benchmark (bench_memory.cc).
+// Modes outside google-benchmark (bench_memory.cc, bench_main.cc).
+int print_env(const std::string &name);
 int run_memory(const Selection &sel, size_t count, size_t size);
 int run_pairs(const Selection &sel, long pairs);
 

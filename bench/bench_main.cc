@@ -4,6 +4,7 @@
 //   pymt_bench --alloc=NAME --memory [--memory-count=N]          RSS per live object, as JSON
 //   pymt_bench --alloc=NAME --pairs=N                            N hot pairs of 32 bytes (for
 //                                                                callgrind.sh), nothing else
+//   pymt_bench --alloc=NAME --print-env                          the environment NAME needs
 //   pymt_bench --list-allocs                                     the allocator names
 //
 // Workloads (bench_<workload>.cc): BM_HotPair, BM_HotPairKeep, BM_Churn, BM_Objects,
@@ -130,6 +131,7 @@ void usage() {
                  "usage: pymt_bench --alloc=NAME [--short] [benchmark flags]\n"
                  "       pymt_bench --alloc=NAME --memory [--memory-count=N] [--memory-size=N]\n"
                  "       pymt_bench --alloc=NAME --pairs=N\n"
+                 "       pymt_bench --alloc=NAME --print-env\n"
                  "       pymt_bench --list-allocs\n"
                  "NAME: pymt pymt-notcache pymt-debug glibc mimalloc jemalloc tcmalloc\n");
 }
@@ -148,6 +150,22 @@ bool parse_kind(const std::string &name, Kind *out) {
         }
     }
     return false;
+}
+
+// The environment select_allocator sets for an allocator, as KEY=VALUE lines (for tools
+// that cannot follow the re-exec, such as valgrind without --trace-children).
+int print_env(const std::string &name) {
+    Kind k;
+    if (!parse_kind(name, &k)) {
+        usage();
+        return 2;
+    }
+    const char *preload = preload_for(k);
+    if (preload != nullptr && preload[0] == '\0') unavailable(name, "library not found at build time");
+    if (preload != nullptr) std::printf("LD_PRELOAD=%s\n", preload);
+    if (k == Kind::PymtNoTcache) std::printf("PYMT_TCACHE=0\n");
+    if (k == Kind::PymtDebug) std::printf("PYMT_MALLOC=debug\n");
+    return 0;
 }
 
 Selection select_allocator(const std::string &name, char **argv) {
@@ -224,6 +242,7 @@ int main(int argc, char **argv) {
     long pairs = -1;
     size_t mem_count = 10000000;
     size_t mem_size = 32;
+    bool print_env_only = false;
     std::vector<char *> rest{argv[0]};
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
@@ -239,6 +258,8 @@ int main(int argc, char **argv) {
             mem_size = std::stoul(a.substr(14));
         } else if (a.rfind("--pairs=", 0) == 0) {
             pairs = std::stol(a.substr(8));
+        } else if (a == "--print-env") {
+            print_env_only = true;
         } else if (a == "--list-allocs") {
             for (const char *const *n = pb::allocator_names(); *n != nullptr; n++)
                 std::printf("%s\n", *n);
@@ -254,6 +275,7 @@ int main(int argc, char **argv) {
         pb::usage();
         return 2;
     }
+    if (print_env_only) return pb::print_env(alloc);
     pb::Selection sel = pb::select_allocator(alloc, argv);
     pb::init_size_table();
     pb::g_config.pymt_api = sel.pymt_api();

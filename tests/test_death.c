@@ -3,7 +3,8 @@
  * Handing a pool block (object memory) to the raw family's pymt_mem_free cannot be made
  * safe: the system allocator would corrupt its heap. pymt recognises the pool address and
  * aborts with a report. Each case runs the fault in a forked child and checks SIGABRT and
- * that the report names the block's family (object memory) and the call (pymt_mem_free).
+ * that the report names the block's family (object memory) and the call (pymt_mem_free,
+ * pymt_mem_realloc).
  * Runs with PYMT_MALLOC=pymalloc (set by CMake): pooling on, debug checks off. */
 #include "check.h"
 
@@ -28,14 +29,24 @@ static void mem_free_of_pool_block_from_another_class(void *arg) {
     _exit(0);
 }
 
-static void check_report(int st, const char *what) {
+static void mem_realloc_of_pool_block(void *arg) {
+    (void)arg;
+    void *p = pymt_object_malloc(64);
+    if (!p)
+        _exit(3);
+    void *q = pymt_mem_realloc(p, 1000);
+    (void)q;
+    _exit(0);
+}
+
+static void check_report(int st, const char *what, const char *call) {
     if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT)) {
         check_fail_at(__FILE__, __LINE__, "the child dies of SIGABRT");
         check_show_child(what, st, err);
         return;
     }
-    if (!strstr(err, "object memory") || !strstr(err, "pymt_mem_free")) {
-        check_fail_at(__FILE__, __LINE__, "the report names object memory and pymt_mem_free");
+    if (!strstr(err, "object memory") || !strstr(err, call)) {
+        check_fail_at(__FILE__, __LINE__, "the report names object memory and the call");
         fprintf(stderr, "    report was: [%s]\n", err);
     }
 }
@@ -43,9 +54,15 @@ static void check_report(int st, const char *what) {
 static void mem_free_of_an_object_block_aborts_with_a_report(void) {
     REQUIRE(check_plain_pools());
     int st = check_fork(mem_free_of_pool_block, NULL, err, sizeof err);
-    check_report(st, "pymt_mem_free(pymt_object_malloc(32))");
+    check_report(st, "pymt_mem_free(pymt_object_malloc(32))", "pymt_mem_free");
     st = check_fork(mem_free_of_pool_block_from_another_class, NULL, err, sizeof err);
-    check_report(st, "pymt_mem_free(pymt_object_malloc(512))");
+    check_report(st, "pymt_mem_free(pymt_object_malloc(512))", "pymt_mem_free");
+}
+
+static void mem_realloc_of_an_object_block_aborts_with_a_report(void) {
+    REQUIRE(check_plain_pools());
+    int st = check_fork(mem_realloc_of_pool_block, NULL, err, sizeof err);
+    check_report(st, "pymt_mem_realloc(pymt_object_malloc(64), 1000)", "pymt_mem_realloc");
 }
 
 static void matched_frees_do_not_abort(void *arg) {
@@ -64,6 +81,7 @@ static void matching_frees_report_nothing(void) {
 
 static const check_case cases[] = {
     CHECK_CASE(mem_free_of_an_object_block_aborts_with_a_report),
+    CHECK_CASE(mem_realloc_of_an_object_block_aborts_with_a_report),
     CHECK_CASE(matching_frees_report_nothing),
 };
 CHECK_MAIN(cases)

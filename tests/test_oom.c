@@ -2,7 +2,7 @@
  *
  * In a forked child, RLIMIT_AS is lowered to just above the current size; the child then
  * allocates pool blocks until one fails, then system-side blocks until one fails, and checks
- * errno == ENOMEM each time. It frees half of what it got and shows that the allocator works
+ * errno == ENOMEM each time. It frees the newer half of what it got and shows that the allocator works
  * again (allocate, write, check, free, also calloc and newvar), that pymt_get_stats still adds
  * up, and that everything can be freed and trimmed. Blocks are kept on lists linked through
  * their own first word, so the test itself needs no memory. Runs with PYMT_MALLOC=pymalloc
@@ -35,22 +35,17 @@ static node *exhaust(void *(*alloc)(size_t), size_t n, size_t *count, int *err) 
     }
 }
 
-/* Free every other node of list (returns what remains), with free_. */
+/* Free the newer half of list (the head end, allocated last, so whole pools and arenas come
+ * free and address space is really given back), with free_; returns what remains. */
 static node *free_half(node *head, void (*free_)(void *), size_t *count) {
-    node *keep = NULL;
-    size_t i = 0;
-    while (head) {
+    size_t drop = *count / 2;
+    for (size_t i = 0; i < drop; i++) {
         node *nx = head->next;
-        if (i++ & 1) {
-            free_(head);
-            --*count;
-        } else {
-            head->next = keep;
-            keep = head;
-        }
+        free_(head);
         head = nx;
     }
-    return keep;
+    *count -= drop;
+    return head;
 }
 
 static void free_all(node *head, void (*free_)(void *)) {

@@ -115,6 +115,7 @@ static void *worker(void *arg) {
 
 static void eight_threads_exchange_and_check_blocks(void) {
     bool pools = check_plain_pools();
+    pymt_object_free(pymt_object_malloc(16)); /* this thread's cache exists before s0 */
     pymt_thread_flush();
     pymt_stats s0 = check_stats();
     pthread_t t[THREADS];

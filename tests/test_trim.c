@@ -79,11 +79,10 @@ static void arenas_return_to_the_os_after_a_burst(void) {
     if (!CHECK_SANITIZED) {
         /* near the start: the reserve arenas plus a little slack for metadata */
         size_t slack = 8 * MIB + s1.arenas_reserve * MIB;
-        if (rss1 > rss0 + slack) {
+        if (rss1 > rss0 + slack)
             check_fail_at(__FILE__, __LINE__, "RSS falls back near its start");
-            fprintf(stderr, "    RSS start %zu KiB, peak %zu KiB, end %zu KiB\n", rss0 / 1024,
-                    rss_peak / 1024, rss1 / 1024);
-        }
+        fprintf(stderr, "    RSS start %zu KiB, peak %zu KiB, end %zu KiB; released %zu KiB\n",
+                rss0 / 1024, rss_peak / 1024, rss1 / 1024, released / 1024);
     }
     munmap(ptrs, n * sizeof *ptrs);
     /* and a second trim has nothing left to give */

@@ -1,0 +1,171 @@
+"""python_bench.py: allocation-heavy Python workloads, pymt-python against the stock interpreter.
+
+Every workload runs in a fresh process under each configuration, several times; the time is
+measured inside the process around the workload only (start-up excluded), and the median is
+reported, in one Markdown table with ratios against the baselines of the same run:
+
+  pymalloc       stock python3.11, CPython's own pymalloc
+  malloc         stock python3.11 with PYTHONMALLOC=malloc (glibc for everything)
+  pymt           pymt-python (all three domains on pymt)
+  embed+malloc   pymt-python with PYTHONMALLOC=malloc: pymt off, shows what embedding costs
+                 by itself (libpython3.11.so instead of the stock static binary)
+
+Usage: python3 python_bench.py --embedder build/release/clients/pymt-python [--runs 5]
+         [--python /usr/bin/python3.11] [--only dict_churn,json_roundtrip]
+A ratio below 1.00 means pymt-python is faster.
+"""
+import argparse
+import json
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+
+# ---- workloads (run inside the measured interpreter) -------------------------------------
+def dict_churn():
+    total = 0
+    for r in range(60):
+        d = {}
+        for i in range(20000):
+            d[i] = (i, str(i), [i])
+        total += len(d)
+        del d
+    return total
+
+
+def tuple_list_churn():
+    total = 0
+    for r in range(40):
+        rows = [(i, i + 1.5, (i, -i)) for i in range(30000)]
+        cols = list(zip(*rows))
+        total += len(cols[0]) + len([t for t in rows if t[0] % 3 == 0])
+    return total
+
+
+def json_roundtrip():
+    doc = [{"id": i, "name": "item%d" % i, "tags": ["a", "b", str(i % 10)],
+            "pos": {"x": i * 0.5, "y": -i}} for i in range(2000)]
+    total = 0
+    for r in range(25):
+        s = json.dumps(doc)
+        back = json.loads(s)
+        total += len(back)
+    return total
+
+
+def string_build():
+    total = 0
+    for r in range(30):
+        parts = []
+        for i in range(20000):
+            parts.append("k%d=%s" % (i, "v" * (i % 50)))
+        s = ";".join(parts)
+        total += len(s.split(";"))
+        total += len(s.upper()) % 7
+    return total
+
+
+def queue_pipeline(nthreads=4, items=60000):
+    q_in = queue.Queue(maxsize=1024)
+    q_out = queue.Queue()
+
+    def worker():
+        while True:
+            item = q_in.get()
+            if item is None:
+                q_out.put(None)
+                return
+            q_out.put({"k": item[0], "v": [str(x) for x in item[1]]})
+
+    threads = [threading.Thread(target=worker) for _ in range(nthreads)]
+    for t in threads:
+        t.start()
+    for i in range(items):
+        q_in.put((i, tuple(range(i % 16))))
+    for _ in threads:
+        q_in.put(None)
+    done = total = 0
+    while done < nthreads:
+        x = q_out.get()
+        if x is None:
+            done += 1
+        else:
+            total += len(x["v"])
+    for t in threads:
+        t.join()
+    return total
+
+
+WORKLOADS = {f.__name__: f for f in
+             (dict_churn, tuple_list_churn, json_roundtrip, string_build, queue_pipeline)}
+
+
+def run_one(name):
+    fn = WORKLOADS[name]
+    t0 = time.perf_counter()
+    result = fn()
+    elapsed = time.perf_counter() - t0
+    print(json.dumps({"workload": name, "seconds": elapsed, "result": result}))
+
+
+# ---- driver --------------------------------------------------------------------------------
+def measure(cmd, env, name, runs):
+    times = []
+    results = set()
+    for _ in range(runs):
+        out = subprocess.run(cmd + [os.path.abspath(__file__), "--run", name], env=env,
+                             check=True, capture_output=True, text=True).stdout
+        rec = json.loads(out.strip().splitlines()[-1])
+        times.append(rec["seconds"])
+        results.add(rec["result"])
+    if len(results) != 1:
+        raise SystemExit("%s gave different results: %s" % (name, results))
+    return statistics.median(times), results.pop()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", help=argparse.SUPPRESS)
+    ap.add_argument("--embedder", help="path of pymt-python")
+    ap.add_argument("--python", default="/usr/bin/python3.11")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", default="")
+    args = ap.parse_args()
+    if args.run:
+        run_one(args.run)
+        return 0
+    if not args.embedder:
+        ap.error("--embedder is required")
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("PYTHONMALLOC", "PYTHONDEVMODE", "PYMT_"))}
+    configs = [
+        ("pymalloc", [args.python], base),
+        ("malloc", [args.python], dict(base, PYTHONMALLOC="malloc")),
+        ("pymt", [args.embedder], base),
+        ("embed+malloc", [args.embedder], dict(base, PYTHONMALLOC="malloc")),
+    ]
+    names = [n for n in WORKLOADS if not args.only or n in args.only.split(",")]
+    print("median of %d runs, seconds inside the process; ratio = pymt / baseline\n" % args.runs)
+    print("| workload | pymalloc s | malloc s | pymt s | embed+malloc s "
+          "| pymt/pymalloc | pymt/malloc |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name in names:
+        t = {}
+        res = set()
+        for label, cmd, env in configs:
+            t[label], r = measure(cmd, env, name, args.runs)
+            res.add(r)
+        if len(res) != 1:
+            raise SystemExit("%s: configurations disagree on the result: %s" % (name, res))
+        print("| %s | %.3f | %.3f | %.3f | %.3f | %.2f | %.2f |" % (
+            name, t["pymalloc"], t["malloc"], t["pymt"], t["embed+malloc"],
+            t["pymt"] / t["pymalloc"], t["pymt"] / t["malloc"]), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+/* pymt_python.c: pymt-python, CPython 3.11 with every allocation on pymt.
+ *
+ * The program is the stock interpreter's main (Py_BytesMain) with pymt installed through
+ * PEP 445 (PyMem_SetAllocator) in all three CPython domains before the interpreter starts:
+ *
+ *   domain               CPython default     here                    called
+ *   PYMEM_DOMAIN_RAW     malloc              pymt_mem_*              with or without the GIL
+ *   PYMEM_DOMAIN_MEM     pymalloc            pymt_object_malloc...   with the GIL
+ *   PYMEM_DOMAIN_OBJ     pymalloc            pymt_object_malloc...   with the GIL
+ *
+ * Every pymt family is thread-safe, so the RAW domain's "no GIL" contract holds. pymt's own
+ * modes apply as usual: PYMT_MALLOC=debug puts pymt's debug checks under every CPython
+ * allocation, PYMT_TCACHE=0 turns the thread caches off, PYMT_STATS=1 prints the statistics
+ * at exit (the library does that itself; this file prints nothing).
+ *
+ * Order of start-up, and why (the PYTHONMALLOC trap):
+ *   1. Py_PreInitializeFromBytesArgs: CPython's pre-initialisation, which reads -E, -I, -X dev,
+ *      PYTHONMALLOC and PYTHONDEVMODE and, when one of them names an allocator, re-installs
+ *      CPython's own allocators. Done first, as the C API documentation prescribes for custom
+ *      allocators ("PyMem_SetAllocator() can be called after Py_PreInitialize() and before
+ *      Py_InitializeFromConfig()"). Pre-initialisation frees everything it allocates with the
+ *      allocator it used, so no block crosses from CPython's allocators to pymt or back.
+ *   2. Look at what it chose (_PyMem_GetCurrentAllocatorName, exported by libpython3.11):
+ *        "pymalloc"        nothing asked, or PYTHONMALLOC=default/pymalloc: install pymt.
+ *        "pymalloc_debug"  PYTHONMALLOC=debug/pymalloc_debug, -X dev, PYTHONDEVMODE=1: install
+ *                          pymt, then CPython's debug hooks on top of it (PyMem_SetupDebugHooks),
+ *                          so dev mode checks CPython's use of pymt.
+ *        "malloc", "malloc_debug"  the user asked for the C library's malloc: leave CPython's
+ *                          choice alone (pymt is not used). Silent, so stderr matches python3.11.
+ *   3. Py_BytesMain(argc, argv): the same main as python3.11. Its own pre-initialisation sees
+ *      the runtime already pre-initialised and keeps it, so the allocators installed in step 2
+ *      stay for the whole run.
+ * Child processes that run sys.executable (multiprocessing, `-m test -jN` workers) run this
+ * program again, so they are on pymt too. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <string.h>
+
+#include "pymt/pymt.h"
+
+/* Exported by libpython3.11 (Include/internal/pycore_pymem.h); NULL for a custom allocator. */
+PyAPI_FUNC(const char *) _PyMem_GetCurrentAllocatorName(void);
+
+/* ---- PEP 445 adaptors: ctx is unused; CPython has already refused sizes > PY_SSIZE_T_MAX ---- */
+static void *raw_malloc(void *ctx, size_t n) {
+    (void)ctx;
+    return pymt_mem_malloc(n);
+}
+static void *raw_calloc(void *ctx, size_t nelem, size_t elsize) {
+    (void)ctx;
+    return pymt_mem_calloc(nelem, elsize);
+}
+static void *raw_realloc(void *ctx, void *p, size_t n) {
+    (void)ctx;
+    return pymt_mem_realloc(p, n);
+}
+static void raw_free(void *ctx, void *p) {
+    (void)ctx;
+    pymt_mem_free(p);
+}
+static void *obj_malloc(void *ctx, size_t n) {
+    (void)ctx;
+    return pymt_object_malloc(n);
+}
+static void *obj_calloc(void *ctx, size_t nelem, size_t elsize) {
+    (void)ctx;
+    return pymt_object_calloc(nelem, elsize);
+}
+static void *obj_realloc(void *ctx, void *p, size_t n) {
+    (void)ctx;
+    return pymt_object_realloc(p, n);
+}
+static void obj_free(void *ctx, void *p) {
+    (void)ctx;
+    pymt_object_free(p);
+}
+
+static void install_pymt(void) {
+    PyMemAllocatorEx raw = {NULL, raw_malloc, raw_calloc, raw_realloc, raw_free};
+    PyMemAllocatorEx obj = {NULL, obj_malloc, obj_calloc, obj_realloc, obj_free};
+    PyMem_SetAllocator(PYMEM_DOMAIN_RAW, &raw);
+    PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &obj);
+    PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &obj);
+}
+
+int main(int argc, char **argv) {
+    PyPreConfig preconfig;
+    PyPreConfig_InitPythonConfig(&preconfig);
+    PyStatus status = Py_PreInitializeFromBytesArgs(&preconfig, argc, argv);
+    if (PyStatus_Exception(status))
+        Py_ExitStatusException(status);
+
+    const char *chosen = _PyMem_GetCurrentAllocatorName();
+    if (chosen && strcmp(chosen, "pymalloc") == 0) {
+        install_pymt();
+    } else if (chosen && strcmp(chosen, "pymalloc_debug") == 0) {
+        /* Installing pymt replaced the hooks; put them back on top of pymt. */
+        install_pymt();
+        PyMem_SetupDebugHooks();
+    }
+    /* "malloc", "malloc_debug": CPython's own choice stays. */
+
+    return Py_BytesMain(argc, argv);
+}

@@ -69,7 +69,8 @@
 #define DBG_DUMP 16       /* payload bytes shown in a report */
 
 enum { DBG_LIVE = 1, DBG_FREED = 2 };
-enum { DBG_OP_MALLOC = 0, DBG_OP_CALLOC = 1, DBG_OP_REALLOC = 2, DBG_OP_FREE = 3 };
+/* What the program called; family 0 marks pymt's own checks (op 0 check_heap, DBG_OP_TRIM). */
+enum { DBG_OP_MALLOC = 0, DBG_OP_CALLOC = 1, DBG_OP_REALLOC = 2, DBG_OP_FREE = 3, DBG_OP_TRIM = 4 };
 
 typedef struct dbg_head {
     struct dbg_head *next;    /* registry chain; under the stripe lock */
@@ -311,7 +312,8 @@ static void dbg_report(enum dbg_error err, const dbg_snap *s, int family, int op
     char text[4096];
     dbg_buf b = {text, 0, sizeof text};
     int saved_errno = errno;
-    const char *by = family ? fam_func(family, op) : "pymt_check_heap";
+    const char *by = family ? fam_func(family, op)
+                     : op == DBG_OP_TRIM ? "pymt_trim" : "pymt_check_heap";
     put_s(&b, "pymt debug: ");
     switch (err) {
     case DBG_E_MISMATCH:
@@ -486,10 +488,10 @@ static enum dbg_error reg_take(const void *p, int family, dbg_head **out, dbg_sn
     dbg_head *h = reg_find_locked(b, p);
     if (!h)
         err = DBG_E_UNKNOWN;
+    else if (dbg_check(h) != h->check || (h->state != DBG_LIVE && h->state != DBG_FREED))
+        err = DBG_E_HEADER;
     else if (h->state != DBG_LIVE)
         err = DBG_E_DOUBLE_FREE;
-    else if (dbg_check(h) != h->check)
-        err = DBG_E_HEADER;
     else if (!same_domain(h->family, family))
         err = DBG_E_MISMATCH;
     else if (!guard_ok(h->guard))
@@ -585,6 +587,29 @@ static void quar_push(dbg_head *h, int family, int op) {
     pthread_mutex_unlock(&dbg_quar.lock);
     for (int i = 0; i < nout; i++)
         quar_release(out[i], family, op);
+}
+
+/* Empty the quarantine (checking each block), so pymt_trim can give whole arenas back. */
+void pymt__debug_quarantine_flush(void) {
+    if (!dbg_ready)
+        return;
+    for (;;) {
+        dbg_head *out[64];
+        int nout = 0;
+        pthread_mutex_lock(&dbg_quar.lock);
+        while (dbg_quar.count > 0 && nout < 64) {
+            dbg_head *o = dbg_quar.ring[dbg_quar.first];
+            out[nout++] = o;
+            dbg_quar.bytes -= block_bytes(o);
+            dbg_quar.first = (dbg_quar.first + 1) % DBG_QUAR_BLOCKS;
+            dbg_quar.count--;
+        }
+        pthread_mutex_unlock(&dbg_quar.lock);
+        if (nout == 0)
+            return;
+        for (int i = 0; i < nout; i++)
+            quar_release(out[i], 0, DBG_OP_TRIM);
+    }
 }
 
 /* ---- entry points -------------------------------------------------------------------------- */

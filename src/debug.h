@@ -23,6 +23,9 @@ size_t pymt__debug_usable_size(const void *p);
 void pymt__debug_init(void);
 /* Live debug blocks per family: out[0] raw, out[1] object memory, out[2] objects. */
 void pymt__debug_live_counts(size_t out[3]);
+/* Release every block of the quarantine, checking each (pymt_trim calls it in debug mode, so
+ * that arenas holding only quarantined blocks can go back to the OS). */
+void pymt__debug_quarantine_flush(void);
 /* fork handlers for the debug registry lock (called by init.c's atfork handlers). */
 void pymt__debug_atfork_prepare(void);
 void pymt__debug_atfork_parent(void);

@@ -34,6 +34,9 @@ typedef pymt_object PyObject;
 typedef pymt_varobject PyVarObject;
 typedef pymt_type PyTypeObject;
 
+/* Static type objects: `{PyVarObject_HEAD_INIT(NULL, 0) "mod.Name", sizeof(Obj), 0}` works,
+ * as pymt_type has no head of its own; the members after tp_itemsize do not exist here. */
+#define PyVarObject_HEAD_INIT(type, size)
 #define PyObject_HEAD PyObject ob_base;
 #define PyObject_VAR_HEAD PyVarObject ob_base;
 #define Py_REFCNT(op) (((PyObject *)(op))->ob_refcnt)

@@ -63,7 +63,7 @@
 #define DBG_GUARD 16      /* guard bytes on each side */
 #define DBG_FRAMES 16     /* allocation stack depth kept with PYMT_DEBUG_BACKTRACE=1 */
 #define DBG_BUCKETS 16384 /* registry buckets (128 KiB of heads) */
-#define DBG_STRIPES 64    /* registry locks */
+#define DBG_STRIPES 16    /* registry locks (fork holds them all: ThreadSanitizer tracks <= 64) */
 #define DBG_QUAR_BLOCKS 4096
 #define DBG_QUAR_BYTES ((size_t)4 << 20)
 #define DBG_DUMP 16       /* payload bytes shown in a report */

@@ -16,9 +16,14 @@ pymt_add_test_variant(compat malloc_debug PYMT_MALLOC=malloc_debug)
 # pymemcompat.h refuses to share a file with Python.h, whichever comes first: with a stand-in
 # Python.h always, and with the real one when it is installed.
 set(compat_python_dirs ${CMAKE_CURRENT_SOURCE_DIR}/compat_python)
-find_package(Python3 QUIET COMPONENTS Development.Module)
-if(Python3_Development.Module_FOUND)
-  list(APPEND compat_python_dirs ${Python3_INCLUDE_DIRS})
+find_package(Python3 QUIET COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND)
+  execute_process(COMMAND ${Python3_EXECUTABLE} -c
+      "import sysconfig; print(sysconfig.get_path('include'))"
+    OUTPUT_VARIABLE compat_python_include OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  if(compat_python_include AND EXISTS ${compat_python_include}/Python.h)
+    list(APPEND compat_python_dirs ${compat_python_include})
+  endif()
 endif()
 set(compat_kind standin)
 foreach(dir IN LISTS compat_python_dirs)

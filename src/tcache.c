@@ -197,6 +197,7 @@ void pymt__tcache_flush_self(void) {
             pymt__core_lock();
             locked = true;
         }
+        pymt__fetch_add_relaxed(&tcache_flushes, 1);
         pymt__pool_give_locked(chain, &retire);
     }
     if (locked)

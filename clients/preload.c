@@ -7,7 +7,7 @@
  *
  *   request                               served by
  *   malloc/calloc <= 512 bytes            the pools (pymt's object memory, thread caches)
- *   malloc/calloc > 512 bytes             glibc (__libc_malloc / __libc_calloc), through pymt
+ *   malloc/calloc > 512 bytes             glibc (__libc_malloc / __libc_calloc) directly
  *   alignment <= 16 (posix_memalign...)   as malloc: every pymt and glibc block is 16-aligned
  *   alignment > 16                        glibc's __libc_memalign (pymt__sys_memalign)
  *   free(p), p in a pymt arena            the pools
@@ -56,15 +56,24 @@ static size_t preload_glibc_usable(const void *p) {
     return chunk - sizeof(size_t);
 }
 
+/* Small requests to the pools; large ones straight to glibc, not through pymt's object
+ * memory, which counts its large blocks: free() cannot tell such a block from one glibc
+ * handed out before the preload, so the count would only grow. */
+static inline void *preload_malloc(size_t n) {
+    if (n <= PYMT__SMALL_MAX)
+        return pymt__objmem_malloc_nodebug(n);
+    return pymt__sys_malloc(n);
+}
+
 /* Aligned allocation for any power-of-two alignment (callers validated it). */
 static void *preload_aligned(size_t alignment, size_t n) {
     if (alignment <= PYMT_ALIGNMENT)
-        return pymt__objmem_malloc_nodebug(n);
+        return preload_malloc(n);
     return pymt__sys_memalign(alignment, n);
 }
 
 PRELOAD_API void *malloc(size_t n) {
-    return pymt__objmem_malloc_nodebug(n);
+    return preload_malloc(n);
 }
 
 PRELOAD_API void free(void *p) {
@@ -92,7 +101,7 @@ PRELOAD_API void *calloc(size_t nelem, size_t elsize) {
 
 PRELOAD_API void *realloc(void *p, size_t n) {
     if (!p)
-        return pymt__objmem_malloc_nodebug(n);
+        return preload_malloc(n);
     if (n == 0) {
         /* glibc's behaviour: realloc(p, 0) frees p and returns NULL. */
         free(p);
@@ -105,7 +114,7 @@ PRELOAD_API void *realloc(void *p, size_t n) {
     size_t have = pymt__objmem_usable_nodebug(p);
     if (n <= have && 4 * n > 3 * have)
         return p;
-    void *q = pymt__objmem_malloc_nodebug(n);
+    void *q = preload_malloc(n);
     if (!q)
         return NULL;
     __builtin_memcpy(q, p, n < have ? n : have);
@@ -147,7 +156,7 @@ PRELOAD_API void *aligned_alloc(size_t alignment, size_t n) {
 PRELOAD_API void *memalign(size_t alignment, size_t n) {
     /* glibc's rules: a small alignment is malloc's, a non-power of two is rounded up. */
     if (alignment <= PYMT_ALIGNMENT)
-        return pymt__objmem_malloc_nodebug(n);
+        return preload_malloc(n);
     if (!preload_pow2(alignment)) {
         if (alignment > SIZE_MAX / 2 + 1) {
             errno = EINVAL;

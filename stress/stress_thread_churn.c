@@ -22,13 +22,15 @@
  *   + threads alive x 1 MiB                             (stacks, cache metadata)
  *   + 64 MiB slack (+512 MiB in sanitizer builds: ASan's quarantine of freed system-allocator
  *     blocks and both sanitizers' shadow and per-thread state grow with history, not with pymt)
- * The bound does not grow with --ops: a leak of even 16 KiB per exited thread breaks it after
- * about 8,000 threads.
+ * The bound does not grow with --ops: with the defaults it is about 85 MiB over the baseline,
+ * so a leak of 16 KiB per exited thread breaks it after about 5,500 threads.
  *
  * Defaults: CI  --threads 4 --ops 20000 threads --seconds 60 (cap). 100,000 threads take
- *           3-5 s in release, but the stress label runs every scenario three times (plain,
- *           PYMT_TCACHE=0, PYMT_MALLOC=debug) in about two minutes, and sanitizers make thread
- *           creation far slower; 20,000 already passes the RSS bound by a wide margin.
+ *           about 10 s in release on the two-core CI machine (thread creation dominates), but
+ *           the stress label runs every scenario three times (plain, PYMT_TCACHE=0,
+ *           PYMT_MALLOC=debug) in about two minutes, and sanitizers make thread creation far
+ *           slower; 20,000 threads are over three times what a per-thread leak of 16 KiB needs
+ *           to break the RSS bound.
  *           soak --threads 8 --ops 100000 threads --seconds 900
  * Example:  stress_thread_churn --threads 6 --ops 100000 --seed 3 */
 #include <sys/resource.h>

@@ -3,7 +3,9 @@
  *
  * Per class c a thread keeps at most max(c) free blocks: max = clamp(8 KiB / size, 16, 256),
  * so at most 256 KiB per thread over all 32 classes (16 B -> 256 blocks, 32 B -> 256,
- * 64 B -> 128, ..., 512 B -> 16). A miss takes a batch of max/2 blocks: first from the lock-free
+ * 64 B -> 128, ..., 512 B -> 16). A bin starts with a bound of 16 and doubles it at every
+ * refill until it reaches max(c), so a thread that touches a class a few times (short-lived
+ * threads, rarely used sizes) holds little. A miss takes a batch of bound/2 blocks: first from the lock-free
  * depot (handoff.c), else from the pools under one core-lock acquisition. A push onto a full bin
  * sends the older half out: to the depot while the depot holds fewer than 4*max blocks of the
  * class, else to the pools under one lock acquisition. Blocks freed by another thread than the
@@ -31,6 +33,7 @@ static _Atomic size_t tcache_refills, tcache_flushes;
 #define TCACHE_CLASS_BYTES 8192u
 #define TCACHE_MAX_MIN 16u
 #define TCACHE_MAX_MAX 256u
+#define TCACHE_MAX_START 16u /* a bin starts here and doubles at each refill up to class_max */
 
 static uint32_t class_max(unsigned c) {
     size_t m = TCACHE_CLASS_BYTES / pymt__class_to_size(c);
@@ -110,7 +113,7 @@ static void tcache_setup(pymt__tcache *tc) {
     registry_n++;
     pymt__core_unlock();
     for (unsigned c = 0; c < PYMT__NCLASSES; c++)
-        tc->bins[c].max = class_max(c);
+        tc->bins[c].max = TCACHE_MAX_START < class_max(c) ? TCACHE_MAX_START : class_max(c);
     tc->state = PYMT__TC_ACTIVE;
 }
 
@@ -140,6 +143,9 @@ void *pymt__tcache_alloc_slow(unsigned c, size_t n) {
             return NULL; /* errno ENOMEM set by the pool core */
     }
     pymt__fetch_add_relaxed(&tcache_refills, 1);
+    /* a class this thread keeps coming back for earns a bigger bin, up to its bound */
+    if (b->max < class_max(c))
+        b->max = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
     b->head = pymt__blk_get(chain, 0);
     pymt__store_relaxed(&b->count, (uint32_t)(got - 1));
     PYMT_TRACK_ALLOC(chain, n);

@@ -19,10 +19,11 @@
  * C++: libstdc++'s operator new/delete call malloc/free, and its aligned new calls
  * aligned_alloc (checked with GCC 12's libstdc++), so no operator is defined here.
  *
- * The entry points use pymt's object memory without the debug layer (the _nodebug internals):
- * under a preload, free() receives glibc blocks that carry no debug header, so pymt's debug
- * checks cannot apply; PYMT_MALLOC=debug therefore does not add checks here (pooling off,
- * PYMT_MALLOC=malloc, still sends everything to glibc).
+ * The entry points inline pymt's thread-cache fast path (tcache.h), as pymt_object_malloc and
+ * pymt_object_free do. PYMT_MALLOC=debug adds no checks here: free() also receives glibc
+ * blocks, which carry no debug header, so in debug mode the pool blocks come from pymt's
+ * object memory without the debug layer (the _nodebug internals, one lock per call).
+ * PYMT_MALLOC=malloc (pooling off) sends everything to glibc; PYMT_TCACHE=0 works as usual.
  *
  * Safety: pymt initialises itself on the first call and never calls malloc while doing so,
  * and nothing here calls dlsym, so allocations made by the dynamic loader and by constructors
@@ -35,6 +36,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include "arena.h"
+#include "pool.h"
+#include "tcache.h"
 
 #define PRELOAD_API __attribute__((visibility("default")))
 
@@ -56,12 +61,52 @@ static size_t preload_glibc_usable(const void *p) {
     return chunk - sizeof(size_t);
 }
 
+/* ---- the pool side: pymt's thread-cache fast path, inlined ----------------------------------
+ * The fast paths are pymt_object_malloc/free's own (tcache.h). Their misses go to the _slow
+ * functions below, which are also where debug mode is told apart: there the thread caches are
+ * never filled (every call misses), and blocks come from pymt's object memory without the
+ * debug layer, because free() here also receives glibc blocks, which carry no debug header. */
+
+PYMT__NOINLINE static void *preload_small_slow(unsigned c, size_t n) {
+    pymt__ensure_init();
+    if (pymt__unlikely(pymt__opt.debug))
+        return pymt__objmem_malloc_nodebug(n);
+    return pymt__tcache_alloc_slow(c, n);
+}
+
+/* A block for 1 <= n <= 512 (or a glibc block when pooling is off). */
+static inline void *preload_small(size_t n) {
+    unsigned c = pymt__size_to_class(n);
+    if (pymt__likely(pymt__tcache_bin(c)->head != NULL))
+        return pymt__tcache_alloc(c, n);
+    return preload_small_slow(c, n);
+}
+
+PYMT__NOINLINE static void preload_pool_free_slow(void *p, unsigned c) {
+    if (pymt__unlikely(pymt__opt.debug))
+        pymt__objmem_free_nodebug(p);
+    else
+        pymt__tcache_free_slow(p, c);
+}
+
+/* Free a block of one of pymt's pools (p lies in an arena). */
+static inline void preload_pool_free(void *p) {
+    unsigned c = pymt__pool_of(p)->szidx;
+    pymt__tbin *b = pymt__tcache_bin(c);
+    if (pymt__likely(pymt__load_relaxed(&b->count) < b->max))
+        pymt__tcache_free(p, c);
+    else
+        preload_pool_free_slow(p, c);
+}
+
 /* Small requests to the pools; large ones straight to glibc, not through pymt's object
  * memory, which counts its large blocks: free() cannot tell such a block from one glibc
  * handed out before the preload, so the count would only grow. */
 static inline void *preload_malloc(size_t n) {
-    if (n <= PYMT__SMALL_MAX)
-        return pymt__objmem_malloc_nodebug(n);
+    if (n - 1 < PYMT__SMALL_MAX) /* 1..512 */
+        return preload_small(n);
+    if (n == 0)
+        return preload_small(1); /* unique and non-NULL, as glibc's */
     return pymt__sys_malloc(n);
 }
 
@@ -77,11 +122,9 @@ PRELOAD_API void *malloc(size_t n) {
 }
 
 PRELOAD_API void free(void *p) {
-    if (!p)
-        return;
-    if (pymt__is_pool_block(p))
-        pymt__objmem_free_nodebug(p);
-    else
+    if (pymt__arena_lookup(p)) /* false for NULL */
+        preload_pool_free(p);
+    else if (p)
         pymt__sys_free(p);
 }
 
@@ -93,7 +136,7 @@ PRELOAD_API void *calloc(size_t nelem, size_t elsize) {
     }
     if (n > PYMT__SMALL_MAX)
         return pymt__sys_calloc(nelem, elsize); /* glibc skips zeroing fresh mmapped memory */
-    void *p = pymt__objmem_malloc_nodebug(n);
+    void *p = preload_malloc(n);
     if (p)
         __builtin_memset(p, 0, n);
     return p;
@@ -107,18 +150,18 @@ PRELOAD_API void *realloc(void *p, size_t n) {
         free(p);
         return NULL;
     }
-    if (!pymt__is_pool_block(p))
+    if (!pymt__arena_lookup(p))
         return pymt__sys_realloc(p, n);
     /* A pool block: keep it when n still fits and shrinks it by less than a quarter (the
      * pymalloc rule), otherwise move it (to glibc when n > 512). */
-    size_t have = pymt__objmem_usable_nodebug(p);
+    size_t have = pymt__class_to_size(pymt__pool_of(p)->szidx);
     if (n <= have && 4 * n > 3 * have)
         return p;
     void *q = preload_malloc(n);
     if (!q)
         return NULL;
     __builtin_memcpy(q, p, n < have ? n : have);
-    pymt__objmem_free_nodebug(p);
+    preload_pool_free(p);
     return q;
 }
 
@@ -187,7 +230,7 @@ PRELOAD_API void *pvalloc(size_t n) {
 PRELOAD_API size_t malloc_usable_size(void *p) {
     if (!p)
         return 0;
-    if (pymt__is_pool_block(p))
-        return pymt__objmem_usable_nodebug(p);
+    if (pymt__arena_lookup(p))
+        return pymt__class_to_size(pymt__pool_of(p)->szidx);
     return preload_glibc_usable(p);
 }

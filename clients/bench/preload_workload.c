@@ -8,7 +8,8 @@
  *            partner, who frees them: every block is freed by a thread that did not allocate
  *            it (remote frees, the case thread caches find hardest).
  * Prints one line: workload, threads, operations (malloc+free pairs), seconds (wall clock
- * from the barrier to the last join), and millions of pairs per second.
+ * from the first worker's start after the barrier to the last worker's end), and millions of
+ * pairs per second.
  * Usage: preload_workload local|xthread THREADS OPS_PER_THREAD */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -20,6 +21,15 @@
 
 static long ops;
 static pthread_barrier_t start_barrier;
+/* Each worker's start (after the barrier) and end; the run time is from the first start to
+ * the last end, so a main thread that is slow to wake up does not shorten it. */
+static double *t_start, *t_end;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static uint64_t rng(uint64_t *s) {
     *s ^= *s << 13;
@@ -47,17 +57,20 @@ static void *alloc_touch(size_t n) {
 }
 
 static void *local_worker(void *arg) {
-    uint64_t s = (uintptr_t)arg * 0x9E3779B97F4A7C15ull + 1;
+    unsigned id = (unsigned)(uintptr_t)arg;
+    uint64_t s = (uint64_t)(id + 1) * 0x9E3779B97F4A7C15ull + 1;
     enum { W = 512 };
     void *win[W];
     for (int i = 0; i < W; i++)
         win[i] = alloc_touch(pick(&s));
     pthread_barrier_wait(&start_barrier);
+    t_start[id] = now();
     for (long i = 0; i < ops; i++) {
         unsigned k = (unsigned)(rng(&s) % W);
         free(win[k]);
         win[k] = alloc_touch(pick(&s));
     }
+    t_end[id] = now();
     for (int i = 0; i < W; i++)
         free(win[i]);
     return NULL;
@@ -72,7 +85,7 @@ typedef struct channel {
     unsigned head, tail;
 } channel;
 typedef struct pair_arg {
-    uint64_t id;
+    unsigned id;
     channel *out, *in;
 } pair_arg;
 
@@ -97,9 +110,10 @@ static void **channel_get(channel *c) {
 
 static void *xthread_worker(void *argp) {
     pair_arg *a = argp;
-    uint64_t s = a->id * 0x9E3779B97F4A7C15ull + 1;
+    uint64_t s = (uint64_t)(a->id + 1) * 0x9E3779B97F4A7C15ull + 1;
     long batches = ops / BATCH;
     pthread_barrier_wait(&start_barrier);
+    t_start[a->id] = now();
     for (long i = 0; i < batches; i++) {
         void **b = malloc(BATCH * sizeof *b);
         for (int j = 0; j < BATCH; j++)
@@ -110,13 +124,8 @@ static void *xthread_worker(void *argp) {
             free(got[j]);
         free(got);
     }
+    t_end[a->id] = now();
     return NULL;
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv) {
@@ -136,7 +145,9 @@ int main(int argc, char **argv) {
     pthread_t *t = calloc((size_t)nthreads, sizeof *t);
     pair_arg *pa = calloc((size_t)nthreads, sizeof *pa);
     channel *ch = calloc((size_t)nthreads, sizeof *ch);
-    pthread_barrier_init(&start_barrier, NULL, (unsigned)nthreads + 1);
+    t_start = calloc((size_t)nthreads, sizeof *t_start);
+    t_end = calloc((size_t)nthreads, sizeof *t_end);
+    pthread_barrier_init(&start_barrier, NULL, (unsigned)nthreads);
     for (int i = 0; i < nthreads; i++) {
         pthread_mutex_init(&ch[i].lock, NULL);
         pthread_cond_init(&ch[i].cond, NULL);
@@ -145,27 +156,32 @@ int main(int argc, char **argv) {
         int rc;
         if (xthread) {
             int partner = i ^ 1;
-            pa[i].id = (uint64_t)i + 1;
+            pa[i].id = (unsigned)i;
             pa[i].out = &ch[partner];
             pa[i].in = &ch[i];
             rc = pthread_create(&t[i], NULL, xthread_worker, &pa[i]);
         } else {
-            rc = pthread_create(&t[i], NULL, local_worker, (void *)(uintptr_t)(i + 1));
+            rc = pthread_create(&t[i], NULL, local_worker, (void *)(uintptr_t)i);
         }
         if (rc != 0) {
             fprintf(stderr, "pthread_create failed\n");
             return 1;
         }
     }
-    pthread_barrier_wait(&start_barrier);
-    double t0 = now();
     for (int i = 0; i < nthreads; i++)
         pthread_join(t[i], NULL);
-    double dt = now() - t0;
+    double first = t_start[0], last = t_end[0];
+    for (int i = 1; i < nthreads; i++) {
+        first = t_start[i] < first ? t_start[i] : first;
+        last = t_end[i] > last ? t_end[i] : last;
+    }
+    double dt = last - first;
     long total = xthread ? (ops / BATCH) * BATCH * nthreads : ops * nthreads;
     printf("%s %d %ld %.4f %.2f\n", kind, nthreads, total, dt, total / dt / 1e6);
     free(t);
     free(pa);
     free(ch);
+    free(t_start);
+    free(t_end);
     return 0;
 }

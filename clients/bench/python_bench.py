@@ -11,7 +11,7 @@ reported, in one Markdown table with ratios against the baselines of the same ru
                  by itself (libpython3.11.so instead of the stock static binary)
 
 Usage: python3 python_bench.py --embedder build/release/clients/pymt-python [--runs 5]
-         [--python /usr/bin/python3.11] [--only dict_churn,json_roundtrip]
+         [--python /usr/bin/python3.11] [--only dict_churn,json_roundtrip] [--clock wall|cpu]
 A ratio below 1.00 means pymt-python is faster.
 """
 import argparse
@@ -106,25 +106,33 @@ WORKLOADS = {f.__name__: f for f in
 
 def run_one(name):
     fn = WORKLOADS[name]
-    t0 = time.perf_counter()
+    w0, c0 = time.perf_counter(), time.process_time()
     result = fn()
-    elapsed = time.perf_counter() - t0
-    print(json.dumps({"workload": name, "seconds": elapsed, "result": result}))
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    print(json.dumps({"workload": name, "wall": wall, "cpu": cpu, "result": result}))
 
 
 # ---- driver --------------------------------------------------------------------------------
-def measure(cmd, env, name, runs):
-    times = []
+def measure_once(cmd, env, name, clock):
+    out = subprocess.run(cmd + [os.path.abspath(__file__), "--run", name], env=env,
+                         check=True, capture_output=True, text=True).stdout
+    rec = json.loads(out.strip().splitlines()[-1])
+    return rec[clock], rec["result"]
+
+
+def measure(configs, name, runs, clock):
+    """Median time per configuration; the configurations take turns, run after run, so a
+    change in the machine's load falls on all of them alike."""
+    times = {label: [] for label, _, _ in configs}
     results = set()
     for _ in range(runs):
-        out = subprocess.run(cmd + [os.path.abspath(__file__), "--run", name], env=env,
-                             check=True, capture_output=True, text=True).stdout
-        rec = json.loads(out.strip().splitlines()[-1])
-        times.append(rec["seconds"])
-        results.add(rec["result"])
+        for label, cmd, env in configs:
+            t, r = measure_once(cmd, env, name, clock)
+            times[label].append(t)
+            results.add(r)
     if len(results) != 1:
-        raise SystemExit("%s gave different results: %s" % (name, results))
-    return statistics.median(times), results.pop()
+        raise SystemExit("%s: runs disagree on the result: %s" % (name, results))
+    return {label: statistics.median(v) for label, v in times.items()}
 
 
 def main():
@@ -134,6 +142,9 @@ def main():
     ap.add_argument("--python", default="/usr/bin/python3.11")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", default="")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="wall: elapsed time; cpu: process CPU time (all threads), steadier "
+                         "on a machine shared with other work")
     args = ap.parse_args()
     if args.run:
         run_one(args.run)
@@ -149,18 +160,13 @@ def main():
         ("embed+malloc", [args.embedder], dict(base, PYTHONMALLOC="malloc")),
     ]
     names = [n for n in WORKLOADS if not args.only or n in args.only.split(",")]
-    print("median of %d runs, seconds inside the process; ratio = pymt / baseline\n" % args.runs)
+    print("median of %d runs, %s seconds inside the process (start-up excluded); "
+          "ratio = pymt / baseline\n" % (args.runs, args.clock))
     print("| workload | pymalloc s | malloc s | pymt s | embed+malloc s "
           "| pymt/pymalloc | pymt/malloc |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name in names:
-        t = {}
-        res = set()
-        for label, cmd, env in configs:
-            t[label], r = measure(cmd, env, name, args.runs)
-            res.add(r)
-        if len(res) != 1:
-            raise SystemExit("%s: configurations disagree on the result: %s" % (name, res))
+        t = measure(configs, name, args.runs, args.clock)
         print("| %s | %.3f | %.3f | %.3f | %.3f | %.2f | %.2f |" % (
             name, t["pymalloc"], t["malloc"], t["pymt"], t["embed+malloc"],
             t["pymt"] / t["pymalloc"], t["pymt"] / t["malloc"]), flush=True)

@@ -26,7 +26,11 @@ void BM_Churn(benchmark::State &state) {
         *static_cast<uint64_t *>(p) = r;
         ws[i] = p;
     }
-    for (auto _ : state) {
+    WallMeter meter(state);
+    auto it = state.begin();
+    auto end = state.end();  // the start barrier
+    meter.start();
+    for (; it != end; ++it) {
         uint64_t r = rng.next();
         size_t i = Rng::below(r, n);
         A::free(ws[i]);
@@ -35,6 +39,7 @@ void BM_Churn(benchmark::State &state) {
         *static_cast<uint64_t *>(p) = r;
         ws[i] = p;
     }
+    meter.stop(state, state.iterations());
     for (void *p : ws) A::free(p);
     state.SetItemsProcessed(state.iterations());
 }

@@ -6,6 +6,9 @@
 
 #include <benchmark/benchmark.h>
 #include <sched.h>
+#include <time.h>
+
+#include <atomic>
 
 #include <cstddef>
 #include <cstdint>
@@ -58,6 +61,72 @@ void register_larson();
 int print_env(const std::string &name);
 int run_memory(const Selection &sel, size_t count, size_t size);
 int run_pairs(const Selection &sel, long pairs);
+
+// Wall-clock throughput of a threaded run, reported as the counter wall_items_per_second.
+// google-benchmark divides the items of all threads by the mean of the threads' own timed
+// intervals; with more threads than cores a thread that the scheduler lets finish early
+// shortens that mean and the rate comes out higher than the machine delivered. WallMeter
+// divides by the time from the start barrier to the end of the last thread instead.
+// Use (the loop written out so the start is taken just after google-benchmark's barrier):
+//   WallMeter meter(state);                 // before the loop; thread 0 resets the totals
+//   auto it = state.begin();
+//   auto end = state.end();                 // the start barrier; the timers start here
+//   meter.start();
+//   for (; it != end; ++it) { ... }
+//   meter.stop(state, items_of_this_thread);
+// One benchmark runs at a time and its threads are joined before the next, so one set of
+// totals serves every benchmark.
+struct WallTotals {
+    alignas(64) std::atomic<int64_t> start_ns{0};
+    std::atomic<int64_t> end_ns{0};
+    std::atomic<int64_t> items{0};
+    std::atomic<int> done{0};
+};
+inline WallTotals g_wall;
+
+class WallMeter {
+  public:
+    explicit WallMeter(benchmark::State &state) {
+        // Other threads touch the totals only after the start barrier, which this precedes.
+        if (state.thread_index() == 0) {
+            g_wall.start_ns.store(INT64_MAX, std::memory_order_relaxed);
+            g_wall.end_ns.store(0, std::memory_order_relaxed);
+            g_wall.items.store(0, std::memory_order_relaxed);
+            g_wall.done.store(0, std::memory_order_relaxed);
+        }
+    }
+    void start() {
+        int64_t now = now_ns();
+        int64_t cur = g_wall.start_ns.load(std::memory_order_relaxed);
+        while (now < cur && !g_wall.start_ns.compare_exchange_weak(cur, now, std::memory_order_relaxed)) {
+        }
+    }
+    void stop(benchmark::State &state, int64_t items) {
+        int64_t now = now_ns();
+        int64_t cur = g_wall.end_ns.load(std::memory_order_relaxed);
+        while (now > cur && !g_wall.end_ns.compare_exchange_weak(cur, now, std::memory_order_relaxed)) {
+        }
+        g_wall.items.fetch_add(items, std::memory_order_relaxed);
+        // Pairs with the acquire load below: thread 0 sees every thread's start, end, items.
+        g_wall.done.fetch_add(1, std::memory_order_release);
+        if (state.thread_index() != 0) return;
+        while (g_wall.done.load(std::memory_order_acquire) < state.threads()) sched_yield();
+        double secs = static_cast<double>(g_wall.end_ns.load(std::memory_order_relaxed) -
+                                          g_wall.start_ns.load(std::memory_order_relaxed)) * 1e-9;
+        if (secs > 0) {
+            // Counters are summed over threads; only thread 0 sets this one.
+            state.counters["wall_items_per_second"] =
+                static_cast<double>(g_wall.items.load(std::memory_order_relaxed)) / secs;
+        }
+    }
+
+  private:
+    static int64_t now_ns() {
+        timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    }
+};
 
 // Spin politely: pause for a while, then give the core away (2 cores, up to 8 threads).
 inline void spin_wait(unsigned *spins) {

@@ -14,11 +14,16 @@ namespace {
 template <class A>
 void BM_HotPair(benchmark::State &state) {
     const size_t size = static_cast<size_t>(state.range(0));
-    for (auto _ : state) {
+    WallMeter meter(state);
+    auto it = state.begin();
+    auto end = state.end();  // the start barrier
+    meter.start();
+    for (; it != end; ++it) {
         void *p = A::malloc(size);
         benchmark::DoNotOptimize(p);
         A::free(p);
     }
+    meter.stop(state, state.iterations());
     state.SetItemsProcessed(state.iterations());
 }
 
@@ -27,11 +32,16 @@ void BM_HotPairKeep(benchmark::State &state) {
     const size_t size = static_cast<size_t>(state.range(0));
     void *keep = A::malloc(size);
     benchmark::DoNotOptimize(keep);
-    for (auto _ : state) {
+    WallMeter meter(state);
+    auto it = state.begin();
+    auto end = state.end();  // the start barrier
+    meter.start();
+    for (; it != end; ++it) {
         void *p = A::malloc(size);
         benchmark::DoNotOptimize(p);
         A::free(p);
     }
+    meter.stop(state, state.iterations());
     A::free(keep);
     state.SetItemsProcessed(state.iterations());
 }

@@ -29,7 +29,11 @@ void BM_Larson(benchmark::State &state) {
         benchmark::DoNotOptimize(p);
         table[i] = p;
     }
-    for (auto _ : state) {
+    WallMeter meter(state);
+    auto it = state.begin();
+    auto end = state.end();  // the start barrier
+    meter.start();
+    for (; it != end; ++it) {
         std::thread worker([&table, &rng, slots] {
             Rng local = rng;
             for (int k = 0; k < kOpsPerWorker; k++) {
@@ -45,6 +49,7 @@ void BM_Larson(benchmark::State &state) {
         });
         worker.join();
     }
+    meter.stop(state, state.iterations() * kOpsPerWorker);
     for (void *p : table) A::free(p);
     state.SetItemsProcessed(state.iterations() * kOpsPerWorker);
 }

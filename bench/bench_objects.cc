@@ -43,12 +43,17 @@ void BM_Objects(benchmark::State &state) {
     std::vector<void *> ws(n);
     Rng rng(2000 + static_cast<uint64_t>(state.thread_index()));
     for (size_t i = 0; i < n; i++) ws[i] = make_object<A>(rng.next());
-    for (auto _ : state) {
+    WallMeter meter(state);
+    auto it = state.begin();
+    auto end = state.end();  // the start barrier
+    meter.start();
+    for (; it != end; ++it) {
         uint64_t r = rng.next();
         size_t i = Rng::below(r, n);
         A::object_del(ws[i]);
         ws[i] = make_object<A>(rng.next());
     }
+    meter.stop(state, state.iterations());
     for (void *op : ws) A::object_del(op);
     state.SetItemsProcessed(state.iterations());
 }

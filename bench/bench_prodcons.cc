@@ -26,10 +26,13 @@ struct Ring {
 Ring g_rings[kMaxPairs];
 
 template <class A>
-void produce(benchmark::State &state, Ring &ring, Rng &rng) {
+void produce(benchmark::State &state, WallMeter &meter, Ring &ring, Rng &rng) {
     uint64_t head = ring.head.load(std::memory_order_relaxed);
     uint64_t tail_seen = ring.tail.load(std::memory_order_acquire);
-    for (auto _ : state) {
+    auto it = state.begin();
+    auto end = state.end();  // the start barrier
+    meter.start();
+    for (; it != end; ++it) {
         void *p = A::malloc(skewed_size(rng.next()));
         benchmark::DoNotOptimize(p);
         *static_cast<uint64_t *>(p) = head;
@@ -43,14 +46,18 @@ void produce(benchmark::State &state, Ring &ring, Rng &rng) {
         // Pairs with the acquire load of head in consume: slot and block contents are visible.
         ring.head.store(++head, std::memory_order_release);
     }
+    meter.stop(state, 0);
 }
 
 template <class A>
-void consume(benchmark::State &state, Ring &ring) {
+void consume(benchmark::State &state, WallMeter &meter, Ring &ring) {
     uint64_t tail = ring.tail.load(std::memory_order_relaxed);
     uint64_t head_seen = ring.head.load(std::memory_order_acquire);
     bool bad = false;
-    for (auto _ : state) {
+    auto it = state.begin();
+    auto end = state.end();  // the start barrier
+    meter.start();
+    for (; it != end; ++it) {
         unsigned spins = 0;
         while (tail == head_seen) {
             // Pairs with the release store of head in produce.
@@ -64,6 +71,7 @@ void consume(benchmark::State &state, Ring &ring) {
         ring.tail.store(++tail, std::memory_order_release);
         A::free(p);
     }
+    meter.stop(state, state.iterations());
     if (bad) state.SkipWithError("a block arrived with the wrong serial number");
     state.SetItemsProcessed(state.iterations());
 }
@@ -79,11 +87,12 @@ void BM_ProdCons(benchmark::State &state) {
         return;
     }
     Ring &ring = g_rings[t / 2];
+    WallMeter meter(state);
     if (t % 2 == 0) {
         Rng rng(3000 + static_cast<uint64_t>(t));
-        produce<A>(state, ring, rng);
+        produce<A>(state, meter, ring, rng);
     } else {
-        consume<A>(state, ring);
+        consume<A>(state, meter, ring);
     }
 }
 

@@ -19,7 +19,11 @@ void BM_ReallocString(benchmark::State &state) {
     const size_t final_len = static_cast<size_t>(state.range(0));
     Rng rng(4000 + static_cast<uint64_t>(state.thread_index()));
     int64_t reallocs = 0;
-    for (auto _ : state) {
+    WallMeter meter(state);
+    auto it = state.begin();
+    auto end = state.end();  // the start barrier
+    meter.start();
+    for (; it != end; ++it) {
         size_t len = 8;
         char *s = static_cast<char *>(A::malloc(len));
         benchmark::DoNotOptimize(s);
@@ -35,6 +39,7 @@ void BM_ReallocString(benchmark::State &state) {
         benchmark::ClobberMemory();
         A::free(s);
     }
+    meter.stop(state, reallocs);
     state.SetItemsProcessed(reallocs);
 }
 
@@ -42,7 +47,11 @@ template <class A>
 void BM_ReallocList(benchmark::State &state) {
     const size_t final_items = static_cast<size_t>(state.range(0)) / sizeof(void *);
     int64_t reallocs = 0;
-    for (auto _ : state) {
+    WallMeter meter(state);
+    auto it = state.begin();
+    auto end = state.end();  // the start barrier
+    meter.start();
+    for (; it != end; ++it) {
         size_t allocated = 1;
         void **items = static_cast<void **>(A::malloc(sizeof(void *)));
         benchmark::DoNotOptimize(items);
@@ -59,6 +68,7 @@ void BM_ReallocList(benchmark::State &state) {
         benchmark::ClobberMemory();
         A::free(items);
     }
+    meter.stop(state, reallocs);
     state.SetItemsProcessed(reallocs);
 }
 

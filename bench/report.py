@@ -51,8 +51,12 @@ def load_run(run):
                 entry = benches.setdefault(name, {"threads": b.get("threads", 1)})
                 if b.get("run_type") == "aggregate":
                     entry[b["aggregate_name"]] = b["items_per_second"]
+                    if "wall_items_per_second" in b:
+                        entry["wall_" + b["aggregate_name"]] = b["wall_items_per_second"]
                 else:  # a run without repetitions: its one figure is the median
                     entry["median"] = b["items_per_second"]
+                    if "wall_items_per_second" in b:
+                        entry["wall_median"] = b["wall_items_per_second"]
             results[alloc] = benches
         path = os.path.join(run, "memory-" + alloc + ".json")
         if os.path.exists(path):
@@ -102,11 +106,15 @@ def cmd_table(run, out=None):
     if missing:
         lines.append("Unavailable or failed: %s." % ", ".join(
             "%s (%s)" % (a, status.get(a, "no result")) for a in missing))
-    lines.append("Throughput is the median of the repetitions (items/s, summed over threads); "
-                 "cv is the spread of the repetitions.")
+    lines.append("Throughput is the median of the repetitions of google-benchmark's items_per_second "
+                 "(items of all threads over the mean of the threads' timed intervals); cv is the "
+                 "spread of the repetitions; 'pymt wall' is the same items over the wall-clock "
+                 "time from the start barrier to the last thread's end, which is lower when "
+                 "threads outnumber cores and some finish early.")
     lines.append("")
     cols = [a for a in ALLOCATORS if a in results]
-    head = ["benchmark", "pymt", "pymt cv", "glibc"] + ["%s/glibc" % a for a in cols if a != BASE]
+    head = (["benchmark", "pymt", "pymt cv", "pymt wall", "glibc"] +
+            ["%s/glibc" % a for a in cols if a != BASE])
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|")
     base = results.get(BASE, {})
@@ -115,7 +123,7 @@ def cmd_table(run, out=None):
         gl = base.get(name, {})
         row = [name, fmt_rate(pym.get("median")),
                "%.1f%%" % (100 * pym["cv"]) if "cv" in pym else "",
-               fmt_rate(gl.get("median"))]
+               fmt_rate(pym.get("wall_median")), fmt_rate(gl.get("median"))]
         for a in cols:
             if a == BASE:
                 continue
@@ -125,21 +133,20 @@ def cmd_table(run, out=None):
         lines.append("| " + " | ".join(row) + " |")
     if memory:
         lines.append("")
-        lines.append("Memory: %s live blocks of %s bytes; RSS in MiB; per object = (peak - "
-                     "baseline) / count." % (
-                         next(iter(memory.values())).get("count"),
+        lines.append("Memory: live blocks of %s bytes; RSS in MiB; per object = (peak - "
+                     "baseline) / count; after trim = after the allocator's own trim call." % (
                          next(iter(memory.values())).get("size")))
         lines.append("")
-        lines.append("| allocator | bytes/object | overhead/object | peak RSS | after free | "
-                     "after trim | trim call |")
-        lines.append("|---|---:|---:|---:|---:|---:|---|")
+        lines.append("| allocator | blocks | bytes/object | overhead/object | peak RSS | "
+                     "after free | after trim | trim call |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---|")
         mib = 1024.0 * 1024.0
         for a in ALLOCATORS:
             m = memory.get(a)
             if not m:
                 continue
-            lines.append("| %s | %.1f | %.1f | %.0f | %.0f | %.0f | %s |" % (
-                a, m["bytes_per_object"], m["overhead_per_object"], m["rss_peak"] / mib,
+            lines.append("| %s | %d | %.1f | %.1f | %.0f | %.0f | %.0f | %s |" % (
+                a, m["count"], m["bytes_per_object"], m["overhead_per_object"], m["rss_peak"] / mib,
                 m["rss_after_free"] / mib, m["rss_after_trim"] / mib, m["trim_call"] or "none"))
     if os.path.exists(os.path.join(run, "throughput.png")):
         lines.append("")
@@ -244,13 +251,15 @@ def cmd_plot(run):
                         a, m["overhead_per_object"], m["rss_peak"] / mib,
                         m["rss_after_free"] / mib, m["rss_after_trim"] / mib))
         m0 = next(iter(memory.values()))
+        odd = ["%s %d" % (a, m["count"]) for a, m in memory.items() if m["count"] != m0["count"]]
+        title = "%d live blocks of %d bytes%s" % (
+            m0["count"], m0["size"], " (" + ", ".join(odd) + ")" if odd else "")
         for term, ext in (("pngcairo noenhanced size 1200,450 font ',9'", "png"),
                           ("svg noenhanced size 1200,450 font 'sans,9'", "svg")):
             gp += [
                 "set terminal " + term,
                 "set output %s" % gp_quote("../memory." + ext),
-                "set multiplot layout 1,2 title %s" % gp_quote(
-                    "%d live blocks of %d bytes" % (m0["count"], m0["size"])),
+                "set multiplot layout 1,2 title %s" % gp_quote(title),
                 "unset logscale; set grid ytics; set yrange [0:*]; set key inside top right font ',8'",
                 "set style data histograms; set style histogram clustered gap 1",
                 "set style fill solid 0.8 border -1; set boxwidth 0.9; set xtics rotate by -30",

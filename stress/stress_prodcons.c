@@ -58,6 +58,7 @@ static bool ring_push(ring *q, const stress_block *b) {
         size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
         intptr_t dif = (intptr_t)seq - (intptr_t)pos;
         if (dif == 0) {
+            STRESS_HB_AFTER(&c->seq);
             if (atomic_compare_exchange_weak_explicit(&q->enq, &pos, pos + 1,
                                                       memory_order_relaxed, memory_order_relaxed))
                 break;
@@ -68,6 +69,7 @@ static bool ring_push(ring *q, const stress_block *b) {
         }
     }
     c->blk = *b;
+    STRESS_HB_BEFORE(&c->seq);
     /* Release: publishes the record and the block contents; pairs with ring_pop's acquire. */
     atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
     return true;
@@ -83,6 +85,7 @@ static bool ring_pop(ring *q, stress_block *out) {
         size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
         intptr_t dif = (intptr_t)seq - (intptr_t)(pos + 1);
         if (dif == 0) {
+            STRESS_HB_AFTER(&c->seq);
             if (atomic_compare_exchange_weak_explicit(&q->deq, &pos, pos + 1,
                                                       memory_order_relaxed, memory_order_relaxed))
                 break;
@@ -93,6 +96,7 @@ static bool ring_pop(ring *q, stress_block *out) {
         }
     }
     *out = c->blk;
+    STRESS_HB_BEFORE(&c->seq);
     /* Release: the cell may be reused; pairs with ring_push's acquire. */
     atomic_store_explicit(&c->seq, pos + RING_CELLS, memory_order_release);
     return true;
@@ -139,6 +143,7 @@ static void *pc_producer(pc_worker *w, stress_rng *r) {
     }
     w->items = made;
     /* Release: every push above happens before a consumer that sees the final count. */
+    STRESS_HB_BEFORE(&pc_producers_done);
     atomic_fetch_add_explicit(&pc_producers_done, 1, memory_order_release);
     return NULL;
 }
@@ -149,6 +154,7 @@ static void *pc_consumer(pc_worker *w, stress_rng *r) {
         if (!ring_pop(&pc_ring, &b)) {
             /* Acquire pairs with the producers' release: after it, empty means done. */
             if (atomic_load_explicit(&pc_producers_done, memory_order_acquire) == pc_producers) {
+                STRESS_HB_AFTER(&pc_producers_done);
                 if (!ring_pop(&pc_ring, &b))
                     break;
             } else {

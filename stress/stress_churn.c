@@ -12,14 +12,15 @@
  *             checked, 25% swap into a random shared slot (atomic exchange): what comes back
  *             is another thread's block (or an empty record), checked at once and then freed
  *             (cross-thread free), reallocated (cross-thread realloc) or kept;
- *   rarely -> pymt_thread_flush.
+ *   rarely -> pymt_thread_flush (0.08%), pymt_trim (0.02%: arenas released while every
+ *             other thread allocates).
  * Checks: the pattern of every block before every free and realloc (owner + serial: a block
  * handed out twice, or written by the allocator, is caught), calloc zeroing, 16-byte alignment,
  * pymt_usable_size >= requested; at the end (all threads joined, the slots drained by the main
  * thread) the per-class accounting identity, blocks in use and large blocks back to their
  * values at start.
  *
- * Defaults: CI  --threads 8  --ops 150000 (per thread) --seconds 60 (a cap, not a target)
+ * Defaults: CI  --threads 8  --ops 200000 (per thread) --seconds 60 (a cap, not a target)
  *           soak --threads 32 --ops 50000000 --seconds 600
  * Example:  stress_churn --threads 16 --ops 1000000 --seed 42 */
 #include "stress_common.h"
@@ -29,7 +30,7 @@
 #define CHURN_MAX_LARGE 4096
 
 typedef struct churn_counts {
-    uint64_t allocs, frees, reallocs, swaps, adopted, cross_frees, cross_reallocs, flushes;
+    uint64_t allocs, frees, reallocs, swaps, adopted, cross_frees, cross_reallocs, flushes, trims;
 } churn_counts;
 
 typedef struct churn_worker {
@@ -87,9 +88,13 @@ static void *churn_main(void *arg) {
             *slotp = got;
             w->n.swaps++;
             churn_adopted(w, got, &r);
-        } else {
+        } else if (stress_rng_pct(&r, 80)) {
             pymt_thread_flush();
             w->n.flushes++;
+        } else {
+            /* Rarely: give wholly free arenas back while every other thread allocates. */
+            (void)pymt_trim();
+            w->n.trims++;
         }
     }
     /* Free what this thread still holds; blocks left in the slots are freed by main. */
@@ -102,7 +107,7 @@ static void *churn_main(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    static const stress_defaults d = {.threads = 8, .soak_threads = 32, .ops = 150000,
+    static const stress_defaults d = {.threads = 8, .soak_threads = 32, .ops = 200000,
                                       .soak_ops = 50000000, .seconds = 60, .soak_seconds = 600};
     stress_parse(argc, argv, "stress_churn", &d);
     stress_baseline base;
@@ -135,6 +140,7 @@ int main(int argc, char **argv) {
         tot.cross_frees += w[i].n.cross_frees;
         tot.cross_reallocs += w[i].n.cross_reallocs;
         tot.flushes += w[i].n.flushes;
+        tot.trims += w[i].n.trims;
     }
     size_t drained = stress_slots_drain(&churn_slots);
     if (tot.swaps > 1000 && tot.adopted == 0)
@@ -144,9 +150,9 @@ int main(int argc, char **argv) {
     stress_summary(&st,
                   "allocs=%" PRIu64 " frees=%" PRIu64 " reallocs=%" PRIu64 " swaps=%" PRIu64
                   " adopted=%" PRIu64 " cross_frees=%" PRIu64 " cross_reallocs=%" PRIu64
-                  " flushes=%" PRIu64 " drained_by_main=%zu",
+                  " flushes=%" PRIu64 " trims=%" PRIu64 " drained_by_main=%zu",
                   tot.allocs, tot.frees + drained, tot.reallocs, tot.swaps, tot.adopted,
-                  tot.cross_frees, tot.cross_reallocs, tot.flushes, drained);
+                  tot.cross_frees, tot.cross_reallocs, tot.flushes, tot.trims, drained);
     stress_barrier_destroy(&churn_start);
     stress_slots_destroy(&churn_slots);
     free(tables);

@@ -104,6 +104,7 @@ static struct timespec stress_t0;
 static atomic_bool stress_stop_flag;        /* set once the --seconds cap is reached */
 static atomic_bool stress_reported;         /* a failure message has been written */
 static _Thread_local unsigned stress_tid;   /* 0: main thread; workers set their own */
+static pymt_mode stress_mode;               /* pymt_get_mode(), read once by stress_parse */
 
 static inline double stress_now(void) {
     struct timespec ts;
@@ -247,6 +248,7 @@ static void stress_parse(int argc, char **argv, const char *name, const stress_d
         default: stress_cfg.seconds = (double)v; break;
         }
     }
+    stress_mode = pymt_get_mode();
     if (!STRESS_SANITIZED) {
         signal(SIGSEGV, stress_crash_handler);
         signal(SIGBUS, stress_crash_handler);
@@ -501,8 +503,19 @@ static inline void stress_check(const stress_block *b) {
     if ((uintptr_t)b->p % PYMT_ALIGNMENT)
         stress_fail("block %p (%s, %zu bytes) is not aligned to %d", b->p,
                     stress_family_name(b->fam), b->size, PYMT_ALIGNMENT);
+    /* pymt_usable_size: the requested size in debug mode (objects: rounded up to 16), the
+     * size class for a pool block, at least the request on the system allocator. */
     size_t us = pymt_usable_size(b->p);
-    if (us < b->size)
+    bool debug = stress_mode == PYMT_MODE_PYMALLOC_DEBUG || stress_mode == PYMT_MODE_MALLOC_DEBUG;
+    bool ok = us >= b->size;
+    if (debug && b->fam != STRESS_OBJECT)
+        ok = us == b->size || (b->size == 0 && us <= PYMT_ALIGNMENT);
+    else if (debug)
+        ok = ok && us < b->size + PYMT_ALIGNMENT;
+    else if (stress_mode == PYMT_MODE_PYMALLOC && b->fam != STRESS_MEM &&
+             b->size <= PYMT_SMALL_REQUEST_THRESHOLD)
+        ok = ok && us % PYMT_ALIGNMENT == 0 && us <= PYMT_SMALL_REQUEST_THRESHOLD;
+    if (!ok)
         stress_fail("block %p (%s, %zu bytes): pymt_usable_size says %zu", b->p,
                     stress_family_name(b->fam), b->size, us);
     if (b->fam == STRESS_OBJECT) {

@@ -21,7 +21,7 @@
  * accounting identity, blocks in use, large blocks, and (debug mode) the live debug blocks of
  * each family back to their start values; every family did cross-thread frees.
  *
- * Defaults: CI  --threads 6 --ops 120000 (per thread) --seconds 60 (cap)
+ * Defaults: CI  --threads 6 --ops 200000 (per thread) --seconds 60 (cap)
  *           soak --threads 24 --ops 50000000 --seconds 600
  * Example:  stress_families --threads 8 --ops 500000 --seed 9 */
 #include "stress_common.h"
@@ -116,7 +116,7 @@ static void *fam_main(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    static const stress_defaults d = {.threads = 6, .soak_threads = 24, .ops = 120000,
+    static const stress_defaults d = {.threads = 6, .soak_threads = 24, .ops = 200000,
                                       .soak_ops = 50000000, .seconds = 60, .soak_seconds = 600};
     stress_parse(argc, argv, "stress_families", &d);
     stress_baseline base;

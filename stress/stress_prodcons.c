@@ -18,7 +18,7 @@
  * Checks: every block's pattern before free and realloc; blocks consumed == blocks produced;
  * at the end the per-class accounting identity and blocks in use back to the start.
  *
- * Defaults: CI  --threads 6 --ops 200000 (per producer) --seconds 60 (cap)
+ * Defaults: CI  --threads 6 --ops 300000 (per producer) --seconds 60 (cap)
  *           soak --threads 16 --ops 20000000 --seconds 600
  * Example:  stress_prodcons --threads 8 --ops 1000000 --seed 7 */
 #include <sched.h>
@@ -184,7 +184,7 @@ static void *pc_main(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    static const stress_defaults d = {.threads = 6, .soak_threads = 16, .ops = 200000,
+    static const stress_defaults d = {.threads = 6, .soak_threads = 16, .ops = 300000,
                                       .soak_ops = 20000000, .seconds = 60, .soak_seconds = 600};
     stress_parse(argc, argv, "stress_prodcons", &d);
     stress_baseline base;

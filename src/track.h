@@ -7,6 +7,10 @@
  *                                 bytes become accessible, the rest of the block stays not
  *   PYMT_TRACK_FREE(p, n)         block p of usable size n comes back from the program
  *   PYMT_TRACK_RESIZE(p, o, n)    block p, accessible for o bytes, is kept in place for n bytes
+ *   PYMT_TRACK_OPEN(p, n)         the allocator is about to read all n bytes of live block p
+ *                                 (to copy it before freeing it), past the request too
+ *   PYMT_TRACK_USABLE(p, n)       the program is told live block p has n usable bytes
+ *                                 (pymt_usable_size): all n become accessible
  *   PYMT_TRACK_POOL_INIT(b, n)    n bytes of fresh pool memory at b now hold free blocks only
  *   PYMT_TRACK_RELEASE(b, n)      n bytes at b stop being pool blocks (unmapped, or reused as
  *                                 metadata): clear whatever the tools remember about them
@@ -18,13 +22,16 @@
  *                                 or pymt__blk_get on b closes it again
  * A free block's words 0 and 1 hold the allocator's links; nothing else of it is read.
  *
- * Valgrind (memcheck): ALLOC is VALGRIND_MALLOCLIKE_BLOCK (so a read past n, or of a freed
- * block, is reported against a heap block with its allocation and free stacks), FREE is
- * VALGRIND_FREELIKE_BLOCK, POOL_INIT marks fresh blocks NOACCESS. The link accessors make the
- * word addressable for the access and NOACCESS again after it; LINK_OPEN leaves word 0 open for
- * ConcurrencyKit (the depot takes whole stacks, so no thread reads the link of a block that
- * another thread has been handed). Outside Valgrind a client request is a few no-op
- * instructions (a rotate sequence the Valgrind core recognises, result 0).
+ * Valgrind (memcheck): ALLOC is VALGRIND_MALLOCLIKE_BLOCK of the whole block (the request
+ * rounded up to 16 bytes: a pool block's size; memcheck cannot be told a new size for a block
+ * resized in place without knowing the old request, so it sees block sizes), so a read of a
+ * freed block or past the block is reported against a heap block with its allocation and free
+ * stacks; RESIZE, OPEN and USABLE have nothing to do. FREE is VALGRIND_FREELIKE_BLOCK, POOL_INIT marks
+ * fresh blocks NOACCESS. The link accessors make the word addressable for the access and
+ * NOACCESS again after it; LINK_OPEN leaves word 0 open for ConcurrencyKit (the depot takes
+ * whole stacks, so no thread reads the link of a block another thread has been handed).
+ * Outside Valgrind a client request is a few no-op instructions (a rotate sequence the Valgrind
+ * core recognises, result 0).
  *
  * AddressSanitizer: POOL_INIT and FREE poison, ALLOC unpoisons exactly n bytes (so the tail of
  * the block past the request stays poisoned: a one-byte overflow is caught), and the accessors
@@ -57,7 +64,7 @@
 
 static inline void pymt__track_alloc(void *p, size_t n) {
 #if PYMT_CONFIG_VALGRIND
-    VALGRIND_MALLOCLIKE_BLOCK(p, n, 0, 0);
+    VALGRIND_MALLOCLIKE_BLOCK(p, ((n ? n : 1) + 15) & ~(size_t)15, 0, 0);
 #endif
 #if PYMT__TRACK_ASAN
     __asan_unpoison_memory_region(p, n);
@@ -74,16 +81,19 @@ static inline void pymt__track_free(void *p, size_t n) {
     (void)p, (void)n;
 }
 static inline void pymt__track_resize(void *p, size_t oldn, size_t n) {
-#if PYMT_CONFIG_VALGRIND
-    VALGRIND_RESIZEINPLACE_BLOCK(p, oldn, n, 0);
-#endif
 #if PYMT__TRACK_ASAN
+    /* The old request is not known: bytes below n may still be poisoned as an old tail. */
+    __asan_unpoison_memory_region(p, n);
     if (n < oldn)
         __asan_poison_memory_region((char *)p + n, oldn - n);
-    else
-        __asan_unpoison_memory_region(p, n);
 #endif
     (void)p, (void)oldn, (void)n;
+}
+static inline void pymt__track_open(void *p, size_t n) {
+#if PYMT__TRACK_ASAN
+    __asan_unpoison_memory_region(p, n);
+#endif
+    (void)p, (void)n;
 }
 static inline void pymt__track_pool_init(void *b, size_t n) {
 #if PYMT_CONFIG_VALGRIND
@@ -107,6 +117,8 @@ static inline void pymt__track_release(void *b, size_t n) {
 #define PYMT_TRACK_ALLOC(p, n) pymt__track_alloc((void *)(p), (size_t)(n))
 #define PYMT_TRACK_FREE(p, n) pymt__track_free((void *)(p), (size_t)(n))
 #define PYMT_TRACK_RESIZE(p, o, n) pymt__track_resize((void *)(p), (size_t)(o), (size_t)(n))
+#define PYMT_TRACK_OPEN(p, n) pymt__track_open((void *)(p), (size_t)(n))
+#define PYMT_TRACK_USABLE(p, n) pymt__track_open((void *)(p), (size_t)(n))
 #define PYMT_TRACK_POOL_INIT(b, n) pymt__track_pool_init((void *)(b), (size_t)(n))
 #define PYMT_TRACK_RELEASE(b, n) pymt__track_release((void *)(b), (size_t)(n))
 

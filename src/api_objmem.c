@@ -115,6 +115,7 @@ PYMT_API void *pymt_object_realloc(void *p, size_t n) {
         void *q = pymt_object_malloc(want);
         if (q == NULL)
             return NULL;
+        PYMT_TRACK_OPEN(p, size); /* the copy reads past the old request */
         memcpy(q, p, want < size ? want : size);
         pymt_object_free(p);
         return q;
@@ -172,5 +173,8 @@ PYMT_API size_t pymt_usable_size(const void *p) {
         return 0;
     if (pymt__unlikely(pymt__opt.debug))
         return pymt__debug_usable_size(p);
-    return pymt__objmem_usable_nodebug(p);
+    size_t n = pymt__objmem_usable_nodebug(p);
+    if (pymt__arena_lookup(p))
+        PYMT_TRACK_USABLE(p, n); /* the program may now use all n bytes */
+    return n;
 }

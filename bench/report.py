@@ -19,6 +19,8 @@ import math
 import os
 import re
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
 
@@ -37,32 +39,71 @@ def load_run(run):
                 if len(parts) == 2:
                     status[parts[0]] = parts[1].strip()
     for alloc in ALLOCATORS:
-        path = os.path.join(run, alloc + ".json")
-        if os.path.exists(path):
+        # NAME.json, then NAME.r2.json, NAME.r3.json... when ci/bench ran several rounds.
+        paths = [os.path.join(run, alloc + ".json")]
+        r = 2
+        while os.path.exists(os.path.join(run, "%s.r%d.json" % (alloc, r))):
+            paths.append(os.path.join(run, "%s.r%d.json" % (alloc, r)))
+            r += 1
+        rounds = []
+        for path in paths:
+            if not os.path.exists(path):
+                continue
             with open(path) as f:
                 data = json.load(f)
             if not context:
                 context = data.get("context", {})
-            benches = {}
-            for b in data.get("benchmarks", []):
-                if "items_per_second" not in b or b.get("error_occurred"):
-                    continue
-                name = b["run_name"].replace("/real_time", "")
-                entry = benches.setdefault(name, {"threads": b.get("threads", 1)})
-                if b.get("run_type") == "aggregate":
-                    entry[b["aggregate_name"]] = b["items_per_second"]
-                    if "wall_items_per_second" in b:
-                        entry["wall_" + b["aggregate_name"]] = b["wall_items_per_second"]
-                else:  # a run without repetitions: its one figure is the median
-                    entry["median"] = b["items_per_second"]
-                    if "wall_items_per_second" in b:
-                        entry["wall_median"] = b["wall_items_per_second"]
-            results[alloc] = benches
+            rounds.append(parse_benchmarks(data))
+        if rounds:
+            results[alloc] = merge_rounds(rounds)
         path = os.path.join(run, "memory-" + alloc + ".json")
         if os.path.exists(path):
             with open(path) as f:
                 memory[alloc] = json.load(f)
     return results, memory, context, status
+
+
+def parse_benchmarks(data):
+    """{bench: {median, mean, stddev, cv, wall_median..., threads}} of one google-benchmark file."""
+    benches = {}
+    for b in data.get("benchmarks", []):
+        if "items_per_second" not in b or b.get("error_occurred"):
+            continue
+        name = b["run_name"].replace("/real_time", "")
+        entry = benches.setdefault(name, {"threads": b.get("threads", 1)})
+        if b.get("run_type") == "aggregate":
+            entry[b["aggregate_name"]] = b["items_per_second"]
+            if "wall_items_per_second" in b:
+                entry["wall_" + b["aggregate_name"]] = b["wall_items_per_second"]
+        else:  # a run without repetitions: its one figure is the median
+            entry["median"] = b["items_per_second"]
+            if "wall_items_per_second" in b:
+                entry["wall_median"] = b["wall_items_per_second"]
+    return benches
+
+
+def merge_rounds(rounds):
+    """One set of figures from several rounds (processes run at different times): the median
+    of the rounds' medians; the spread adds the within-round and between-round variances."""
+    if len(rounds) == 1:
+        return rounds[0]
+    merged = {}
+    for name in rounds[0]:
+        entries = [r[name] for r in rounds if name in r and r[name].get("median")]
+        if not entries:
+            continue
+        meds = sorted(e["median"] for e in entries)
+        med = statistics.median(meds)
+        within = statistics.mean([e.get("stddev", 0.0) ** 2 for e in entries])
+        between = statistics.pvariance(meds) if len(meds) > 1 else 0.0
+        sd = math.sqrt(within + between)
+        out = {"threads": entries[0]["threads"], "median": med, "stddev": sd,
+               "cv": sd / med if med else 0.0, "rounds": len(entries)}
+        walls = [e["wall_median"] for e in entries if "wall_median" in e]
+        if walls:
+            out["wall_median"] = statistics.median(walls)
+        merged[name] = out
+    return merged
 
 
 def bench_order(results):
@@ -102,6 +143,11 @@ def cmd_table(run, out=None):
                  "allocator, run one after another; ratios are to the glibc column of this run."
                  % (mode, ctx.get("num_cpus", "?"), ctx.get("mhz_per_cpu", "?"),
                     " ".join("%.2f" % x for x in load) or "?"))
+    nrounds = max([e.get("rounds", 1) for r in results.values() for e in r.values()] or [1])
+    if nrounds > 1:
+        lines.append("%d rounds: every allocator's process ran %d times, interleaved; figures are "
+                     "the median of the rounds, cv combines the spread within and between "
+                     "rounds." % (nrounds, nrounds))
     missing = [a for a in ALLOCATORS if a not in results]
     if missing:
         lines.append("Unavailable or failed: %s." % ", ".join(
@@ -133,11 +179,12 @@ def cmd_table(run, out=None):
         lines.append("| " + " | ".join(row) + " |")
     if memory:
         lines.append("")
-        lines.append("Memory: live blocks of %s bytes; RSS in MiB; per object = (peak - "
-                     "baseline) / count; after trim = after the allocator's own trim call." % (
+        lines.append("Memory: live blocks of %s bytes; resident set in MiB above the baseline "
+                     "taken before the first block; per object = (peak - baseline) / blocks; "
+                     "after trim = after the allocator's own trim call." % (
                          next(iter(memory.values())).get("size")))
         lines.append("")
-        lines.append("| allocator | blocks | bytes/object | overhead/object | peak RSS | "
+        lines.append("| allocator | blocks | bytes/object | overhead/object | peak | "
                      "after free | after trim | trim call |")
         lines.append("|---|---:|---:|---:|---:|---:|---:|---|")
         mib = 1024.0 * 1024.0
@@ -145,9 +192,11 @@ def cmd_table(run, out=None):
             m = memory.get(a)
             if not m:
                 continue
-            lines.append("| %s | %d | %.1f | %.1f | %.0f | %.0f | %.0f | %s |" % (
-                a, m["count"], m["bytes_per_object"], m["overhead_per_object"], m["rss_peak"] / mib,
-                m["rss_after_free"] / mib, m["rss_after_trim"] / mib, m["trim_call"] or "none"))
+            base = m["rss_baseline"]
+            lines.append("| %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %s |" % (
+                a, m["count"], m["bytes_per_object"], m["overhead_per_object"],
+                (m["rss_peak"] - base) / mib, (m["rss_after_free"] - base) / mib,
+                (m["rss_after_trim"] - base) / mib, m["trim_call"] or "none"))
     if os.path.exists(os.path.join(run, "throughput.png")):
         lines.append("")
         lines.append("Plots: [throughput](%s/throughput.svg) ![throughput](%s/throughput.png), "
@@ -242,14 +291,15 @@ def cmd_plot(run):
         gp.append("unset logscale x; unset xlabel; set autoscale x; set xtics autofreq")
     if memory:
         with open(os.path.join(pdir, "memory.dat"), "w") as f:
-            f.write("# allocator overhead/object(bytes) peak after_free after_trim (MiB)\n")
+            f.write("# allocator overhead/object(bytes) peak after_free after_trim (MiB over baseline)\n")
             mib = 1024.0 * 1024.0
             for a in ALLOCATORS:
                 m = memory.get(a)
                 if m:
+                    base = m["rss_baseline"]
                     f.write("%s %.3f %.1f %.1f %.1f\n" % (
-                        a, m["overhead_per_object"], m["rss_peak"] / mib,
-                        m["rss_after_free"] / mib, m["rss_after_trim"] / mib))
+                        a, m["overhead_per_object"], (m["rss_peak"] - base) / mib,
+                        (m["rss_after_free"] - base) / mib, (m["rss_after_trim"] - base) / mib))
         m0 = next(iter(memory.values()))
         odd = ["%s %d" % (a, m["count"]) for a, m in memory.items() if m["count"] != m0["count"]]
         title = "%d live blocks of %d bytes%s" % (
@@ -265,7 +315,7 @@ def cmd_plot(run):
                 "set style fill solid 0.8 border -1; set boxwidth 0.9; set xtics rotate by -30",
                 "set title 'overhead per object (bytes above the request)'; set ylabel 'bytes'",
                 "plot 'memory.dat' using 2:xtic(1) title 'overhead/object'",
-                "set title 'resident set (MiB)'; set ylabel 'MiB'",
+                "set title 'resident set above the baseline (MiB)'; set ylabel 'MiB'",
                 "plot 'memory.dat' using 3:xtic(1) title 'peak', '' using 4 title 'after free',"
                 " '' using 5 title 'after trim'",
                 "unset multiplot",
@@ -313,6 +363,7 @@ def cmd_compare(old, new):
 
 
 def main(argv):
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet when piped into head
     if len(argv) >= 3 and argv[1] == "clean":
         cmd_clean(argv[2])
     elif len(argv) in (3, 4) and argv[1] == "table":

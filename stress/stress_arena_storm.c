@@ -121,9 +121,9 @@ static void storm_burst(storm_worker *w, stress_rng *r) {
                                     "(peak %zu arenas, %zu now)", round, reclaimed1, peak, after);
                     size_t added = peak - before;
                     if (after + (added + 3) / 4 > peak)
-                        stress_fail("trim round %" PRIu64 ": arenas_current %zu after trim, peak %zu, "
-                                    "%zu before the burst: less than a quarter came back",
-                                    round, after, peak, before);
+                        stress_fail("trim round %" PRIu64 ": arenas_current %zu after trim, "
+                                    "peak %zu, %zu before the burst: less than a quarter came "
+                                    "back", round, after, peak, before);
                 }
             }
             storm_rounds = round + 1;
@@ -240,7 +240,8 @@ int main(int argc, char **argv) {
                    storm_rounds, burst_bytes >> 20, storm_nburst, nt - storm_nburst, burst_ops,
                    bg_ops, storm_trims, storm_trim_bytes, storm_natural_reclaims, arenas0,
                    storm_peak_max, arenas_end, reserve, reclaimed_end - reclaimed_start,
-                   released_at_end, storm_pools ? "" : " (no pools in this mode: arena checks skipped)");
+                   released_at_end,
+                   storm_pools ? "" : " (no pools in this mode: arena checks skipped)");
     stress_barrier_destroy(&storm_bar);
     for (unsigned i = 0; i < nt; i++)
         free(storm_w[i].blocks);

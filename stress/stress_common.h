@@ -336,7 +336,7 @@ static inline size_t stress_rand_size(stress_rng *r, size_t max_large) {
            (size_t)stress_rng_below(r, max_large - PYMT_SMALL_REQUEST_THRESHOLD);
 }
 
-/* ---- barrier ----------------------------------------------------------------------------------- */
+/* ---- barrier --------------------------------------------------------------------------------- */
 
 typedef struct stress_barrier {
     pthread_barrier_t b;
@@ -417,7 +417,8 @@ static inline size_t stress_region_off(const stress_block *b) {
     return b->type->tp_itemsize ? sizeof(pymt_varobject) : sizeof(pymt_object);
 }
 
-static inline void stress_fill_region(unsigned char *q, size_t len, uint32_t owner, uint64_t serial) {
+static inline void stress_fill_region(unsigned char *q, size_t len, uint32_t owner,
+                                      uint64_t serial) {
     uint64_t h = stress_pattern_seed(owner, serial);
     size_t k = 0;
     for (; (k + 1) * 8 <= len; k++) {
@@ -460,7 +461,8 @@ static void stress_mismatch(const stress_block *b, const char *what, size_t off,
             snprintf(claim, sizeof claim, "; the block's header names owner=%u serial=%" PRIu64,
                      (unsigned)(w0 & 0xFFFFFFFFu), w1);
         else
-            snprintf(claim, sizeof claim, "; the block's header is not a stress header (0x%016" PRIx64 ")", w0);
+            snprintf(claim, sizeof claim,
+                     "; the block's header is not a stress header (0x%016" PRIx64 ")", w0);
     }
     stress_fail("%s mismatch: block=%p family=%s size=%zu owner=%u serial=%" PRIu64
                 " at offset %zu: expected [%s] found [%s]%s",
@@ -521,7 +523,8 @@ static inline void stress_check(const stress_block *b) {
     if (b->fam == STRESS_OBJECT) {
         const pymt_object *o = (const pymt_object *)b->p;
         if (o->ob_type != b->type || o->ob_refcnt != 1)
-            stress_fail("object %p (%s): head changed: ob_type=%p (expected %p) ob_refcnt=%" PRIdPTR,
+            stress_fail("object %p (%s): head changed: ob_type=%p (expected %p) "
+                        "ob_refcnt=%" PRIdPTR,
                         b->p, b->type->tp_name, (const void *)o->ob_type, (const void *)b->type,
                         o->ob_refcnt);
         if (b->type->tp_itemsize && ((const pymt_varobject *)b->p)->ob_size != b->nitems)
@@ -621,7 +624,7 @@ static inline void stress_free(stress_block *b) {
     memset(b, 0, sizeof *b);
 }
 
-/* ---- slots: cross-thread hand-off of records ---------------------------------------------------- */
+/* ---- slots: cross-thread hand-off of records ------------------------------------------------- */
 
 typedef struct stress_slots {
     size_t n;
@@ -668,7 +671,7 @@ static inline void stress_slots_destroy(stress_slots *s) {
     s->store = NULL;
 }
 
-/* ---- statistics --------------------------------------------------------------------------------- */
+/* ---- statistics ------------------------------------------------------------------------------ */
 
 typedef struct stress_baseline {
     size_t in_use;      /* pool blocks in use, all classes */
@@ -797,7 +800,7 @@ static inline void stress_summary(const pymt_stats *s, const char *fmt, ...) {
     fflush(stdout);
 }
 
-/* ---- threads ------------------------------------------------------------------------------------ */
+/* ---- threads --------------------------------------------------------------------------------- */
 
 static inline void stress_thread_create(pthread_t *t, void *(*fn)(void *), void *arg) {
     int e = pthread_create(t, NULL, fn, arg);

@@ -204,8 +204,8 @@ int main(int argc, char **argv) {
     size_t drained = stress_slots_drain(&fk_slots);
     pymt_stats s = stress_end_check(&base);
     stress_summary(&s,
-                   "forks=%" PRIu64 " children_ok=%" PRIu64 " mean_child_ms=%.2f worker_ops=%" PRIu64
-                   " drained_by_main=%zu",
+                   "forks=%" PRIu64 " children_ok=%" PRIu64 " mean_child_ms=%.2f"
+                   " worker_ops=%" PRIu64 " drained_by_main=%zu",
                    forks, forks, forks ? child_wait * 1000 / (double)forks : 0.0, ops, drained);
     stress_slots_destroy(&fk_slots);
     free(tables);

@@ -88,7 +88,7 @@ PYMT__NOINLINE static void objmem_free_other(void *p) {
 
 PYMT_API void pymt_object_free(void *p) {
     if (pymt__likely(pymt__arena_lookup(p))) {
-        pymt__tcache_free(p, pymt__pool_of(p)->szidx);
+        pymt__tcache_free(p, pymt__block_class(p));
         return;
     }
     objmem_free_other(p);
@@ -105,7 +105,7 @@ PYMT_API void *pymt_object_realloc(void *p, size_t n) {
     if (pymt__unlikely(pymt__opt.debug))
         return pymt__debug_realloc(PYMT__FAM_OBJMEM, p, n);
     if (pymt__arena_lookup(p)) {
-        size_t size = pymt__class_to_size(pymt__pool_of(p)->szidx);
+        size_t size = pymt__class_to_size(pymt__block_class(p));
         size_t want = n ? n : 1;
         /* pymalloc's rule: stay when it fits and shrinks by less than a quarter */
         if (want <= size && 4 * want > 3 * size) {
@@ -153,7 +153,7 @@ void pymt__objmem_free_nodebug(void *p) {
     if (p == NULL)
         return;
     if (pymt__arena_lookup(p)) {
-        PYMT_TRACK_FREE(p, pymt__class_to_size(pymt__pool_of(p)->szidx));
+        PYMT_TRACK_FREE(p, pymt__class_to_size(pymt__block_class(p)));
         pymt__pool_free_one(p);
         return;
     }
@@ -164,7 +164,7 @@ size_t pymt__objmem_usable_nodebug(const void *p) {
     if (p == NULL)
         return 0;
     if (pymt__arena_lookup(p))
-        return pymt__class_to_size(pymt__pool_of(p)->szidx);
+        return pymt__class_to_size(pymt__block_class(p));
     return pymt__sys_usable_size(p);
 }
 

@@ -27,6 +27,7 @@ static pymt__pool *usedpools[PYMT__NCLASSES];  /* partly used pools per class */
 static pymt__arena *usable_arenas;
 static pymt__arena *nfp2lasta[PYMT__POOLS_PER_ARENA + 1];
 static size_t class_pools[PYMT__NCLASSES];     /* pools assigned to each class */
+static size_t class_blocks[PYMT__NCLASSES];    /* blocks those pools hold */
 static size_t class_out[PYMT__NCLASSES];       /* blocks out of those pools */
 
 void pymt__core_lock(void) {
@@ -93,15 +94,18 @@ static pymt__pool *pool_new_locked(unsigned c) {
     }
     if (pool->szidx != c) {
         size_t size = pymt__class_to_size(c);
+        size_t head = pymt__pool_overhead(pool);
         pool->szidx = c;
         pool->freeblock = NULL;
-        pool->nextoffset = (uint32_t)PYMT__POOL_OVERHEAD;
+        pool->nextoffset = (uint32_t)head;
         pool->maxnextoffset = (uint32_t)(PYMT__POOL_SIZE - size);
-        PYMT_TRACK_POOL_INIT((char *)pool + PYMT__POOL_OVERHEAD,
-                             PYMT__POOL_SIZE - PYMT__POOL_OVERHEAD);
+        pymt__arena_classes(pool)[((uintptr_t)pool >> PYMT__POOL_BITS) &
+                                  (PYMT__POOLS_PER_ARENA - 1)] = (uint8_t)c;
+        PYMT_TRACK_POOL_INIT((char *)pool + head, PYMT__POOL_SIZE - head);
     }
     pool->count = 0;
     class_pools[c]++;
+    class_blocks[c] += pymt__pool_blocks(pool, c);
     usedpools_push(c, pool);
     return pool;
 }
@@ -154,6 +158,7 @@ void *pymt__pool_take_locked(unsigned c, size_t want, size_t *got) {
 static void pool_empty_locked(pymt__pool *pool, pymt__arena **retire) {
     pymt__arena *a = pool->arena;
     class_pools[pool->szidx]--;
+    class_blocks[pool->szidx] -= pymt__pool_blocks(pool, pool->szidx);
     pool->nextpool = a->freepools;
     a->freepools = pool;
     uint32_t nf = a->nfreepools;
@@ -262,6 +267,7 @@ void pymt__pool_counts_locked(pymt__pool_class_counts out[PYMT__NCLASSES], size_
     size_t pf = 0;
     for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
         out[c].pools = class_pools[c];
+        out[c].blocks = class_blocks[c];
         out[c].out = class_out[c];
     }
     /* empty pools: in usable arenas (full arenas have none) */

@@ -31,9 +31,33 @@ _Static_assert(sizeof(struct pymt__pool) == 48, "pool header is pymalloc's 48 by
 static inline pymt__pool *pymt__pool_of(const void *p) {
     return (pymt__pool *)((uintptr_t)p & ~(uintptr_t)PYMT__POOL_MASK);
 }
-/* Blocks of class c in one pool (16 B -> 1021 ... 512 B -> 31). */
-static inline size_t pymt__blocks_per_pool(unsigned c) {
-    return (PYMT__POOL_SIZE - PYMT__POOL_OVERHEAD) / pymt__class_to_size(c);
+
+/* The arena's class table: one byte per pool, the pool's size class, in pool 0 after its header.
+ *   pool 0: | header 48 | pad 16 | class table 64 | blocks ...      (blocks start at 128)
+ *   pool k: | header 48 | blocks ...                                (blocks start at 48)
+ * free() reads a block's class here rather than from its pool header: pool headers sit at
+ * 16 KiB-aligned addresses, which share a handful of cache sets, so with a few hundred pools in
+ * use every header read missed L2; the tables of all arenas fit in a few lines. An entry is
+ * written under the core lock while its pool holds no live block, and read by free() of a live
+ * block of that pool, so the read never races with the write. */
+#define PYMT__ARENA_TABLE_OFFSET 64u
+#define PYMT__POOL0_OVERHEAD 128u
+_Static_assert(PYMT__ARENA_TABLE_OFFSET >= sizeof(struct pymt__pool), "table after the header");
+_Static_assert(PYMT__ARENA_TABLE_OFFSET + PYMT__POOLS_PER_ARENA <= PYMT__POOL0_OVERHEAD,
+               "table before pool 0's blocks");
+static inline uint8_t *pymt__arena_classes(const void *p) {
+    return (uint8_t *)(((uintptr_t)p & ~(uintptr_t)PYMT__ARENA_MASK) + PYMT__ARENA_TABLE_OFFSET);
+}
+static inline unsigned pymt__block_class(const void *p) {
+    return pymt__arena_classes(p)[((uintptr_t)p >> PYMT__POOL_BITS) & (PYMT__POOLS_PER_ARENA - 1)];
+}
+/* Bytes before the first block of a pool. */
+static inline size_t pymt__pool_overhead(const pymt__pool *pool) {
+    return ((uintptr_t)pool & PYMT__ARENA_MASK) == 0 ? PYMT__POOL0_OVERHEAD : PYMT__POOL_OVERHEAD;
+}
+/* Blocks of class c in a pool (16 B -> 1021 ... 512 B -> 31; pool 0 of an arena a few fewer). */
+static inline size_t pymt__pool_blocks(const pymt__pool *pool, unsigned c) {
+    return (PYMT__POOL_SIZE - pymt__pool_overhead(pool)) / pymt__class_to_size(c);
 }
 
 /* The core lock and its acquisition counter (stats). */
@@ -56,7 +80,7 @@ void pymt__pool_free_one(void *p);
 
 /* Per-class figures under the core lock (stats). */
 typedef struct pymt__pool_class_counts {
-    size_t pools, out; /* pools of the class; blocks out of them */
+    size_t pools, blocks, out; /* pools of the class; blocks they hold; blocks out of them */
 } pymt__pool_class_counts;
 void pymt__pool_counts_locked(pymt__pool_class_counts out[PYMT__NCLASSES], size_t *pools_free,
                               size_t *lock_count);

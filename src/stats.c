@@ -32,7 +32,7 @@ static void stats_collect(pymt_stats *s) {
         size_t size = pymt__class_to_size(c);
         cs->block_size = size;
         cs->pools = pc[c].pools;
-        cs->blocks_total = pc[c].pools * pymt__blocks_per_pool(c);
+        cs->blocks_total = pc[c].blocks;
         cs->blocks_cached = cached[c];
         cs->blocks_depot = depot[c];
         cs->blocks_free = cs->blocks_total - pc[c].out;
@@ -43,7 +43,7 @@ static void stats_collect(pymt_stats *s) {
         s->bytes_in_use += cs->blocks_in_use * size;
         s->bytes_cached += held * size;
         s->bytes_free += cs->blocks_free * size;
-        s->bytes_overhead += cs->pools * (PYMT__POOL_SIZE - pymt__blocks_per_pool(c) * size);
+        s->bytes_overhead += cs->pools * PYMT__POOL_SIZE - pc[c].blocks * size;
     }
     pymt__arena_counters ac;
     pymt__arena_counters_get(&ac);

@@ -10,7 +10,8 @@
  *   | frames 16 x 8 B  | head: next, size,      | payload:       | trailer:      |
  *   | (optional, 128B) | serial, check, family, | n bytes        | 16 x 0xFD     |
  *   |                  | op, state, freed_by,   |                |               |
- *   |                  | nframes; 16 x 0xFD     |                |               |
+ *   |                  | nframes, framed;       |                |               |
+ *   |                  | guard: 16 x 0xFD       |                |               |
  *   +------------------+------------------------+----------------+---------------+
  *                       <------ 48 bytes ------>                  <-- 16 bytes -->
  *
@@ -82,7 +83,7 @@ typedef struct dbg_head {
     uint8_t state;            /* DBG_LIVE or DBG_FREED; under the stripe lock */
     uint8_t freed_by;         /* family that freed it; under the stripe lock */
     uint8_t nframes;          /* frames kept before the head */
-    uint8_t pad;
+    uint8_t framed;           /* room for DBG_FRAMES frames before the head (0 or 1) */
     unsigned char guard[DBG_GUARD]; /* FORBIDDEN; the payload follows */
 } dbg_head;
 
@@ -108,7 +109,7 @@ static struct {
 static _Atomic uint64_t dbg_serial;     /* relaxed: only uniqueness matters */
 static int dbg_fd = 2;                  /* report destination; set once by pymt__debug_init */
 static bool dbg_ready;                  /* pymt__debug_init ran; set before any debug block */
-static size_t dbg_frame_bytes;          /* 0 or DBG_FRAMES * sizeof(void *); set at init */
+static size_t dbg_frame_bytes;          /* room for frames in new blocks: 0 or DBG_FRAMES * 8 */
 
 /* The report hook and its context change together under dbg_hook_lock. */
 static pthread_mutex_t dbg_hook_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -132,12 +133,20 @@ _Static_assert(DBG_BUCKETS == 1 << 14, "bucket_of keeps 14 bits");
 static inline dbg_stripe *stripe_of(size_t b) {
     return &dbg_stripes[b % DBG_STRIPES];
 }
+/* Blocks allocated while init primes backtrace() have no frames: each head says. */
+static inline size_t frame_room(const dbg_head *h) {
+    return h->framed ? DBG_FRAMES * sizeof(void *) : 0;
+}
+static inline char *base_of(dbg_head *h) {
+    return (char *)h - frame_room(h);
+}
 static inline bool same_domain(int a, int b) {
     return (a == PYMT__FAM_RAW) == (b == PYMT__FAM_RAW);
 }
 static uint16_t dbg_check(const dbg_head *h) {
     uint64_t x = h->size * 0xff51afd7ed558ccdull ^ h->serial * 0xc4ceb9fe1a85ec53ull;
-    x ^= (uint64_t)h->family << 8 | (uint64_t)h->op << 16 | (uint64_t)h->nframes << 24;
+    x ^= (uint64_t)h->family << 8 | (uint64_t)h->op << 16 | (uint64_t)h->nframes << 24 |
+         (uint64_t)h->framed << 32;
     x ^= x >> 29;
     x *= 0x94d049bb133111ebull;
     return (uint16_t)(x >> 48);
@@ -287,7 +296,7 @@ static void snap_take(dbg_snap *s, dbg_head *h) {
         memcpy(s->data, payload_of(h), s->ndata);
         s->nframes = h->nframes <= DBG_FRAMES ? h->nframes : 0;
         if (s->nframes)
-            memcpy(s->frames, (char *)h - dbg_frame_bytes, (size_t)s->nframes * sizeof(void *));
+            memcpy(s->frames, base_of(h), (size_t)s->nframes * sizeof(void *));
     } else {
         s->ndata = 0;
         s->nframes = 0;
@@ -524,7 +533,7 @@ static void reg_untake(dbg_head *h) {
 /* ---- the quarantine ------------------------------------------------------------------------ */
 
 static size_t block_bytes(const dbg_head *h) {
-    return dbg_frame_bytes + sizeof(dbg_head) + h->size + DBG_GUARD;
+    return frame_room(h) + sizeof(dbg_head) + h->size + DBG_GUARD;
 }
 
 /* Check a freed block that only the caller can reach now (it left the quarantine). */
@@ -559,7 +568,7 @@ static void quar_release(dbg_head *h, int family, int op) {
         if (err != DBG_E_USE_AFTER_FREE)
             return;
     }
-    under_free(h->family, (char *)h - dbg_frame_bytes);
+    under_free(h->family, base_of(h));
 }
 
 /* Put a freed (DEAD-filled) block in the quarantine and release what falls out of it. */
@@ -615,7 +624,8 @@ void pymt__debug_quarantine_flush(void) {
 /* ---- entry points -------------------------------------------------------------------------- */
 
 static void *dbg_alloc(int family, size_t n, int op) {
-    size_t extra = dbg_frame_bytes + sizeof(dbg_head) + DBG_GUARD;
+    size_t room = dbg_frame_bytes; /* read once: init may allocate before setting it */
+    size_t extra = room + sizeof(dbg_head) + DBG_GUARD;
     if (pymt__unlikely(n > (size_t)PTRDIFF_MAX - extra)) {
         errno = ENOMEM;
         return NULL;
@@ -626,9 +636,9 @@ static void *dbg_alloc(int family, size_t n, int op) {
         return NULL;
     }
     pymt__assert(((uintptr_t)base & (PYMT__ALIGNMENT - 1)) == 0);
-    dbg_head *h = (dbg_head *)(base + dbg_frame_bytes);
+    dbg_head *h = (dbg_head *)(base + room);
     int nframes = 0;
-    if (dbg_frame_bytes) {
+    if (room) {
         nframes = backtrace((void **)base, DBG_FRAMES);
         if (nframes < 0)
             nframes = 0;
@@ -641,7 +651,7 @@ static void *dbg_alloc(int family, size_t n, int op) {
     h->state = DBG_LIVE;
     h->freed_by = 0;
     h->nframes = (uint8_t)nframes;
-    h->pad = 0;
+    h->framed = room != 0;
     h->check = dbg_check(h);
     memset(h->guard, DBG_FORBIDDEN, DBG_GUARD);
     unsigned char *p = payload_of(h);

@@ -222,6 +222,16 @@ static void put_s(dbg_buf *b, const char *s) {
         b->s[b->len++] = *s++;
     b->s[b->len] = '\0';
 }
+/* PUT(b, s1, s2, ...): append the strings in order. */
+static void put_list(dbg_buf *b, const char *const *list) {
+    for (; *list; list++)
+        put_s(b, *list);
+}
+#define PUT(b, ...) put_list((b), (const char *const[]){__VA_ARGS__, NULL})
+/* "object memory (pymt_object_free)" */
+static void put_fam(dbg_buf *b, int family, const char *func) {
+    PUT(b, fam_text(family), " (", func, ")");
+}
 static void put_u(dbg_buf *b, uint64_t v) {
     char t[24];
     int i = 23;
@@ -323,102 +333,80 @@ static void dbg_report(enum dbg_error err, const dbg_snap *s, int family, int op
     int saved_errno = errno;
     const char *by = family ? fam_func(family, op)
                      : op == DBG_OP_TRIM ? "pymt_trim" : "pymt_check_heap";
-    put_s(&b, "pymt debug: ");
+    PUT(&b, "pymt debug: ");
     switch (err) {
     case DBG_E_MISMATCH:
-        put_s(&b, "family mismatch: allocated by ");
-        put_s(&b, fam_text(s->family));
-        put_s(&b, " (");
-        put_s(&b, fam_func(s->family, s->op));
-        put_s(&b, op == DBG_OP_REALLOC ? "), reallocated by " : "), freed by ");
-        put_s(&b, fam_text(family));
-        put_s(&b, " (");
-        put_s(&b, by);
-        put_s(&b, ")");
+        PUT(&b, "family mismatch: allocated by ");
+        put_fam(&b, s->family, fam_func(s->family, s->op));
+        PUT(&b, op == DBG_OP_REALLOC ? ", reallocated by " : ", freed by ");
+        put_fam(&b, family, by);
         break;
     case DBG_E_DOUBLE_FREE:
-        put_s(&b, op == DBG_OP_REALLOC ? "realloc of a freed block: " : "double free: ");
-        put_s(&b, "already freed by ");
-        put_s(&b, fam_text(s->freed_by));
-        put_s(&b, " (");
-        put_s(&b, fam_func(s->freed_by, DBG_OP_FREE));
-        put_s(&b, "), now passed to ");
-        put_s(&b, fam_text(family));
-        put_s(&b, " (");
-        put_s(&b, by);
-        put_s(&b, ")");
+        PUT(&b, op == DBG_OP_REALLOC ? "realloc of a freed block: " : "double free: ",
+            "already freed by ");
+        put_fam(&b, s->freed_by, fam_func(s->freed_by, DBG_OP_FREE));
+        PUT(&b, ", now passed to ");
+        put_fam(&b, family, by);
         break;
     case DBG_E_UNKNOWN:
-        put_s(&b, "pointer never handed out by pymt (or freed long ago) passed to ");
-        put_s(&b, fam_text(family));
-        put_s(&b, " (");
-        put_s(&b, by);
-        put_s(&b, ")");
+        PUT(&b, "pointer never handed out by pymt (or freed long ago) passed to ");
+        put_fam(&b, family, by);
         break;
     case DBG_E_HEADER:
-        put_s(&b, "block header corrupted (underrun past the leading guard bytes), found by ");
-        put_s(&b, by);
+        PUT(&b, "block header corrupted (underrun past the leading guard bytes), found by ", by);
         break;
     case DBG_E_UNDERRUN:
-        put_s(&b, "buffer underrun: leading guard bytes changed, found by ");
-        put_s(&b, by);
+        PUT(&b, "buffer underrun: leading guard bytes changed, found by ", by);
         break;
     case DBG_E_OVERRUN:
-        put_s(&b, "buffer overrun: trailing guard bytes changed, found by ");
-        put_s(&b, by);
+        PUT(&b, "buffer overrun: trailing guard bytes changed, found by ", by);
         break;
     case DBG_E_USE_AFTER_FREE:
-        put_s(&b, "use after free: written after being freed (first changed byte at offset ");
+        PUT(&b, "use after free: written after being freed (first changed byte at offset ");
         put_u(&b, s->bad_offset);
-        put_s(&b, family ? "), found when it left the quarantine, during "
-                         : "), found in the quarantine by ");
-        put_s(&b, by);
+        PUT(&b, family ? "), found when it left the quarantine, during "
+                       : "), found in the quarantine by ",
+            by);
         break;
     default:
-        put_s(&b, "internal error");
+        PUT(&b, "internal error");
         break;
     }
-    put_s(&b, "\n  address ");
+    PUT(&b, "\n  address ");
     put_x(&b, (uintptr_t)s->p);
     if (s->known) {
         if (s->header_ok) {
-            put_s(&b, ": ");
+            PUT(&b, ": ");
             put_u(&b, s->size);
-            put_s(&b, " bytes requested, serial ");
+            PUT(&b, " bytes requested, serial ");
             put_u(&b, s->serial);
-            put_s(&b, "\n  allocated by ");
-            put_s(&b, fam_text(s->family));
-            put_s(&b, " (");
-            put_s(&b, fam_func(s->family, s->op));
-            put_s(&b, ")");
+            PUT(&b, "\n  allocated by ");
+            put_fam(&b, s->family, fam_func(s->family, s->op));
             if (s->state == DBG_FREED && err != DBG_E_DOUBLE_FREE) {
-                put_s(&b, ", freed by ");
-                put_s(&b, fam_text(s->freed_by));
-                put_s(&b, " (");
-                put_s(&b, fam_func(s->freed_by, DBG_OP_FREE));
-                put_s(&b, ")");
+                PUT(&b, ", freed by ");
+                put_fam(&b, s->freed_by, fam_func(s->freed_by, DBG_OP_FREE));
             }
         } else {
-            put_s(&b, ": header check word wrong; size ");
+            PUT(&b, ": header check word wrong; size ");
             put_u(&b, s->size);
-            put_s(&b, ", serial ");
+            PUT(&b, ", serial ");
             put_u(&b, s->serial);
-            put_s(&b, " and family byte ");
+            PUT(&b, " and family byte ");
             put_u(&b, (uint64_t)s->family);
-            put_s(&b, " are untrustworthy");
+            PUT(&b, " are untrustworthy");
         }
-        put_s(&b, "\n  leading guard (16 bytes before p): ");
-        put_s(&b, guard_ok(s->lead) ? "intact\n    found    " : "CHANGED\n    found    ");
+        PUT(&b, "\n  leading guard (16 bytes before p): ",
+            guard_ok(s->lead) ? "intact" : "CHANGED", "\n    found    ");
         put_bytes(&b, s->lead, DBG_GUARD);
-        put_s(&b, "\n    expected fd x 16");
+        PUT(&b, "\n    expected fd x 16");
         if (s->header_ok) {
-            put_s(&b, "\n  trailing guard (16 bytes at p+");
+            PUT(&b, "\n  trailing guard (16 bytes at p+");
             put_u(&b, s->size);
-            put_s(&b, guard_ok(s->trail) ? "): intact\n    found    " : "): CHANGED\n    found    ");
+            PUT(&b, "): ", guard_ok(s->trail) ? "intact" : "CHANGED", "\n    found    ");
             put_bytes(&b, s->trail, DBG_GUARD);
-            put_s(&b, "\n    expected fd x 16\n  payload (first ");
+            PUT(&b, "\n    expected fd x 16\n  payload (first ");
             put_u(&b, s->ndata);
-            put_s(&b, " bytes): ");
+            PUT(&b, " bytes): ");
             put_bytes(&b, s->data, s->ndata);
         }
         if (s->nframes > 0) {
@@ -459,6 +447,15 @@ static void report_unknown(const void *p, int family, int op) {
 }
 
 /* ---- the registry -------------------------------------------------------------------------- */
+
+/* The guards of a block whose head passed its check. */
+static enum dbg_error guards_check(dbg_head *h) {
+    if (!guard_ok(h->guard))
+        return DBG_E_UNDERRUN;
+    if (!guard_ok(payload_of(h) + h->size))
+        return DBG_E_OVERRUN;
+    return DBG_OK;
+}
 
 static dbg_head *reg_find_locked(size_t b, const void *p) {
     for (dbg_head *h = dbg_buckets[b]; h; h = h->next)
@@ -503,10 +500,8 @@ static enum dbg_error reg_take(const void *p, int family, dbg_head **out, dbg_sn
         err = DBG_E_DOUBLE_FREE;
     else if (!same_domain(h->family, family))
         err = DBG_E_MISMATCH;
-    else if (!guard_ok(h->guard))
-        err = DBG_E_UNDERRUN;
-    else if (!guard_ok(payload_of(h) + h->size))
-        err = DBG_E_OVERRUN;
+    else
+        err = guards_check(h);
     if (err == DBG_OK) {
         h->state = DBG_FREED;
         h->freed_by = (uint8_t)family;
@@ -538,15 +533,9 @@ static size_t block_bytes(const dbg_head *h) {
 
 /* Check a freed block that only the caller can reach now (it left the quarantine). */
 static enum dbg_error freed_check(dbg_head *h, dbg_snap *s) {
-    enum dbg_error err = DBG_OK;
     size_t off = 0;
-    if (dbg_check(h) != h->check)
-        err = DBG_E_HEADER;
-    else if (!guard_ok(h->guard))
-        err = DBG_E_UNDERRUN;
-    else if (!guard_ok(payload_of(h) + h->size))
-        err = DBG_E_OVERRUN;
-    else if ((off = dead_mismatch(payload_of(h), h->size)) != h->size)
+    enum dbg_error err = dbg_check(h) != h->check ? DBG_E_HEADER : guards_check(h);
+    if (err == DBG_OK && (off = dead_mismatch(payload_of(h), h->size)) != h->size)
         err = DBG_E_USE_AFTER_FREE;
     if (err != DBG_OK) {
         s->p = payload_of(h);
@@ -773,12 +762,7 @@ void pymt__debug_atfork_parent(void) {
     pthread_mutex_unlock(&dbg_hook_lock);
 }
 void pymt__debug_atfork_child(void) {
-    if (!dbg_ready)
-        return;
-    for (int i = DBG_STRIPES - 1; i >= 0; i--)
-        pthread_mutex_unlock(&dbg_stripes[i].lock);
-    pthread_mutex_unlock(&dbg_quar.lock);
-    pthread_mutex_unlock(&dbg_hook_lock);
+    pymt__debug_atfork_parent(); /* the forking thread owns the locks in the child too */
 }
 
 /* ---- public -------------------------------------------------------------------------------- */
@@ -809,13 +793,7 @@ size_t pymt_check_heap(void) {
         for (dbg_head *h = dbg_buckets[b]; h; h = h->next) {
             if (h->state != DBG_LIVE)
                 continue; /* quarantined: checked below */
-            enum dbg_error err = DBG_OK;
-            if (dbg_check(h) != h->check)
-                err = DBG_E_HEADER;
-            else if (!guard_ok(h->guard))
-                err = DBG_E_UNDERRUN;
-            else if (!guard_ok(payload_of(h) + h->size))
-                err = DBG_E_OVERRUN;
+            enum dbg_error err = dbg_check(h) != h->check ? DBG_E_HEADER : guards_check(h);
             if (err == DBG_OK)
                 continue;
             bad++;

@@ -118,9 +118,6 @@ static void *dbg_hook_ctx;
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
-static inline dbg_head *head_of(const void *p) {
-    return (dbg_head *)((char *)p - sizeof(dbg_head));
-}
 static inline unsigned char *payload_of(dbg_head *h) {
     return (unsigned char *)(h + 1);
 }

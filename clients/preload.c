@@ -13,7 +13,8 @@
  *   free(p), p in a pymt arena            the pools
  *   free(p), any other p                  glibc's __libc_free: blocks from glibc, including
  *                                         those allocated before the preload took effect
- *   realloc(p), p in a pymt arena         pymt's object realloc (moves to glibc above 512)
+ *   realloc(p), p in a pymt arena         kept by pymalloc's rule (fits, shrinks < 25%), else
+ *                                         moved (to glibc above 512)
  *   realloc(p), any other p               glibc's __libc_realloc (the block stays on glibc)
  *   malloc_usable_size                    the size class, or glibc's chunk size
  * C++: libstdc++'s operator new/delete call malloc/free, and its aligned new calls

@@ -40,6 +40,14 @@ _Static_assert(sizeof(depot_class) == 64, "one cache line per class");
 static depot_class depot[PYMT__NCLASSES] __attribute__((aligned(64)));
 static _Atomic size_t depot_published, depot_adopted;
 
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
 static void depot_publish(unsigned c, void *first) {
     PYMT_TRACK_LINK_OPEN(first);
     pymt__tsan_release(&depot[c].stack); /* pairs with the acquire in pymt__depot_take */
@@ -69,9 +77,18 @@ static size_t batch_to_chain(void *first) {
 }
 
 void *pymt__depot_take(unsigned c, size_t *n) {
-    if (pymt__load_relaxed(&depot[c].count) == 0)
-        return NULL;
-    ck_stack_entry_t *e = pymt__ck_take_all_mpmc(&depot[c].stack);
+    ck_stack_entry_t *e = NULL;
+    /* A count above zero with an empty stack means another taker holds the batches for the
+     * moment between its take-all and its push-back; a few retries beat going to the lock and
+     * carving fresh pools while those batches come back. */
+    for (int tries = 0; tries < 4; tries++) {
+        if (pymt__load_relaxed(&depot[c].count) == 0)
+            return NULL;
+        e = pymt__ck_take_all_mpmc(&depot[c].stack);
+        if (e != NULL)
+            break;
+        cpu_relax();
+    }
     if (e == NULL)
         return NULL;
     pymt__tsan_acquire(&depot[c].stack); /* pairs with the release in depot_publish */

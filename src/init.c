@@ -154,6 +154,8 @@ PYMT_API void pymt_thread_flush(void) {
 PYMT_API size_t pymt_trim(void) {
     if (!pymt__initialized() || !pymt__opt.pooling)
         return 0;
+    if (pymt__opt.debug)
+        pymt__debug_quarantine_flush(); /* quarantined blocks would keep their arenas alive */
     pymt__tcache_flush_self();
     pymt__depot_drain();
     return pymt__pool_trim();

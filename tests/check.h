@@ -38,10 +38,8 @@
 
 #include "pymt/pymt.h"
 
-/* Sanitizer builds: RSS and address-space tests mean nothing there and are skipped. Under
- * AddressSanitizer pymt poisons a pool block past the requested size (track.h), so tests write
- * only the requested bytes there (check_fill_len), and ASan's own allocator is not fork-safe
- * while other threads call malloc. */
+/* Sanitizer builds: RSS and address-space tests mean nothing there and are skipped, and ASan's
+ * own allocator is not fork-safe while other threads call malloc. */
 #if defined(__SANITIZE_ADDRESS__)
 #define CHECK_ASAN 1
 #elif defined(__has_feature)
@@ -268,11 +266,6 @@ static inline size_t check_vm_bytes(void) {
 /* Block size of a request served from the pools (1..512; 0 is served as 1). */
 static inline size_t check_class_size(size_t n) {
     return n == 0 ? 16 : (n + 15) / 16 * 16;
-}
-
-/* Bytes of a block to write: all usable bytes, or only the request under ASan. */
-static inline size_t check_fill_len(size_t requested, size_t usable) {
-    return CHECK_ASAN ? requested : usable;
 }
 
 static inline bool check_aligned(const void *p) {

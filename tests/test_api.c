@@ -140,9 +140,8 @@ static void boundary_sizes_are_usable_in_full(void) {
                 if (n <= PYMT_SMALL_REQUEST_THRESHOLD)
                     CHECK_EQ(usable, check_class_size(n));
             }
-            size_t len = check_fill_len(n, usable);
-            fill(p, len, (unsigned)n);
-            CHECK_EQ(first_bad(p, len, (unsigned)n), len);
+            fill(p, usable, (unsigned)n);
+            CHECK_EQ(first_bad(p, usable, (unsigned)n), usable);
             fam->free_(p);
         }
     }
@@ -528,10 +527,10 @@ static void usable_size_of_every_kind_of_block(void) {
     CHECK(pymt_usable_size(raw) >= 100);
     CHECK(pymt_usable_size(rawbig) >= 3000);
     /* the whole usable size is writable */
-    memset(pool, 1, check_fill_len(100, pymt_usable_size(pool)));
-    memset(sys, 2, check_fill_len(3000, pymt_usable_size(sys)));
-    memset(raw, 3, check_fill_len(100, pymt_usable_size(raw)));
-    memset(rawbig, 4, check_fill_len(3000, pymt_usable_size(rawbig)));
+    memset(pool, 1, pymt_usable_size(pool));
+    memset(sys, 2, pymt_usable_size(sys));
+    memset(raw, 3, pymt_usable_size(raw));
+    memset(rawbig, 4, pymt_usable_size(rawbig));
     pymt_object_free(pool);
     pymt_object_free(sys);
     pymt_mem_free(raw);

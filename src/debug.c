@@ -63,7 +63,8 @@
 #define DBG_FORBIDDEN 0xFD
 #define DBG_GUARD 16      /* guard bytes on each side */
 #define DBG_FRAMES 16     /* allocation stack depth kept with PYMT_DEBUG_BACKTRACE=1 */
-#define DBG_BUCKETS 16384 /* registry buckets (128 KiB of heads) */
+#define DBG_BUCKETS (1 << 20) /* registry buckets: 8 MiB of BSS heads, zero pages until used,
+                                  so chains stay short up to millions of live blocks */
 #define DBG_STRIPES 16    /* registry locks (fork holds them all: ThreadSanitizer tracks <= 64) */
 #define DBG_QUAR_BLOCKS 4096
 #define DBG_QUAR_BYTES ((size_t)4 << 20)
@@ -124,9 +125,9 @@ static inline unsigned char *payload_of(dbg_head *h) {
 static inline size_t bucket_of(const void *p) {
     uint64_t x = (uint64_t)(uintptr_t)p >> 4;
     x *= 0x9E3779B97F4A7C15ull;
-    return (size_t)(x >> 50); /* 14 bits: DBG_BUCKETS */
+    return (size_t)(x >> 44); /* 20 bits: DBG_BUCKETS */
 }
-_Static_assert(DBG_BUCKETS == 1 << 14, "bucket_of keeps 14 bits");
+_Static_assert(DBG_BUCKETS == 1 << 20, "bucket_of keeps 20 bits");
 static inline dbg_stripe *stripe_of(size_t b) {
     return &dbg_stripes[b % DBG_STRIPES];
 }

@@ -167,6 +167,12 @@ void pymt__tcache_free_slow(void *p, unsigned c) {
     }
     pymt__tbin *b = &tc->bins[c];
     uint32_t count = pymt__load_relaxed(&b->count);
+    if (count >= b->max && b->max < class_max(c)) {
+        /* a thread that keeps freeing this class (a consumer) earns a bigger bin too, so its
+         * batches to the depot grow with it (8 blocks a batch made producer/consumer pay one
+         * CAS per 8 frees) */
+        b->max = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
+    }
     if (count >= b->max) {
         /* keep the newer half (warm), send the older half away */
         uint32_t keep = b->max / 2;

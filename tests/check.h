@@ -7,9 +7,10 @@
  *   CHECK_MAIN(cases)
  *
  * The binary runs every case in order and exits non-zero when one failed; `test_x NAME` runs
- * one case only, printing nothing but failures. Cases whose name starts with "child_" are not run by default: they are bodies
- * for check_spawn_self(), which re-executes this binary for one case in a fresh process (with
- * environment variables set or removed), the only way to see the allocator before first use.
+ * one case only, printing nothing but failures. Cases whose name starts with "child_" are not
+ * run by default: they are bodies for check_spawn_self(), which re-executes this binary for one
+ * case in a fresh process (with environment variables set or removed), the only way to see the
+ * allocator before first use.
  *
  *   CHECK(cond)        records a failure with file:line and the expression, goes on
  *   CHECK_EQ(a, b)     the same, printing both values (as unsigned integers)

@@ -2,11 +2,12 @@
  *
  * In a forked child, RLIMIT_AS is lowered to just above the current size; the child then
  * allocates pool blocks until one fails, then system-side blocks until one fails, and checks
- * errno == ENOMEM each time. It frees the newer half of what it got and shows that the allocator works
- * again (allocate, write, check, free, also calloc and newvar), that pymt_get_stats still adds
- * up, and that everything can be freed and trimmed. Blocks are kept on lists linked through
- * their own first word, so the test itself needs no memory. Runs with PYMT_MALLOC=pymalloc
- * (set by CMake); skipped under sanitizers, whose shadow memory rules out RLIMIT_AS. */
+ * errno == ENOMEM each time. It frees the newer half of what it got and shows that the
+ * allocator works again (allocate, write, check, free, also calloc and newvar), that
+ * pymt_get_stats still adds up, and that everything can be freed and trimmed. Blocks are kept
+ * on lists linked through their own first word, so the test itself needs no memory. Runs with
+ * PYMT_MALLOC=pymalloc (set by CMake); skipped under sanitizers, whose shadow memory rules out
+ * RLIMIT_AS. */
 #include "check.h"
 
 #include <sys/resource.h>

@@ -65,15 +65,22 @@ const char *pymt__family_name(int family) {
     }
 }
 
+/* The handlers are registered after init_done is published, and read the options only after
+ * an acquire load of it (pairs with the release in pymt__init_slow), so a fork in any thread
+ * sees the options whole. */
+static bool atfork_debug(void) {
+    return pymt__initialized() && pymt__opt.debug;
+}
+
 static void atfork_prepare(void) {
-    if (pymt__opt.debug)
+    if (atfork_debug())
         pymt__debug_atfork_prepare();
     pymt__pool_atfork_prepare();
 }
 
 static void atfork_parent(void) {
     pymt__pool_atfork_parent();
-    if (pymt__opt.debug)
+    if (atfork_debug())
         pymt__debug_atfork_parent();
 }
 
@@ -82,7 +89,7 @@ static void atfork_child(void) {
     pymt__core_lock();
     pymt__tcache_atfork_child_locked();
     pymt__core_unlock();
-    if (pymt__opt.debug)
+    if (atfork_debug())
         pymt__debug_atfork_child();
 }
 
@@ -113,15 +120,18 @@ void pymt__init_slow(void) {
         o.tcache = false;
     if (o.debug)
         o.tcache = false;
-    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     pymt__opt = o;
     if (o.debug)
         pymt__debug_init();
     if (o.stats_at_exit)
         atexit(stats_at_exit);
-    init_running = false;
     pymt__store_release(&init_done, 1);
     pthread_mutex_unlock(&init_mutex);
+    /* Outside init_mutex: a fork running its prepare handlers holds the C library's atfork
+     * lock, which pthread_atfork also takes. A fork in the instant before this line runs
+     * without pymt's handlers, as a fork before the first allocation does. */
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    init_running = false;
 }
 
 PYMT_API int pymt_set_tcache(int enabled) {

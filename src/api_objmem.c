@@ -14,12 +14,6 @@
 #include "pool.h"
 #include "tcache.h"
 
-static _Atomic size_t large_in_use; /* object-family blocks on the system allocator */
-
-size_t pymt__objmem_large_in_use(void) {
-    return pymt__load_relaxed(&large_in_use);
-}
-
 bool pymt__is_pool_block(const void *p) {
     return pymt__arena_lookup(p);
 }
@@ -27,13 +21,13 @@ bool pymt__is_pool_block(const void *p) {
 static void *objmem_large(size_t n, bool zero) {
     void *p = zero ? pymt__sys_calloc(1, n) : pymt__sys_malloc(n);
     if (p != NULL && pymt__opt.pooling)
-        pymt__fetch_add_relaxed(&large_in_use, 1);
+        pymt__tcache_count_large(1);
     return p;
 }
 
 static void objmem_large_free(void *p) {
     if (pymt__opt.pooling)
-        pymt__fetch_sub_relaxed(&large_in_use, 1);
+        pymt__tcache_count_large(-1);
     pymt__sys_free(p);
 }
 

@@ -9,8 +9,6 @@
 #include "pool.h"
 #include "tcache.h"
 
-size_t pymt__objmem_large_in_use(void);
-
 static void stats_collect(pymt_stats *s) {
     memset(s, 0, sizeof *s);
     s->struct_size = sizeof *s;
@@ -18,10 +16,11 @@ static void stats_collect(pymt_stats *s) {
     s->mode = pymt__opt.mode;
     s->tcache_enabled = pymt__opt.tcache && pymt__opt.pooling;
     pymt__pool_class_counts pc[PYMT__NCLASSES];
-    size_t cached[PYMT__NCLASSES], depot[PYMT__NCLASSES], pools_free = 0, locks = 0, threads = 0;
+    size_t cached[PYMT__NCLASSES], depot[PYMT__NCLASSES], pools_free = 0, locks = 0, threads = 0,
+           large = 0;
     pymt__core_lock();
     pymt__pool_counts_locked(pc, &pools_free, &locks);
-    pymt__tcache_counts_locked(cached, &threads);
+    pymt__tcache_counts_locked(cached, &threads, &large);
     for (unsigned c = 0; c < PYMT__NCLASSES; c++)
         depot[c] = pymt__depot_count(c);
     pymt__core_unlock();
@@ -56,7 +55,7 @@ static void stats_collect(pymt_stats *s) {
     s->bytes_mapped = ac.current * PYMT__ARENA_SIZE;
     /* free pools, whether carved or not, and reserve arenas count as free bytes */
     s->bytes_free += pools_free * PYMT__POOL_SIZE + ac.reserve * PYMT__ARENA_SIZE;
-    s->large_in_use = pymt__objmem_large_in_use();
+    s->large_in_use = large;
     s->lock_acquisitions = locks;
     pymt__tcache_counters(&s->tcache_refills, &s->tcache_flushes);
     size_t pub, ad;

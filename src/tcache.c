@@ -24,6 +24,7 @@
 #include "pool.h"
 
 PYMT__TLS pymt__tcache pymt__tc;
+_Atomic intptr_t pymt__large_global;
 
 static pthread_key_t tcache_key;
 static pymt__tcache *registry;   /* live caches (core lock) */
@@ -78,6 +79,9 @@ static void tcache_destructor(void *arg) {
     }
     tc->state = PYMT__TC_DEAD;
     pymt__core_lock();
+    /* folded under the lock that stats hold while they sum, so no block is counted twice */
+    pymt__fetch_add_relaxed(&pymt__large_global, pymt__load_relaxed(&tc->large_delta));
+    pymt__store_relaxed(&tc->large_delta, 0);
     if (tc->prev)
         tc->prev->next = tc->next;
     else
@@ -217,13 +221,17 @@ void pymt__tcache_flush_self(void) {
     pymt__pool_retire_list(retire);
 }
 
-void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads) {
+void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, size_t *large) {
+    intptr_t big = pymt__load_relaxed(&pymt__large_global);
     for (unsigned c = 0; c < PYMT__NCLASSES; c++)
         cached[c] = 0;
-    for (pymt__tcache *tc = registry; tc != NULL; tc = tc->next)
+    for (pymt__tcache *tc = registry; tc != NULL; tc = tc->next) {
         for (unsigned c = 0; c < PYMT__NCLASSES; c++)
             cached[c] += pymt__load_relaxed(&tc->bins[c].count);
+        big += pymt__load_relaxed(&tc->large_delta);
+    }
     *threads = registry_n;
+    *large = big > 0 ? (size_t)big : 0;
 }
 
 void pymt__tcache_counters(size_t *refills, size_t *flushes) {
@@ -234,6 +242,12 @@ void pymt__tcache_counters(size_t *refills, size_t *flushes) {
 void pymt__tcache_atfork_child_locked(void) {
     /* the other threads are gone in the child; their cached blocks are lost with them */
     pymt__tcache *tc = &pymt__tc;
+    /* their large-block counts still describe live blocks of this address space */
+    for (pymt__tcache *o = registry; o != NULL; o = o->next) {
+        if (o == tc)
+            continue;
+        pymt__fetch_add_relaxed(&pymt__large_global, pymt__load_relaxed(&o->large_delta));
+    }
     if (tc->state == PYMT__TC_ACTIVE) {
         tc->next = tc->prev = NULL;
         registry = tc;

@@ -26,6 +26,8 @@ enum pymt__tcache_state {
 
 typedef struct pymt__tcache {
     pymt__tbin bins[PYMT__NCLASSES];
+    _Atomic intptr_t large_delta;       /* large object-memory blocks allocated minus freed by
+                                         * this thread; written by the owner, read by stats */
     uint32_t state;                     /* owner only */
     struct pymt__tcache *next, *prev;   /* registry of live caches (core lock) */
 } pymt__tcache;
@@ -71,11 +73,24 @@ static inline void pymt__tcache_free(void *p, unsigned c) {
     pymt__tcache_free_slow(p, c);
 }
 
+extern _Atomic intptr_t pymt__large_global; /* the same for threads without a live cache */
+
+/* Count a large (system-allocator) object-memory block in (+1) or out (-1). A thread with a
+ * cache counts in its own word (no atomic read-modify-write: it was a contended lock xadd on
+ * every large malloc and free); others in the global word. */
+static inline void pymt__tcache_count_large(intptr_t d) {
+    pymt__tcache *tc = &pymt__tc;
+    if (pymt__likely(tc->state == PYMT__TC_ACTIVE))
+        pymt__store_relaxed(&tc->large_delta, pymt__load_relaxed(&tc->large_delta) + d);
+    else
+        pymt__fetch_add_relaxed(&pymt__large_global, d);
+}
+
 /* Set-up done once by init: the pthread key whose destructor flushes an exiting thread. */
 bool pymt__tcache_init(void);
 /* Blocks cached per class over all live thread caches, and the number of those caches.
  * Core lock held. */
-void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads);
+void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, size_t *large);
 /* Cumulative refills and flushes (relaxed counters). */
 void pymt__tcache_counters(size_t *refills, size_t *flushes);
 /* Give back the calling thread's cache (pymt_thread_flush). */

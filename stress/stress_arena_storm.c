@@ -15,10 +15,11 @@
  * Background threads meanwhile run a steady churn of malloc/realloc/free over 64 blocks each
  * (sizes up to 1 KiB), until the last round is over.
  * Checks (skipped when the mode has no pools, e.g. PYMT_MALLOC=malloc; said in the summary):
- *   - a burst raises arenas_current (it mapped arenas);
+ *   - at the peak of a burst, arenas_current is at least the burst's bytes (at block size) in
+ *     MiB: the blocks are in arenas (new ones, or ones earlier rounds left mapped);
  *   - in every trim round, arenas_reclaimed_total grew during the round and arenas_current
- *     after the trim is below the round's peak by at least a quarter of what the burst added
- *     (background blocks may pin a few arenas, not most of them);
+ *     after the trim is below the round's peak by at least a quarter of the arenas the burst
+ *     filled (background blocks may pin a few arenas, not most of them);
  *   - at the end (everything freed, all threads joined, main flushed, pymt_trim), arenas_current
  *     is at most its start value + arenas_reserve + 1 + the pools that still hold blocks (in
  *     debug mode the quarantine keeps some freed blocks allocated underneath);
@@ -31,6 +32,7 @@
 #include "stress_common.h"
 
 #define STORM_AVG_BLOCK 264  /* mean of the uniform class sizes, 16..512 */
+#define STORM_ARENA_BYTES ((size_t)1 << 20) /* arena size, as pymt.h documents it */
 #define BG_TABLE 64
 #define BG_MAX_SIZE 1024
 
@@ -41,6 +43,7 @@ typedef struct storm_worker {
     bool burst;
     stress_block *blocks;  /* burst: this thread's blocks of the current round */
     size_t nblocks;
+    size_t bytes;          /* burst: their bytes at block size (class sizes) */
     uint64_t ops;
 } storm_worker;
 
@@ -68,7 +71,7 @@ static size_t storm_arenas(size_t *reclaimed, size_t *reserve) {
 
 static void storm_burst(storm_worker *w, stress_rng *r) {
     bool leader = w->index == 0;
-    size_t before = 0, reclaimed0 = 0, peak = 0;
+    size_t before = 0, reclaimed0 = 0, peak = 0, demand = 0;
     for (uint64_t round = 0;; round++) {
         stress_barrier_wait(&storm_bar);
         if (!atomic_load_explicit(&storm_go, memory_order_relaxed))
@@ -77,10 +80,13 @@ static void storm_burst(storm_worker *w, stress_rng *r) {
             before = storm_arenas(&reclaimed0, NULL);
         stress_barrier_wait(&storm_bar);
 
+        w->bytes = 0;
         for (size_t i = 0; i < storm_per_thread; i++) {
             size_t cls = (size_t)stress_rng_below(r, PYMT_NUM_SIZE_CLASSES);
             stress_alloc(&w->blocks[i], STRESS_OBJMEM,
                          cls * PYMT_ALIGNMENT + 1 + (size_t)stress_rng_below(r, PYMT_ALIGNMENT), r);
+            /* calloc may have rounded the request up by a few bytes: count what was asked */
+            w->bytes += (w->blocks[i].size + PYMT_ALIGNMENT - 1) / PYMT_ALIGNMENT * PYMT_ALIGNMENT;
         }
         w->nblocks = storm_per_thread;
         w->ops += storm_per_thread;
@@ -89,9 +95,15 @@ static void storm_burst(storm_worker *w, stress_rng *r) {
             peak = storm_arenas(NULL, NULL);
             if (peak > storm_peak_max)
                 storm_peak_max = peak;
-            if (storm_pools && peak <= before)
-                stress_fail("round %" PRIu64 ": a %zu-block burst left arenas_current at %zu "
-                            "(%zu before)", round, storm_per_thread * storm_nburst, peak, before);
+            /* The burst's blocks alone fill this many arenas (more with pool headers and
+             * partly used pools); arenas left from earlier rounds may serve it. */
+            size_t bytes = 0;
+            for (unsigned i = 0; i < storm_nburst; i++)
+                bytes += storm_w[i].bytes;
+            demand = (bytes + STORM_ARENA_BYTES - 1) / STORM_ARENA_BYTES;
+            if (storm_pools && peak < demand)
+                stress_fail("round %" PRIu64 ": %zu bytes of blocks live in %zu arenas of 1 MiB",
+                            round, bytes, peak);
         }
         stress_barrier_wait(&storm_bar);
 
@@ -119,11 +131,11 @@ static void storm_burst(storm_worker *w, stress_rng *r) {
                     if (reclaimed1 <= reclaimed0)
                         stress_fail("trim round %" PRIu64 ": arenas_reclaimed_total stayed at %zu "
                                     "(peak %zu arenas, %zu now)", round, reclaimed1, peak, after);
-                    size_t added = peak - before;
-                    if (after + (added + 3) / 4 > peak)
+                    if (after + (demand + 3) / 4 > peak)
                         stress_fail("trim round %" PRIu64 ": arenas_current %zu after trim, "
-                                    "peak %zu, %zu before the burst: less than a quarter came "
-                                    "back", round, after, peak, before);
+                                    "peak %zu (%zu before the burst), the burst filled %zu: "
+                                    "less than a quarter of that came back",
+                                    round, after, peak, before, demand);
                 }
             }
             storm_rounds = round + 1;

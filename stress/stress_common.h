@@ -56,16 +56,27 @@
 
 #include "pymt/pymt.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define STRESS_SANITIZED 1
+#if defined(__SANITIZE_ADDRESS__)
+#define STRESS_ASAN 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define STRESS_SANITIZED 1
+#if __has_feature(address_sanitizer)
+#define STRESS_ASAN 1
 #endif
 #endif
-#ifndef STRESS_SANITIZED
-#define STRESS_SANITIZED 0
+#ifndef STRESS_ASAN
+#define STRESS_ASAN 0
 #endif
+#if defined(__SANITIZE_THREAD__)
+#define STRESS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define STRESS_TSAN 1
+#endif
+#endif
+#ifndef STRESS_TSAN
+#define STRESS_TSAN 0
+#endif
+#define STRESS_SANITIZED (STRESS_ASAN || STRESS_TSAN)
 
 /* Helgrind and DRD know pthread synchronisation but not C11 atomics: built with
  * STRESS_HELGRIND=1 (CMake does it when PYMT_VALGRIND is on), each hand-off of the harness's own
@@ -541,6 +552,8 @@ static inline bool stress_alloc(stress_block *b, int fam, size_t size, stress_rn
     void *p;
     if (zero) {
         size_t el = 1 + (size_t)stress_rng_below(r, 4), nel = (size + el - 1) / el;
+        if (size <= PYMT_SMALL_REQUEST_THRESHOLD && nel * el > PYMT_SMALL_REQUEST_THRESHOLD)
+            el = 1, nel = size; /* do not round a pool-sized request past the threshold */
         size = nel * el;
         p = fam == STRESS_MEM ? pymt_mem_calloc(nel, el) : pymt_object_calloc(nel, el);
     } else {

@@ -26,6 +26,8 @@
  * thread); on a mismatch it prints the seed, the scenario, the checking thread, the block, the
  * first bad offset with expected vs found bytes, and what the block's header claims, then
  * aborts. A block handed out twice shows up here as a foreign owner/serial in the header.
+ * It also checks 16-byte alignment, the object head (ob_refcnt, ob_type, ob_size) and
+ * pymt_usable_size (the request in debug mode, a class size for a pool block).
  *
  * Cross-thread hand-off: stress_slots is an array of atomic pointers to records. A thread
  * swaps one of its records (live or empty) into a slot and takes whatever was there (acq_rel
@@ -36,7 +38,8 @@
  * are joined and every block is freed: it flushes the main thread's cache, then checks with
  * pymt_get_stats that per class blocks_total == in_use + cached + depot + free, that the
  * blocks in use, the large blocks and (debug mode) the live debug blocks are back to their
- * values at start; stress_summary() prints the one summary line. */
+ * values at start (in debug mode after pushing the quarantine out; see stress_end_check);
+ * stress_summary() prints the one summary line. */
 #ifndef PYMT_STRESS_COMMON_H
 #define PYMT_STRESS_COMMON_H
 

@@ -14,8 +14,8 @@
  * Each worker keeps 192 records; per operation on a random one: empty -> allocate from a random
  * family (a third each; raw and object memory of every class and up to 3 KiB, objects of a
  * random type); live -> 40% check + free through the block's family, 20% check + realloc
- * (raw and object memory only), 40% swap into a shared slot and take another thread's block,
- * which is checked and then freed through its own family (60%) or kept.
+ * (raw and object memory; an object is swapped instead), 40% swap into a shared slot and take
+ * another thread's block, which is checked and then freed through its own family (60%) or kept.
  * Checks: pattern (after the object head for objects), object head intact (ob_refcnt, ob_type,
  * ob_size), alignment and usable size, before every free and realloc; at the end the
  * accounting identity, blocks in use, large blocks, and (debug mode) the live debug blocks of

@@ -26,12 +26,12 @@
  * The bound does not grow with --ops: with the defaults it is about 85 MiB over the baseline,
  * so a leak of 16 KiB per exited thread breaks it after about 5,500 threads.
  *
- * Defaults: CI  --threads 4 --ops 20000 threads --seconds 60 (cap). 100,000 threads take
- *           about 10 s in release on the two-core CI machine (thread creation dominates), but
- *           the stress label runs every scenario three times (plain, PYMT_TCACHE=0,
- *           PYMT_MALLOC=debug) in about two minutes, and sanitizers make thread creation far
- *           slower; 20,000 threads are over three times what a per-thread leak of 16 KiB needs
- *           to break the RSS bound.
+ * Defaults: CI  --threads 4 --ops 20000 threads --seconds 60 (cap). 100,000 threads took
+ *           4 s in release on the two-core CI machine when quiet, 10 s when loaded (thread
+ *           creation dominates); the stress label runs every scenario three times (plain,
+ *           PYMT_TCACHE=0, PYMT_MALLOC=debug) and under both sanitizers, which make thread
+ *           creation far slower, so CI takes a fifth: 20,000 threads are still over three
+ *           times what a per-thread leak of 16 KiB needs to break the RSS bound.
  *           soak --threads 8 --ops 100000 threads --seconds 900
  * Example:  stress_thread_churn --threads 6 --ops 100000 --seed 3 */
 #include <sys/resource.h>

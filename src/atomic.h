@@ -42,6 +42,11 @@ void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
 #define pymt__tsan_acquire(a) __tsan_acquire((void *)(a))
 #define pymt__tsan_release(a) __tsan_release((void *)(a))
+#elif defined(PYMT_CONFIG_VALGRIND) && PYMT_CONFIG_VALGRIND
+/* Helgrind and DRD cannot see ConcurrencyKit's CAS either: the same points, told to them. */
+#include <valgrind/helgrind.h>
+#define pymt__tsan_acquire(a) ANNOTATE_HAPPENS_AFTER(a)
+#define pymt__tsan_release(a) ANNOTATE_HAPPENS_BEFORE(a)
 #else
 #define pymt__tsan_acquire(a) ((void)(a))
 #define pymt__tsan_release(a) ((void)(a))

@@ -324,8 +324,8 @@ void pymt__pool_atfork_parent(void) {
 }
 
 void pymt__pool_atfork_child(void) {
-    /* the forking thread took the lock in prepare; a fresh mutex is the safe way to release it
-     * in the child whatever the mutex kind */
-    pthread_mutex_init(&core_mutex, NULL);
+    /* the forking thread took the lock in prepare and is the child's only thread: it may
+     * unlock it (re-initialising an initialised mutex is undefined) */
+    pthread_mutex_unlock(&core_mutex);
     pymt__arena_atfork_child();
 }

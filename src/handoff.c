@@ -38,7 +38,6 @@ typedef struct depot_class {
 _Static_assert(sizeof(depot_class) == 64, "one cache line per class");
 
 static depot_class depot[PYMT__NCLASSES] __attribute__((aligned(64)));
-static _Atomic size_t depot_published, depot_adopted;
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -65,7 +64,6 @@ bool pymt__depot_push(unsigned c, void *chain, size_t n, size_t limit) {
     if (rest != NULL)
         pymt__blk_set(rest, 1, (void *)(uintptr_t)n);
     depot_publish(c, chain);
-    pymt__fetch_add_relaxed(&depot_published, 1);
     return true;
 }
 
@@ -101,7 +99,6 @@ void *pymt__depot_take(unsigned c, size_t *n) {
     }
     size_t got = batch_to_chain(e);
     pymt__fetch_sub_relaxed(&depot[c].count, got);
-    pymt__fetch_add_relaxed(&depot_adopted, 1);
     *n = got;
     return e;
 }
@@ -130,9 +127,4 @@ void pymt__depot_drain(void) {
         pymt__core_unlock();
     }
     pymt__pool_retire_list(retire);
-}
-
-void pymt__depot_counters(size_t *published, size_t *adopted) {
-    *published = pymt__load_relaxed(&depot_published);
-    *adopted = pymt__load_relaxed(&depot_adopted);
 }

@@ -14,7 +14,5 @@ void *pymt__depot_take(unsigned c, size_t *n);
 size_t pymt__depot_count(unsigned c);
 /* Give every depot block back to the pools (pymt_trim, fork child). Takes the core lock. */
 void pymt__depot_drain(void);
-/* Batches published and adopted so far. */
-void pymt__depot_counters(size_t *published, size_t *adopted);
 
 #endif /* PYMT_HANDOFF_H */

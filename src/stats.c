@@ -21,6 +21,8 @@ static void stats_collect(pymt_stats *s) {
     pymt__core_lock();
     pymt__pool_counts_locked(pc, &pools_free, &locks);
     pymt__tcache_counts_locked(cached, &threads, &large);
+    size_t refills, flushes, pub, ad;
+    pymt__tcache_counters_locked(&refills, &flushes, &pub, &ad);
     for (unsigned c = 0; c < PYMT__NCLASSES; c++)
         depot[c] = pymt__depot_count(c);
     pymt__core_unlock();
@@ -57,9 +59,8 @@ static void stats_collect(pymt_stats *s) {
     s->bytes_free += pools_free * PYMT__POOL_SIZE + ac.reserve * PYMT__ARENA_SIZE;
     s->large_in_use = large;
     s->lock_acquisitions = locks;
-    pymt__tcache_counters(&s->tcache_refills, &s->tcache_flushes);
-    size_t pub, ad;
-    pymt__depot_counters(&pub, &ad);
+    s->tcache_refills = refills;
+    s->tcache_flushes = flushes;
     s->handoffs_published = pub + ac.published;
     s->handoffs_adopted = ad + ac.adopted;
     s->threads_cached = threads;

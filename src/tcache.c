@@ -29,12 +29,24 @@ _Atomic intptr_t pymt__large_global;
 static pthread_key_t tcache_key;
 static pymt__tcache *registry;   /* live caches (core lock) */
 static size_t registry_n;        /* their number (core lock) */
-static _Atomic size_t tcache_refills, tcache_flushes;
+/* counts of exited threads (folded under the core lock) */
+static size_t gone_refills, gone_flushes, gone_published, gone_adopted;
 
+static inline void bump(_Atomic size_t *c) {
+    pymt__store_relaxed(c, pymt__load_relaxed(c) + 1);
+}
+
+/* Tuning knobs (overridable at build time for measurements; see the note in the README). */
+#ifndef TCACHE_CLASS_BYTES
 #define TCACHE_CLASS_BYTES 8192u
+#endif
+#ifndef TCACHE_MAX_MIN
 #define TCACHE_MAX_MIN 16u
+#endif
 #define TCACHE_MAX_MAX 256u
+#ifndef TCACHE_MAX_START
 #define TCACHE_MAX_START 16u /* a bin starts here and doubles at each refill up to class_max */
+#endif
 
 static uint32_t class_max(unsigned c) {
     size_t m = TCACHE_CLASS_BYTES / pymt__class_to_size(c);
@@ -49,9 +61,11 @@ static size_t depot_limit(unsigned c) {
 }
 
 /* Send a chain of n blocks of class c away: depot if it has room under limit, else the pools. */
-static void give_away(unsigned c, void *chain, size_t n, size_t limit) {
-    if (pymt__depot_push(c, chain, n, limit))
+static void give_away(pymt__tcache *tc, unsigned c, void *chain, size_t n, size_t limit) {
+    if (pymt__depot_push(c, chain, n, limit)) {
+        bump(&tc->published);
         return;
+    }
     pymt__arena *retire = NULL;
     pymt__core_lock();
     pymt__pool_give_locked(chain, &retire);
@@ -75,10 +89,14 @@ static void tcache_destructor(void *arg) {
         void *chain = bin_take_all(&tc->bins[c], &n);
         tc->bins[c].max = 0;
         if (chain != NULL)
-            give_away(c, chain, n, 2 * depot_limit(c));
+            give_away(tc, c, chain, n, 2 * depot_limit(c));
     }
     tc->state = PYMT__TC_DEAD;
     pymt__core_lock();
+    gone_refills += pymt__load_relaxed(&tc->refills);
+    gone_flushes += pymt__load_relaxed(&tc->flushes);
+    gone_published += pymt__load_relaxed(&tc->published);
+    gone_adopted += pymt__load_relaxed(&tc->adopted);
     /* folded under the lock that stats hold while they sum, so no block is counted twice */
     pymt__fetch_add_relaxed(&pymt__large_global, pymt__load_relaxed(&tc->large_delta));
     pymt__store_relaxed(&tc->large_delta, 0);
@@ -139,6 +157,8 @@ void *pymt__tcache_alloc_slow(unsigned c, size_t n) {
     pymt__tbin *b = &tc->bins[c];
     size_t got;
     void *chain = pymt__depot_take(c, &got);
+    if (chain != NULL)
+        bump(&tc->adopted);
     if (chain == NULL) {
         pymt__core_lock();
         chain = pymt__pool_take_locked(c, b->max / 2, &got);
@@ -146,7 +166,7 @@ void *pymt__tcache_alloc_slow(unsigned c, size_t n) {
         if (chain == NULL)
             return NULL; /* errno ENOMEM set by the pool core */
     }
-    pymt__fetch_add_relaxed(&tcache_refills, 1);
+    bump(&tc->refills);
     /* a class this thread keeps coming back for earns a bigger bin, up to its bound */
     if (b->max < class_max(c))
         b->max = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
@@ -192,8 +212,8 @@ void pymt__tcache_free_slow(void *p, unsigned c) {
             pymt__blk_set(k, 0, NULL);
         }
         pymt__store_relaxed(&b->count, keep);
-        pymt__fetch_add_relaxed(&tcache_flushes, 1);
-        give_away(c, chain, count - keep, depot_limit(c));
+        bump(&tc->flushes);
+        give_away(tc, c, chain, count - keep, depot_limit(c));
     }
     pymt__tcache_free(p, c);
 }
@@ -213,7 +233,7 @@ void pymt__tcache_flush_self(void) {
             pymt__core_lock();
             locked = true;
         }
-        pymt__fetch_add_relaxed(&tcache_flushes, 1);
+        bump(&tc->flushes);
         pymt__pool_give_locked(chain, &retire);
     }
     if (locked)
@@ -234,9 +254,19 @@ void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, 
     *large = big > 0 ? (size_t)big : 0;
 }
 
-void pymt__tcache_counters(size_t *refills, size_t *flushes) {
-    *refills = pymt__load_relaxed(&tcache_refills);
-    *flushes = pymt__load_relaxed(&tcache_flushes);
+void pymt__tcache_counters_locked(size_t *refills, size_t *flushes, size_t *published,
+                                  size_t *adopted) {
+    size_t r = gone_refills, f = gone_flushes, p = gone_published, a = gone_adopted;
+    for (pymt__tcache *tc = registry; tc != NULL; tc = tc->next) {
+        r += pymt__load_relaxed(&tc->refills);
+        f += pymt__load_relaxed(&tc->flushes);
+        p += pymt__load_relaxed(&tc->published);
+        a += pymt__load_relaxed(&tc->adopted);
+    }
+    *refills = r;
+    *flushes = f;
+    *published = p;
+    *adopted = a;
 }
 
 void pymt__tcache_atfork_child_locked(void) {
@@ -247,6 +277,10 @@ void pymt__tcache_atfork_child_locked(void) {
         if (o == tc)
             continue;
         pymt__fetch_add_relaxed(&pymt__large_global, pymt__load_relaxed(&o->large_delta));
+        gone_refills += pymt__load_relaxed(&o->refills);
+        gone_flushes += pymt__load_relaxed(&o->flushes);
+        gone_published += pymt__load_relaxed(&o->published);
+        gone_adopted += pymt__load_relaxed(&o->adopted);
     }
     if (tc->state == PYMT__TC_ACTIVE) {
         tc->next = tc->prev = NULL;

@@ -26,8 +26,12 @@ enum pymt__tcache_state {
 
 typedef struct pymt__tcache {
     pymt__tbin bins[PYMT__NCLASSES];
-    _Atomic intptr_t large_delta;       /* large object-memory blocks allocated minus freed by
-                                         * this thread; written by the owner, read by stats */
+    /* Counters written by the owner only (relaxed load + store, never a shared read-modify-
+     * write: global counters bumped on every refill made two threads' caches share a hot
+     * line), read by stats under the core lock, folded into the globals at thread exit. */
+    _Atomic intptr_t large_delta;       /* large object-memory blocks allocated minus freed */
+    _Atomic size_t refills, flushes;    /* batches in from depot/core, out to depot/core */
+    _Atomic size_t published, adopted;  /* batches pushed on / taken from the depot */
     uint32_t state;                     /* owner only */
     struct pymt__tcache *next, *prev;   /* registry of live caches (core lock) */
 } pymt__tcache;
@@ -91,8 +95,9 @@ bool pymt__tcache_init(void);
 /* Blocks cached per class over all live thread caches, and the number of those caches.
  * Core lock held. */
 void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, size_t *large);
-/* Cumulative refills and flushes (relaxed counters). */
-void pymt__tcache_counters(size_t *refills, size_t *flushes);
+/* Cumulative refills, flushes, depot batches published and adopted. Core lock held. */
+void pymt__tcache_counters_locked(size_t *refills, size_t *flushes, size_t *published,
+                                  size_t *adopted);
 /* Give back the calling thread's cache (pymt_thread_flush). */
 void pymt__tcache_flush_self(void);
 /* fork child: only the forking thread's cache survives. Core lock held. */

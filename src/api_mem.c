@@ -31,10 +31,8 @@ PYMT_API void *pymt_mem_malloc(size_t n) {
 
 PYMT_API void *pymt_mem_calloc(size_t nelem, size_t elsize) {
     size_t n;
-    if (pymt__unlikely(__builtin_mul_overflow(nelem, elsize, &n) || n > PTRDIFF_MAX)) {
-        errno = ENOMEM;
+    if (pymt__unlikely(!pymt__calloc_size(nelem, elsize, &n)))
         return NULL;
-    }
     pymt__ensure_init();
     if (pymt__unlikely(pymt__opt.debug))
         return pymt__debug_malloc(PYMT__FAM_RAW, n, true);

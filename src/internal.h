@@ -9,6 +9,7 @@
 #ifndef PYMT_INTERNAL_H
 #define PYMT_INTERNAL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,6 +70,16 @@ static inline unsigned pymt__size_to_class(size_t n) {
 }
 static inline size_t pymt__class_to_size(unsigned c) {
     return (size_t)(c + 1) << PYMT__ALIGNMENT_SHIFT;
+}
+
+/* nelem * elsize for a calloc: false, with errno ENOMEM, when it overflows or exceeds
+ * PTRDIFF_MAX (the limit every pymt size obeys). */
+static inline bool pymt__calloc_size(size_t nelem, size_t elsize, size_t *n) {
+    if (__builtin_mul_overflow(nelem, elsize, n) || *n > PTRDIFF_MAX) {
+        errno = ENOMEM;
+        return false;
+    }
+    return true;
 }
 
 /* ---- families (debug reports and the debug header tag) ------------------------------------ */

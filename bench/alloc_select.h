@@ -6,6 +6,8 @@
 //   pymt           pymt_object_* / pymt_object_new...      nothing (default mode)
 //   pymt-notcache  same                                    PYMT_TCACHE=0 (the single-lock core)
 //   pymt-debug     same                                    PYMT_MALLOC=debug
+//   pymt-preload   malloc/realloc/free                     LD_PRELOAD=libpymt-malloc.so
+//                                                          (clients/, built with the harness)
 //   glibc          malloc/realloc/free                     no preload: the C library's malloc
 //   mimalloc       malloc/realloc/free                     LD_PRELOAD=libmimalloc.so.2
 //   jemalloc       malloc/realloc/free                     LD_PRELOAD=libjemalloc.so.2
@@ -15,14 +17,18 @@
 // Why this is fair:
 // - Every column is a direct call from the same compiled loop into a shared library through
 //   one PLT entry: libpymt.so for the pymt columns, the preloaded library (or libc.so) for the
-//   others. No column pays an indirect call or a wrapper the others do not, because the
+//   others. pymt-preload is pymt as a program that does not know it gets: the same
+//   malloc-shaped calls as the glibc, mimalloc, jemalloc and tcmalloc columns, served by
+//   pymt's drop-in malloc. No column pays an indirect call or a wrapper the others do not, because the
 //   workloads are templates over a policy (PymtApi or SysApi below) whose members the
 //   compiler inlines down to that one call.
 // - Preloading is how these allocators are deployed in practice, and it avoids two malloc
 //   implementations fighting over the same symbols in one process. pymt needs no preload: its
 //   entry points have their own names and do not interpose malloc, so in the pymt columns
 //   everything that is not the workload (google-benchmark, std::vector, thread start-up) runs
-//   on glibc, as it would in a program embedding pymt.
+//   on glibc, as it would in a program embedding pymt. (pymt-preload is the exception: there
+//   pymt serves everything, like the other preloads do for theirs; the libpymt.so linked
+//   into the binary is then a second, separate pymt instance that the workloads do not call.)
 // - The process checks before it measures that malloc really resolves to the library named
 //   (dladdr on the symbol found by dlsym) and that pymt is in the requested mode
 //   (pymt_get_mode, pymt_tcache_enabled); when not, it sets the environment and re-executes
@@ -44,7 +50,16 @@
 
 namespace pb {
 
-enum class Kind { Pymt, PymtNoTcache, PymtDebug, Glibc, Mimalloc, Jemalloc, Tcmalloc };
+enum class Kind {
+    Pymt,
+    PymtNoTcache,
+    PymtDebug,
+    PymtPreload,
+    Glibc,
+    Mimalloc,
+    Jemalloc,
+    Tcmalloc
+};
 
 // The pymt columns: object memory and the object family.
 struct PymtApi {
@@ -58,7 +73,8 @@ struct PymtApi {
     static void object_del(void *op) { pymt_object_del(op); }
 };
 
-// The other columns: whatever malloc the process resolved (glibc or the preloaded library).
+// The other columns, pymt-preload included: whatever malloc the process resolved (glibc or
+// the preloaded library).
 struct SysApi {
     static void *malloc(size_t n) { return ::malloc(n); }
     static void *realloc(void *p, size_t n) { return ::realloc(p, n); }

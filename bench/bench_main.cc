@@ -30,6 +30,9 @@
 #ifndef PYMT_BENCH_TCMALLOC_SO
 #define PYMT_BENCH_TCMALLOC_SO ""
 #endif
+#ifndef PYMT_BENCH_PYMT_PRELOAD_SO
+#define PYMT_BENCH_PYMT_PRELOAD_SO ""
+#endif
 
 namespace pb {
 
@@ -59,7 +62,7 @@ void init_size_table() {
 
 namespace {
 
-const char *const kNames[] = {"pymt",     "pymt-notcache", "pymt-debug", "glibc",
+const char *const kNames[] = {"pymt",     "pymt-notcache", "pymt-debug", "pymt-preload", "glibc",
                               "mimalloc", "jemalloc",      "tcmalloc",   nullptr};
 
 const char *preload_for(Kind k) {
@@ -67,6 +70,7 @@ const char *preload_for(Kind k) {
     case Kind::Mimalloc: return PYMT_BENCH_MIMALLOC_SO;
     case Kind::Jemalloc: return PYMT_BENCH_JEMALLOC_SO;
     case Kind::Tcmalloc: return PYMT_BENCH_TCMALLOC_SO;
+    case Kind::PymtPreload: return PYMT_BENCH_PYMT_PRELOAD_SO;
     default: return nullptr;
     }
 }
@@ -113,6 +117,7 @@ bool check_kind(Kind k, const std::string &provider, std::string *why) {
         }
         return true;
     }
+    case Kind::PymtPreload: return provider_has("libpymt-malloc.so");
     case Kind::Glibc: return provider_has("libc.so");
     case Kind::Mimalloc: return provider_has("mimalloc");
     case Kind::Jemalloc: return provider_has("jemalloc");
@@ -133,7 +138,7 @@ void usage() {
                  "       pymt_bench --alloc=NAME --pairs=N\n"
                  "       pymt_bench --alloc=NAME --print-env\n"
                  "       pymt_bench --list-allocs\n"
-                 "NAME: pymt pymt-notcache pymt-debug glibc mimalloc jemalloc tcmalloc\n");
+                 "NAME: pymt pymt-notcache pymt-debug pymt-preload glibc mimalloc jemalloc tcmalloc\n");
 }
 
 }  // namespace
@@ -141,8 +146,9 @@ void usage() {
 const char *const *allocator_names() { return kNames; }
 
 bool parse_kind(const std::string &name, Kind *out) {
-    static const Kind kinds[] = {Kind::Pymt,     Kind::PymtNoTcache, Kind::PymtDebug, Kind::Glibc,
-                                 Kind::Mimalloc, Kind::Jemalloc,     Kind::Tcmalloc};
+    static const Kind kinds[] = {Kind::Pymt,     Kind::PymtNoTcache, Kind::PymtDebug,
+                                 Kind::PymtPreload, Kind::Glibc,     Kind::Mimalloc,
+                                 Kind::Jemalloc, Kind::Tcmalloc};
     for (size_t i = 0; kNames[i] != nullptr; i++) {
         if (name == kNames[i]) {
             *out = kinds[i];
@@ -207,6 +213,22 @@ std::string trim_memory(const Selection &sel) {
     case Kind::Pymt:
     case Kind::PymtNoTcache:
     case Kind::PymtDebug: pymt_trim(); return "pymt_trim()";
+    case Kind::PymtPreload: {
+        // The preload's own pymt_trim, looked up in the preload itself: a plain
+        // dlsym(RTLD_DEFAULT) would find the libpymt.so this binary links, a different pymt
+        // instance that holds none of the workload's memory. libpymt-malloc.so exports only
+        // the malloc names (clients/preload.map), so today this finds nothing and the column
+        // gets no trim call.
+        void *self = dlopen(PYMT_BENCH_PYMT_PRELOAD_SO, RTLD_NOW | RTLD_NOLOAD);
+        if (self == nullptr) return "";
+        auto trim = reinterpret_cast<size_t (*)()>(dlsym(self, "pymt_trim"));
+        Dl_info info;
+        bool own = trim != nullptr && dladdr(reinterpret_cast<void *>(trim), &info) != 0 &&
+                   base_name(info.dli_fname) == sel.provider;
+        if (own) trim();
+        dlclose(self);
+        return own ? "pymt_trim() of the preload" : "";
+    }
     case Kind::Glibc: malloc_trim(0); return "malloc_trim(0)";
     case Kind::Mimalloc: {
         auto collect = reinterpret_cast<void (*)(bool)>(dlsym(RTLD_DEFAULT, "mi_collect"));

@@ -5,7 +5,9 @@
 // would be written; then frees them all. Prints one JSON object with the resident set size
 // (from /proc/self/statm) before, at the peak, after the frees, and after the allocator's own
 // trim call (pymt_trim, malloc_trim, mi_collect, jemalloc's purge, tcmalloc's release; see
-// trim_memory in bench_main.cc), so both "with" and "without" trimming are reported. The
+// trim_memory in bench_main.cc), so both "with" and "without" trimming are reported.
+// pymt-preload has none: libpymt-malloc.so exports only the malloc names, not pymt_trim, so
+// its "after trim" equals "after free" and its trim_call is empty. The
 // pointer table lives in its own mmap, touched before the baseline, so it is not counted.
 // bytes_per_object = (peak - baseline) / COUNT; overhead_per_object subtracts SIZE.
 //

@@ -21,7 +21,14 @@
 
 #include "track.h"
 
+/* The core lock is a plain pthread mutex. Measured against a test-and-test-and-set spinlock
+ * (build with -DPYMT_CORE_SPINLOCK=1; figures in the README's design notes): the spinlock only
+ * wins uncontended, and collapses when threads outnumber cores and a holder is preempted. */
+#ifndef PYMT_CORE_SPINLOCK
+#define PYMT_CORE_SPINLOCK 0
+#endif
 static pthread_mutex_t core_mutex = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int core_spin;                  /* PYMT_CORE_SPINLOCK only */
 static size_t core_lock_count;                 /* under the lock */
 static pymt__pool *usedpools[PYMT__NCLASSES];  /* partly used pools per class */
 static pymt__arena *usable_arenas;
@@ -31,12 +38,25 @@ static size_t class_blocks[PYMT__NCLASSES];    /* blocks those pools hold */
 static size_t class_out[PYMT__NCLASSES];       /* blocks out of those pools */
 
 void pymt__core_lock(void) {
-    pthread_mutex_lock(&core_mutex);
+    if (PYMT_CORE_SPINLOCK) {
+        while (atomic_exchange_explicit(&core_spin, 1, memory_order_acquire))
+            while (atomic_load_explicit(&core_spin, memory_order_relaxed))
+#if defined(__x86_64__) || defined(__i386__)
+                __builtin_ia32_pause();
+#else
+                ;
+#endif
+    } else {
+        pthread_mutex_lock(&core_mutex);
+    }
     core_lock_count++;
 }
 
 void pymt__core_unlock(void) {
-    pthread_mutex_unlock(&core_mutex);
+    if (PYMT_CORE_SPINLOCK)
+        atomic_store_explicit(&core_spin, 0, memory_order_release);
+    else
+        pthread_mutex_unlock(&core_mutex);
 }
 
 static void usedpools_push(unsigned c, pymt__pool *pool) {
@@ -316,16 +336,16 @@ size_t pymt__pool_trim(void) {
 }
 
 void pymt__pool_atfork_prepare(void) {
-    pthread_mutex_lock(&core_mutex);
+    pymt__core_lock();
 }
 
 void pymt__pool_atfork_parent(void) {
-    pthread_mutex_unlock(&core_mutex);
+    pymt__core_unlock();
 }
 
 void pymt__pool_atfork_child(void) {
     /* the forking thread took the lock in prepare and is the child's only thread: it may
      * unlock it (re-initialising an initialised mutex is undefined) */
-    pthread_mutex_unlock(&core_mutex);
+    pymt__core_unlock();
     pymt__arena_atfork_child();
 }

@@ -5,9 +5,9 @@
  * thread (pthread_atfork or atexit may allocate in some C libraries, and in the preload library
  * that allocation is pymt) see the options still zeroed, i.e. pooling off, and are served by the
  * system allocator; their blocks are freed correctly later because they are not in any arena.
- * fork: prepare takes the debug, core and init locks (in that order, the order every other path
- * takes them in); the parent releases them; the child re-creates them and keeps only its own
- * thread cache. */
+ * fork: prepare takes the init, debug and core locks (in that order, the order every other path
+ * takes them in); the parent releases them; so does the child (its only thread is the one that
+ * took them), which keeps only its own thread cache. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -23,6 +23,7 @@
 pymt__options pymt__opt;
 int pymt__tcache_request = -1;
 static _Atomic int init_done;
+static _Atomic int atfork_registered;
 static pthread_mutex_t init_mutex = PTHREAD_MUTEX_INITIALIZER;
 static PYMT__TLS bool init_running;
 
@@ -65,14 +66,17 @@ const char *pymt__family_name(int family) {
     }
 }
 
-/* The handlers are registered after init_done is published, and read the options only after
- * an acquire load of it (pairs with the release in pymt__init_slow), so a fork in any thread
- * sees the options whole. */
+/* fork handlers. They are registered at the start of the first initialisation, before
+ * init_mutex is taken, so init never calls pthread_atfork while holding it (a fork running
+ * its prepare handlers holds the C library's atfork lock, and prepare takes init_mutex).
+ * Holding init_mutex across the fork means no thread is half-way through initialisation when
+ * the child starts; the options are read after an acquire load of init_done. */
 static bool atfork_debug(void) {
     return pymt__initialized() && pymt__opt.debug;
 }
 
 static void atfork_prepare(void) {
+    pthread_mutex_lock(&init_mutex);
     if (atfork_debug())
         pymt__debug_atfork_prepare();
     pymt__pool_atfork_prepare();
@@ -82,6 +86,7 @@ static void atfork_parent(void) {
     pymt__pool_atfork_parent();
     if (atfork_debug())
         pymt__debug_atfork_parent();
+    pthread_mutex_unlock(&init_mutex);
 }
 
 static void atfork_child(void) {
@@ -91,6 +96,7 @@ static void atfork_child(void) {
     pymt__core_unlock();
     if (atfork_debug())
         pymt__debug_atfork_child();
+    pthread_mutex_unlock(&init_mutex); /* the forking thread took it in prepare */
 }
 
 static void stats_at_exit(void) {
@@ -100,6 +106,8 @@ static void stats_at_exit(void) {
 void pymt__init_slow(void) {
     if (init_running)
         return; /* re-entered from our own set-up: served with the zeroed options */
+    if (!atomic_exchange_explicit(&atfork_registered, 1, memory_order_relaxed))
+        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     pthread_mutex_lock(&init_mutex);
     if (pymt__load_acquire(&init_done)) {
         pthread_mutex_unlock(&init_mutex);
@@ -125,13 +133,9 @@ void pymt__init_slow(void) {
         pymt__debug_init();
     if (o.stats_at_exit)
         atexit(stats_at_exit);
+    init_running = false;
     pymt__store_release(&init_done, 1);
     pthread_mutex_unlock(&init_mutex);
-    /* Outside init_mutex: a fork running its prepare handlers holds the C library's atfork
-     * lock, which pthread_atfork also takes. A fork in the instant before this line runs
-     * without pymt's handlers, as a fork before the first allocation does. */
-    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-    init_running = false;
 }
 
 PYMT_API int pymt_set_tcache(int enabled) {

@@ -20,14 +20,17 @@
  * Checks: the parent waits for every child and requires exit status 0 (a signal, an abort or
  * the alarm is a failure, reported with the fork number); the workers' own pattern checks;
  * at the end the accounting identity and blocks in use back to the start.
- * AddressSanitizer builds: the child and the main thread's inherited blocks stay off the system
+ * Sanitizer builds (ASan and TSan): the child and the main thread's inherited blocks stay off the system
  * allocator (no raw memory, nothing over 512 bytes, nothing over 320 in debug mode, whose
  * header and guards take up to 192 bytes of a pool block). ASan replaces malloc with
  * its own allocator, and the libasan of GCC 12 takes none of its locks around fork: a child
  * that calls malloc while a worker held ASan's size-class lock at the fork instant hangs for
  * good (seen here: the alarm fired with the child in __asan::Allocator::Allocate ->
  * SizeClassAllocator64::GetFromAllocator -> Mutex::Lock, reached from pymt__sys_malloc for a
- * 4 KiB block). That is the sanitizer's limit, not pymt's; the other builds cover those paths.
+ * 4 KiB block). GCC 12's libtsan has the same limit (seen here: a child stuck in
+ * __tsan::user_alloc_internal -> SizeClassAllocator64::GetFromAllocator -> Mutex::Lock, reached
+ * from pymt__sys_malloc for a 48-byte raw block). That is the sanitizers' limit, not pymt's; the
+ * other builds cover those paths.
  *
  * Defaults: CI  --threads 3 --ops 100 forks --seconds 60 (cap). A fork costs about 5 ms on the
  *           two-core CI machine even with no thread running, 30-120 ms with the workers and
@@ -75,9 +78,9 @@ static size_t fk_pool_max(void) {
     return debug ? 320 : PYMT_SMALL_REQUEST_THRESHOLD;
 }
 
-/* A block for the main thread to hold across a fork: under ASan, pool blocks only. */
+/* A block for the main thread to hold across a fork: under a sanitizer, pool blocks only. */
 static void fk_alloc_main(stress_block *b, stress_rng *r) {
-    if (!STRESS_ASAN)
+    if (!STRESS_SANITIZED)
         fk_alloc_any(b, r);
     else if (stress_rng_pct(r, 80))
         stress_alloc(b, STRESS_OBJMEM, 1 + stress_rng_below(r, fk_pool_max()), r);
@@ -132,12 +135,12 @@ static void fk_child(stress_block *inherited, uint64_t nfork) {
         stress_free(&inherited[i]);
     stress_block b[PYMT_NUM_SIZE_CLASSES + 8];
     memset(b, 0, sizeof b);
-    size_t max = STRESS_ASAN ? fk_pool_max() : PYMT_SMALL_REQUEST_THRESHOLD;
+    size_t max = STRESS_SANITIZED ? fk_pool_max() : PYMT_SMALL_REQUEST_THRESHOLD;
     for (int c = 0; c < PYMT_NUM_SIZE_CLASSES; c++)
         if ((size_t)(c + 1) * PYMT_ALIGNMENT <= max)
             stress_alloc(&b[c], STRESS_OBJMEM, (size_t)(c + 1) * PYMT_ALIGNMENT, &r);
     int n = PYMT_NUM_SIZE_CLASSES;
-    if (!STRESS_ASAN) {
+    if (!STRESS_SANITIZED) {
         stress_alloc(&b[n++], STRESS_OBJMEM, 4096, &r);
         stress_alloc(&b[n++], STRESS_OBJMEM, 100 * 1024, &r);
         stress_alloc(&b[n++], STRESS_MEM, 48, &r);

@@ -165,8 +165,9 @@ PYMT_API size_t pymt_usable_size(const void *p) {
         return 0;
     if (pymt__unlikely(pymt__opt.debug))
         return pymt__debug_usable_size(p);
-    size_t n = pymt__objmem_usable_nodebug(p);
-    if (pymt__arena_lookup(p))
-        PYMT_TRACK_USABLE(p, n); /* the program may now use all n bytes */
+    if (!pymt__arena_lookup(p))
+        return pymt__sys_usable_size(p);
+    size_t n = pymt__class_to_size(pymt__block_class(p));
+    PYMT_TRACK_USABLE(p, n); /* the program may now use all n bytes */
     return n;
 }

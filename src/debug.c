@@ -652,19 +652,27 @@ void *pymt__debug_malloc(int family, size_t n, bool zero) {
     return dbg_alloc(family, n, zero ? DBG_OP_CALLOC : DBG_OP_MALLOC);
 }
 
-void pymt__debug_free(int family, void *p) {
-    if (!p)
-        return;
+/* Take live block p out of the registry for a free or realloc through family; on any misuse
+ * report it and return NULL (a hook took the report: the caller abandons the operation). */
+static dbg_head *dbg_take_checked(void *p, int family, int op) {
     dbg_head *h = NULL;
     dbg_snap s;
     enum dbg_error err = reg_take(p, family, &h, &s);
-    if (pymt__unlikely(err != DBG_OK)) {
-        if (err == DBG_E_UNKNOWN)
-            report_unknown(p, family, DBG_OP_FREE);
-        else
-            dbg_report(err, &s, family, DBG_OP_FREE, true);
+    if (pymt__likely(err == DBG_OK))
+        return h;
+    if (err == DBG_E_UNKNOWN)
+        report_unknown(p, family, op);
+    else
+        dbg_report(err, &s, family, op, true);
+    return NULL;
+}
+
+void pymt__debug_free(int family, void *p) {
+    if (!p)
+        return;
+    dbg_head *h = dbg_take_checked(p, family, DBG_OP_FREE);
+    if (pymt__unlikely(h == NULL))
         return; /* a hook took the report: the free is abandoned */
-    }
     memset(p, DBG_DEAD, h->size);
     quar_push(h, family, DBG_OP_FREE);
 }
@@ -672,16 +680,9 @@ void pymt__debug_free(int family, void *p) {
 void *pymt__debug_realloc(int family, void *p, size_t n) {
     if (!p)
         return dbg_alloc(family, n, DBG_OP_REALLOC);
-    dbg_head *h = NULL;
-    dbg_snap s;
-    enum dbg_error err = reg_take(p, family, &h, &s);
-    if (pymt__unlikely(err != DBG_OK)) {
-        if (err == DBG_E_UNKNOWN)
-            report_unknown(p, family, DBG_OP_REALLOC);
-        else
-            dbg_report(err, &s, family, DBG_OP_REALLOC, true);
+    dbg_head *h = dbg_take_checked(p, family, DBG_OP_REALLOC);
+    if (pymt__unlikely(h == NULL))
         return NULL; /* a hook took the report: the realloc is abandoned, p untouched */
-    }
     /* Always move: the old block goes to the quarantine, so a stale pointer to it is caught. */
     unsigned char *q = dbg_alloc(h->family == PYMT__FAM_RAW ? PYMT__FAM_RAW : family, n,
                                  DBG_OP_REALLOC);

@@ -134,32 +134,59 @@ static bool pool_is_full(const pymt__pool *pool) {
     return pool->freeblock == NULL && pool->nextoffset > pool->maxnextoffset;
 }
 
+/* Length of a free list (debug-preset assertions only). */
+static uint32_t chain_length(void *b) {
+    uint32_t n = 0;
+    for (; b != NULL; b = pymt__blk_get(b, 0))
+        n++;
+    return n;
+}
+
 void *pymt__pool_take_locked(unsigned c, size_t want, size_t *got) {
     size_t size = pymt__class_to_size(c);
     void *head = NULL, *tail = NULL;
     size_t n = 0;
-    while (n < want) {
+    bool spliced = false;
+    while (n < want && !spliced) {
         pymt__pool *pool = usedpools[c];
         if (pool == NULL && (pool = pool_new_locked(c)) == NULL)
             break;
         size_t before = n;
-        /* blocks given back first (warm), then never-used ones */
-        while (n < want) {
-            void *b = pool->freeblock;
-            if (b != NULL) {
-                pool->freeblock = pymt__blk_get(b, 0);
-            } else if (pool->nextoffset <= pool->maxnextoffset) {
-                b = (char *)pool + pool->nextoffset;
-                pool->nextoffset += (uint32_t)size;
-            } else {
-                break;
-            }
+        void *b = pool->freeblock;
+        /* free-listed blocks: carved ones minus those out */
+        uint32_t listed = (uint32_t)((pool->nextoffset - pymt__pool_overhead(pool)) / size) -
+                          pool->count;
+        if (b != NULL && listed <= want - n) {
+            /* the pool's whole free list fits: splice it on in O(1), without touching its
+             * blocks; it is NULL-terminated, so it ends the chain */
+            pymt__assert(chain_length(b) == listed);
             if (tail != NULL)
                 pymt__blk_set(tail, 0, b);
             else
                 head = b;
-            tail = b;
-            n++;
+            tail = NULL;
+            pool->freeblock = NULL;
+            n += listed;
+            spliced = true;
+        } else {
+            /* blocks given back first (warm), then never-used ones */
+            while (n < want) {
+                b = pool->freeblock;
+                if (b != NULL) {
+                    pool->freeblock = pymt__blk_get(b, 0);
+                } else if (pool->nextoffset <= pool->maxnextoffset) {
+                    b = (char *)pool + pool->nextoffset;
+                    pool->nextoffset += (uint32_t)size;
+                } else {
+                    break;
+                }
+                if (tail != NULL)
+                    pymt__blk_set(tail, 0, b);
+                else
+                    head = b;
+                tail = b;
+                n++;
+            }
         }
         pool->count += (uint32_t)(n - before);
         if (pool_is_full(pool))
@@ -230,15 +257,16 @@ static void pool_empty_locked(pymt__pool *pool, pymt__arena **retire) {
     lastnf->nextarena = a;
 }
 
-static void block_give_locked(void *b, pymt__arena **retire) {
-    pymt__pool *pool = pymt__pool_of(b);
+/* Give back k blocks of one pool, already linked first -> ... -> last. */
+static void run_give_locked(void *first, void *last, uint32_t k, pymt__arena **retire) {
+    pymt__pool *pool = pymt__pool_of(first);
     unsigned c = pool->szidx;
     bool was_full = pool_is_full(pool);
-    pymt__blk_set(b, 0, pool->freeblock);
-    pool->freeblock = b;
-    pymt__assert(pool->count > 0);
-    pool->count--;
-    class_out[c]--;
+    pymt__blk_set(last, 0, pool->freeblock);
+    pool->freeblock = first;
+    pymt__assert(pool->count >= k);
+    pool->count -= k;
+    class_out[c] -= k;
     if (pool->count == 0) {
         if (!was_full)
             usedpools_unlink(c, pool);
@@ -249,9 +277,18 @@ static void block_give_locked(void *b, pymt__arena **retire) {
 }
 
 void pymt__pool_give_locked(void *chain, pymt__arena **retire) {
+    /* Blocks of one pool come in runs (a bin holds them in the order the program freed them,
+     * which follows the order they were carved): each run is spliced onto its pool's free list
+     * at once, with one header update. */
     while (chain != NULL) {
-        void *next = pymt__blk_get(chain, 0);
-        block_give_locked(chain, retire);
+        pymt__pool *pool = pymt__pool_of(chain);
+        void *last = chain, *next;
+        uint32_t k = 1;
+        while ((next = pymt__blk_get(last, 0)) != NULL && pymt__pool_of(next) == pool) {
+            last = next;
+            k++;
+        }
+        run_give_locked(chain, last, k, retire);
         chain = next;
     }
 }
@@ -275,9 +312,8 @@ void *pymt__pool_alloc_one(unsigned c) {
 
 void pymt__pool_free_one(void *p) {
     pymt__arena *retire = NULL;
-    pymt__blk_set(p, 0, NULL);
     pymt__core_lock();
-    block_give_locked(p, &retire);
+    run_give_locked(p, p, 1, &retire);
     pymt__core_unlock();
     pymt__pool_retire_list(retire);
 }

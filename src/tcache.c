@@ -1,20 +1,26 @@
 /* tcache.c: the per-thread caches behind tcache.h: set-up, refill and flush in batches, the
  * thread-exit destructor, pymt_thread_flush, and the registry that stats walk.
  *
- * Per class c a thread keeps at most max(c) free blocks: max = clamp(8 KiB / size, 16, 256),
- * so at most 256 KiB per thread over all 32 classes (16 B -> 256 blocks, 32 B -> 256,
- * 64 B -> 128, ..., 512 B -> 16). A bin starts with a bound of 16 and doubles it at every
- * refill until it reaches max(c), so a thread that touches a class a few times (short-lived
- * threads, rarely used sizes) holds little. A miss takes a batch of bound/2 blocks: first from the lock-free
- * depot (handoff.c), else from the pools under one core-lock acquisition. A push onto a full bin
- * sends the older half out: to the depot while the depot holds fewer than 4*max blocks of the
- * class, else to the pools under one lock acquisition. Blocks freed by another thread than the
- * one that allocated them need nothing special: a free block is a free block of its class, it
- * goes into the freeing thread's bin, and batches find their way back through the depot.
- * Exit: the pthread key destructor publishes each non-empty bin as one batch on the depot (no
- * lock; the core takes them if the depot is over twice its bound), unregisters, and marks the
- * cache DEAD, so frees that happen later in the thread's teardown go straight to the pools.
- * The registry of live caches is a list under the core lock, walked by stats only. */
+ * Per class c a thread keeps two magazines (Bonwick's magazine layer): the bin the fast path
+ * pops and pushes, and a spare. Each holds at most max(c) blocks, max = clamp(8 KiB / size, 16,
+ * 256) (16 B -> 256 blocks, 32 B -> 256, 64 B -> 128, ..., 512 B -> 16), so at most 512 KiB per
+ * thread over all 32 classes. A bin starts with a bound of 16 and doubles it at every refill
+ * (and every overflow) until it reaches max(c), so a thread that touches a class a few times
+ * (short-lived threads, rarely used sizes) holds little.
+ *   push onto a full bin: the bin becomes the spare (O(1)); a spare that was already there is
+ *     sent away whole: to the lock-free depot while the depot holds fewer than 4*max blocks of
+ *     the class, else to the pools under one lock acquisition;
+ *   pop from an empty bin: the spare becomes the bin (O(1), no lock); without a spare, a batch
+ *     is adopted from the depot (handoff.c), else a full bin is taken from the pools under one
+ *     core-lock acquisition.
+ * A thread swinging between allocating and freeing up to two bins' worth never leaves its own
+ * cache, and no path walks a chain to split it. Blocks freed by another thread than the one
+ * that allocated them need nothing special: a free block is a free block of its class, it goes
+ * into the freeing thread's bin, and batches find their way back through the depot.
+ * Exit: the pthread key destructor publishes each non-empty bin and spare as one batch on the
+ * depot (no lock; the core takes them if the depot is over twice its bound), unregisters, and
+ * marks the cache DEAD, so frees that happen later in the thread's teardown go straight to the
+ * pools. The registry of live caches is a list under the core lock, walked by stats only. */
 #include "tcache.h"
 
 #include <errno.h>
@@ -82,12 +88,24 @@ static void *bin_take_all(pymt__tbin *b, size_t *n) {
     return chain;
 }
 
+/* Take the spare magazine of class c; returns the chain and its length. */
+static void *spare_take(pymt__tcache *tc, unsigned c, size_t *n) {
+    void *chain = tc->spare[c];
+    *n = pymt__load_relaxed(&tc->spare_count[c]);
+    tc->spare[c] = NULL;
+    pymt__store_relaxed(&tc->spare_count[c], 0);
+    return chain;
+}
+
 static void tcache_destructor(void *arg) {
     pymt__tcache *tc = arg;
     for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
         size_t n;
         void *chain = bin_take_all(&tc->bins[c], &n);
         tc->bins[c].max = 0;
+        if (chain != NULL)
+            give_away(tc, c, chain, n, 2 * depot_limit(c));
+        chain = spare_take(tc, c, &n);
         if (chain != NULL)
             give_away(tc, c, chain, n, 2 * depot_limit(c));
     }
@@ -156,20 +174,24 @@ void *pymt__tcache_alloc_slow(unsigned c, size_t n) {
     }
     pymt__tbin *b = &tc->bins[c];
     size_t got;
-    void *chain = pymt__depot_take(c, &got);
-    if (chain != NULL)
-        bump(&tc->adopted);
+    void *chain = spare_take(tc, c, &got);
     if (chain == NULL) {
-        pymt__core_lock();
-        chain = pymt__pool_take_locked(c, b->max / 2, &got);
-        pymt__core_unlock();
-        if (chain == NULL)
-            return NULL; /* errno ENOMEM set by the pool core */
+        /* a refill: a class this thread keeps coming back for earns a bigger bin, up to its
+         * bound; a batch from the depot, else a full bin from the pools */
+        if (b->max < class_max(c))
+            b->max = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
+        chain = pymt__depot_take(c, &got);
+        if (chain != NULL) {
+            bump(&tc->adopted);
+        } else {
+            pymt__core_lock();
+            chain = pymt__pool_take_locked(c, b->max, &got);
+            pymt__core_unlock();
+            if (chain == NULL)
+                return NULL; /* errno ENOMEM set by the pool core */
+        }
+        bump(&tc->refills);
     }
-    bump(&tc->refills);
-    /* a class this thread keeps coming back for earns a bigger bin, up to its bound */
-    if (b->max < class_max(c))
-        b->max = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
     b->head = pymt__blk_get(chain, 0);
     pymt__store_relaxed(&b->count, (uint32_t)(got - 1));
     PYMT_TRACK_ALLOC(chain, n);
@@ -198,22 +220,15 @@ void pymt__tcache_free_slow(void *p, unsigned c) {
         b->max = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
     }
     if (count >= b->max) {
-        /* keep the newer half (warm), send the older half away */
-        uint32_t keep = b->max / 2;
-        void *chain;
-        if (keep == 0) {
-            chain = b->head;
-            b->head = NULL;
-        } else {
-            void *k = b->head;
-            for (uint32_t i = 1; i < keep; i++)
-                k = pymt__blk_get(k, 0);
-            chain = pymt__blk_get(k, 0);
-            pymt__blk_set(k, 0, NULL);
+        /* the full bin becomes the spare; an older spare leaves the thread */
+        size_t n;
+        void *old = spare_take(tc, c, &n);
+        if (old != NULL) {
+            bump(&tc->flushes);
+            give_away(tc, c, old, n, depot_limit(c));
         }
-        pymt__store_relaxed(&b->count, keep);
-        bump(&tc->flushes);
-        give_away(tc, c, chain, count - keep, depot_limit(c));
+        tc->spare[c] = bin_take_all(b, &n);
+        pymt__store_relaxed(&tc->spare_count[c], (uint32_t)n);
     }
     pymt__tcache_free(p, c);
 }
@@ -224,9 +239,10 @@ void pymt__tcache_flush_self(void) {
         return;
     pymt__arena *retire = NULL;
     bool locked = false;
-    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
+    for (unsigned c = 0; c < 2 * PYMT__NCLASSES; c++) {
         size_t n;
-        void *chain = bin_take_all(&tc->bins[c], &n);
+        unsigned k = c % PYMT__NCLASSES;
+        void *chain = c < PYMT__NCLASSES ? bin_take_all(&tc->bins[k], &n) : spare_take(tc, k, &n);
         if (chain == NULL)
             continue;
         if (!locked) {
@@ -247,7 +263,8 @@ void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, 
         cached[c] = 0;
     for (pymt__tcache *tc = registry; tc != NULL; tc = tc->next) {
         for (unsigned c = 0; c < PYMT__NCLASSES; c++)
-            cached[c] += pymt__load_relaxed(&tc->bins[c].count);
+            cached[c] += pymt__load_relaxed(&tc->bins[c].count) +
+                         pymt__load_relaxed(&tc->spare_count[c]);
         big += pymt__load_relaxed(&tc->large_delta);
     }
     *threads = registry_n;

@@ -26,6 +26,11 @@ enum pymt__tcache_state {
 
 typedef struct pymt__tcache {
     pymt__tbin bins[PYMT__NCLASSES];
+    /* The second magazine of each class: a bin that filled up, kept whole (owner only). A full
+     * bin moves here in O(1) and an empty bin takes it back in O(1); only a third magazine's
+     * worth sends blocks away. Kept apart from bins[] so the fast path's lines stay dense. */
+    void *spare[PYMT__NCLASSES];
+    _Atomic uint32_t spare_count[PYMT__NCLASSES]; /* written by the owner, read by stats */
     /* Counters written by the owner only (relaxed load + store, never a shared read-modify-
      * write: global counters bumped on every refill made two threads' caches share a hot
      * line), read by stats under the core lock, folded into the globals at thread exit. */

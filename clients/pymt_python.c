@@ -21,7 +21,12 @@
  *      Py_InitializeFromConfig()"). Pre-initialisation frees everything it allocates with the
  *      allocator it used, so no block crosses from CPython's allocators to pymt or back.
  *   2. Look at what it chose (_PyMem_GetCurrentAllocatorName, exported by libpython3.11):
- *        "pymalloc"        nothing asked, or PYTHONMALLOC=default/pymalloc: install pymt.
+ *        "pymalloc"        nothing asked, or PYTHONMALLOC=default: install pymt.
+ *                          PYTHONMALLOC=pymalloc (the runtime's pre-configuration says so,
+ *                          python_preconfig.c): CPython's own pymalloc stays, as asked by
+ *                          name. The same binary then runs either allocator, which is how
+ *                          clients/bench/python_bench.py compares them without the cost of
+ *                          embedding in the way.
  *        "pymalloc_debug"  PYTHONMALLOC=debug/pymalloc_debug, -X dev, PYTHONDEVMODE=1: install
  *                          pymt, then CPython's debug hooks on top of it (PyMem_SetupDebugHooks),
  *                          so dev mode checks CPython's use of pymt.
@@ -41,6 +46,8 @@
 
 /* Exported by libpython3.11 (Include/internal/pycore_pymem.h); NULL for a custom allocator. */
 PyAPI_FUNC(const char *) _PyMem_GetCurrentAllocatorName(void);
+/* python_preconfig.c */
+int pymt_python_asked_pymalloc(void);
 
 /* ---- PEP 445 adaptors: ctx is unused; CPython has already refused sizes > PY_SSIZE_T_MAX ---- */
 static void *raw_malloc(void *ctx, size_t n) {
@@ -93,13 +100,14 @@ int main(int argc, char **argv) {
 
     const char *chosen = _PyMem_GetCurrentAllocatorName();
     if (chosen && strcmp(chosen, "pymalloc") == 0) {
-        install_pymt();
+        if (!pymt_python_asked_pymalloc())
+            install_pymt();
     } else if (chosen && strcmp(chosen, "pymalloc_debug") == 0) {
         /* Installing pymt replaced the hooks; put them back on top of pymt. */
         install_pymt();
         PyMem_SetupDebugHooks();
     }
-    /* "malloc", "malloc_debug": CPython's own choice stays. */
+    /* "malloc", "malloc_debug", or pymalloc by name: CPython's own choice stays. */
 
     return Py_BytesMain(argc, argv);
 }

@@ -7,8 +7,12 @@ reported, in one Markdown table with ratios against the baselines of the same ru
   pymalloc       stock python3.11, CPython's own pymalloc
   malloc         stock python3.11 with PYTHONMALLOC=malloc (glibc for everything)
   pymt           pymt-python (all three domains on pymt)
-  embed+malloc   pymt-python with PYTHONMALLOC=malloc: pymt off, shows what embedding costs
-                 by itself (libpython3.11.so instead of the stock static binary)
+  embed+pymalloc pymt-python with PYTHONMALLOC=pymalloc: the same binary on CPython's own
+                 pymalloc, so pymt/embed+pymalloc compares the two allocators alone
+  embed+malloc   pymt-python with PYTHONMALLOC=malloc: the same binary on glibc; against
+                 stock malloc it shows what embedding costs by itself (the embedder links
+                 Debian's libpython3.11.a, built without the link-time optimisation of the
+                 stock binary)
 
 Usage: python3 python_bench.py --embedder build/release/clients/pymt-python [--runs 5]
          [--python /usr/bin/python3.11] [--only dict_churn,json_roundtrip] [--clock wall|cpu]
@@ -157,19 +161,21 @@ def main():
         ("pymalloc", [args.python], base),
         ("malloc", [args.python], dict(base, PYTHONMALLOC="malloc")),
         ("pymt", [args.embedder], base),
+        ("embed+pymalloc", [args.embedder], dict(base, PYTHONMALLOC="pymalloc")),
         ("embed+malloc", [args.embedder], dict(base, PYTHONMALLOC="malloc")),
     ]
     names = [n for n in WORKLOADS if not args.only or n in args.only.split(",")]
     print("median of %d runs, %s seconds inside the process (start-up excluded); "
           "ratio = pymt / baseline\n" % (args.runs, args.clock))
-    print("| workload | pymalloc s | malloc s | pymt s | embed+malloc s "
-          "| pymt/pymalloc | pymt/malloc |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| workload | pymalloc s | malloc s | pymt s | embed+pymalloc s | embed+malloc s "
+          "| pymt/pymalloc | pymt/malloc | pymt/embed+pymalloc |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in names:
         t = measure(configs, name, args.runs, args.clock)
-        print("| %s | %.3f | %.3f | %.3f | %.3f | %.2f | %.2f |" % (
-            name, t["pymalloc"], t["malloc"], t["pymt"], t["embed+malloc"],
-            t["pymt"] / t["pymalloc"], t["pymt"] / t["malloc"]), flush=True)
+        print("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.2f | %.2f | %.2f |" % (
+            name, t["pymalloc"], t["malloc"], t["pymt"], t["embed+pymalloc"], t["embed+malloc"],
+            t["pymt"] / t["pymalloc"], t["pymt"] / t["malloc"],
+            t["pymt"] / t["embed+pymalloc"]), flush=True)
     return 0
 
 

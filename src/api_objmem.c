@@ -11,24 +11,12 @@
 #include <string.h>
 
 #include "arena.h"
+#include "large.h"
 #include "pool.h"
 #include "tcache.h"
 
 bool pymt__is_pool_block(const void *p) {
     return pymt__arena_lookup(p);
-}
-
-static void *objmem_large(size_t n, bool zero) {
-    void *p = zero ? pymt__sys_calloc(1, n) : pymt__sys_malloc(n);
-    if (p != NULL && pymt__opt.pooling)
-        pymt__tcache_count_large(1);
-    return p;
-}
-
-static void objmem_large_free(void *p) {
-    if (pymt__opt.pooling)
-        pymt__tcache_count_large(-1);
-    pymt__sys_free(p);
 }
 
 PYMT__NOINLINE static void *objmem_malloc_slow(size_t n) {
@@ -41,7 +29,7 @@ PYMT__NOINLINE static void *objmem_malloc_slow(size_t n) {
     pymt__ensure_init();
     if (pymt__unlikely(pymt__opt.debug))
         return pymt__debug_malloc(PYMT__FAM_OBJMEM, n, false);
-    return objmem_large(n, false);
+    return pymt__large_malloc(n, false);
 }
 
 PYMT_API void *pymt_object_malloc(size_t n) {
@@ -63,7 +51,7 @@ PYMT_API void *pymt_object_calloc(size_t nelem, size_t elsize) {
             memset(p, 0, n ? n : 1);
         return p;
     }
-    return objmem_large(n, true);
+    return pymt__large_malloc(n, true);
 }
 
 /* p is not a pool block: debug block, large block, or a block from pooling-off mode. */
@@ -75,7 +63,7 @@ PYMT__NOINLINE static void objmem_free_other(void *p) {
         pymt__debug_free(PYMT__FAM_OBJMEM, p);
         return;
     }
-    objmem_large_free(p);
+    pymt__large_free(p);
 }
 
 PYMT_API void pymt_object_free(void *p) {
@@ -120,7 +108,7 @@ PYMT_API void *pymt_object_realloc(void *p, size_t n) {
         return NULL;
     size_t have = pymt__sys_usable_size(p);
     memcpy(q, p, n < have ? n : have);
-    objmem_large_free(p);
+    pymt__large_free(p);
     return q;
 }
 
@@ -138,7 +126,7 @@ void *pymt__objmem_malloc_nodebug(size_t n) {
             PYMT_TRACK_ALLOC(p, n);
         return p;
     }
-    return objmem_large(n, false);
+    return pymt__large_malloc(n, false);
 }
 
 void pymt__objmem_free_nodebug(void *p) {
@@ -149,7 +137,7 @@ void pymt__objmem_free_nodebug(void *p) {
         pymt__pool_free_one(p);
         return;
     }
-    objmem_large_free(p);
+    pymt__large_free(p);
 }
 
 size_t pymt__objmem_usable_nodebug(const void *p) {

@@ -100,6 +100,7 @@ typedef struct pymt__options {
     bool debug_backtrace;/* PYMT_DEBUG_BACKTRACE=1 */
     const char *debug_log; /* PYMT_DEBUG_LOG, or NULL (points into the environment) */
     unsigned arena_reserve; /* wholly free arenas kept mapped (PYMT_ARENA_RESERVE) */
+    size_t large_cache;     /* bytes of freed large blocks a thread keeps (PYMT_LARGE_CACHE) */
 } pymt__options;
 extern pymt__options pymt__opt;
 void pymt__options_read(pymt__options *o);

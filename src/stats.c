@@ -17,10 +17,10 @@ static void stats_collect(pymt_stats *s) {
     s->tcache_enabled = pymt__opt.tcache && pymt__opt.pooling;
     pymt__pool_class_counts pc[PYMT__NCLASSES];
     size_t cached[PYMT__NCLASSES], depot[PYMT__NCLASSES], pools_free = 0, locks = 0, threads = 0,
-           large = 0;
+           large = 0, large_kept = 0;
     pymt__core_lock();
     pymt__pool_counts_locked(pc, &pools_free, &locks);
-    pymt__tcache_counts_locked(cached, &threads, &large);
+    pymt__tcache_counts_locked(cached, &threads, &large, &large_kept);
     size_t refills, flushes, pub, ad;
     pymt__tcache_counters_locked(&refills, &flushes, &pub, &ad);
     for (unsigned c = 0; c < PYMT__NCLASSES; c++)
@@ -58,6 +58,7 @@ static void stats_collect(pymt_stats *s) {
     /* free pools, whether carved or not, and reserve arenas count as free bytes */
     s->bytes_free += pools_free * PYMT__POOL_SIZE + ac.reserve * PYMT__ARENA_SIZE;
     s->large_in_use = large;
+    s->large_cached_bytes = large_kept;
     s->lock_acquisitions = locks;
     s->tcache_refills = refills;
     s->tcache_flushes = flushes;
@@ -127,6 +128,7 @@ PYMT_API void pymt_print_stats(FILE *f) {
             s.pools_free * PYMT__POOL_SIZE);
     fprintf(f, "# bytes lost to pool headers/tails = %zu\n", s.bytes_overhead);
     fprintf(f, "# large object-memory blocks       = %zu\n", s.large_in_use);
+    fprintf(f, "# bytes in large blocks kept       = %zu\n", s.large_cached_bytes);
     fprintf(f, "\n");
     fprintf(f, "# core lock acquisitions           = %zu\n", s.lock_acquisitions);
     fprintf(f, "# thread cache refills / flushes   = %zu / %zu\n", s.tcache_refills,

@@ -27,6 +27,7 @@
 #include <pthread.h>
 
 #include "handoff.h"
+#include "large.h"
 #include "pool.h"
 
 PYMT__TLS pymt__tcache pymt__tc;
@@ -49,7 +50,9 @@ static inline void bump(_Atomic size_t *c) {
 #ifndef TCACHE_MAX_MIN
 #define TCACHE_MAX_MIN 16u
 #endif
+#ifndef TCACHE_MAX_MAX
 #define TCACHE_MAX_MAX 256u
+#endif
 #ifndef TCACHE_MAX_START
 #define TCACHE_MAX_START 16u /* a bin starts here and doubles at each refill up to class_max */
 #endif
@@ -109,6 +112,7 @@ static void tcache_destructor(void *arg) {
         if (chain != NULL)
             give_away(tc, c, chain, n, 2 * depot_limit(c));
     }
+    pymt__large_release_all(tc);
     tc->state = PYMT__TC_DEAD;
     pymt__core_lock();
     gone_refills += pymt__load_relaxed(&tc->refills);
@@ -155,6 +159,13 @@ static void tcache_setup(pymt__tcache *tc) {
     for (unsigned c = 0; c < PYMT__NCLASSES; c++)
         tc->bins[c].max = TCACHE_MAX_START < class_max(c) ? TCACHE_MAX_START : class_max(c);
     tc->state = PYMT__TC_ACTIVE;
+}
+
+pymt__tcache *pymt__tcache_active(void) {
+    pymt__tcache *tc = &pymt__tc;
+    if (tc->state == PYMT__TC_NEW)
+        tcache_setup(tc);
+    return tc->state == PYMT__TC_ACTIVE ? tc : NULL;
 }
 
 void *pymt__tcache_alloc_slow(unsigned c, size_t n) {
@@ -237,6 +248,7 @@ void pymt__tcache_flush_self(void) {
     pymt__tcache *tc = &pymt__tc;
     if (tc->state != PYMT__TC_ACTIVE)
         return;
+    pymt__large_release_all(tc);
     pymt__arena *retire = NULL;
     bool locked = false;
     for (unsigned c = 0; c < 2 * PYMT__NCLASSES; c++) {
@@ -257,8 +269,10 @@ void pymt__tcache_flush_self(void) {
     pymt__pool_retire_list(retire);
 }
 
-void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, size_t *large) {
+void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, size_t *large,
+                                size_t *large_cached_bytes) {
     intptr_t big = pymt__load_relaxed(&pymt__large_global);
+    size_t kept = 0;
     for (unsigned c = 0; c < PYMT__NCLASSES; c++)
         cached[c] = 0;
     for (pymt__tcache *tc = registry; tc != NULL; tc = tc->next) {
@@ -266,7 +280,9 @@ void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, 
             cached[c] += pymt__load_relaxed(&tc->bins[c].count) +
                          pymt__load_relaxed(&tc->spare_count[c]);
         big += pymt__load_relaxed(&tc->large_delta);
+        kept += pymt__load_relaxed(&tc->large_bytes);
     }
+    *large_cached_bytes = kept;
     *threads = registry_n;
     *large = big > 0 ? (size_t)big : 0;
 }

@@ -24,6 +24,12 @@ enum pymt__tcache_state {
     PYMT__TC_DEAD       /* destructor ran: no caching until the thread is gone */
 };
 
+#define PYMT__LARGE_SLOTS 8
+typedef struct pymt__large_slot {
+    void *p;      /* NULL: empty */
+    size_t size;  /* usable size */
+} pymt__large_slot;
+
 typedef struct pymt__tcache {
     pymt__tbin bins[PYMT__NCLASSES];
     /* The second magazine of each class: a bin that filled up, kept whole (owner only). A full
@@ -39,6 +45,11 @@ typedef struct pymt__tcache {
     _Atomic size_t published, adopted;  /* batches pushed on / taken from the depot */
     uint32_t state;                     /* owner only */
     struct pymt__tcache *next, *prev;   /* registry of live caches (core lock) */
+    /* Recently freed large object-memory blocks kept for reuse (large.c; owner only, but
+     * large_bytes, their usable bytes in all, is read by stats). */
+    pymt__large_slot large[PYMT__LARGE_SLOTS];
+    uint32_t large_next;                /* the slot the next kept block replaces */
+    _Atomic size_t large_bytes;
 } pymt__tcache;
 
 extern PYMT__TLS pymt__tcache pymt__tc;
@@ -95,11 +106,16 @@ static inline void pymt__tcache_count_large(intptr_t d) {
         pymt__fetch_add_relaxed(&pymt__large_global, d);
 }
 
+/* The calling thread's cache, set up first if this is the thread's first use of it; NULL when
+ * the thread does not cache (caches off, debug mode, set-up failed, thread exiting). */
+pymt__tcache *pymt__tcache_active(void);
+
 /* Set-up done once by init: the pthread key whose destructor flushes an exiting thread. */
 bool pymt__tcache_init(void);
 /* Blocks cached per class over all live thread caches, and the number of those caches.
  * Core lock held. */
-void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, size_t *large);
+void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, size_t *large,
+                                size_t *large_cached_bytes);
 /* Cumulative refills, flushes, depot batches published and adopted. Core lock held. */
 void pymt__tcache_counters_locked(size_t *refills, size_t *flushes, size_t *published,
                                   size_t *adopted);

@@ -189,6 +189,11 @@ typedef struct pymt_stats {
     size_t debug_blocks_raw;       /* live debug blocks, raw memory */
     size_t debug_blocks_objmem;    /* live debug blocks, object memory */
     size_t debug_blocks_object;    /* live debug blocks, objects */
+    /* newer fields come last: a caller built against an older header passes a smaller
+     * struct_size and is not written past it */
+    size_t large_cached_bytes;     /* freed large object-memory blocks that thread caches keep
+                                      for reuse (PYMT_LARGE_CACHE); pymt_trim frees the
+                                      calling thread's */
 } pymt_stats;
 
 /* Fill *out (whose size the caller passes, for compatibility across versions: only the first

@@ -1,0 +1,169 @@
+/* test_large.c: the per-thread cache of large object-memory blocks (src/large.c).
+ * Proves: a freed block of 32 KiB..1 MiB is kept (stats.large_cached_bytes) and handed out
+ * again for a request it fits with at most a quarter to spare, not for one it fits worse;
+ * calloc of a kept block is zeroed; the kept bytes never exceed PYMT_LARGE_CACHE; blocks
+ * outside 32 KiB..1 MiB are never kept; pymt_thread_flush, pymt_trim and thread exit give
+ * everything back; PYMT_LARGE_CACHE=0 keeps nothing; large_in_use counts only blocks with the
+ * program. Sanitizer builds keep nothing (the tools must see every free), so there the cases
+ * check exactly that. */
+#include <pthread.h>
+
+#include "check.h"
+
+static char err[4096];
+
+static pymt_stats stats_now(void) {
+    pymt_stats s;
+    pymt_get_stats(&s, sizeof s);
+    return s;
+}
+
+/* ASan and Valgrind builds keep nothing */
+static bool cache_built(void) {
+    return !CHECK_ASAN && pymt_tcache_enabled();
+}
+
+static void kept_block_is_reused(void) {
+    pymt_thread_flush();
+    pymt_stats s0 = stats_now();
+    CHECK_EQ(s0.large_cached_bytes, 0);
+    void *p = pymt_object_malloc(100000);
+    REQUIRE(p != NULL);
+    memset(p, 0xab, 100000);
+    pymt_stats s1 = stats_now();
+    CHECK_EQ(s1.large_in_use, s0.large_in_use + 1);
+    pymt_object_free(p);
+    pymt_stats s2 = stats_now();
+    CHECK_EQ(s2.large_in_use, s0.large_in_use);
+    if (!cache_built()) {
+        CHECK_EQ(s2.large_cached_bytes, 0);
+        return;
+    }
+    CHECK(s2.large_cached_bytes >= 100000);
+    /* a request it fits with less than a quarter to spare gets it back */
+    void *q = pymt_object_malloc(90000);
+    CHECK(q == p);
+    CHECK_EQ(stats_now().large_cached_bytes, 0);
+    CHECK_EQ(stats_now().large_in_use, s0.large_in_use + 1);
+    pymt_object_free(q);
+    /* one it fits with more to spare does not */
+    void *r = pymt_object_malloc(60000);
+    CHECK(r != p);
+    CHECK(stats_now().large_cached_bytes >= 100000);
+    pymt_object_free(r);
+    pymt_thread_flush();
+    CHECK_EQ(stats_now().large_cached_bytes, 0);
+}
+
+static void calloc_of_kept_block_is_zeroed(void) {
+    pymt_thread_flush();
+    unsigned char *p = pymt_object_malloc(64 << 10);
+    REQUIRE(p != NULL);
+    memset(p, 0x5a, 64 << 10);
+    pymt_object_free(p);
+    unsigned char *q = pymt_object_calloc(1, 60 << 10);
+    REQUIRE(q != NULL);
+    if (cache_built())
+        CHECK(q == p);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < (60 << 10); i++)
+        nonzero += q[i] != 0;
+    CHECK_EQ(nonzero, 0);
+    pymt_object_free(q);
+    pymt_thread_flush();
+}
+
+static void sizes_outside_the_range_are_not_kept(void) {
+    pymt_thread_flush();
+    void *small = pymt_object_malloc(20 << 10);
+    void *huge = pymt_object_malloc(3 << 20);
+    REQUIRE(small != NULL && huge != NULL);
+    pymt_object_free(small);
+    pymt_object_free(huge);
+    CHECK_EQ(stats_now().large_cached_bytes, 0);
+}
+
+static void trim_and_flush_give_everything_back(void) {
+    pymt_thread_flush();
+    void *p[6];
+    for (int i = 0; i < 6; i++) {
+        p[i] = pymt_object_malloc((size_t)(40 + 10 * i) << 10);
+        REQUIRE(p[i] != NULL);
+    }
+    for (int i = 0; i < 6; i++)
+        pymt_object_free(p[i]);
+    if (cache_built())
+        CHECK(stats_now().large_cached_bytes >= (size_t)(40 + 50 + 60 + 70 + 80 + 90) << 10);
+    pymt_trim();
+    CHECK_EQ(stats_now().large_cached_bytes, 0);
+}
+
+/* PYMT_LARGE_CACHE=256 (KiB): ten blocks of 100 KiB freed, at most 256 KiB kept, the newest */
+static void child_budget_is_respected(void) {
+    void *p[10];
+    for (int i = 0; i < 10; i++) {
+        p[i] = pymt_object_malloc(100 << 10);
+        REQUIRE(p[i] != NULL);
+    }
+    for (int i = 0; i < 10; i++) {
+        pymt_object_free(p[i]);
+        CHECK(stats_now().large_cached_bytes <= (256 << 10));
+    }
+    if (!cache_built())
+        return;
+    CHECK(stats_now().large_cached_bytes >= (200 << 10));
+    void *q = pymt_object_malloc(100 << 10);
+    CHECK(q == p[9] || q == p[8]);
+    pymt_object_free(q);
+}
+
+static void budget_is_respected(void) {
+    const char *env[] = {"PYMT_MALLOC=pymalloc", "PYMT_LARGE_CACHE=256", NULL};
+    int st = check_spawn_self("child_budget_is_respected", env, err, sizeof err);
+    CHECK_CHILD_EXIT0("PYMT_LARGE_CACHE=256 child", st, err);
+}
+
+static void child_zero_budget_keeps_nothing(void) {
+    void *p = pymt_object_malloc(100 << 10);
+    REQUIRE(p != NULL);
+    pymt_object_free(p);
+    CHECK_EQ(stats_now().large_cached_bytes, 0);
+}
+
+static void zero_budget_keeps_nothing(void) {
+    const char *env[] = {"PYMT_MALLOC=pymalloc", "PYMT_LARGE_CACHE=0", NULL};
+    int st = check_spawn_self("child_zero_budget_keeps_nothing", env, err, sizeof err);
+    CHECK_CHILD_EXIT0("PYMT_LARGE_CACHE=0 child", st, err);
+    CHECK_EQ(err[0], '\0');
+}
+
+static void *free_big_and_exit(void *arg) {
+    (void)arg;
+    void *p = pymt_object_malloc(200 << 10);
+    if (p != NULL)
+        pymt_object_free(p);
+    return (void *)(uintptr_t)(stats_now().large_cached_bytes != 0);
+}
+
+static void thread_exit_gives_everything_back(void) {
+    pymt_thread_flush();
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, free_big_and_exit, NULL) == 0);
+    void *kept;
+    pthread_join(t, &kept);
+    CHECK_EQ((uintptr_t)kept, cache_built() ? 1 : 0);
+    CHECK_EQ(stats_now().large_cached_bytes, 0);
+}
+
+static const check_case cases[] = {
+    CHECK_CASE(kept_block_is_reused),
+    CHECK_CASE(calloc_of_kept_block_is_zeroed),
+    CHECK_CASE(sizes_outside_the_range_are_not_kept),
+    CHECK_CASE(trim_and_flush_give_everything_back),
+    CHECK_CASE(child_budget_is_respected),
+    CHECK_CASE(budget_is_respected),
+    CHECK_CASE(child_zero_budget_keeps_nothing),
+    CHECK_CASE(zero_budget_keeps_nothing),
+    CHECK_CASE(thread_exit_gives_everything_back),
+};
+CHECK_MAIN(cases)

@@ -1,6 +1,6 @@
 /* large.c: object memory above 512 bytes. pymalloc hands these to the system allocator, and so
  * does pymt, with one addition: each thread keeps up to PYMT__LARGE_SLOTS recently freed blocks
- * of LARGE_MIN..LARGE_MAX usable bytes (at most PYMT_LARGE_CACHE bytes in all, default 4 MiB)
+ * of LARGE_MIN..LARGE_MAX usable bytes (at most PYMT_LARGE_CACHE KiB in all, default 2 MiB)
  * and serves a later request from them when one fits with at most a quarter to spare.
  *
  * Why: with the small objects in pymt's pools, glibc's heap holds only the big blocks, so

@@ -5,7 +5,7 @@
  *   PYMT_TCACHE          1 (default) | 0: per-thread caches on or off
  *   PYMT_ARENA_RESERVE   wholly free arenas kept mapped for reuse, 0..1024 (default 2)
  *   PYMT_LARGE_CACHE     KiB of freed large object-memory blocks each thread keeps for reuse,
- *                        0..1048576 (default 4096; 0 turns the large-block cache off)
+ *                        0..1048576 (default 2048; 0 turns the large-block cache off)
  *   PYMT_STATS           1: print the statistics to stderr at exit
  *   PYMT_DEBUG_LOG       file for debug reports (default stderr)
  *   PYMT_DEBUG_BACKTRACE 1: record the allocation stack of every debug block */
@@ -81,7 +81,7 @@ void pymt__options_read(pymt__options *o) {
     o->debug = o->mode == PYMT_MODE_PYMALLOC_DEBUG || o->mode == PYMT_MODE_MALLOC_DEBUG;
     o->tcache = read_bool("PYMT_TCACHE", true);
     o->arena_reserve = read_uint("PYMT_ARENA_RESERVE", 2, 1024);
-    o->large_cache = (size_t)read_uint("PYMT_LARGE_CACHE", 4096, 1u << 20) << 10;
+    o->large_cache = (size_t)read_uint("PYMT_LARGE_CACHE", 2048, 1u << 20) << 10;
     o->stats_at_exit = read_bool("PYMT_STATS", false);
     o->debug_backtrace = read_bool("PYMT_DEBUG_BACKTRACE", false);
     const char *log = getenv("PYMT_DEBUG_LOG");

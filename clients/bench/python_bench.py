@@ -16,6 +16,11 @@ reported, in one Markdown table with ratios against the baselines of the same ru
 
 Usage: python3 python_bench.py --embedder build/release/clients/pymt-python [--runs 5]
          [--python /usr/bin/python3.11] [--only dict_churn,json_roundtrip] [--clock wall|cpu]
+         [--pin CPU]
+--pin runs every process on one CPU. On a 2-core machine the threaded queue_pipeline swings
+between 0.6 and 2.5 s from run to run unpinned (CPython's GIL passing between threads on two
+cores), whatever the allocator; pinned it moves by a few percent. The GIL lets one thread run
+Python at a time anyway, so the threads still allocate and free each other's objects.
 A ratio below 1.00 means pymt-python is faster.
 """
 import argparse
@@ -54,7 +59,7 @@ def json_roundtrip():
     doc = [{"id": i, "name": "item%d" % i, "tags": ["a", "b", str(i % 10)],
             "pos": {"x": i * 0.5, "y": -i}} for i in range(2000)]
     total = 0
-    for r in range(25):
+    for r in range(100):  # 0.12 s with 25 rounds was too short to time on a shared machine
         s = json.dumps(doc)
         back = json.loads(s)
         total += len(back)
@@ -146,6 +151,8 @@ def main():
     ap.add_argument("--python", default="/usr/bin/python3.11")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", default="")
+    ap.add_argument("--pin", type=int, default=None, metavar="CPU",
+                    help="run every measured process on this CPU only")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="wall: elapsed time; cpu: process CPU time (all threads), steadier "
                          "on a machine shared with other work")
@@ -155,6 +162,8 @@ def main():
         return 0
     if not args.embedder:
         ap.error("--embedder is required")
+    if args.pin is not None:
+        os.sched_setaffinity(0, {args.pin})  # inherited by every process started below
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("PYTHONMALLOC", "PYTHONDEVMODE", "PYMT_"))}
     configs = [
@@ -165,8 +174,9 @@ def main():
         ("embed+malloc", [args.embedder], dict(base, PYTHONMALLOC="malloc")),
     ]
     names = [n for n in WORKLOADS if not args.only or n in args.only.split(",")]
-    print("median of %d runs, %s seconds inside the process (start-up excluded); "
-          "ratio = pymt / baseline\n" % (args.runs, args.clock))
+    print("median of %d runs, %s seconds inside the process (start-up excluded)%s; "
+          "ratio = pymt / baseline\n" % (args.runs, args.clock,
+                                          "" if args.pin is None else ", pinned to CPU %d" % args.pin))
     print("| workload | pymalloc s | malloc s | pymt s | embed+pymalloc s | embed+malloc s "
           "| pymt/pymalloc | pymt/malloc | pymt/embed+pymalloc |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -4,8 +4,8 @@
  * calloc of a kept block is zeroed; the kept bytes never exceed PYMT_LARGE_CACHE; blocks
  * outside 32 KiB..1 MiB are never kept; pymt_thread_flush, pymt_trim and thread exit give
  * everything back; PYMT_LARGE_CACHE=0 keeps nothing; large_in_use counts only blocks with the
- * program. Sanitizer builds keep nothing (the tools must see every free), so there the cases
- * check exactly that. */
+ * program. ASan and Valgrind-annotated builds keep nothing (the tools must see every free), so
+ * there the cases check exactly that. Run in pymalloc mode (ctest sets PYMT_MALLOC=pymalloc). */
 #include <pthread.h>
 
 #include "check.h"
@@ -18,9 +18,14 @@ static pymt_stats stats_now(void) {
     return s;
 }
 
-/* ASan and Valgrind builds keep nothing */
+/* ASan builds and PYMT_VALGRIND builds (the debug preset) keep nothing */
+#if defined(PYMT_CONFIG_VALGRIND) && PYMT_CONFIG_VALGRIND
+#define LARGE_CACHE_BUILT 0
+#else
+#define LARGE_CACHE_BUILT (!CHECK_ASAN)
+#endif
 static bool cache_built(void) {
-    return !CHECK_ASAN && pymt_tcache_enabled();
+    return LARGE_CACHE_BUILT && pymt_tcache_enabled();
 }
 
 static void kept_block_is_reused(void) {

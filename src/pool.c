@@ -169,23 +169,31 @@ void *pymt__pool_take_locked(unsigned c, size_t want, size_t *got) {
             n += listed;
             spliced = true;
         } else {
-            /* blocks given back first (warm), then never-used ones */
-            while (n < want) {
-                b = pool->freeblock;
-                if (b != NULL) {
-                    pool->freeblock = pymt__blk_get(b, 0);
-                } else if (pool->nextoffset <= pool->maxnextoffset) {
-                    b = (char *)pool + pool->nextoffset;
-                    pool->nextoffset += (uint32_t)size;
-                } else {
-                    break;
-                }
+            /* blocks given back first (warm) */
+            while (n < want && (b = pool->freeblock) != NULL) {
+                pool->freeblock = pymt__blk_get(b, 0);
                 if (tail != NULL)
                     pymt__blk_set(tail, 0, b);
                 else
                     head = b;
                 tail = b;
                 n++;
+            }
+            /* then never-used ones, carved in one pass: each linked to the next */
+            if (n < want && pool->nextoffset <= pool->maxnextoffset) {
+                size_t k = (pool->maxnextoffset - pool->nextoffset) / size + 1;
+                if (k > want - n)
+                    k = want - n;
+                char *first = (char *)pool + pool->nextoffset, *last = first + (k - 1) * size;
+                for (char *q = first; q < last; q += size)
+                    pymt__blk_set(q, 0, q + size);
+                if (tail != NULL)
+                    pymt__blk_set(tail, 0, first);
+                else
+                    head = first;
+                tail = last;
+                pool->nextoffset += (uint32_t)(k * size);
+                n += k;
             }
         }
         pool->count += (uint32_t)(n - before);

@@ -38,12 +38,18 @@ static size_t budget(void) {
     return pymt__opt.large_cache;
 }
 
-static void slot_release(pymt__tcache *tc, unsigned i) {
+/* Empty slot i and return its block. */
+static void *slot_take(pymt__tcache *tc, unsigned i) {
     pymt__large_slot *s = &tc->large[i];
-    pymt__sys_free(s->p);
+    void *p = s->p;
     pymt__store_relaxed(&tc->large_bytes, pymt__load_relaxed(&tc->large_bytes) - s->size);
     s->p = NULL;
     s->size = 0;
+    return p;
+}
+
+static void slot_release(pymt__tcache *tc, unsigned i) {
+    pymt__sys_free(slot_take(tc, i));
 }
 
 void *pymt__large_malloc(size_t n, bool zero) {
@@ -59,11 +65,7 @@ void *pymt__large_malloc(size_t n, bool zero) {
                 best = i;
         }
         if (best < PYMT__LARGE_SLOTS) {
-            pymt__large_slot *s = &tc->large[best];
-            void *p = s->p;
-            pymt__store_relaxed(&tc->large_bytes, pymt__load_relaxed(&tc->large_bytes) - s->size);
-            s->p = NULL;
-            s->size = 0;
+            void *p = slot_take(tc, best);
             if (zero)
                 memset(p, 0, n);
             pymt__tcache_count_large(1);

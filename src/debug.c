@@ -529,6 +529,15 @@ static size_t block_bytes(const dbg_head *h) {
     return frame_room(h) + sizeof(dbg_head) + h->size + DBG_GUARD;
 }
 
+/* Take the oldest block off the quarantine ring (dbg_quar.lock held, count > 0). */
+static dbg_head *quar_pop_locked(void) {
+    dbg_head *o = dbg_quar.ring[dbg_quar.first];
+    dbg_quar.bytes -= block_bytes(o);
+    dbg_quar.first = (dbg_quar.first + 1) % DBG_QUAR_BLOCKS;
+    dbg_quar.count--;
+    return o;
+}
+
 /* Check a freed block that only the caller can reach now (it left the quarantine). */
 static enum dbg_error freed_check(dbg_head *h, dbg_snap *s) {
     size_t off = 0;
@@ -563,23 +572,14 @@ static void quar_push(dbg_head *h, int family, int op) {
     dbg_head *out[4];
     int nout = 0;
     pthread_mutex_lock(&dbg_quar.lock);
-    if (dbg_quar.count == DBG_QUAR_BLOCKS) {
-        out[nout++] = dbg_quar.ring[dbg_quar.first];
-        dbg_quar.bytes -= block_bytes(out[0]);
-        dbg_quar.first = (dbg_quar.first + 1) % DBG_QUAR_BLOCKS;
-        dbg_quar.count--;
-    }
+    if (dbg_quar.count == DBG_QUAR_BLOCKS)
+        out[nout++] = quar_pop_locked();
     dbg_quar.ring[(dbg_quar.first + dbg_quar.count) % DBG_QUAR_BLOCKS] = h;
     dbg_quar.count++;
     dbg_quar.bytes += block_bytes(h);
     /* Keep the byte budget; a few blocks per call at most, the rest on later calls. */
-    while (dbg_quar.bytes > DBG_QUAR_BYTES && dbg_quar.count > 0 && nout < 4) {
-        dbg_head *o = dbg_quar.ring[dbg_quar.first];
-        out[nout++] = o;
-        dbg_quar.bytes -= block_bytes(o);
-        dbg_quar.first = (dbg_quar.first + 1) % DBG_QUAR_BLOCKS;
-        dbg_quar.count--;
-    }
+    while (dbg_quar.bytes > DBG_QUAR_BYTES && dbg_quar.count > 0 && nout < 4)
+        out[nout++] = quar_pop_locked();
     pthread_mutex_unlock(&dbg_quar.lock);
     for (int i = 0; i < nout; i++)
         quar_release(out[i], family, op);
@@ -593,13 +593,8 @@ void pymt__debug_quarantine_flush(void) {
         dbg_head *out[64];
         int nout = 0;
         pthread_mutex_lock(&dbg_quar.lock);
-        while (dbg_quar.count > 0 && nout < 64) {
-            dbg_head *o = dbg_quar.ring[dbg_quar.first];
-            out[nout++] = o;
-            dbg_quar.bytes -= block_bytes(o);
-            dbg_quar.first = (dbg_quar.first + 1) % DBG_QUAR_BLOCKS;
-            dbg_quar.count--;
-        }
+        while (dbg_quar.count > 0 && nout < 64)
+            out[nout++] = quar_pop_locked();
         pthread_mutex_unlock(&dbg_quar.lock);
         if (nout == 0)
             return;

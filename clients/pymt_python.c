@@ -1,17 +1,11 @@
 /* pymt_python.c: pymt-python, CPython 3.11 with every allocation on pymt.
  *
  * The program is the stock interpreter's main (Py_BytesMain) with pymt installed through
- * PEP 445 (PyMem_SetAllocator) in all three CPython domains before the interpreter starts:
- *
- *   domain               CPython default     here                    called
- *   PYMEM_DOMAIN_RAW     malloc              pymt_mem_*              with or without the GIL
- *   PYMEM_DOMAIN_MEM     pymalloc            pymt_object_malloc...   with the GIL
- *   PYMEM_DOMAIN_OBJ     pymalloc            pymt_object_malloc...   with the GIL
- *
- * Every pymt family is thread-safe, so the RAW domain's "no GIL" contract holds. pymt's own
- * modes apply as usual: PYMT_MALLOC=debug puts pymt's debug checks under every CPython
- * allocation, PYMT_TCACHE=0 turns the thread caches off, PYMT_STATS=1 prints the statistics
- * at exit (the library does that itself; this file prints nothing).
+ * PEP 445 (PyMem_SetAllocator) in all three CPython domains before the interpreter starts
+ * (python_domains.h has the table). pymt's own modes apply as usual: PYMT_MALLOC=debug puts
+ * pymt's debug checks under every CPython allocation, PYMT_TCACHE=0 turns the thread caches
+ * off, PYMT_STATS=1 prints the statistics at exit (the library does that itself; this file
+ * prints nothing). python_hook.c puts the same tables into an unmodified python3.11.
  *
  * Order of start-up, and why (the PYTHONMALLOC trap):
  *   1. Py_PreInitializeFromBytesArgs: CPython's pre-initialisation, which reads -E, -I, -X dev,
@@ -42,50 +36,16 @@
 
 #include <string.h>
 
-#include "pymt/pymt.h"
+#include "python_domains.h"
 
 /* Exported by libpython3.11 (Include/internal/pycore_pymem.h); NULL for a custom allocator. */
 PyAPI_FUNC(const char *) _PyMem_GetCurrentAllocatorName(void);
 /* python_preconfig.c */
 int pymt_python_asked_pymalloc(void);
 
-/* ---- PEP 445 adaptors: ctx is unused; CPython has already refused sizes > PY_SSIZE_T_MAX ---- */
-static void *raw_malloc(void *ctx, size_t n) {
-    (void)ctx;
-    return pymt_mem_malloc(n);
-}
-static void *raw_calloc(void *ctx, size_t nelem, size_t elsize) {
-    (void)ctx;
-    return pymt_mem_calloc(nelem, elsize);
-}
-static void *raw_realloc(void *ctx, void *p, size_t n) {
-    (void)ctx;
-    return pymt_mem_realloc(p, n);
-}
-static void raw_free(void *ctx, void *p) {
-    (void)ctx;
-    pymt_mem_free(p);
-}
-static void *obj_malloc(void *ctx, size_t n) {
-    (void)ctx;
-    return pymt_object_malloc(n);
-}
-static void *obj_calloc(void *ctx, size_t nelem, size_t elsize) {
-    (void)ctx;
-    return pymt_object_calloc(nelem, elsize);
-}
-static void *obj_realloc(void *ctx, void *p, size_t n) {
-    (void)ctx;
-    return pymt_object_realloc(p, n);
-}
-static void obj_free(void *ctx, void *p) {
-    (void)ctx;
-    pymt_object_free(p);
-}
-
 static void install_pymt(void) {
-    PyMemAllocatorEx raw = {NULL, raw_malloc, raw_calloc, raw_realloc, raw_free};
-    PyMemAllocatorEx obj = {NULL, obj_malloc, obj_calloc, obj_realloc, obj_free};
+    PyMemAllocatorEx raw, obj;
+    pymt_python_tables(&raw, &obj);
     PyMem_SetAllocator(PYMEM_DOMAIN_RAW, &raw);
     PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &obj);
     PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &obj);

@@ -13,15 +13,18 @@ reported, in one Markdown table with ratios against the baselines of the same ru
                  stock malloc it shows what embedding costs by itself (the embedder links
                  Debian's libpython3.11.a, built without the link-time optimisation of the
                  stock binary)
+  stock+pymt     stock python3.11 with libpymt-pyhook.so preloaded: pymt in the stock binary,
+                 so stock+pymt/pymalloc compares the two allocators in Debian's own build
+                 (left out when the hook library is not found)
 
 Usage: python3 python_bench.py --embedder build/release/clients/pymt-python [--runs 5]
          [--python /usr/bin/python3.11] [--only dict_churn,json_roundtrip] [--clock wall|cpu]
-         [--pin CPU]
+         [--pin CPU] [--hook libpymt-pyhook.so (default: beside the embedder)]
 --pin runs every process on one CPU. On a 2-core machine the threaded queue_pipeline swings
 between 0.6 and 2.5 s from run to run unpinned (CPython's GIL passing between threads on two
 cores), whatever the allocator; pinned it moves by a few percent. The GIL lets one thread run
 Python at a time anyway, so the threads still allocate and free each other's objects.
-A ratio below 1.00 means pymt-python is faster.
+A ratio below 1.00 means pymt is faster.
 """
 import argparse
 import json
@@ -149,6 +152,7 @@ def main():
     ap.add_argument("--run", help=argparse.SUPPRESS)
     ap.add_argument("--embedder", help="path of pymt-python")
     ap.add_argument("--python", default="/usr/bin/python3.11")
+    ap.add_argument("--hook", help="libpymt-pyhook.so (default: the one beside --embedder)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", default="")
     ap.add_argument("--pin", type=int, default=None, metavar="CPU",
@@ -173,19 +177,27 @@ def main():
         ("embed+pymalloc", [args.embedder], dict(base, PYTHONMALLOC="pymalloc")),
         ("embed+malloc", [args.embedder], dict(base, PYTHONMALLOC="malloc")),
     ]
+    hook = args.hook or os.path.join(os.path.dirname(os.path.abspath(args.embedder)),
+                                     "libpymt-pyhook.so")
+    if os.path.exists(hook):
+        configs.append(("stock+pymt", [args.python], dict(base, LD_PRELOAD=os.path.abspath(hook))))
+    elif args.hook:
+        ap.error("%s: not found" % args.hook)
+    labels = [label for label, _, _ in configs]
+    ratios = [("pymt", "pymalloc"), ("pymt", "malloc"), ("pymt", "embed+pymalloc")]
+    if "stock+pymt" in labels:
+        ratios += [("stock+pymt", "pymalloc"), ("stock+pymt", "malloc")]
     names = [n for n in WORKLOADS if not args.only or n in args.only.split(",")]
     print("median of %d runs, %s seconds inside the process (start-up excluded)%s; "
-          "ratio = pymt / baseline\n" % (args.runs, args.clock,
-                                          "" if args.pin is None else ", pinned to CPU %d" % args.pin))
-    print("| workload | pymalloc s | malloc s | pymt s | embed+pymalloc s | embed+malloc s "
-          "| pymt/pymalloc | pymt/malloc | pymt/embed+pymalloc |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "ratio below 1: pymt faster\n" % (args.runs, args.clock,
+                                            "" if args.pin is None else ", pinned to CPU %d" % args.pin))
+    print("| workload | " + " | ".join("%s s" % l for l in labels) + " | " +
+          " | ".join("%s/%s" % r for r in ratios) + " |")
+    print("|---|" + "---:|" * (len(labels) + len(ratios)))
     for name in names:
         t = measure(configs, name, args.runs, args.clock)
-        print("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.2f | %.2f | %.2f |" % (
-            name, t["pymalloc"], t["malloc"], t["pymt"], t["embed+pymalloc"], t["embed+malloc"],
-            t["pymt"] / t["pymalloc"], t["pymt"] / t["malloc"],
-            t["pymt"] / t["embed+pymalloc"]), flush=True)
+        print("| %s | " % name + " | ".join("%.3f" % t[l] for l in labels) + " | " +
+              " | ".join("%.2f" % (t[a] / t[b]) for a, b in ratios) + " |", flush=True)
     return 0
 
 

@@ -1,0 +1,44 @@
+/* python_domains.c: the PEP 445 adaptors (python_domains.h). ctx is unused; CPython has
+ * already refused sizes above PY_SSIZE_T_MAX. */
+#define PY_SSIZE_T_CLEAN
+#include "python_domains.h"
+
+#include "pymt/pymt.h"
+
+static void *raw_malloc(void *ctx, size_t n) {
+    (void)ctx;
+    return pymt_mem_malloc(n);
+}
+static void *raw_calloc(void *ctx, size_t nelem, size_t elsize) {
+    (void)ctx;
+    return pymt_mem_calloc(nelem, elsize);
+}
+static void *raw_realloc(void *ctx, void *p, size_t n) {
+    (void)ctx;
+    return pymt_mem_realloc(p, n);
+}
+static void raw_free(void *ctx, void *p) {
+    (void)ctx;
+    pymt_mem_free(p);
+}
+static void *obj_malloc(void *ctx, size_t n) {
+    (void)ctx;
+    return pymt_object_malloc(n);
+}
+static void *obj_calloc(void *ctx, size_t nelem, size_t elsize) {
+    (void)ctx;
+    return pymt_object_calloc(nelem, elsize);
+}
+static void *obj_realloc(void *ctx, void *p, size_t n) {
+    (void)ctx;
+    return pymt_object_realloc(p, n);
+}
+static void obj_free(void *ctx, void *p) {
+    (void)ctx;
+    pymt_object_free(p);
+}
+
+void pymt_python_tables(PyMemAllocatorEx *raw, PyMemAllocatorEx *obj) {
+    *raw = (PyMemAllocatorEx){NULL, raw_malloc, raw_calloc, raw_realloc, raw_free};
+    *obj = (PyMemAllocatorEx){NULL, obj_malloc, obj_calloc, obj_realloc, obj_free};
+}

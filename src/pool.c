@@ -142,11 +142,12 @@ static uint32_t chain_length(void *b) {
     return n;
 }
 
-void *pymt__pool_take_locked(unsigned c, size_t want, size_t *got) {
+void *pymt__pool_take_locked(unsigned c, size_t want, size_t limit, size_t *got) {
     size_t size = pymt__class_to_size(c);
     void *head = NULL, *tail = NULL;
     size_t n = 0;
     bool spliced = false;
+    pymt__assert(want <= limit);
     while (n < want && !spliced) {
         pymt__pool *pool = usedpools[c];
         if (pool == NULL && (pool = pool_new_locked(c)) == NULL)
@@ -156,7 +157,7 @@ void *pymt__pool_take_locked(unsigned c, size_t want, size_t *got) {
         /* free-listed blocks: carved ones minus those out */
         uint32_t listed = (uint32_t)((pool->nextoffset - pymt__pool_overhead(pool)) / size) -
                           pool->count;
-        if (b != NULL && listed <= want - n) {
+        if (b != NULL && listed <= limit - n) {
             /* the pool's whole free list fits: splice it on in O(1), without touching its
              * blocks; it is NULL-terminated, so it ends the chain */
             pymt__assert(chain_length(b) == listed);
@@ -313,7 +314,7 @@ void pymt__pool_retire_list(pymt__arena *retire) {
 void *pymt__pool_alloc_one(unsigned c) {
     size_t got;
     pymt__core_lock();
-    void *b = pymt__pool_take_locked(c, 1, &got);
+    void *b = pymt__pool_take_locked(c, 1, 1, &got);
     pymt__core_unlock();
     return b;
 }

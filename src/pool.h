@@ -64,9 +64,12 @@ static inline size_t pymt__pool_blocks(const pymt__pool *pool, unsigned c) {
 void pymt__core_lock(void);
 void pymt__core_unlock(void);
 
-/* Take up to want blocks of class c from the pools; returns the chain (linked through word 0,
- * NULL-terminated) and sets *got. Core lock held. *got == 0 means out of memory (errno ENOMEM). */
-void *pymt__pool_take_locked(unsigned c, size_t want, size_t *got);
+/* Take want blocks of class c from the pools, or fewer when memory runs out; returns the chain
+ * (linked through word 0, NULL-terminated) and sets *got. A pool's whole free list is spliced
+ * on in O(1), without touching its blocks, when *got stays <= limit (want <= limit), so *got
+ * may exceed want by up to limit - want. Core lock held. *got == 0 means out of memory (errno
+ * ENOMEM). */
+void *pymt__pool_take_locked(unsigned c, size_t want, size_t limit, size_t *got);
 /* Give back a chain of blocks (linked through word 0, NULL-terminated), any classes. Arenas that
  * became wholly free are added to *retire (linked through nextarena) for pymt__arena_retire
  * after the lock is dropped. Core lock held. */

@@ -3,8 +3,13 @@
  *
  * Per class c a thread keeps two magazines (Bonwick's magazine layer): the bin the fast path
  * pops and pushes, and a spare. Each holds at most max(c) blocks, max = clamp(8 KiB / size, 16,
- * 256) (16 B -> 256 blocks, 32 B -> 256, 64 B -> 128, ..., 512 B -> 16), so at most 512 KiB per
- * thread over all 32 classes. A bin starts with a bound of 16 and doubles it at every refill
+ * 256) (16 B -> 256 blocks, 32 B -> 256, 64 B -> 128, ..., 512 B -> 16), so 512 KiB per
+ * thread over all 32 classes. The one exception: a refill from the pools may return up to
+ * 2*max blocks, when that lets the core splice a pool's whole free list instead of walking it
+ * block by block (a full pool's list is at most two bins' worth for every class above 16 B),
+ * so right after such refills a thread can hold up to twice that, 1 MiB. The walk was a chain
+ * of cache misses on cold blocks: most of the refill time in CPython's json_roundtrip.
+ * A bin starts with a bound of 16 and doubles it at every refill
  * (and every overflow) until it reaches max(c), so a thread that touches a class a few times
  * (short-lived threads, rarely used sizes) holds little.
  *   push onto a full bin: the bin becomes the spare (O(1)); a spare that was already there is
@@ -196,7 +201,8 @@ void *pymt__tcache_alloc_slow(unsigned c, size_t n) {
             bump(&tc->adopted);
         } else {
             pymt__core_lock();
-            chain = pymt__pool_take_locked(c, b->max, &got);
+            /* up to 2*max: a pool's whole free list rather than a walk of part of it */
+            chain = pymt__pool_take_locked(c, b->max, 2 * (size_t)b->max, &got);
             pymt__core_unlock();
             if (chain == NULL)
                 return NULL; /* errno ENOMEM set by the pool core */

@@ -100,8 +100,10 @@ PYMT_API void *pymt_object_realloc(void *p, size_t n) {
         pymt_object_free(p);
         return q;
     }
-    if (n > PYMT__SMALL_MAX || !pymt__opt.pooling)
+    if (!pymt__opt.pooling)
         return pymt__sys_realloc(p, n);
+    if (n > PYMT__SMALL_MAX)
+        return pymt__large_realloc(p, n);
     /* a large block shrinking under the threshold moves into the pools */
     void *q = pymt_object_malloc(n);
     if (q == NULL)

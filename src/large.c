@@ -11,6 +11,11 @@
  * 4k with glibc alone). A block kept here is not freed, so the heap top never shrinks under a
  * program that keeps coming back for the same sizes.
  *
+ * A kept block is in use as far as glibc knows, so it can sit right after a block the program
+ * grows with realloc and force glibc to move that block instead of growing it in place, at
+ * every step of the growth. A realloc that grows a large block therefore gives the kept blocks
+ * back first (pymt__large_realloc).
+ *
  * The slots live in the thread cache (tcache.h) and follow its life: only an ACTIVE cache
  * keeps blocks (pooling on, debug off, caches on); the thread-exit destructor,
  * pymt_thread_flush and pymt_trim give them back to the system allocator. Replacement is
@@ -103,6 +108,17 @@ void pymt__large_free(void *p) {
     tc->large[i].p = p;
     tc->large[i].size = size;
     pymt__store_relaxed(&tc->large_bytes, pymt__load_relaxed(&tc->large_bytes) + size);
+}
+
+void *pymt__large_realloc(void *p, size_t n) {
+    pymt__tcache *tc = &pymt__tc;
+    /* Growing: the kept blocks go back first, so glibc can merge them with free neighbours and
+     * grow p where it is. A kept block next to p made it move instead (json_roundtrip: 31 M
+     * instructions of copying in glibc's realloc, against 2 M with glibc alone). */
+    if (pymt__load_relaxed(&tc->large_bytes) != 0 && tc->state == PYMT__TC_ACTIVE &&
+        n > pymt__sys_usable_size(p))
+        pymt__large_release_all(tc);
+    return pymt__sys_realloc(p, n);
 }
 
 void pymt__large_release_all(pymt__tcache *tc) {

@@ -9,6 +9,8 @@
 void *pymt__large_malloc(size_t n, bool zero);
 /* Give back a block from pymt__large_malloc (or a pooling-off block of the object family). */
 void pymt__large_free(void *p);
+/* Resize a block from pymt__large_malloc to n > 512 bytes (realloc's contract). */
+void *pymt__large_realloc(void *p, size_t n);
 /* Free every block the cache of tc keeps (its owner, or its exit destructor). */
 struct pymt__tcache;
 void pymt__large_release_all(struct pymt__tcache *tc);

@@ -2,8 +2,9 @@
  * Proves: a freed block of 32 KiB..1 MiB is kept (stats.large_cached_bytes) and handed out
  * again for a request it fits with at most a quarter to spare, not for one it fits worse;
  * calloc of a kept block is zeroed; the kept bytes never exceed PYMT_LARGE_CACHE; blocks
- * outside 32 KiB..1 MiB are never kept; pymt_thread_flush, pymt_trim and thread exit give
- * everything back; PYMT_LARGE_CACHE=0 keeps nothing; large_in_use counts only blocks with the
+ * outside 32 KiB..1 MiB are never kept; a realloc that grows a large block first gives the
+ * kept blocks back (one that shrinks keeps them), and keeps the contents; pymt_thread_flush,
+ * pymt_trim and thread exit give everything back; PYMT_LARGE_CACHE=0 keeps nothing; large_in_use counts only blocks with the
  * program. ASan and Valgrind-annotated builds keep nothing (the tools must see every free), so
  * there the cases check exactly that. Run in pymalloc mode (ctest sets PYMT_MALLOC=pymalloc). */
 #include <pthread.h>
@@ -103,6 +104,33 @@ static void trim_and_flush_give_everything_back(void) {
     CHECK_EQ(stats_now().large_cached_bytes, 0);
 }
 
+static void growing_realloc_gives_kept_blocks_back(void) {
+    pymt_thread_flush();
+    unsigned char *kept = pymt_object_malloc(80 << 10);
+    unsigned char *grow = pymt_object_malloc(40 << 10);
+    REQUIRE(kept != NULL && grow != NULL);
+    for (size_t i = 0; i < (40 << 10); i++)
+        grow[i] = (unsigned char)(i * 7);
+    pymt_object_free(kept);
+    if (cache_built())
+        CHECK(stats_now().large_cached_bytes >= (80 << 10));
+    /* shrinking keeps them */
+    grow = pymt_object_realloc(grow, 36 << 10);
+    REQUIRE(grow != NULL);
+    if (cache_built())
+        CHECK(stats_now().large_cached_bytes >= (80 << 10));
+    /* growing: the kept block goes back to the system allocator first */
+    grow = pymt_object_realloc(grow, 200 << 10);
+    REQUIRE(grow != NULL);
+    CHECK_EQ(stats_now().large_cached_bytes, 0);
+    size_t wrong = 0;
+    for (size_t i = 0; i < (36 << 10); i++)
+        wrong += grow[i] != (unsigned char)(i * 7);
+    CHECK_EQ(wrong, 0);
+    pymt_object_free(grow);
+    pymt_thread_flush();
+}
+
 /* PYMT_LARGE_CACHE=256 (KiB): ten blocks of 100 KiB freed, at most 256 KiB kept, the newest */
 static void child_budget_is_respected(void) {
     void *p[10];
@@ -165,6 +193,7 @@ static const check_case cases[] = {
     CHECK_CASE(calloc_of_kept_block_is_zeroed),
     CHECK_CASE(sizes_outside_the_range_are_not_kept),
     CHECK_CASE(trim_and_flush_give_everything_back),
+    CHECK_CASE(growing_realloc_gives_kept_blocks_back),
     CHECK_CASE(child_budget_is_respected),
     CHECK_CASE(budget_is_respected),
     CHECK_CASE(child_zero_budget_keeps_nothing),

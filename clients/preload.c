@@ -68,11 +68,11 @@ static size_t preload_glibc_usable(const void *p) {
  * never filled (every call misses), and blocks come from pymt's object memory without the
  * debug layer, because free() here also receives glibc blocks, which carry no debug header. */
 
-PYMT__NOINLINE static void *preload_small_slow(unsigned c, size_t n) {
+PYMT__NOINLINE static void *preload_small_slow(size_t n) {
     pymt__ensure_init();
     if (pymt__unlikely(pymt__opt.debug))
         return pymt__objmem_malloc_nodebug(n);
-    return pymt__tcache_alloc_slow(c, n);
+    return pymt__tcache_alloc_slow(n);
 }
 
 /* A block for 1 <= n <= 512 (or a glibc block when pooling is off). */
@@ -80,14 +80,14 @@ static inline void *preload_small(size_t n) {
     unsigned c = pymt__size_to_class(n);
     if (pymt__likely(pymt__tcache_bin(c)->head != NULL))
         return pymt__tcache_alloc(c, n);
-    return preload_small_slow(c, n);
+    return preload_small_slow(n);
 }
 
-PYMT__NOINLINE static void preload_pool_free_slow(void *p, unsigned c) {
+PYMT__NOINLINE static void preload_pool_free_slow(void *p) {
     if (pymt__unlikely(pymt__opt.debug))
         pymt__objmem_free_nodebug(p);
     else
-        pymt__tcache_free_slow(p, c);
+        pymt__tcache_free_slow(p);
 }
 
 /* Free a block of one of pymt's pools (p lies in an arena). */
@@ -97,7 +97,7 @@ static inline void preload_pool_free(void *p) {
     if (pymt__likely(pymt__load_relaxed(&b->count) < b->max))
         pymt__tcache_free(p, c);
     else
-        preload_pool_free_slow(p, c);
+        preload_pool_free_slow(p);
 }
 
 /* Small requests to the pools; large ones straight to glibc, not through pymt's object

@@ -176,7 +176,8 @@ pymt__tcache *pymt__tcache_active(void) {
     return tc->state == PYMT__TC_ACTIVE ? tc : NULL;
 }
 
-void *pymt__tcache_alloc_slow(unsigned c, size_t n) {
+void *pymt__tcache_alloc_slow(size_t n) {
+    unsigned c = pymt__size_to_class(n);
     pymt__ensure_init();
     if (pymt__unlikely(pymt__opt.debug))
         return pymt__debug_malloc(PYMT__FAM_OBJMEM, n, false);
@@ -218,11 +219,12 @@ void *pymt__tcache_alloc_slow(unsigned c, size_t n) {
     return chain;
 }
 
-void pymt__tcache_free_slow(void *p, unsigned c) {
+void pymt__tcache_free_slow(void *p) {
     if (pymt__unlikely(pymt__opt.debug)) {
         pymt__debug_free(PYMT__FAM_OBJMEM, p);
         return;
     }
+    unsigned c = pymt__block_class(p);
     pymt__tcache *tc = &pymt__tc;
     if (tc->state == PYMT__TC_NEW)
         tcache_setup(tc);

@@ -54,8 +54,11 @@ typedef struct pymt__tcache {
 
 extern PYMT__TLS pymt__tcache pymt__tc;
 
-void *pymt__tcache_alloc_slow(unsigned c, size_t n) PYMT__NOINLINE PYMT__COLD;
-void pymt__tcache_free_slow(void *p, unsigned c) PYMT__NOINLINE PYMT__COLD;
+/* The misses of the two fast paths below. They take what the caller already has in its
+ * argument registers (n, p) and find the class again themselves: passing it cost each fast
+ * path an instruction to keep it for the call. */
+void *pymt__tcache_alloc_slow(size_t n) PYMT__NOINLINE PYMT__COLD;
+void pymt__tcache_free_slow(void *p) PYMT__NOINLINE PYMT__COLD;
 
 /* The bin of class c, its address computed once: without the empty asm GCC re-derives the TLS
  * address for every access to the _Atomic count (7 extra instructions per free, measured with
@@ -76,7 +79,7 @@ static inline void *pymt__tcache_alloc(unsigned c, size_t n) {
         PYMT_TRACK_ALLOC(p, n);
         return p;
     }
-    return pymt__tcache_alloc_slow(c, n);
+    return pymt__tcache_alloc_slow(n);
 }
 
 /* Take back pool block p of class c. */
@@ -90,7 +93,7 @@ static inline void pymt__tcache_free(void *p, unsigned c) {
         pymt__store_relaxed(&b->count, cnt + 1);
         return;
     }
-    pymt__tcache_free_slow(p, c);
+    pymt__tcache_free_slow(p);
 }
 
 extern _Atomic intptr_t pymt__large_global; /* the same for threads without a live cache */

@@ -5,7 +5,9 @@
  * thread frees its blocks; pymt_thread_flush() empties the calling thread's cache; with the
  * caches on, refills, flushes and core lock acquisitions are far fewer than allocations, and
  * with them off (`tcache.tcache_off`, PYMT_TCACHE=0) no refill or flush happens and every
- * operation takes the lock. Runs with PYMT_MALLOC=pymalloc (set by CMake). */
+ * operation takes the lock; a thread never caches more blocks of a class than the documented
+ * bound, four bins' worth (a bin and a spare, each up to twice its size right after a refill
+ * from the pools). Runs with PYMT_MALLOC=pymalloc (set by CMake). */
 #include "check.h"
 
 #include <pthread.h>
@@ -247,6 +249,47 @@ static void core_work_is_batched_by_the_cache(void) {
     pymt_thread_flush();
 }
 
+/* A bin's size, as src/tcache.c documents it: clamp(8 KiB / size, 16, 256) blocks. */
+static size_t bin_blocks(size_t size) {
+    size_t m = 8192 / size;
+    return m < 16 ? 16 : m > 256 ? 256 : m;
+}
+
+static void cache_stays_within_its_bound(void) {
+    REQUIRE(check_plain_pools());
+    enum { N = 12000 };
+    static void *p[N];
+    static const size_t sizes[] = {32, 64, 512};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t size = sizes[k], c = (size - 1) / 16, bound = 4 * bin_blocks(size);
+        quiet_start();
+        for (int round = 0; round < 3; round++) {
+            /* allocate and free in uneven steps, so refills and overflows both happen */
+            size_t n = N - 3000 * (size_t)round;
+            for (size_t i = 0; i < n; i++) {
+                p[i] = pymt_object_malloc(size);
+                REQUIRE(p[i] != NULL);
+                if (i % 997 == 0)
+                    CHECK(check_stats().classes[c].blocks_cached <= bound);
+            }
+            for (size_t i = 0; i < n; i++) {
+                pymt_object_free(p[n - 1 - i]);
+                if (i % 997 == 0)
+                    CHECK(check_stats().classes[c].blocks_cached <= bound);
+            }
+            size_t cached = check_stats().classes[c].blocks_cached;
+            CHECK(cached <= bound);
+            if (pymt_tcache_enabled())
+                CHECK(cached > 0); /* the last frees stayed with the thread */
+            else
+                CHECK_EQ(cached, 0);
+        }
+        if (check_failures)
+            fprintf(stderr, "    size %zu: bound %zu blocks\n", size, bound);
+    }
+    pymt_thread_flush();
+}
+
 static const check_case cases[] = {
     CHECK_CASE(exiting_thread_leaves_no_blocks_cached),
     CHECK_CASE(blocks_freed_by_another_thread_leave_nothing_cached),
@@ -254,5 +297,6 @@ static const check_case cases[] = {
     CHECK_CASE(many_threads_come_and_go),
     CHECK_CASE(thread_flush_empties_the_callers_cache),
     CHECK_CASE(core_work_is_batched_by_the_cache),
+    CHECK_CASE(cache_stays_within_its_bound),
 };
 CHECK_MAIN(cases)

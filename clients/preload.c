@@ -77,9 +77,9 @@ PYMT__NOINLINE static void *preload_small_slow(size_t n) {
 
 /* A block for 1 <= n <= 512 (or a glibc block when pooling is off). */
 static inline void *preload_small(size_t n) {
-    unsigned c = pymt__size_to_class(n);
-    if (pymt__likely(pymt__tcache_bin(c)->head != NULL))
-        return pymt__tcache_alloc(c, n);
+    void *p = pymt__tcache_pop(pymt__size_to_class(n), n);
+    if (pymt__likely(p != NULL))
+        return p;
     return preload_small_slow(n);
 }
 
@@ -92,11 +92,7 @@ PYMT__NOINLINE static void preload_pool_free_slow(void *p) {
 
 /* Free a block of one of pymt's pools (p lies in an arena). */
 static inline void preload_pool_free(void *p) {
-    unsigned c = pymt__pool_of(p)->szidx;
-    pymt__tbin *b = pymt__tcache_bin(c);
-    if (pymt__likely(pymt__load_relaxed(&b->count) < b->max))
-        pymt__tcache_free(p, c);
-    else
+    if (pymt__unlikely(!pymt__tcache_push(p, pymt__block_class(p))))
         preload_pool_free_slow(p);
 }
 
@@ -155,7 +151,7 @@ PRELOAD_API void *realloc(void *p, size_t n) {
         return pymt__sys_realloc(p, n);
     /* A pool block: keep it when n still fits and shrinks it by less than a quarter (the
      * pymalloc rule), otherwise move it (to glibc when n > 512). */
-    size_t have = pymt__class_to_size(pymt__pool_of(p)->szidx);
+    size_t have = pymt__class_to_size(pymt__block_class(p));
     if (n <= have && 4 * n > 3 * have)
         return p;
     void *q = preload_malloc(n);
@@ -232,6 +228,6 @@ PRELOAD_API size_t malloc_usable_size(void *p) {
     if (!p)
         return 0;
     if (pymt__arena_lookup(p))
-        return pymt__class_to_size(pymt__pool_of(p)->szidx);
+        return pymt__class_to_size(pymt__block_class(p));
     return preload_glibc_usable(p);
 }

@@ -69,30 +69,44 @@ static inline pymt__tbin *pymt__tcache_bin(unsigned c) {
     return b;
 }
 
-/* A block of class c for a request of n bytes (1 <= n <= 512). */
-static inline void *pymt__tcache_alloc(unsigned c, size_t n) {
+/* Pop a block of class c for a request of n bytes (1 <= n <= 512) off the bin; NULL when the
+ * bin is empty (the caller chooses the slow path: the preload has its own). */
+static inline void *pymt__tcache_pop(unsigned c, size_t n) {
     pymt__tbin *b = pymt__tcache_bin(c);
     void *p = b->head;
     if (pymt__likely(p != NULL)) {
         b->head = pymt__blk_get(p, 0);
         pymt__store_relaxed(&b->count, pymt__load_relaxed(&b->count) - 1);
         PYMT_TRACK_ALLOC(p, n);
-        return p;
     }
+    return p;
+}
+
+/* Push pool block p of class c on the bin; false when the bin is full. */
+static inline bool pymt__tcache_push(void *p, unsigned c) {
+    pymt__tbin *b = pymt__tcache_bin(c);
+    uint32_t cnt = pymt__load_relaxed(&b->count);
+    if (pymt__unlikely(cnt >= b->max))
+        return false;
+    PYMT_TRACK_FREE(p, pymt__class_to_size(c));
+    pymt__blk_set(p, 0, b->head);
+    b->head = p;
+    pymt__store_relaxed(&b->count, cnt + 1);
+    return true;
+}
+
+/* A block of class c for a request of n bytes (1 <= n <= 512). */
+static inline void *pymt__tcache_alloc(unsigned c, size_t n) {
+    void *p = pymt__tcache_pop(c, n);
+    if (pymt__likely(p != NULL))
+        return p;
     return pymt__tcache_alloc_slow(n);
 }
 
 /* Take back pool block p of class c. */
 static inline void pymt__tcache_free(void *p, unsigned c) {
-    pymt__tbin *b = pymt__tcache_bin(c);
-    uint32_t cnt = pymt__load_relaxed(&b->count);
-    if (pymt__likely(cnt < b->max)) {
-        PYMT_TRACK_FREE(p, pymt__class_to_size(c));
-        pymt__blk_set(p, 0, b->head);
-        b->head = p;
-        pymt__store_relaxed(&b->count, cnt + 1);
+    if (pymt__likely(pymt__tcache_push(p, c)))
         return;
-    }
     pymt__tcache_free_slow(p);
 }
 

@@ -1,8 +1,11 @@
 /* python_domains.c: the PEP 445 adaptors (python_domains.h). ctx is unused; CPython has
- * already refused sizes above PY_SSIZE_T_MAX. */
+ * already refused sizes above PY_SSIZE_T_MAX. malloc and free, most of CPython's calls, carry
+ * object memory's fast paths inline (objmem.h): through the public functions each call paid a
+ * jump more, and these adaptors are always linked into the same binary as pymt. */
 #define PY_SSIZE_T_CLEAN
 #include "python_domains.h"
 
+#include "objmem.h"
 #include "pymt/pymt.h"
 
 static void *raw_malloc(void *ctx, size_t n) {
@@ -23,7 +26,7 @@ static void raw_free(void *ctx, void *p) {
 }
 static void *obj_malloc(void *ctx, size_t n) {
     (void)ctx;
-    return pymt_object_malloc(n);
+    return pymt__objmem_malloc(n);
 }
 static void *obj_calloc(void *ctx, size_t nelem, size_t elsize) {
     (void)ctx;
@@ -35,7 +38,7 @@ static void *obj_realloc(void *ctx, void *p, size_t n) {
 }
 static void obj_free(void *ctx, void *p) {
     (void)ctx;
-    pymt_object_free(p);
+    pymt__objmem_free(p);
 }
 
 void pymt_python_tables(PyMemAllocatorEx *raw, PyMemAllocatorEx *obj) {

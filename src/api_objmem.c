@@ -3,23 +3,22 @@
  * 1; larger requests, pooling off, and debug mode go through the out-of-line paths below.
  * free() asks the arena map (lock-free) whether a pointer is a pool block: pool blocks go back
  * to the thread cache, anything else to the system allocator.
- *   fast path malloc: size check, bin pop          -> pymt__tcache_alloc
- *   fast path free:   arena map lookup, pool header  -> pymt__tcache_free
+ *   fast path malloc: size check, bin pop                    -> pymt__tcache_alloc
+ *   fast path free:   arena map lookup, arena's class table  -> pymt__tcache_free
+ * Both are inline in objmem.h, which CPython's PEP 445 adaptors use too.
  * Debug mode costs the fast path nothing: its bins have max 0, so every call reaches a _slow
  * function, which forwards to debug.c. */
 #include <errno.h>
 #include <string.h>
 
-#include "arena.h"
 #include "large.h"
-#include "pool.h"
-#include "tcache.h"
+#include "objmem.h"
 
 bool pymt__is_pool_block(const void *p) {
     return pymt__arena_lookup(p);
 }
 
-PYMT__NOINLINE static void *objmem_malloc_slow(size_t n) {
+void *pymt__objmem_malloc_slow(size_t n) {
     if (n == 0)
         return pymt__tcache_alloc(0, 1);
     if (pymt__unlikely(n > PTRDIFF_MAX)) {
@@ -33,9 +32,7 @@ PYMT__NOINLINE static void *objmem_malloc_slow(size_t n) {
 }
 
 PYMT_API void *pymt_object_malloc(size_t n) {
-    if (pymt__likely(n - 1 < PYMT__SMALL_MAX))
-        return pymt__tcache_alloc(pymt__size_to_class(n), n);
-    return objmem_malloc_slow(n);
+    return pymt__objmem_malloc(n);
 }
 
 PYMT_API void *pymt_object_calloc(size_t nelem, size_t elsize) {
@@ -54,8 +51,7 @@ PYMT_API void *pymt_object_calloc(size_t nelem, size_t elsize) {
     return pymt__large_malloc(n, true);
 }
 
-/* p is not a pool block: debug block, large block, or a block from pooling-off mode. */
-PYMT__NOINLINE static void objmem_free_other(void *p) {
+void pymt__objmem_free_other(void *p) {
     if (p == NULL)
         return;
     pymt__ensure_init();
@@ -67,11 +63,7 @@ PYMT__NOINLINE static void objmem_free_other(void *p) {
 }
 
 PYMT_API void pymt_object_free(void *p) {
-    if (pymt__likely(pymt__arena_lookup(p))) {
-        pymt__tcache_free(p, pymt__block_class(p));
-        return;
-    }
-    objmem_free_other(p);
+    pymt__objmem_free(p);
 }
 
 PYMT_API void *pymt_object_realloc(void *p, size_t n) {

@@ -77,6 +77,33 @@ static void usedpools_unlink(unsigned c, pymt__pool *pool) {
     pool->nextpool = pool->prevpool = NULL;
 }
 
+/* Arena a leaves usable_arenas (its neighbours are linked to each other). */
+static void usable_unlink(pymt__arena *a) {
+    if (a->prevarena != NULL)
+        a->prevarena->nextarena = a->nextarena;
+    else
+        usable_arenas = a->nextarena;
+    if (a->nextarena != NULL)
+        a->nextarena->prevarena = a->prevarena;
+}
+
+/* Arena a, with nf free pools, is about to stop being the last arena with nf: the finger
+ * moves to its left neighbour when that one has nf too, else clears. */
+static void finger_leave(pymt__arena *a, uint32_t nf) {
+    if (nfp2lasta[nf] == a) {
+        pymt__arena *p = a->prevarena;
+        nfp2lasta[nf] = (p != NULL && p->nfreepools == nf) ? p : NULL;
+    }
+}
+
+/* Arena a, wholly free and off usable_arenas, goes on the list to retire after the lock. */
+static void retire_push(pymt__arena *a, pymt__arena **retire) {
+    a->state = PYMT__ARENA_RETIRING;
+    a->prevarena = NULL;
+    a->nextarena = *retire;
+    *retire = a;
+}
+
 /* A pool for class c from the arenas; NULL + ENOMEM when no arena can be had. */
 static pymt__pool *pool_new_locked(unsigned c) {
     if (usable_arenas == NULL) {
@@ -107,9 +134,7 @@ static pymt__pool *pool_new_locked(unsigned c) {
         pool->count = 0;
     }
     if (--a->nfreepools == 0) {
-        usable_arenas = a->nextarena;
-        if (usable_arenas)
-            usable_arenas->prevarena = NULL;
+        usable_unlink(a); /* the head */
         a->nextarena = a->prevarena = NULL;
     }
     if (pool->szidx != c) {
@@ -219,23 +244,13 @@ static void pool_empty_locked(pymt__pool *pool, pymt__arena **retire) {
     a->freepools = pool;
     uint32_t nf = a->nfreepools;
     pymt__arena *lastnf = nfp2lasta[nf];
-    if (lastnf == a) { /* it is the rightmost with nf: the finger moves left or clears */
-        pymt__arena *p = a->prevarena;
-        nfp2lasta[nf] = (p != NULL && p->nfreepools == nf) ? p : NULL;
-    }
+    finger_leave(a, nf); /* a moves on to nf + 1 */
     a->nfreepools = ++nf;
 
     if (nf == PYMT__POOLS_PER_ARENA && a->nextarena != NULL) {
         /* case 1: wholly free and not the last usable arena: unlink and retire */
-        if (a->prevarena == NULL)
-            usable_arenas = a->nextarena;
-        else
-            a->prevarena->nextarena = a->nextarena;
-        a->nextarena->prevarena = a->prevarena;
-        a->state = PYMT__ARENA_RETIRING;
-        a->prevarena = NULL;
-        a->nextarena = *retire;
-        *retire = a;
+        usable_unlink(a);
+        retire_push(a, retire);
         return;
     }
     if (nf == 1) {
@@ -254,11 +269,7 @@ static void pool_empty_locked(pymt__pool *pool, pymt__arena **retire) {
     if (a == lastnf)
         return; /* case 3: still in order */
     /* case 4: move right, after lastnf */
-    if (a->prevarena != NULL)
-        a->prevarena->nextarena = a->nextarena;
-    else
-        usable_arenas = a->nextarena;
-    a->nextarena->prevarena = a->prevarena;
+    usable_unlink(a);
     a->prevarena = lastnf;
     a->nextarena = lastnf->nextarena;
     if (a->nextarena != NULL)
@@ -350,21 +361,9 @@ size_t pymt__pool_trim(void) {
     for (pymt__arena *a = usable_arenas; a != NULL;) {
         pymt__arena *next = a->nextarena;
         if (a->nfreepools == PYMT__POOLS_PER_ARENA) {
-            uint32_t nf = a->nfreepools;
-            if (nfp2lasta[nf] == a) {
-                pymt__arena *p = a->prevarena;
-                nfp2lasta[nf] = (p != NULL && p->nfreepools == nf) ? p : NULL;
-            }
-            if (a->prevarena)
-                a->prevarena->nextarena = a->nextarena;
-            else
-                usable_arenas = a->nextarena;
-            if (a->nextarena)
-                a->nextarena->prevarena = a->prevarena;
-            a->state = PYMT__ARENA_RETIRING;
-            a->prevarena = NULL;
-            a->nextarena = retire;
-            retire = a;
+            finger_leave(a, a->nfreepools);
+            usable_unlink(a);
+            retire_push(a, &retire);
         }
         a = next;
     }

@@ -3,26 +3,8 @@
  * a registry while live, kept aside in a quarantine for a while after it is freed, and every
  * misuse found on the way is reported (then the process aborts, unless a report hook is set).
  *
- * A debug block (sizes for 64-bit; frames only with PYMT_DEBUG_BACKTRACE=1):
- *
- *   base                                        p (returned, 16-byte aligned)
- *   +------------------+------------------------+----------------+---------------+
- *   | frames 16 x 8 B  | head: next, size,      | payload:       | trailer:      |
- *   | (optional, 128B) | serial, check, family, | n bytes        | 16 x 0xFD     |
- *   |                  | op, state, freed_by,   |                |               |
- *   |                  | nframes, framed;       |                |               |
- *   |                  | guard: 16 x 0xFD       |                |               |
- *   +------------------+------------------------+----------------+---------------+
- *                       <------ 48 bytes ------>                  <-- 16 bytes -->
- *
- * The head is a multiple of 16 bytes and the system allocator and the pools hand out 16-byte
- * aligned memory, so the payload stays 16-byte aligned. Overhead: 64 bytes (192 with frames).
- *
- * Byte values (the ones pymalloc and the Windows CRT debug heap use, so a hex dump reads the
- * same as in CPython):
- *   CLEAN     0xCD  fresh payload of malloc/realloc growth (never calloc, which zeroes)
- *   DEAD      0xDD  the whole payload once freed; checked when the block leaves quarantine
- *   FORBIDDEN 0xFD  the 16 guard bytes before and the 16 after the payload
+ * The block layout and byte values are in debug_block.h; reports are written by
+ * debug_report.c.
  *
  * Registry: a hash set of live and quarantined blocks keyed by payload address, chained through
  * the head's next field (no memory of its own), DBG_BUCKETS buckets guarded by DBG_STRIPES
@@ -39,58 +21,25 @@
  * quarantine the same way.
  *
  * Locks: a stripe lock and the quarantine lock are never held together; none of them is held
- * while a report is written or a hook runs (the hook may call pymt). Reports are built in a stack
- * buffer and written with write(2): nothing here calls stdio or malloc (backtrace() is primed in
- * pymt__debug_init because its first call may allocate).
+ * while a report is written or a hook runs (the hook may call pymt).
  *
  * Underneath: pymt__sys_* for the raw family, and for everything when pooling is off
  * (malloc_debug); pymt__objmem_*_nodebug for object memory and objects when pooling is on. The
  * object families (object memory and objects) are one domain, as in CPython (PyObject_Del ==
  * PyObject_Free): mixing them is allowed; mixing either with raw memory is a family mismatch. */
-#include "internal.h"
+#include "debug_block.h"
 #include "atomic.h"
 
-#include <errno.h>
 #include <execinfo.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#define DBG_CLEAN 0xCD
-#define DBG_DEAD 0xDD
-#define DBG_FORBIDDEN 0xFD
-#define DBG_GUARD 16      /* guard bytes on each side */
-#define DBG_FRAMES 16     /* allocation stack depth kept with PYMT_DEBUG_BACKTRACE=1 */
 #define DBG_BUCKETS (1 << 20) /* registry buckets: 8 MiB of BSS heads, zero pages until used,
                                   so chains stay short up to millions of live blocks */
 #define DBG_STRIPES 16    /* registry locks (fork holds them all: ThreadSanitizer tracks <= 64) */
 #define DBG_QUAR_BLOCKS 4096
 #define DBG_QUAR_BYTES ((size_t)4 << 20)
-#define DBG_DUMP 16       /* payload bytes shown in a report */
 
-enum { DBG_LIVE = 1, DBG_FREED = 2 };
-/* What the program called; family 0 marks pymt's own checks (op 0 check_heap, DBG_OP_TRIM). */
-enum { DBG_OP_MALLOC = 0, DBG_OP_CALLOC = 1, DBG_OP_REALLOC = 2, DBG_OP_FREE = 3, DBG_OP_TRIM = 4 };
-
-typedef struct dbg_head {
-    struct dbg_head *next;    /* registry chain; under the stripe lock */
-    size_t size;              /* requested bytes */
-    uint64_t serial;          /* allocation number, from 1 */
-    uint16_t check;           /* dbg_check() of the fields above: a clobbered head shows */
-    uint8_t family;           /* allocating family (enum pymt__family) */
-    uint8_t op;               /* DBG_OP_MALLOC/CALLOC/REALLOC */
-    uint8_t state;            /* DBG_LIVE or DBG_FREED; under the stripe lock */
-    uint8_t freed_by;         /* family that freed it; under the stripe lock */
-    uint8_t nframes;          /* frames kept before the head */
-    uint8_t framed;           /* room for DBG_FRAMES frames before the head (0 or 1) */
-    unsigned char guard[DBG_GUARD]; /* FORBIDDEN; the payload follows */
-} dbg_head;
-
-_Static_assert(sizeof(dbg_head) == 48, "the debug head is 48 bytes");
-_Static_assert(sizeof(dbg_head) % PYMT__ALIGNMENT == 0, "the payload stays aligned");
-_Static_assert(DBG_FRAMES * sizeof(void *) % PYMT__ALIGNMENT == 0, "frames keep the alignment");
 _Static_assert(DBG_BUCKETS % DBG_STRIPES == 0, "stripes divide the buckets evenly");
 
 typedef struct dbg_stripe {
@@ -108,20 +57,11 @@ static struct {
 } dbg_quar = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static _Atomic uint64_t dbg_serial;     /* relaxed: only uniqueness matters */
-static int dbg_fd = 2;                  /* report destination; set once by pymt__debug_init */
 static bool dbg_ready;                  /* pymt__debug_init ran; set before any debug block */
 static size_t dbg_frame_bytes;          /* room for frames in new blocks: 0 or DBG_FRAMES * 8 */
 
-/* The report hook and its context change together under dbg_hook_lock. */
-static pthread_mutex_t dbg_hook_lock = PTHREAD_MUTEX_INITIALIZER;
-static pymt_report_hook dbg_hook;
-static void *dbg_hook_ctx;
-
 /* ---- small helpers ------------------------------------------------------------------------- */
 
-static inline unsigned char *payload_of(dbg_head *h) {
-    return (unsigned char *)(h + 1);
-}
 static inline size_t bucket_of(const void *p) {
     uint64_t x = (uint64_t)(uintptr_t)p >> 4;
     x *= 0x9E3779B97F4A7C15ull;
@@ -131,29 +71,8 @@ _Static_assert(DBG_BUCKETS == 1 << 20, "bucket_of keeps 20 bits");
 static inline dbg_stripe *stripe_of(size_t b) {
     return &dbg_stripes[b % DBG_STRIPES];
 }
-/* Blocks allocated while init primes backtrace() have no frames: each head says. */
-static inline size_t frame_room(const dbg_head *h) {
-    return h->framed ? DBG_FRAMES * sizeof(void *) : 0;
-}
-static inline char *base_of(dbg_head *h) {
-    return (char *)h - frame_room(h);
-}
 static inline bool same_domain(int a, int b) {
     return (a == PYMT__FAM_RAW) == (b == PYMT__FAM_RAW);
-}
-static uint16_t dbg_check(const dbg_head *h) {
-    uint64_t x = h->size * 0xff51afd7ed558ccdull ^ h->serial * 0xc4ceb9fe1a85ec53ull;
-    x ^= (uint64_t)h->family << 8 | (uint64_t)h->op << 16 | (uint64_t)h->nframes << 24 |
-         (uint64_t)h->framed << 32;
-    x ^= x >> 29;
-    x *= 0x94d049bb133111ebull;
-    return (uint16_t)(x >> 48);
-}
-static bool guard_ok(const unsigned char *g) {
-    for (int i = 0; i < DBG_GUARD; i++)
-        if (g[i] != DBG_FORBIDDEN)
-            return false;
-    return true;
 }
 /* Offset of the first byte of [p, p+n) that is not DEAD, or n. */
 static size_t dead_mismatch(const unsigned char *p, size_t n) {
@@ -174,26 +93,6 @@ static size_t dead_mismatch(const unsigned char *p, size_t n) {
     return n;
 }
 
-static const char *fam_text(int family) {
-    switch (family) {
-    case PYMT__FAM_RAW: return "raw memory";
-    case PYMT__FAM_OBJMEM: return "object memory";
-    case PYMT__FAM_OBJECT: return "objects";
-    default: return "unknown family";
-    }
-}
-/* The public function behind (family, op), for reports. */
-static const char *fam_func(int family, int op) {
-    static const char *const names[3][4] = {
-        {"pymt_mem_malloc", "pymt_mem_calloc", "pymt_mem_realloc", "pymt_mem_free"},
-        {"pymt_object_malloc", "pymt_object_calloc", "pymt_object_realloc", "pymt_object_free"},
-        {"pymt_object_new", "pymt_object_new", "pymt_object_realloc", "pymt_object_del"},
-    };
-    if (family < 1 || family > 3 || op < 0 || op > 3)
-        return "?";
-    return names[family - 1][op];
-}
-
 /* ---- the underlying allocators ------------------------------------------------------------ */
 
 static void *under_malloc(int family, size_t n) {
@@ -206,242 +105,6 @@ static void under_free(int family, void *base) {
         pymt__objmem_free_nodebug(base);
     else
         pymt__sys_free(base);
-}
-
-/* ---- the report ---------------------------------------------------------------------------- */
-
-typedef struct dbg_buf {
-    char *s;
-    size_t len, cap;
-} dbg_buf;
-
-static void put_s(dbg_buf *b, const char *s) {
-    while (*s && b->len + 1 < b->cap)
-        b->s[b->len++] = *s++;
-    b->s[b->len] = '\0';
-}
-/* PUT(b, s1, s2, ...): append the strings in order. */
-static void put_list(dbg_buf *b, const char *const *list) {
-    for (; *list; list++)
-        put_s(b, *list);
-}
-#define PUT(b, ...) put_list((b), (const char *const[]){__VA_ARGS__, NULL})
-/* "object memory (pymt_object_free)" */
-static void put_fam(dbg_buf *b, int family, const char *func) {
-    PUT(b, fam_text(family), " (", func, ")");
-}
-static void put_u(dbg_buf *b, uint64_t v) {
-    char t[24];
-    int i = 23;
-    t[i] = '\0';
-    do {
-        t[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    put_s(b, t + i);
-}
-static void put_x(dbg_buf *b, uint64_t v) {
-    char t[24];
-    int i = 23;
-    t[i] = '\0';
-    do {
-        t[--i] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
-    t[--i] = 'x';
-    t[--i] = '0';
-    put_s(b, t + i);
-}
-static void put_bytes(dbg_buf *b, const unsigned char *p, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        char t[4] = {"0123456789abcdef"[p[i] >> 4], "0123456789abcdef"[p[i] & 15], ' ', 0};
-        if (i + 1 == n)
-            t[2] = 0;
-        put_s(b, t);
-    }
-}
-
-enum dbg_error {
-    DBG_OK = 0,
-    DBG_E_MISMATCH,
-    DBG_E_DOUBLE_FREE,
-    DBG_E_UNKNOWN,
-    DBG_E_HEADER,
-    DBG_E_UNDERRUN,
-    DBG_E_OVERRUN,
-    DBG_E_USE_AFTER_FREE,
-};
-
-/* What a report says about a block, copied under the stripe lock (or by the block's owner). */
-typedef struct dbg_snap {
-    const void *p;
-    bool known;                  /* p is (or was) a debug block: the fields below are valid */
-    bool header_ok;              /* the check word matched: size and trailer can be trusted */
-    size_t size;
-    uint64_t serial;
-    int family, op, state, freed_by;
-    unsigned char lead[DBG_GUARD], trail[DBG_GUARD];
-    unsigned char data[DBG_DUMP];
-    size_t ndata;
-    size_t bad_offset;           /* use after free: first changed payload byte */
-    int nframes;
-    void *frames[DBG_FRAMES];
-} dbg_snap;
-
-static void snap_take(dbg_snap *s, dbg_head *h) {
-    s->known = true;
-    s->header_ok = dbg_check(h) == h->check;
-    s->size = h->size;
-    s->serial = h->serial;
-    s->family = h->family;
-    s->op = h->op;
-    s->state = h->state;
-    s->freed_by = h->freed_by;
-    memcpy(s->lead, h->guard, DBG_GUARD);
-    if (s->header_ok) {
-        memcpy(s->trail, payload_of(h) + h->size, DBG_GUARD);
-        s->ndata = h->size < DBG_DUMP ? h->size : DBG_DUMP;
-        memcpy(s->data, payload_of(h), s->ndata);
-        s->nframes = h->nframes <= DBG_FRAMES ? h->nframes : 0;
-        if (s->nframes)
-            memcpy(s->frames, base_of(h), (size_t)s->nframes * sizeof(void *));
-    } else {
-        s->ndata = 0;
-        s->nframes = 0;
-    }
-}
-
-static void write_all(int fd, const char *s, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        s += w;
-        n -= (size_t)w;
-    }
-}
-
-/* Build the report for err on s (used by family through op), then hand it to the hook, or write
- * it and abort (fatal) or return (pymt_check_heap). Returns only when a hook took it or !fatal. */
-static void dbg_report(enum dbg_error err, const dbg_snap *s, int family, int op, bool fatal) {
-    char text[4096];
-    dbg_buf b = {text, 0, sizeof text};
-    int saved_errno = errno;
-    const char *by = family ? fam_func(family, op)
-                     : op == DBG_OP_TRIM ? "pymt_trim" : "pymt_check_heap";
-    PUT(&b, "pymt debug: ");
-    switch (err) {
-    case DBG_E_MISMATCH:
-        PUT(&b, "family mismatch: allocated by ");
-        put_fam(&b, s->family, fam_func(s->family, s->op));
-        PUT(&b, op == DBG_OP_REALLOC ? ", reallocated by " : ", freed by ");
-        put_fam(&b, family, by);
-        break;
-    case DBG_E_DOUBLE_FREE:
-        PUT(&b, op == DBG_OP_REALLOC ? "realloc of a freed block: " : "double free: ",
-            "already freed by ");
-        put_fam(&b, s->freed_by, fam_func(s->freed_by, DBG_OP_FREE));
-        PUT(&b, ", now passed to ");
-        put_fam(&b, family, by);
-        break;
-    case DBG_E_UNKNOWN:
-        PUT(&b, "pointer never handed out by pymt (or freed long ago) passed to ");
-        put_fam(&b, family, by);
-        break;
-    case DBG_E_HEADER:
-        PUT(&b, "block header corrupted (underrun past the leading guard bytes), found by ", by);
-        break;
-    case DBG_E_UNDERRUN:
-        PUT(&b, "buffer underrun: leading guard bytes changed, found by ", by);
-        break;
-    case DBG_E_OVERRUN:
-        PUT(&b, "buffer overrun: trailing guard bytes changed, found by ", by);
-        break;
-    case DBG_E_USE_AFTER_FREE:
-        PUT(&b, "use after free: written after being freed (first changed byte at offset ");
-        put_u(&b, s->bad_offset);
-        PUT(&b, family ? "), found when it left the quarantine, during "
-                       : "), found in the quarantine by ",
-            by);
-        break;
-    default:
-        PUT(&b, "internal error");
-        break;
-    }
-    PUT(&b, "\n  address ");
-    put_x(&b, (uintptr_t)s->p);
-    if (s->known) {
-        if (s->header_ok) {
-            PUT(&b, ": ");
-            put_u(&b, s->size);
-            PUT(&b, " bytes requested, serial ");
-            put_u(&b, s->serial);
-            PUT(&b, "\n  allocated by ");
-            put_fam(&b, s->family, fam_func(s->family, s->op));
-            if (s->state == DBG_FREED && err != DBG_E_DOUBLE_FREE) {
-                PUT(&b, ", freed by ");
-                put_fam(&b, s->freed_by, fam_func(s->freed_by, DBG_OP_FREE));
-            }
-        } else {
-            PUT(&b, ": header check word wrong; size ");
-            put_u(&b, s->size);
-            PUT(&b, ", serial ");
-            put_u(&b, s->serial);
-            PUT(&b, " and family byte ");
-            put_u(&b, (uint64_t)s->family);
-            PUT(&b, " are untrustworthy");
-        }
-        PUT(&b, "\n  leading guard (16 bytes before p): ",
-            guard_ok(s->lead) ? "intact" : "CHANGED", "\n    found    ");
-        put_bytes(&b, s->lead, DBG_GUARD);
-        PUT(&b, "\n    expected fd x 16");
-        if (s->header_ok) {
-            PUT(&b, "\n  trailing guard (16 bytes at p+");
-            put_u(&b, s->size);
-            PUT(&b, "): ", guard_ok(s->trail) ? "intact" : "CHANGED", "\n    found    ");
-            put_bytes(&b, s->trail, DBG_GUARD);
-            PUT(&b, "\n    expected fd x 16\n  payload (first ");
-            put_u(&b, s->ndata);
-            PUT(&b, " bytes): ");
-            put_bytes(&b, s->data, s->ndata);
-        }
-        if (s->nframes > 0) {
-            put_s(&b, "\n  allocation stack:");
-            for (int i = 0; i < s->nframes; i++) {
-                put_s(&b, " ");
-                put_x(&b, (uintptr_t)s->frames[i]);
-            }
-        }
-    }
-    put_s(&b, "\n");
-
-    pthread_mutex_lock(&dbg_hook_lock);
-    pymt_report_hook hook = dbg_hook;
-    void *ctx = dbg_hook_ctx;
-    pthread_mutex_unlock(&dbg_hook_lock);
-    if (hook) {
-        hook(text, b.len, ctx);
-        errno = saved_errno;
-        return;
-    }
-    write_all(dbg_fd, text, b.len);
-    if (s->known && s->nframes > 0) {
-        write_all(dbg_fd, "  allocation stack, symbolised:\n", 32);
-        backtrace_symbols_fd(s->frames, s->nframes, dbg_fd);
-    }
-    if (fatal)
-        abort();
-    errno = saved_errno;
-}
-
-/* Report err on an unknown pointer (nothing of it is read). */
-static void report_unknown(const void *p, int family, int op) {
-    dbg_snap s;
-    s.p = p;
-    s.known = false;
-    dbg_report(DBG_E_UNKNOWN, &s, family, op, true);
 }
 
 /* ---- the registry -------------------------------------------------------------------------- */
@@ -507,7 +170,7 @@ static enum dbg_error reg_take(const void *p, int family, dbg_head **out, dbg_sn
         *out = h;
     } else if (h) {
         s->p = p;
-        snap_take(s, h);
+        pymt__dbg_snap_take(s, h);
     }
     pthread_mutex_unlock(&st->lock);
     return err;
@@ -546,7 +209,7 @@ static enum dbg_error freed_check(dbg_head *h, dbg_snap *s) {
         err = DBG_E_USE_AFTER_FREE;
     if (err != DBG_OK) {
         s->p = payload_of(h);
-        snap_take(s, h);
+        pymt__dbg_snap_take(s, h);
         s->bad_offset = off;
     }
     return err;
@@ -558,7 +221,7 @@ static void quar_release(dbg_head *h, int family, int op) {
     enum dbg_error err = freed_check(h, &s);
     reg_remove(h);
     if (err != DBG_OK) {
-        dbg_report(err, &s, family, op, true);
+        pymt__dbg_report(err, &s, family, op, true);
         /* A hook took it. A changed payload is harmless to the allocator; a clobbered head or
          * guard may mean the neighbours are clobbered too, so that block is leaked. */
         if (err != DBG_E_USE_AFTER_FREE)
@@ -656,9 +319,9 @@ static dbg_head *dbg_take_checked(void *p, int family, int op) {
     if (pymt__likely(err == DBG_OK))
         return h;
     if (err == DBG_E_UNKNOWN)
-        report_unknown(p, family, op);
+        pymt__dbg_report_unknown(p, family, op);
     else
-        dbg_report(err, &s, family, op, true);
+        pymt__dbg_report(err, &s, family, op, true);
     return NULL;
 }
 
@@ -721,13 +384,7 @@ void pymt__debug_live_counts(size_t out[3]) {
 void pymt__debug_init(void) {
     for (int i = 0; i < DBG_STRIPES; i++)
         pthread_mutex_init(&dbg_stripes[i].lock, NULL);
-    if (pymt__opt.debug_log && pymt__opt.debug_log[0]) {
-        int fd = open(pymt__opt.debug_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd >= 0)
-            dbg_fd = fd;
-        else
-            pymt__write_err("pymt: PYMT_DEBUG_LOG cannot be opened; reports go to stderr\n");
-    }
+    pymt__dbg_report_init();
     if (pymt__opt.debug_backtrace) {
         /* The first backtrace() loads the unwinder, which may allocate: do it now, not in the
          * middle of an allocation. */
@@ -742,7 +399,7 @@ void pymt__debug_init(void) {
 void pymt__debug_atfork_prepare(void) {
     if (!dbg_ready)
         return;
-    pthread_mutex_lock(&dbg_hook_lock);
+    pymt__dbg_report_atfork_prepare();
     pthread_mutex_lock(&dbg_quar.lock);
     for (int i = 0; i < DBG_STRIPES; i++)
         pthread_mutex_lock(&dbg_stripes[i].lock);
@@ -753,20 +410,13 @@ void pymt__debug_atfork_parent(void) {
     for (int i = DBG_STRIPES - 1; i >= 0; i--)
         pthread_mutex_unlock(&dbg_stripes[i].lock);
     pthread_mutex_unlock(&dbg_quar.lock);
-    pthread_mutex_unlock(&dbg_hook_lock);
+    pymt__dbg_report_atfork_parent();
 }
 void pymt__debug_atfork_child(void) {
     pymt__debug_atfork_parent(); /* the forking thread owns the locks in the child too */
 }
 
 /* ---- public -------------------------------------------------------------------------------- */
-
-void pymt_set_report_hook(pymt_report_hook hook, void *ctx) {
-    pthread_mutex_lock(&dbg_hook_lock);
-    dbg_hook = hook;
-    dbg_hook_ctx = hook ? ctx : NULL;
-    pthread_mutex_unlock(&dbg_hook_lock);
-}
 
 #define DBG_CHECK_BATCH 8
 
@@ -793,13 +443,13 @@ size_t pymt_check_heap(void) {
             bad++;
             if (nsnap < DBG_CHECK_BATCH) {
                 snaps[nsnap].p = payload_of(h);
-                snap_take(&snaps[nsnap], h);
+                pymt__dbg_snap_take(&snaps[nsnap], h);
                 errs[nsnap++] = err;
             }
         }
         pthread_mutex_unlock(&st->lock);
         for (size_t i = 0; i < nsnap; i++)
-            dbg_report(errs[i], &snaps[i], 0, 0, false);
+            pymt__dbg_report(errs[i], &snaps[i], 0, 0, false);
     }
     /* Quarantined blocks: head, guards and DEAD fill. The quarantine lock keeps them from being
      * released meanwhile; their payloads were filled before they were pushed (ordered by this
@@ -820,6 +470,6 @@ size_t pymt_check_heap(void) {
     }
     pthread_mutex_unlock(&dbg_quar.lock);
     for (size_t i = 0; i < nq; i++)
-        dbg_report(qerrs[i], &qsnaps[i], 0, 0, false);
+        pymt__dbg_report(qerrs[i], &qsnaps[i], 0, 0, false);
     return bad;
 }

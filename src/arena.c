@@ -22,6 +22,11 @@
  * re-pushed by anyone else before its CAS). Entries are the metadata objects, which are never
  * unmapped, so a stale next pointer is never a dangling one.
  *
+ * Huge pages (PYMT_HUGEPAGES=1): arenas are mapped two at a time, 2 MiB-aligned, advised
+ * MADV_HUGEPAGE. The kernel backs a range with a huge page at the first touch only when the
+ * whole aligned 2 MiB lies in one mapping, which an arena mapped on its own never does; the
+ * second arena of a pair waits in arena_half until the core needs one.
+ *
  * Never calls malloc. */
 #include "arena.h"
 
@@ -39,6 +44,7 @@ static pymt__arena *arena_table;   /* PYMT__MAX_ARENAS slots; set once at init *
 static uint32_t arena_table_used;  /* slots handed out so far (core lock) */
 static ck_stack_t arena_reserve;   /* RESERVE arenas; pushed lock-free, popped under lock */
 static ck_stack_t arena_free_slots;/* UNUSED slots that once had memory; same discipline */
+static void *arena_half;           /* huge pages: a pair's second arena, not handed out (core lock) */
 
 /* Written by many threads, read by stats: relaxed counters. */
 static _Atomic size_t arenas_current, arenas_reserve_n, arenas_allocated_total,
@@ -71,6 +77,23 @@ static void counter_max(_Atomic size_t *hw, size_t v) {
     }
 }
 
+/* Memory for one arena. Core lock held. */
+static void *arena_map_locked(void) {
+    if (!pymt__opt.hugepages)
+        return pymt__os_map_aligned(PYMT__ARENA_SIZE, PYMT__ARENA_SIZE);
+    void *mem = arena_half;
+    if (mem != NULL) {
+        arena_half = NULL;
+        return mem;
+    }
+    mem = pymt__os_map_aligned(2 * PYMT__ARENA_SIZE, 2 * PYMT__ARENA_SIZE);
+    if (mem == NULL)
+        return NULL;
+    (void)pymt__os_advise_huge(mem, 2 * PYMT__ARENA_SIZE); /* refused: plain pages */
+    arena_half = (char *)mem + PYMT__ARENA_SIZE;
+    return mem;
+}
+
 pymt__arena *pymt__arena_new_locked(void) {
     /* 1. a reserve arena: already mapped and in the map, pages discarded (read as zero) */
     ck_stack_entry_t *e = pymt__ck_pop_mpsc(&arena_reserve);
@@ -99,7 +122,7 @@ pymt__arena *pymt__arena_new_locked(void) {
         errno = ENOMEM;
         return NULL;
     }
-    void *mem = pymt__os_map_aligned(PYMT__ARENA_SIZE, PYMT__ARENA_SIZE);
+    void *mem = arena_map_locked();
     if (mem != NULL && ((uintptr_t)mem >> 48) != 0) {
         /* outside the map's reach: never happens without a hint above 47 bits */
         pymt__os_unmap(mem, PYMT__ARENA_SIZE);
@@ -170,6 +193,12 @@ size_t pymt__arena_trim_locked(void) {
         pymt__arena_unmap_retiring(a);
         released += PYMT__ARENA_SIZE;
         e = next;
+    }
+    if (arena_half != NULL) {
+        /* resident when its pair got a huge page */
+        pymt__os_unmap(arena_half, PYMT__ARENA_SIZE);
+        arena_half = NULL;
+        released += PYMT__ARENA_SIZE;
     }
     return released;
 }

@@ -22,6 +22,7 @@
 
 pymt__options pymt__opt;
 int pymt__tcache_request = -1;
+int pymt__hugepages_request = -1;
 static _Atomic int init_done;
 static _Atomic int atfork_registered;
 static pthread_mutex_t init_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -119,6 +120,8 @@ void pymt__init_slow(void) {
     pymt__options_read(&o);
     if (pymt__tcache_request >= 0)
         o.tcache = pymt__tcache_request != 0;
+    if (pymt__hugepages_request >= 0)
+        o.hugepages = pymt__hugepages_request != 0;
     if (o.pooling && !pymt__arena_init()) {
         pymt__write_err("pymt: cannot reserve the arena table; pooling off\n");
         o.mode = o.debug ? PYMT_MODE_MALLOC_DEBUG : PYMT_MODE_MALLOC;
@@ -138,17 +141,31 @@ void pymt__init_slow(void) {
     pthread_mutex_unlock(&init_mutex);
 }
 
-PYMT_API int pymt_set_tcache(int enabled) {
+/* Set *request to on/off unless init has run (then EBUSY). */
+static int request_before_init(int *request, int on) {
     pthread_mutex_lock(&init_mutex);
     int busy = pymt__load_acquire(&init_done);
     if (!busy)
-        pymt__tcache_request = enabled ? 1 : 0;
+        *request = on ? 1 : 0;
     pthread_mutex_unlock(&init_mutex);
     if (busy) {
         errno = EBUSY;
         return -1;
     }
     return 0;
+}
+
+PYMT_API int pymt_set_tcache(int enabled) {
+    return request_before_init(&pymt__tcache_request, enabled);
+}
+
+PYMT_API int pymt_set_hugepages(int enabled) {
+    return request_before_init(&pymt__hugepages_request, enabled);
+}
+
+PYMT_API int pymt_hugepages_enabled(void) {
+    pymt__ensure_init();
+    return pymt__opt.hugepages && pymt__opt.pooling;
 }
 
 PYMT_API pymt_mode pymt_get_mode(void) {

@@ -101,6 +101,7 @@ typedef struct pymt__options {
     const char *debug_log; /* PYMT_DEBUG_LOG, or NULL (points into the environment) */
     unsigned arena_reserve; /* wholly free arenas kept mapped (PYMT_ARENA_RESERVE) */
     size_t large_cache;     /* bytes of freed large blocks a thread keeps (PYMT_LARGE_CACHE) */
+    bool hugepages;         /* arenas in huge-page-advised pairs (PYMT_HUGEPAGES) */
 } pymt__options;
 extern pymt__options pymt__opt;
 void pymt__options_read(pymt__options *o);
@@ -115,6 +116,7 @@ static inline void pymt__ensure_init(void) {
 }
 /* Set by pymt_set_tcache before init (-1: not set). */
 extern int pymt__tcache_request;
+extern int pymt__hugepages_request; /* pymt_set_hugepages before init: -1 none, else 0/1 */
 /* Write a whole message to stderr with write(2): no stdio, no allocation. */
 void pymt__write_err(const char *msg);
 /* Report a fatal misuse (mismatched free seen by the release build) and abort. */

@@ -66,6 +66,16 @@ void pymt__os_unmap(void *p, size_t size) {
     munmap(p, size);
 }
 
+bool pymt__os_advise_huge(void *p, size_t size) {
+#ifdef MADV_HUGEPAGE
+    return madvise(p, size, MADV_HUGEPAGE) == 0;
+#else
+    (void)p;
+    (void)size;
+    return false;
+#endif
+}
+
 void pymt__os_discard(void *p, size_t size) {
     /* DONTNEED, not FREE: the pages leave RSS at once, which is what pymt_trim promises. */
     madvise(p, size, MADV_DONTNEED);

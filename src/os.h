@@ -2,6 +2,7 @@
 #ifndef PYMT_OS_H
 #define PYMT_OS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,6 +13,8 @@ void *pymt__os_reserve(size_t size);
 /* Map size bytes aligned to align (a power of two >= the page size). */
 void *pymt__os_map_aligned(size_t size, size_t align);
 void pymt__os_unmap(void *p, size_t size);
+/* Ask for transparent huge pages on [p, p+size) (MADV_HUGEPAGE); false if refused. */
+bool pymt__os_advise_huge(void *p, size_t size);
 /* Give the pages back to the OS, keeping the mapping (they read as zero afterwards). */
 void pymt__os_discard(void *p, size_t size);
 size_t pymt__os_page_size(void);

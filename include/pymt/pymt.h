@@ -127,6 +127,14 @@ PYMT_API void pymt_thread_flush(void);
  * once the allocator has been used. */
 PYMT_API int pymt_set_tcache(int enabled);
 
+/* Map arenas two at a time, 2 MiB-aligned, and advise the kernel to back them with
+ * transparent huge pages (1), or map them one by one (0, the default), before the first
+ * allocation of the process (the environment variable PYMT_HUGEPAGES does the same). With
+ * huge pages a program makes fewer TLB misses on pool memory and holds it in 2 MiB steps:
+ * the first touch of a pair may make all of it resident. Returns 0, or -1 with errno EBUSY
+ * once the allocator has been used. */
+PYMT_API int pymt_set_hugepages(int enabled);
+
 /* Return the memory of wholly free arenas to the OS, after draining the shared block depots
  * and the calling thread's cache. Returns the number of bytes released. Thread-safe. */
 PYMT_API size_t pymt_trim(void);
@@ -141,6 +149,11 @@ typedef enum pymt_mode {
 PYMT_API pymt_mode pymt_get_mode(void);
 /* Non-zero when the per-thread caches are in use. */
 PYMT_API int pymt_tcache_enabled(void);
+
+/* 1 when arenas are mapped for huge pages (pymt_set_hugepages, PYMT_HUGEPAGES) and pooling is
+ * on, else 0. Whether the kernel gives huge pages is its choice
+ * (/sys/kernel/mm/transparent_hugepage/enabled: "madvise" or "always"). */
+PYMT_API int pymt_hugepages_enabled(void);
 
 /* ---------------------------------------------------------------------------------------------
  * Statistics. Counters are exact when no other thread is allocating; while threads run they

@@ -20,6 +20,9 @@ reported, in one Markdown table with ratios against the baselines of the same ru
 Usage: python3 python_bench.py --embedder build/release/clients/pymt-python [--runs 5]
          [--python /usr/bin/python3.11] [--only dict_churn,json_roundtrip] [--clock wall|cpu]
          [--pin CPU] [--hook libpymt-pyhook.so (default: beside the embedder)]
+         [--pymt-env PYMT_HUGEPAGES=1 ...]
+PYMT_* variables of the caller's environment are dropped, so every configuration runs with
+pymt's defaults; --pymt-env (repeatable) sets one for the two pymt configurations only.
 --pin runs every process on one CPU. On a 2-core machine the threaded queue_pipeline swings
 between 0.6 and 2.5 s from run to run unpinned (CPython's GIL passing between threads on two
 cores), whatever the allocator; pinned it moves by a few percent. The GIL lets one thread run
@@ -160,6 +163,8 @@ def main():
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="wall: elapsed time; cpu: process CPU time (all threads), steadier "
                          "on a machine shared with other work")
+    ap.add_argument("--pymt-env", action="append", default=[], metavar="PYMT_VAR=VALUE",
+                    help="set this variable for pymt and stock+pymt (repeatable)")
     args = ap.parse_args()
     if args.run:
         run_one(args.run)
@@ -170,17 +175,24 @@ def main():
         os.sched_setaffinity(0, {args.pin})  # inherited by every process started below
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("PYTHONMALLOC", "PYTHONDEVMODE", "PYMT_"))}
+    pymt_env = {}
+    for item in args.pymt_env:
+        name, eq, value = item.partition("=")
+        if not eq or not name.startswith("PYMT_"):
+            ap.error("--pymt-env wants PYMT_NAME=VALUE, not %r" % item)
+        pymt_env[name] = value
     configs = [
         ("pymalloc", [args.python], base),
         ("malloc", [args.python], dict(base, PYTHONMALLOC="malloc")),
-        ("pymt", [args.embedder], base),
+        ("pymt", [args.embedder], dict(base, **pymt_env)),
         ("embed+pymalloc", [args.embedder], dict(base, PYTHONMALLOC="pymalloc")),
         ("embed+malloc", [args.embedder], dict(base, PYTHONMALLOC="malloc")),
     ]
     hook = args.hook or os.path.join(os.path.dirname(os.path.abspath(args.embedder)),
                                      "libpymt-pyhook.so")
     if os.path.exists(hook):
-        configs.append(("stock+pymt", [args.python], dict(base, LD_PRELOAD=os.path.abspath(hook))))
+        configs.append(("stock+pymt", [args.python],
+                        dict(base, LD_PRELOAD=os.path.abspath(hook), **pymt_env)))
     elif args.hook:
         ap.error("%s: not found" % args.hook)
     labels = [label for label, _, _ in configs]

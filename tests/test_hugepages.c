@@ -7,6 +7,7 @@
  *   - when the kernel's THP setting is not "never", the mapping holding a pair is marked
  *     eligible for huge pages in /proc/self/smaps (MADV_HUGEPAGE took effect);
  *   - pymt_trim unmaps the unused second arena of a pair too;
+ *   - pymt_print_stats says so on its first line (and does not when the mode is off);
  * and, each in a fresh process without the variable: the mode is off by default,
  * pymt_set_hugepages(1) turns it on before first use and is -1 + EBUSY after it, and it stays
  * off with pooling off (PYMT_MALLOC=malloc). */
@@ -81,9 +82,23 @@ static void *first_block_outside(uintptr_t a) {
     return out;
 }
 
+/* The first line of pymt_print_stats mentions huge pages. */
+static bool stats_mention_huge_pages(void) {
+    FILE *f = tmpfile();
+    if (f == NULL)
+        return false;
+    pymt_print_stats(f);
+    rewind(f);
+    char line[256] = "";
+    bool said = fgets(line, sizeof line, f) != NULL && strstr(line, "huge pages") != NULL;
+    fclose(f);
+    return said;
+}
+
 static void arenas_come_in_aligned_pairs(void) {
     REQUIRE(check_plain_pools());
     CHECK_EQ(pymt_hugepages_enabled(), 1);
+    CHECK(stats_mention_huge_pages());
     pymt_thread_flush();
     (void)pymt_trim(); /* nothing left over: the next arena starts a pair */
     void *p = pymt_object_malloc(512);
@@ -123,6 +138,7 @@ static void child_reports_off(void) {
     void *p = pymt_object_malloc(32);
     REQUIRE(p != NULL);
     CHECK_EQ(pymt_hugepages_enabled(), 0);
+    CHECK(!stats_mention_huge_pages());
     pymt_object_free(p);
 }
 

@@ -9,7 +9,8 @@
 #include "pool.h"
 #include "tcache.h"
 
-/* Requests of 0 and above 512 bytes, and the debug mode's blocks. */
+/* Requests of 0 bytes and of more than 512 (debug mode included: small ones reach debug.c
+ * through the thread cache's slow path). */
 void *pymt__objmem_malloc_slow(size_t n) PYMT__NOINLINE;
 /* p is not a pool block: NULL, a debug block, a large block, or a pooling-off block. */
 void pymt__objmem_free_other(void *p) PYMT__NOINLINE;

@@ -1,15 +1,15 @@
 /* api_object.c: objects, pymt_object_new/newvar/del (the PyObject_New family): typed objects on
- * object memory. The size is checked for overflow before any arithmetic reaches the allocator;
- * the head (refcount 1, type, and ob_size for var objects) is set here. */
+ * object memory, through the objects' backend table (the same as object memory's, except in
+ * debug mode, where the blocks are tagged as objects). The size is checked for overflow before
+ * any arithmetic reaches the allocator; the head (refcount 1, type, and ob_size for var
+ * objects) is set here. */
 #include <errno.h>
 
-#include "tcache.h"
+#include "init.h"
 
 static void *object_alloc(size_t n) {
     pymt__ensure_init();
-    if (pymt__unlikely(pymt__opt.debug))
-        return pymt__debug_malloc(PYMT__FAM_OBJECT, n, false);
-    return pymt_object_malloc(n);
+    return pymt__table_object->malloc(pymt__table_object->ctx, n);
 }
 
 PYMT_API pymt_object *pymt_object_new(const pymt_type *type) {
@@ -55,9 +55,6 @@ PYMT_API pymt_varobject *pymt_object_newvar(const pymt_type *type, ptrdiff_t n) 
 PYMT_API void pymt_object_del(void *op) {
     if (op == NULL)
         return;
-    if (pymt__unlikely(pymt__opt.debug)) {
-        pymt__debug_free(PYMT__FAM_OBJECT, op);
-        return;
-    }
-    pymt_object_free(op);
+    pymt__ensure_init();
+    pymt__table_object->free(pymt__table_object->ctx, op);
 }

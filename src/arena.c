@@ -16,7 +16,7 @@
  * pushed on the lock-free free-slot stack). The core takes arenas back from the reserve, then
  * slots from the free-slot stack, under its lock.
  *
- * Lock-free stacks (ConcurrencyKit ck_stack through handoff_ck.c): pushes come from any thread
+ * Lock-free stacks (ConcurrencyKit ck_stack through lfstack.c): pushes come from any thread
  * without the lock; pops and take-alls happen only under the core lock, so there is one popper
  * at a time and the ABA problem cannot arise (the entry a popper read cannot be popped and
  * re-pushed by anyone else before its CAS). Entries are the metadata objects, which are never
@@ -32,7 +32,7 @@
 
 #include <errno.h>
 
-#include "handoff_ck.h"
+#include "lfstack.h"
 #include "os.h"
 #include "track.h"
 
@@ -45,6 +45,8 @@ static uint32_t arena_table_used;  /* slots handed out so far (core lock) */
 static ck_stack_t arena_reserve;   /* RESERVE arenas; pushed lock-free, popped under lock */
 static ck_stack_t arena_free_slots;/* UNUSED slots that once had memory; same discipline */
 static void *arena_half;           /* huge pages: a pair's second arena, not handed out (core lock) */
+static bool arena_hugepages;       /* set once at init */
+static unsigned arena_reserve_max; /* set once at init */
 
 /* Written by many threads, read by stats: relaxed counters. */
 static _Atomic size_t arenas_current, arenas_reserve_n, arenas_allocated_total,
@@ -55,7 +57,9 @@ static pymt__arena *arena_of_link(ck_stack_entry_t *e) {
     return (pymt__arena *)e;
 }
 
-bool pymt__arena_init(void) {
+bool pymt__arena_init(bool hugepages, unsigned reserve) {
+    arena_hugepages = hugepages;
+    arena_reserve_max = reserve;
     arena_table = pymt__os_reserve(sizeof(pymt__arena) * PYMT__MAX_ARENAS);
     return arena_table != NULL;
 }
@@ -65,21 +69,20 @@ static void arena_map_set(uintptr_t base, bool on) {
     _Atomic uint64_t *w = &pymt__arena_map[base >> (PYMT__ARENA_BITS + 6)];
     /* pairs with the acquire in pymt__arena_lookup */
     if (on)
-        atomic_fetch_or_explicit(w, bit, memory_order_release);
+        pymt__fetch_or_release(w, bit);
     else
-        atomic_fetch_and_explicit(w, ~bit, memory_order_release);
+        pymt__fetch_and_release(w, ~bit);
 }
 
 static void counter_max(_Atomic size_t *hw, size_t v) {
     size_t cur = pymt__load_relaxed(hw);
-    while (cur < v && !atomic_compare_exchange_weak_explicit(hw, &cur, v, memory_order_relaxed,
-                                                             memory_order_relaxed)) {
+    while (cur < v && !pymt__cas_weak_relaxed(hw, &cur, v)) {
     }
 }
 
 /* Memory for one arena. Core lock held. */
 static void *arena_map_locked(void) {
-    if (!pymt__opt.hugepages)
+    if (!arena_hugepages)
         return pymt__os_map_aligned(PYMT__ARENA_SIZE, PYMT__ARENA_SIZE);
     void *mem = arena_half;
     if (mem != NULL) {
@@ -96,7 +99,7 @@ static void *arena_map_locked(void) {
 
 pymt__arena *pymt__arena_new_locked(void) {
     /* 1. a reserve arena: already mapped and in the map, pages discarded (read as zero) */
-    ck_stack_entry_t *e = pymt__ck_pop_mpsc(&arena_reserve);
+    ck_stack_entry_t *e = pymt__ck_pop_upmc(&arena_reserve);
     if (e != NULL) {
         pymt__tsan_acquire(&arena_reserve); /* pairs with the release in pymt__arena_retire */
         pymt__arena *a = arena_of_link(e);
@@ -111,7 +114,7 @@ pymt__arena *pymt__arena_new_locked(void) {
     }
     /* 2. a slot: recycled, else the next never-used one */
     pymt__arena *a;
-    e = pymt__ck_pop_mpsc(&arena_free_slots);
+    e = pymt__ck_pop_upmc(&arena_free_slots);
     if (e != NULL) {
         pymt__tsan_acquire(&arena_free_slots); /* pairs with the release in pymt__arena_unmap_retiring */
         a = arena_of_link(e);
@@ -132,7 +135,7 @@ pymt__arena *pymt__arena_new_locked(void) {
         a->address = 0;
         a->state = PYMT__ARENA_UNUSED;
         pymt__tsan_release(&arena_free_slots);
-        pymt__ck_push_mpmc(&arena_free_slots, &a->link);
+        pymt__ck_push_upmc(&arena_free_slots, &a->link);
         errno = ENOMEM;
         return NULL;
     }
@@ -161,19 +164,19 @@ void pymt__arena_unmap_retiring(pymt__arena *a) {
     pymt__fetch_sub_relaxed(&arenas_current, 1);
     pymt__fetch_add_relaxed(&arenas_reclaimed_total, 1);
     pymt__tsan_release(&arena_free_slots); /* pairs with the acquire in pymt__arena_new_locked */
-    pymt__ck_push_mpmc(&arena_free_slots, &a->link);
+    pymt__ck_push_upmc(&arena_free_slots, &a->link);
 }
 
 void pymt__arena_retire(pymt__arena *a) {
     pymt__assert(a->state == PYMT__ARENA_RETIRING);
     size_t had = pymt__fetch_add_relaxed(&arenas_reserve_n, 1);
-    if (had < pymt__opt.arena_reserve) {
+    if (had < arena_reserve_max) {
         PYMT_TRACK_RELEASE(a->address, PYMT__ARENA_SIZE);
         pymt__os_discard((void *)a->address, PYMT__ARENA_SIZE);
         a->state = PYMT__ARENA_RESERVE;
         pymt__fetch_add_relaxed(&arena_published, 1);
         pymt__tsan_release(&arena_reserve); /* pairs with the acquire in pymt__arena_new_locked */
-        pymt__ck_push_mpmc(&arena_reserve, &a->link);
+        pymt__ck_push_upmc(&arena_reserve, &a->link);
         return;
     }
     pymt__fetch_sub_relaxed(&arenas_reserve_n, 1);
@@ -182,7 +185,7 @@ void pymt__arena_retire(pymt__arena *a) {
 
 size_t pymt__arena_trim_locked(void) {
     /* Under the core lock, like every other take from the reserve: one popper at a time. */
-    ck_stack_entry_t *e = pymt__ck_take_all_mpmc(&arena_reserve);
+    ck_stack_entry_t *e = pymt__ck_batch_pop_upmc(&arena_reserve);
     size_t released = 0;
     if (e != NULL)
         pymt__tsan_acquire(&arena_reserve);
@@ -216,4 +219,31 @@ void pymt__arena_counters_get(pymt__arena_counters *out) {
     out->highwater = pymt__load_relaxed(&arenas_highwater);
     out->published = pymt__load_relaxed(&arena_published);
     out->adopted = pymt__load_relaxed(&arena_adopted);
+}
+
+bool pymt__arena_check_locked(const pymt__arena *a) {
+    if (a == NULL || a->index >= arena_table_used || &arena_table[a->index] != a)
+        return false;
+    if (a->state != PYMT__ARENA_ACTIVE)
+        return a->state <= PYMT__ARENA_RESERVE;
+    if (a->address == 0 || (a->address & PYMT__ARENA_MASK) != 0 ||
+        !pymt__arena_lookup((const void *)a->address))
+        return false;
+    if (a->ncarved > PYMT__POOLS_PER_ARENA || a->nfreepools > PYMT__POOLS_PER_ARENA ||
+        a->nfreepools < PYMT__POOLS_PER_ARENA - a->ncarved)
+        return false;
+    /* the free-pool list holds exactly the carved pools that are free */
+    uint32_t listed = 0;
+    for (const pymt__pool *p = a->freepools; p != NULL; p = p->nextpool) {
+        if (((uintptr_t)p & ~(uintptr_t)PYMT__ARENA_MASK) != a->address || p->arena != a ||
+            ++listed > a->ncarved)
+            return false;
+    }
+    return listed == a->nfreepools - (PYMT__POOLS_PER_ARENA - a->ncarved);
+}
+
+void pymt__arena_foreach_locked(void (*f)(pymt__arena *a, void *ctx), void *ctx) {
+    for (uint32_t i = 0; i < arena_table_used; i++)
+        if (arena_table[i].state == PYMT__ARENA_ACTIVE)
+            f(&arena_table[i], ctx);
 }

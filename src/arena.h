@@ -2,30 +2,7 @@
 #ifndef PYMT_ARENA_H
 #define PYMT_ARENA_H
 
-#include "atomic.h"
-#include "internal.h"
-
-typedef struct pymt__pool pymt__pool;
-
-enum pymt__arena_state {
-    PYMT__ARENA_UNUSED = 0, /* slot without memory (on the free-slot stack or never used) */
-    PYMT__ARENA_ACTIVE,     /* holds pools; owned by the core (lock) */
-    PYMT__ARENA_RETIRING,   /* wholly free, unlinked; owned by the thread retiring it */
-    PYMT__ARENA_RESERVE     /* wholly free, pages discarded, on the reserve stack */
-};
-
-/* Arena metadata lives in a table of its own (never in the arena, never freed), so the lock-free
- * stacks can link these objects and a stale link never points into unmapped memory. */
-typedef struct pymt__arena {
-    ck_stack_entry_t link;      /* reserve / free-slot stacks; first member (see arena_of_link) */
-    uintptr_t address;          /* base of the 1 MiB mapping; 0 when the slot has none */
-    pymt__pool *freepools;      /* empty pools, linked through pool->nextpool (core lock) */
-    uint32_t nfreepools;        /* empty pools, carved or not (core lock) */
-    uint32_t ncarved;           /* pools carved so far, from the base up (core lock) */
-    struct pymt__arena *nextarena, *prevarena; /* usable_arenas, ascending nfreepools */
-    uint32_t index;             /* slot number in the table */
-    uint32_t state;             /* enum pymt__arena_state */
-} pymt__arena;
+#include "types.h"
 
 /* The arena map: "is this pointer in one of our arenas?" without the lock. One bit per 1 MiB of
  * the 48-bit user address space: 2^28 bits = 32 MiB of BSS, zero pages the kernel maps only
@@ -45,8 +22,10 @@ static inline bool pymt__arena_lookup(const void *p) {
     return (bits >> (((uintptr_t)p >> PYMT__ARENA_BITS) & 63)) & 1;
 }
 
-/* One-time set-up (the slot table), from init. Returns false on failure. */
-bool pymt__arena_init(void);
+/* One-time set-up (the slot table), from init: hugepages maps arenas in 2 MiB-aligned pairs
+ * advised for transparent huge pages; reserve is how many wholly free arenas are kept mapped.
+ * Returns false on failure. */
+bool pymt__arena_init(bool hugepages, unsigned reserve);
 /* A wholly free arena for the core: from the reserve, else freshly mapped. Core lock held.
  * NULL + ENOMEM when the OS refuses or the table is full. */
 pymt__arena *pymt__arena_new_locked(void);
@@ -59,6 +38,13 @@ void pymt__arena_unmap_retiring(pymt__arena *a);
 size_t pymt__arena_trim_locked(void);
 /* In the child after fork: nothing in flight survives; recount. Core lock held. */
 void pymt__arena_atfork_child(void);
+
+/* Validator: a's record is consistent with its state (an ACTIVE arena is mapped, in the map,
+ * its counts within bounds, its free-pool list as long as the pools it counts carved and free).
+ * Core lock held. */
+bool pymt__arena_check_locked(const pymt__arena *a);
+/* Calls f(a, ctx) for every ACTIVE arena, in slot order (validators, stats). Core lock held. */
+void pymt__arena_foreach_locked(void (*f)(pymt__arena *a, void *ctx), void *ctx);
 
 /* Counters for stats (relaxed atomics; exact when quiescent). */
 typedef struct pymt__arena_counters {

@@ -3,8 +3,8 @@
  * helpers (never a plain access, never the default seq_cst), so ThreadSanitizer sees it.
  *
  * ConcurrencyKit: only its types are used here (ck_stack_t, ck_stack_entry_t). The CK functions
- * themselves are called from handoff_ck.c alone, a file compiled without sanitizers, because
- * CK's loads and stores are plain volatile accesses that TSan would report; handoff.c brackets
+ * themselves are called from lfstack.c alone, a file compiled without sanitizers, because
+ * CK's loads and stores are plain volatile accesses that TSan would report; its callers bracket
  * each call with __tsan_release/__tsan_acquire (pymt__tsan_* below) so TSan still sees every
  * hand-off. Builds that would use CK's inline assembly are refused. */
 #ifndef PYMT_ATOMIC_H
@@ -25,9 +25,12 @@
 #define pymt__store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
 #define pymt__fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
 #define pymt__fetch_sub_relaxed(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
-#define pymt__cas_acq_rel(p, expp, v)                                                        \
-    atomic_compare_exchange_strong_explicit((p), (expp), (v), memory_order_acq_rel,          \
-                                            memory_order_acquire)
+#define pymt__fetch_or_release(p, v) atomic_fetch_or_explicit((p), (v), memory_order_release)
+#define pymt__fetch_and_release(p, v) atomic_fetch_and_explicit((p), (v), memory_order_release)
+#define pymt__exchange_relaxed(p, v) atomic_exchange_explicit((p), (v), memory_order_relaxed)
+#define pymt__cas_weak_relaxed(p, expp, v)                                                   \
+    atomic_compare_exchange_weak_explicit((p), (expp), (v), memory_order_relaxed,            \
+                                          memory_order_relaxed)
 
 /* TSan annotations for the CK hand-offs: empty unless built with -fsanitize=thread. */
 #if defined(__SANITIZE_THREAD__)

@@ -7,13 +7,13 @@
  * debug_report.c.
  *
  * Registry: a hash set of live and quarantined blocks keyed by payload address, chained through
- * the head's next field (no memory of its own), DBG_BUCKETS buckets guarded by DBG_STRIPES
- * mutexes (bucket b is guarded by stripe b % DBG_STRIPES). A pointer is only dereferenced once it
+ * the head's next field (no memory of its own), PYMT__DEBUG_BUCKETS buckets guarded by PYMT__DEBUG_STRIPES
+ * mutexes (bucket b is guarded by stripe b % PYMT__DEBUG_STRIPES). A pointer is only dereferenced once it
  * has been found there, so freeing a pointer pymt never handed out is reported without reading
  * the memory around it. A head's state, freed_by and next change only under its stripe's lock;
  * its other fields are written before the block is inserted and never again.
  *
- * Quarantine: a FIFO ring of freed blocks (at most DBG_QUAR_BLOCKS blocks and DBG_QUAR_BYTES
+ * Quarantine: a FIFO ring of freed blocks (at most PYMT__DEBUG_QUAR_BLOCKS blocks and PYMT__DEBUG_QUAR_BYTES
  * bytes), under its own mutex. A freed block stays in the registry (state FREED) while it is
  * there, so a second free of it is a "double free" rather than an unknown pointer. When a block
  * leaves the quarantine its head, guards and DEAD fill are checked (a changed payload byte is a
@@ -23,10 +23,10 @@
  * Locks: a stripe lock and the quarantine lock are never held together; none of them is held
  * while a report is written or a hook runs (the hook may call pymt).
  *
- * Underneath: pymt__sys_* for the raw family, and for everything when pooling is off
- * (malloc_debug); pymt__objmem_*_nodebug for object memory and objects when pooling is on. The
- * object families (object memory and objects) are one domain, as in CPython (PyObject_Del ==
- * PyObject_Free): mixing them is allowed; mixing either with raw memory is a family mismatch. */
+ * Underneath: the backend each family's table wraps (debug_below, set by pymt__debug_backend
+ * before the first block): sys for the raw family and for everything in malloc_debug,
+ * pools_locked for the object families in pymalloc_debug. A block goes back through its own
+ * family's backend. */
 #include "debug_block.h"
 #include "atomic.h"
 
@@ -34,42 +34,42 @@
 #include <pthread.h>
 #include <string.h>
 
-#define DBG_BUCKETS (1 << 20) /* registry buckets: 8 MiB of BSS heads, zero pages until used,
+#define PYMT__DEBUG_BUCKETS (1 << 20) /* registry buckets: 8 MiB of BSS heads, zero pages until used,
                                   so chains stay short up to millions of live blocks */
-#define DBG_STRIPES 16    /* registry locks (fork holds them all: ThreadSanitizer tracks <= 64) */
-#define DBG_QUAR_BLOCKS 4096
-#define DBG_QUAR_BYTES ((size_t)4 << 20)
+#define PYMT__DEBUG_STRIPES 16    /* registry locks (fork holds them all: ThreadSanitizer tracks <= 64) */
+#define PYMT__DEBUG_QUAR_BLOCKS 4096
+#define PYMT__DEBUG_QUAR_BYTES ((size_t)4 << 20)
 
-_Static_assert(DBG_BUCKETS % DBG_STRIPES == 0, "stripes divide the buckets evenly");
+_Static_assert(PYMT__DEBUG_BUCKETS % PYMT__DEBUG_STRIPES == 0, "stripes divide the buckets evenly");
 
-typedef struct dbg_stripe {
+typedef struct debug_stripe {
     pthread_mutex_t lock;
     size_t live[3]; /* live blocks per family (index family - 1); under lock */
-} __attribute__((aligned(64))) dbg_stripe;
+} __attribute__((aligned(64))) debug_stripe;
 
-static dbg_head *dbg_buckets[DBG_BUCKETS]; /* under dbg_stripes[b % DBG_STRIPES].lock */
-static dbg_stripe dbg_stripes[DBG_STRIPES];
+static pymt__debug_head *debug_buckets[PYMT__DEBUG_BUCKETS]; /* under debug_stripes[b % PYMT__DEBUG_STRIPES].lock */
+static debug_stripe debug_stripes[PYMT__DEBUG_STRIPES];
 
 static struct {
     pthread_mutex_t lock;
-    dbg_head *ring[DBG_QUAR_BLOCKS]; /* FIFO: head index, count */
+    pymt__debug_head *ring[PYMT__DEBUG_QUAR_BLOCKS]; /* FIFO: head index, count */
     size_t first, count, bytes;
-} dbg_quar = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} debug_quar = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static _Atomic uint64_t dbg_serial;     /* relaxed: only uniqueness matters */
-static bool dbg_ready;                  /* pymt__debug_init ran; set before any debug block */
-static size_t dbg_frame_bytes;          /* room for frames in new blocks: 0 or DBG_FRAMES * 8 */
+static _Atomic uint64_t debug_serial;     /* relaxed: only uniqueness matters */
+static bool debug_ready;                  /* pymt__debug_init ran; set before any debug block */
+static size_t debug_frame_bytes;          /* room for frames in new blocks: 0 or PYMT__DEBUG_FRAMES * 8 */
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
 static inline size_t bucket_of(const void *p) {
     uint64_t x = (uint64_t)(uintptr_t)p >> 4;
     x *= 0x9E3779B97F4A7C15ull;
-    return (size_t)(x >> 44); /* 20 bits: DBG_BUCKETS */
+    return (size_t)(x >> 44); /* 20 bits: PYMT__DEBUG_BUCKETS */
 }
-_Static_assert(DBG_BUCKETS == 1 << 20, "bucket_of keeps 20 bits");
-static inline dbg_stripe *stripe_of(size_t b) {
-    return &dbg_stripes[b % DBG_STRIPES];
+_Static_assert(PYMT__DEBUG_BUCKETS == 1 << 20, "bucket_of keeps 20 bits");
+static inline debug_stripe *stripe_of(size_t b) {
+    return &debug_stripes[b % PYMT__DEBUG_STRIPES];
 }
 static inline bool same_domain(int a, int b) {
     return (a == PYMT__FAM_RAW) == (b == PYMT__FAM_RAW);
@@ -77,9 +77,9 @@ static inline bool same_domain(int a, int b) {
 /* Offset of the first byte of [p, p+n) that is not DEAD, or n. */
 static size_t dead_mismatch(const unsigned char *p, size_t n) {
     size_t i = 0;
-    const uint64_t dead8 = 0x0101010101010101ull * DBG_DEAD;
+    const uint64_t dead8 = 0x0101010101010101ull * PYMT__DEBUG_DEAD;
     while (i < n && ((uintptr_t)(p + i) & 7))
-        if (p[i++] != DBG_DEAD)
+        if (p[i++] != PYMT__DEBUG_DEAD)
             return i - 1;
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
@@ -88,56 +88,55 @@ static size_t dead_mismatch(const unsigned char *p, size_t n) {
             break;
     }
     for (; i < n; i++)
-        if (p[i] != DBG_DEAD)
+        if (p[i] != PYMT__DEBUG_DEAD)
             return i;
     return n;
 }
 
 /* ---- the underlying allocators ------------------------------------------------------------ */
 
+static const pymt__backend *debug_below[4]; /* by family; set by init before any block */
+
 static void *under_malloc(int family, size_t n) {
-    if (family != PYMT__FAM_RAW && pymt__opt.pooling)
-        return pymt__objmem_malloc_nodebug(n);
-    return pymt__sys_malloc(n);
+    const pymt__backend *t = debug_below[family];
+    return t->malloc(t->ctx, n);
 }
 static void under_free(int family, void *base) {
-    if (family != PYMT__FAM_RAW && pymt__opt.pooling)
-        pymt__objmem_free_nodebug(base);
-    else
-        pymt__sys_free(base);
+    const pymt__backend *t = debug_below[family];
+    t->free(t->ctx, base);
 }
 
 /* ---- the registry -------------------------------------------------------------------------- */
 
 /* The guards of a block whose head passed its check. */
-static enum dbg_error guards_check(dbg_head *h) {
-    if (!guard_ok(h->guard))
-        return DBG_E_UNDERRUN;
-    if (!guard_ok(payload_of(h) + h->size))
-        return DBG_E_OVERRUN;
-    return DBG_OK;
+static enum pymt__debug_error guards_check(pymt__debug_head *h) {
+    if (!pymt__debug_guard_ok(h->guard))
+        return PYMT__DEBUG_E_UNDERRUN;
+    if (!pymt__debug_guard_ok(pymt__debug_payload(h) + h->size))
+        return PYMT__DEBUG_E_OVERRUN;
+    return PYMT__DEBUG_OK;
 }
 
-static dbg_head *reg_find_locked(size_t b, const void *p) {
-    for (dbg_head *h = dbg_buckets[b]; h; h = h->next)
-        if (payload_of(h) == (const unsigned char *)p)
+static pymt__debug_head *reg_find_locked(size_t b, const void *p) {
+    for (pymt__debug_head *h = debug_buckets[b]; h; h = h->next)
+        if (pymt__debug_payload(h) == (const unsigned char *)p)
             return h;
     return NULL;
 }
-static void reg_insert(dbg_head *h) {
-    size_t b = bucket_of(payload_of(h));
-    dbg_stripe *st = stripe_of(b);
+static void reg_insert(pymt__debug_head *h) {
+    size_t b = bucket_of(pymt__debug_payload(h));
+    debug_stripe *st = stripe_of(b);
     pthread_mutex_lock(&st->lock);
-    h->next = dbg_buckets[b];
-    dbg_buckets[b] = h;
+    h->next = debug_buckets[b];
+    debug_buckets[b] = h;
     st->live[h->family - 1]++;
     pthread_mutex_unlock(&st->lock);
 }
-static void reg_remove(dbg_head *h) {
-    size_t b = bucket_of(payload_of(h));
-    dbg_stripe *st = stripe_of(b);
+static void reg_remove(pymt__debug_head *h) {
+    size_t b = bucket_of(pymt__debug_payload(h));
+    debug_stripe *st = stripe_of(b);
     pthread_mutex_lock(&st->lock);
-    for (dbg_head **pp = &dbg_buckets[b]; *pp; pp = &(*pp)->next)
+    for (pymt__debug_head **pp = &debug_buckets[b]; *pp; pp = &(*pp)->next)
         if (*pp == h) {
             *pp = h->next;
             break;
@@ -147,40 +146,40 @@ static void reg_remove(dbg_head *h) {
 
 /* The checks of free and realloc, under the stripe lock: find p, check it, and on success take
  * it (state FREED, freed_by family). On failure fill *s for the report. */
-static enum dbg_error reg_take(const void *p, int family, dbg_head **out, dbg_snap *s) {
+static enum pymt__debug_error reg_take(const void *p, int family, pymt__debug_head **out, pymt__debug_snap *s) {
     size_t b = bucket_of(p);
-    dbg_stripe *st = stripe_of(b);
-    enum dbg_error err = DBG_OK;
+    debug_stripe *st = stripe_of(b);
+    enum pymt__debug_error err = PYMT__DEBUG_OK;
     pthread_mutex_lock(&st->lock);
-    dbg_head *h = reg_find_locked(b, p);
+    pymt__debug_head *h = reg_find_locked(b, p);
     if (!h)
-        err = DBG_E_UNKNOWN;
-    else if (dbg_check(h) != h->check || (h->state != DBG_LIVE && h->state != DBG_FREED))
-        err = DBG_E_HEADER;
-    else if (h->state != DBG_LIVE)
-        err = DBG_E_DOUBLE_FREE;
+        err = PYMT__DEBUG_E_UNKNOWN;
+    else if (pymt__debug_check_word(h) != h->check || (h->state != PYMT__DEBUG_LIVE && h->state != PYMT__DEBUG_FREED))
+        err = PYMT__DEBUG_E_HEADER;
+    else if (h->state != PYMT__DEBUG_LIVE)
+        err = PYMT__DEBUG_E_DOUBLE_FREE;
     else if (!same_domain(h->family, family))
-        err = DBG_E_MISMATCH;
+        err = PYMT__DEBUG_E_MISMATCH;
     else
         err = guards_check(h);
-    if (err == DBG_OK) {
-        h->state = DBG_FREED;
+    if (err == PYMT__DEBUG_OK) {
+        h->state = PYMT__DEBUG_FREED;
         h->freed_by = (uint8_t)family;
         st->live[h->family - 1]--;
         *out = h;
     } else if (h) {
         s->p = p;
-        pymt__dbg_snap_take(s, h);
+        pymt__debug_snap_take(s, h);
     }
     pthread_mutex_unlock(&st->lock);
     return err;
 }
 /* Undo reg_take (realloc could not get its new block). */
-static void reg_untake(dbg_head *h) {
-    size_t b = bucket_of(payload_of(h));
-    dbg_stripe *st = stripe_of(b);
+static void reg_untake(pymt__debug_head *h) {
+    size_t b = bucket_of(pymt__debug_payload(h));
+    debug_stripe *st = stripe_of(b);
     pthread_mutex_lock(&st->lock);
-    h->state = DBG_LIVE;
+    h->state = PYMT__DEBUG_LIVE;
     h->freed_by = 0;
     st->live[h->family - 1]++;
     pthread_mutex_unlock(&st->lock);
@@ -188,89 +187,89 @@ static void reg_untake(dbg_head *h) {
 
 /* ---- the quarantine ------------------------------------------------------------------------ */
 
-static size_t block_bytes(const dbg_head *h) {
-    return frame_room(h) + sizeof(dbg_head) + h->size + DBG_GUARD;
+static size_t block_bytes(const pymt__debug_head *h) {
+    return pymt__debug_frame_room(h) + sizeof(pymt__debug_head) + h->size + PYMT__DEBUG_GUARD;
 }
 
-/* Take the oldest block off the quarantine ring (dbg_quar.lock held, count > 0). */
-static dbg_head *quar_pop_locked(void) {
-    dbg_head *o = dbg_quar.ring[dbg_quar.first];
-    dbg_quar.bytes -= block_bytes(o);
-    dbg_quar.first = (dbg_quar.first + 1) % DBG_QUAR_BLOCKS;
-    dbg_quar.count--;
+/* Take the oldest block off the quarantine ring (debug_quar.lock held, count > 0). */
+static pymt__debug_head *quar_pop_locked(void) {
+    pymt__debug_head *o = debug_quar.ring[debug_quar.first];
+    debug_quar.bytes -= block_bytes(o);
+    debug_quar.first = (debug_quar.first + 1) % PYMT__DEBUG_QUAR_BLOCKS;
+    debug_quar.count--;
     return o;
 }
 
 /* Check a freed block that only the caller can reach now (it left the quarantine). */
-static enum dbg_error freed_check(dbg_head *h, dbg_snap *s) {
+static enum pymt__debug_error freed_check(pymt__debug_head *h, pymt__debug_snap *s) {
     size_t off = 0;
-    enum dbg_error err = dbg_check(h) != h->check ? DBG_E_HEADER : guards_check(h);
-    if (err == DBG_OK && (off = dead_mismatch(payload_of(h), h->size)) != h->size)
-        err = DBG_E_USE_AFTER_FREE;
-    if (err != DBG_OK) {
-        s->p = payload_of(h);
-        pymt__dbg_snap_take(s, h);
+    enum pymt__debug_error err = pymt__debug_check_word(h) != h->check ? PYMT__DEBUG_E_HEADER : guards_check(h);
+    if (err == PYMT__DEBUG_OK && (off = dead_mismatch(pymt__debug_payload(h), h->size)) != h->size)
+        err = PYMT__DEBUG_E_USE_AFTER_FREE;
+    if (err != PYMT__DEBUG_OK) {
+        s->p = pymt__debug_payload(h);
+        pymt__debug_snap_take(s, h);
         s->bad_offset = off;
     }
     return err;
 }
 
 /* Give a block that left the quarantine back to its allocator, checking it first. */
-static void quar_release(dbg_head *h, int family, int op) {
-    dbg_snap s;
-    enum dbg_error err = freed_check(h, &s);
+static void quar_release(pymt__debug_head *h, int family, int op) {
+    pymt__debug_snap s;
+    enum pymt__debug_error err = freed_check(h, &s);
     reg_remove(h);
-    if (err != DBG_OK) {
-        pymt__dbg_report(err, &s, family, op, true);
+    if (err != PYMT__DEBUG_OK) {
+        pymt__debug_report(err, &s, family, op, true);
         /* A hook took it. A changed payload is harmless to the allocator; a clobbered head or
          * guard may mean the neighbours are clobbered too, so that block is leaked. */
-        if (err != DBG_E_USE_AFTER_FREE)
+        if (err != PYMT__DEBUG_E_USE_AFTER_FREE)
             return;
     }
-    under_free(h->family, base_of(h));
+    under_free(h->family, pymt__debug_base(h));
 }
 
 /* Put a freed (DEAD-filled) block in the quarantine and release what falls out of it. */
-static void quar_push(dbg_head *h, int family, int op) {
-    dbg_head *out[4];
+static void quar_push(pymt__debug_head *h, int family, int op) {
+    pymt__debug_head *out[4];
     int nout = 0;
-    pthread_mutex_lock(&dbg_quar.lock);
-    if (dbg_quar.count == DBG_QUAR_BLOCKS)
+    pthread_mutex_lock(&debug_quar.lock);
+    if (debug_quar.count == PYMT__DEBUG_QUAR_BLOCKS)
         out[nout++] = quar_pop_locked();
-    dbg_quar.ring[(dbg_quar.first + dbg_quar.count) % DBG_QUAR_BLOCKS] = h;
-    dbg_quar.count++;
-    dbg_quar.bytes += block_bytes(h);
+    debug_quar.ring[(debug_quar.first + debug_quar.count) % PYMT__DEBUG_QUAR_BLOCKS] = h;
+    debug_quar.count++;
+    debug_quar.bytes += block_bytes(h);
     /* Keep the byte budget; a few blocks per call at most, the rest on later calls. */
-    while (dbg_quar.bytes > DBG_QUAR_BYTES && dbg_quar.count > 0 && nout < 4)
+    while (debug_quar.bytes > PYMT__DEBUG_QUAR_BYTES && debug_quar.count > 0 && nout < 4)
         out[nout++] = quar_pop_locked();
-    pthread_mutex_unlock(&dbg_quar.lock);
+    pthread_mutex_unlock(&debug_quar.lock);
     for (int i = 0; i < nout; i++)
         quar_release(out[i], family, op);
 }
 
 /* Empty the quarantine (checking each block), so pymt_trim can give whole arenas back. */
 void pymt__debug_quarantine_flush(void) {
-    if (!dbg_ready)
+    if (!debug_ready)
         return;
     for (;;) {
-        dbg_head *out[64];
+        pymt__debug_head *out[64];
         int nout = 0;
-        pthread_mutex_lock(&dbg_quar.lock);
-        while (dbg_quar.count > 0 && nout < 64)
+        pthread_mutex_lock(&debug_quar.lock);
+        while (debug_quar.count > 0 && nout < 64)
             out[nout++] = quar_pop_locked();
-        pthread_mutex_unlock(&dbg_quar.lock);
+        pthread_mutex_unlock(&debug_quar.lock);
         if (nout == 0)
             return;
         for (int i = 0; i < nout; i++)
-            quar_release(out[i], 0, DBG_OP_TRIM);
+            quar_release(out[i], 0, PYMT__DEBUG_OP_TRIM);
     }
 }
 
 /* ---- entry points -------------------------------------------------------------------------- */
 
-static void *dbg_alloc(int family, size_t n, int op) {
-    size_t room = dbg_frame_bytes; /* read once: init may allocate before setting it */
-    size_t extra = room + sizeof(dbg_head) + DBG_GUARD;
+static void *debug_alloc(int family, size_t n, int op) {
+    size_t room = debug_frame_bytes; /* read once: init may allocate before setting it */
+    size_t extra = room + sizeof(pymt__debug_head) + PYMT__DEBUG_GUARD;
     if (pymt__unlikely(n > (size_t)PTRDIFF_MAX - extra)) {
         errno = ENOMEM;
         return NULL;
@@ -281,89 +280,89 @@ static void *dbg_alloc(int family, size_t n, int op) {
         return NULL;
     }
     pymt__assert(((uintptr_t)base & (PYMT__ALIGNMENT - 1)) == 0);
-    dbg_head *h = (dbg_head *)(base + room);
+    pymt__debug_head *h = (pymt__debug_head *)(base + room);
     int nframes = 0;
     if (room) {
-        nframes = backtrace((void **)base, DBG_FRAMES);
+        nframes = backtrace((void **)base, PYMT__DEBUG_FRAMES);
         if (nframes < 0)
             nframes = 0;
     }
     h->next = NULL;
     h->size = n;
-    h->serial = pymt__fetch_add_relaxed(&dbg_serial, 1) + 1;
+    h->serial = pymt__fetch_add_relaxed(&debug_serial, 1) + 1;
     h->family = (uint8_t)family;
     h->op = (uint8_t)op;
-    h->state = DBG_LIVE;
+    h->state = PYMT__DEBUG_LIVE;
     h->freed_by = 0;
     h->nframes = (uint8_t)nframes;
     h->framed = room != 0;
-    h->check = dbg_check(h);
-    memset(h->guard, DBG_FORBIDDEN, DBG_GUARD);
-    unsigned char *p = payload_of(h);
-    memset(p, op == DBG_OP_CALLOC ? 0 : DBG_CLEAN, n);
-    memset(p + n, DBG_FORBIDDEN, DBG_GUARD);
+    h->check = pymt__debug_check_word(h);
+    memset(h->guard, PYMT__DEBUG_FORBIDDEN, PYMT__DEBUG_GUARD);
+    unsigned char *p = pymt__debug_payload(h);
+    memset(p, op == PYMT__DEBUG_OP_CALLOC ? 0 : PYMT__DEBUG_CLEAN, n);
+    memset(p + n, PYMT__DEBUG_FORBIDDEN, PYMT__DEBUG_GUARD);
     reg_insert(h);
     return p;
 }
 
-void *pymt__debug_malloc(int family, size_t n, bool zero) {
-    return dbg_alloc(family, n, zero ? DBG_OP_CALLOC : DBG_OP_MALLOC);
+static void *debug_malloc(int family, size_t n, bool zero) {
+    return debug_alloc(family, n, zero ? PYMT__DEBUG_OP_CALLOC : PYMT__DEBUG_OP_MALLOC);
 }
 
 /* Take live block p out of the registry for a free or realloc through family; on any misuse
  * report it and return NULL (a hook took the report: the caller abandons the operation). */
-static dbg_head *dbg_take_checked(void *p, int family, int op) {
-    dbg_head *h = NULL;
-    dbg_snap s;
-    enum dbg_error err = reg_take(p, family, &h, &s);
-    if (pymt__likely(err == DBG_OK))
+static pymt__debug_head *debug_take_checked(void *p, int family, int op) {
+    pymt__debug_head *h = NULL;
+    pymt__debug_snap s;
+    enum pymt__debug_error err = reg_take(p, family, &h, &s);
+    if (pymt__likely(err == PYMT__DEBUG_OK))
         return h;
-    if (err == DBG_E_UNKNOWN)
-        pymt__dbg_report_unknown(p, family, op);
+    if (err == PYMT__DEBUG_E_UNKNOWN)
+        pymt__debug_report_unknown(p, family, op);
     else
-        pymt__dbg_report(err, &s, family, op, true);
+        pymt__debug_report(err, &s, family, op, true);
     return NULL;
 }
 
-void pymt__debug_free(int family, void *p) {
+static void debug_free(int family, void *p) {
     if (!p)
         return;
-    dbg_head *h = dbg_take_checked(p, family, DBG_OP_FREE);
+    pymt__debug_head *h = debug_take_checked(p, family, PYMT__DEBUG_OP_FREE);
     if (pymt__unlikely(h == NULL))
         return; /* a hook took the report: the free is abandoned */
-    memset(p, DBG_DEAD, h->size);
-    quar_push(h, family, DBG_OP_FREE);
+    memset(p, PYMT__DEBUG_DEAD, h->size);
+    quar_push(h, family, PYMT__DEBUG_OP_FREE);
 }
 
-void *pymt__debug_realloc(int family, void *p, size_t n) {
+static void *debug_realloc(int family, void *p, size_t n) {
     if (!p)
-        return dbg_alloc(family, n, DBG_OP_REALLOC);
-    dbg_head *h = dbg_take_checked(p, family, DBG_OP_REALLOC);
+        return debug_alloc(family, n, PYMT__DEBUG_OP_REALLOC);
+    pymt__debug_head *h = debug_take_checked(p, family, PYMT__DEBUG_OP_REALLOC);
     if (pymt__unlikely(h == NULL))
         return NULL; /* a hook took the report: the realloc is abandoned, p untouched */
     /* Always move: the old block goes to the quarantine, so a stale pointer to it is caught. */
-    unsigned char *q = dbg_alloc(h->family == PYMT__FAM_RAW ? PYMT__FAM_RAW : family, n,
-                                 DBG_OP_REALLOC);
+    unsigned char *q = debug_alloc(h->family == PYMT__FAM_RAW ? PYMT__FAM_RAW : family, n,
+                                 PYMT__DEBUG_OP_REALLOC);
     if (!q) {
         reg_untake(h);
         errno = ENOMEM;
         return NULL;
     }
     memcpy(q, p, h->size < n ? h->size : n);
-    memset(p, DBG_DEAD, h->size);
-    quar_push(h, family, DBG_OP_REALLOC);
+    memset(p, PYMT__DEBUG_DEAD, h->size);
+    quar_push(h, family, PYMT__DEBUG_OP_REALLOC);
     return q;
 }
 
-size_t pymt__debug_usable_size(const void *p) {
+static size_t debug_usable_size(const void *p) {
     if (!p)
         return 0;
     size_t b = bucket_of(p);
-    dbg_stripe *st = stripe_of(b);
+    debug_stripe *st = stripe_of(b);
     size_t n = 0;
     pthread_mutex_lock(&st->lock);
-    dbg_head *h = reg_find_locked(b, p);
-    if (h && h->state == DBG_LIVE)
+    pymt__debug_head *h = reg_find_locked(b, p);
+    if (h && h->state == PYMT__DEBUG_LIVE)
         n = h->size;
     pthread_mutex_unlock(&st->lock);
     return n;
@@ -371,105 +370,128 @@ size_t pymt__debug_usable_size(const void *p) {
 
 void pymt__debug_live_counts(size_t out[3]) {
     out[0] = out[1] = out[2] = 0;
-    if (!dbg_ready)
+    if (!debug_ready)
         return;
-    for (int i = 0; i < DBG_STRIPES; i++) {
-        pthread_mutex_lock(&dbg_stripes[i].lock);
+    for (int i = 0; i < PYMT__DEBUG_STRIPES; i++) {
+        pthread_mutex_lock(&debug_stripes[i].lock);
         for (int f = 0; f < 3; f++)
-            out[f] += dbg_stripes[i].live[f];
-        pthread_mutex_unlock(&dbg_stripes[i].lock);
+            out[f] += debug_stripes[i].live[f];
+        pthread_mutex_unlock(&debug_stripes[i].lock);
     }
 }
 
-void pymt__debug_init(void) {
-    for (int i = 0; i < DBG_STRIPES; i++)
-        pthread_mutex_init(&dbg_stripes[i].lock, NULL);
-    pymt__dbg_report_init();
-    if (pymt__opt.debug_backtrace) {
+void pymt__debug_init(bool frames, const char *log) {
+    for (int i = 0; i < PYMT__DEBUG_STRIPES; i++)
+        pthread_mutex_init(&debug_stripes[i].lock, NULL);
+    pymt__debug_report_init(log);
+    if (frames) {
         /* The first backtrace() loads the unwinder, which may allocate: do it now, not in the
          * middle of an allocation. */
         void *prime[2];
         (void)backtrace(prime, 2);
-        dbg_frame_bytes = DBG_FRAMES * sizeof(void *);
+        debug_frame_bytes = PYMT__DEBUG_FRAMES * sizeof(void *);
     }
-    dbg_ready = true;
+    debug_ready = true;
 }
 
 /* Fork: take every lock so the child inherits a consistent registry and quarantine. */
 void pymt__debug_atfork_prepare(void) {
-    if (!dbg_ready)
+    if (!debug_ready)
         return;
-    pymt__dbg_report_atfork_prepare();
-    pthread_mutex_lock(&dbg_quar.lock);
-    for (int i = 0; i < DBG_STRIPES; i++)
-        pthread_mutex_lock(&dbg_stripes[i].lock);
+    pymt__debug_report_atfork_prepare();
+    pthread_mutex_lock(&debug_quar.lock);
+    for (int i = 0; i < PYMT__DEBUG_STRIPES; i++)
+        pthread_mutex_lock(&debug_stripes[i].lock);
 }
 void pymt__debug_atfork_parent(void) {
-    if (!dbg_ready)
+    if (!debug_ready)
         return;
-    for (int i = DBG_STRIPES - 1; i >= 0; i--)
-        pthread_mutex_unlock(&dbg_stripes[i].lock);
-    pthread_mutex_unlock(&dbg_quar.lock);
-    pymt__dbg_report_atfork_parent();
+    for (int i = PYMT__DEBUG_STRIPES - 1; i >= 0; i--)
+        pthread_mutex_unlock(&debug_stripes[i].lock);
+    pthread_mutex_unlock(&debug_quar.lock);
+    pymt__debug_report_atfork_parent();
 }
 void pymt__debug_atfork_child(void) {
     pymt__debug_atfork_parent(); /* the forking thread owns the locks in the child too */
 }
 
-/* ---- public -------------------------------------------------------------------------------- */
+#define PYMT__DEBUG_CHECK_BATCH 8
 
-#define DBG_CHECK_BATCH 8
-
-size_t pymt_check_heap(void) {
-    pymt__ensure_init();
-    if (!pymt__opt.debug || !dbg_ready)
+size_t pymt__debug_check_heap(void) {
+    if (!debug_ready)
         return 0;
     size_t bad = 0;
     /* Live blocks: guards and head. Bad ones are copied out under the lock and reported after
-     * it is dropped (the hook may call pymt); a bucket with more than DBG_CHECK_BATCH bad blocks
+     * it is dropped (the hook may call pymt); a bucket with more than PYMT__DEBUG_CHECK_BATCH bad blocks
      * has the rest counted but not reported. */
-    for (size_t b = 0; b < DBG_BUCKETS; b++) {
-        dbg_snap snaps[DBG_CHECK_BATCH];
-        enum dbg_error errs[DBG_CHECK_BATCH];
+    for (size_t b = 0; b < PYMT__DEBUG_BUCKETS; b++) {
+        pymt__debug_snap snaps[PYMT__DEBUG_CHECK_BATCH];
+        enum pymt__debug_error errs[PYMT__DEBUG_CHECK_BATCH];
         size_t nsnap = 0;
-        dbg_stripe *st = stripe_of(b);
+        debug_stripe *st = stripe_of(b);
         pthread_mutex_lock(&st->lock);
-        for (dbg_head *h = dbg_buckets[b]; h; h = h->next) {
-            if (h->state != DBG_LIVE)
+        for (pymt__debug_head *h = debug_buckets[b]; h; h = h->next) {
+            if (h->state != PYMT__DEBUG_LIVE)
                 continue; /* quarantined: checked below */
-            enum dbg_error err = dbg_check(h) != h->check ? DBG_E_HEADER : guards_check(h);
-            if (err == DBG_OK)
+            enum pymt__debug_error err = pymt__debug_check_word(h) != h->check ? PYMT__DEBUG_E_HEADER : guards_check(h);
+            if (err == PYMT__DEBUG_OK)
                 continue;
             bad++;
-            if (nsnap < DBG_CHECK_BATCH) {
-                snaps[nsnap].p = payload_of(h);
-                pymt__dbg_snap_take(&snaps[nsnap], h);
+            if (nsnap < PYMT__DEBUG_CHECK_BATCH) {
+                snaps[nsnap].p = pymt__debug_payload(h);
+                pymt__debug_snap_take(&snaps[nsnap], h);
                 errs[nsnap++] = err;
             }
         }
         pthread_mutex_unlock(&st->lock);
         for (size_t i = 0; i < nsnap; i++)
-            pymt__dbg_report(errs[i], &snaps[i], 0, 0, false);
+            pymt__debug_report(errs[i], &snaps[i], 0, 0, false);
     }
     /* Quarantined blocks: head, guards and DEAD fill. The quarantine lock keeps them from being
      * released meanwhile; their payloads were filled before they were pushed (ordered by this
      * lock). Reports wait until the lock is dropped; the blocks stay in the quarantine and are
      * reported again when they leave it. */
-    dbg_snap qsnaps[DBG_CHECK_BATCH + 1]; /* the last one is scratch for the uncounted */
-    enum dbg_error qerrs[DBG_CHECK_BATCH];
+    pymt__debug_snap qsnaps[PYMT__DEBUG_CHECK_BATCH + 1]; /* the last one is scratch for the uncounted */
+    enum pymt__debug_error qerrs[PYMT__DEBUG_CHECK_BATCH];
     size_t nq = 0;
-    pthread_mutex_lock(&dbg_quar.lock);
-    for (size_t i = 0; i < dbg_quar.count; i++) {
-        dbg_head *h = dbg_quar.ring[(dbg_quar.first + i) % DBG_QUAR_BLOCKS];
-        enum dbg_error err = freed_check(h, &qsnaps[nq]);
-        if (err == DBG_OK)
+    pthread_mutex_lock(&debug_quar.lock);
+    for (size_t i = 0; i < debug_quar.count; i++) {
+        pymt__debug_head *h = debug_quar.ring[(debug_quar.first + i) % PYMT__DEBUG_QUAR_BLOCKS];
+        enum pymt__debug_error err = freed_check(h, &qsnaps[nq]);
+        if (err == PYMT__DEBUG_OK)
             continue;
         bad++;
-        if (nq < DBG_CHECK_BATCH)
+        if (nq < PYMT__DEBUG_CHECK_BATCH)
             qerrs[nq++] = err;
     }
-    pthread_mutex_unlock(&dbg_quar.lock);
+    pthread_mutex_unlock(&debug_quar.lock);
     for (size_t i = 0; i < nq; i++)
-        pymt__dbg_report(qerrs[i], &qsnaps[i], 0, 0, false);
+        pymt__debug_report(qerrs[i], &qsnaps[i], 0, 0, false);
     return bad;
+}
+
+/* ---- the backend table --------------------------------------------------------------------- */
+
+static void *t_malloc(void *ctx, size_t n) {
+    return debug_malloc((int)(intptr_t)ctx, n, false);
+}
+static void *t_calloc(void *ctx, size_t nelem, size_t elsize) {
+    return debug_malloc((int)(intptr_t)ctx, nelem * elsize, true); /* checked by the caller */
+}
+static void *t_realloc(void *ctx, void *p, size_t n) {
+    return debug_realloc((int)(intptr_t)ctx, p, n);
+}
+static void t_free(void *ctx, void *p) {
+    debug_free((int)(intptr_t)ctx, p);
+}
+static size_t t_usable(void *ctx, const void *p) {
+    (void)ctx;
+    return debug_usable_size(p);
+}
+
+void pymt__debug_backend(pymt__backend *t, int family, const pymt__backend *below) {
+    pymt__assert(family >= PYMT__FAM_RAW && family <= PYMT__FAM_OBJECT);
+    debug_below[family] = below;
+    *t = (pymt__backend){(void *)(intptr_t)family, t_malloc, t_calloc, t_realloc, t_free,
+                         t_usable};
 }

@@ -1,32 +1,32 @@
-/* debug.h: the interface between the API layers and the debug wrappers (debug.c).
- * When pymt__opt.debug is set (PYMT_MALLOC=debug, pymalloc_debug or malloc_debug, or a build
- * with PYMT_DEBUG=ON), every public allocation entry point forwards here with its family, and
- * debug.c decorates each block with a header and trailer (size, family, serial, guards), keeps
- * a registry of live blocks, and reports misuse. The per-thread caches are off in debug mode.
- * Underneath, debug.c allocates with pymt__sys_* (raw family, and everything in malloc_debug)
- * or pymt__objmem_*_nodebug (object families when pooling is on). */
+/* debug.h: the debug backend (debug.c, debug_report.c). It wraps whichever backend is below it
+ * (sys or pools_locked, see backend.h) and knows nothing of the API above it: init builds one
+ * table per family (raw, object memory, objects), each tagging its blocks with its family.
+ * Every block is decorated with a header and trailer (size, family, serial, guards), kept in a
+ * registry while live and in a quarantine for a while after it is freed, and every misuse found
+ * on the way is reported (then the process aborts, unless a report hook is set). The object
+ * families (object memory and objects) are one domain, as in CPython (PyObject_Del ==
+ * PyObject_Free): mixing them is allowed; mixing either with raw memory is a family mismatch. */
 #ifndef PYMT_DEBUG_H
 #define PYMT_DEBUG_H
 
-#include <stdbool.h>
-#include <stddef.h>
+#include "types.h"
 
-/* Allocate n bytes for a family; zero: calloc semantics (n already overflow-checked). */
-void *pymt__debug_malloc(int family, size_t n, bool zero);
-/* realloc for a family; p == NULL allocates. */
-void *pymt__debug_realloc(int family, void *p, size_t n);
-/* free for a family; p == NULL is a no-op. */
-void pymt__debug_free(int family, void *p);
-/* Requested size of a live debug block (any family). */
-size_t pymt__debug_usable_size(const void *p);
-/* Called once from init when debug mode is on (reads PYMT_DEBUG_LOG and friends). */
-void pymt__debug_init(void);
+/* Once, from init, before the first debug table is used: frames records the allocation
+ * stack of every block (PYMT_DEBUG_BACKTRACE); log is the file reports go to (PYMT_DEBUG_LOG)
+ * or NULL for stderr. */
+void pymt__debug_init(bool frames, const char *log);
+/* Fill *t with the debug backend for family (enum pymt__family) over below. Blocks of every
+ * family that shares below's domain are freed through below. From init only. */
+void pymt__debug_backend(pymt__backend *t, int family, const pymt__backend *below);
+/* pymt_check_heap: check every live and quarantined block; returns how many are bad. 0 when
+ * debug mode is off. */
+size_t pymt__debug_check_heap(void);
 /* Live debug blocks per family: out[0] raw, out[1] object memory, out[2] objects. */
 void pymt__debug_live_counts(size_t out[3]);
-/* Release every block of the quarantine, checking each (pymt_trim calls it in debug mode, so
- * that arenas holding only quarantined blocks can go back to the OS). */
+/* Release every block of the quarantine, checking each (pymt_trim calls it, so that arenas
+ * holding only quarantined blocks can go back to the OS). Nothing to do outside debug mode. */
 void pymt__debug_quarantine_flush(void);
-/* fork handlers for the debug registry lock (called by init.c's atfork handlers). */
+/* fork handlers for the debug locks (called by init.c's atfork handlers). */
 void pymt__debug_atfork_prepare(void);
 void pymt__debug_atfork_parent(void);
 void pymt__debug_atfork_child(void);

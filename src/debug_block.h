@@ -28,48 +28,48 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "internal.h"
+#include "debug.h"
 
-#define DBG_CLEAN 0xCD
-#define DBG_DEAD 0xDD
-#define DBG_FORBIDDEN 0xFD
-#define DBG_GUARD 16      /* guard bytes on each side */
-#define DBG_FRAMES 16     /* allocation stack depth kept with PYMT_DEBUG_BACKTRACE=1 */
-#define DBG_DUMP 16       /* payload bytes shown in a report */
+#define PYMT__DEBUG_CLEAN 0xCD
+#define PYMT__DEBUG_DEAD 0xDD
+#define PYMT__DEBUG_FORBIDDEN 0xFD
+#define PYMT__DEBUG_GUARD 16      /* guard bytes on each side */
+#define PYMT__DEBUG_FRAMES 16     /* allocation stack depth kept with PYMT_DEBUG_BACKTRACE=1 */
+#define PYMT__DEBUG_DUMP 16       /* payload bytes shown in a report */
 
-enum { DBG_LIVE = 1, DBG_FREED = 2 };
-/* What the program called; family 0 marks pymt's own checks (op 0 check_heap, DBG_OP_TRIM). */
-enum { DBG_OP_MALLOC = 0, DBG_OP_CALLOC = 1, DBG_OP_REALLOC = 2, DBG_OP_FREE = 3, DBG_OP_TRIM = 4 };
+enum { PYMT__DEBUG_LIVE = 1, PYMT__DEBUG_FREED = 2 };
+/* What the program called; family 0 marks pymt's own checks (op 0 check_heap, PYMT__DEBUG_OP_TRIM). */
+enum { PYMT__DEBUG_OP_MALLOC = 0, PYMT__DEBUG_OP_CALLOC = 1, PYMT__DEBUG_OP_REALLOC = 2, PYMT__DEBUG_OP_FREE = 3, PYMT__DEBUG_OP_TRIM = 4 };
 
-typedef struct dbg_head {
-    struct dbg_head *next;    /* registry chain; under the stripe lock */
+typedef struct pymt__debug_head {
+    struct pymt__debug_head *next;    /* registry chain; under the stripe lock */
     size_t size;              /* requested bytes */
     uint64_t serial;          /* allocation number, from 1 */
-    uint16_t check;           /* dbg_check() of the fields above: a clobbered head shows */
+    uint16_t check;           /* pymt__debug_check_word() of the fields above: a clobbered head shows */
     uint8_t family;           /* allocating family (enum pymt__family) */
-    uint8_t op;               /* DBG_OP_MALLOC/CALLOC/REALLOC */
-    uint8_t state;            /* DBG_LIVE or DBG_FREED; under the stripe lock */
+    uint8_t op;               /* PYMT__DEBUG_OP_MALLOC/CALLOC/REALLOC */
+    uint8_t state;            /* PYMT__DEBUG_LIVE or PYMT__DEBUG_FREED; under the stripe lock */
     uint8_t freed_by;         /* family that freed it; under the stripe lock */
     uint8_t nframes;          /* frames kept before the head */
-    uint8_t framed;           /* room for DBG_FRAMES frames before the head (0 or 1) */
-    unsigned char guard[DBG_GUARD]; /* FORBIDDEN; the payload follows */
-} dbg_head;
+    uint8_t framed;           /* room for PYMT__DEBUG_FRAMES frames before the head (0 or 1) */
+    unsigned char guard[PYMT__DEBUG_GUARD]; /* FORBIDDEN; the payload follows */
+} pymt__debug_head;
 
-_Static_assert(sizeof(dbg_head) == 48, "the debug head is 48 bytes");
-_Static_assert(sizeof(dbg_head) % PYMT__ALIGNMENT == 0, "the payload stays aligned");
-_Static_assert(DBG_FRAMES * sizeof(void *) % PYMT__ALIGNMENT == 0, "frames keep the alignment");
+_Static_assert(sizeof(pymt__debug_head) == 48, "the debug head is 48 bytes");
+_Static_assert(sizeof(pymt__debug_head) % PYMT__ALIGNMENT == 0, "the payload stays aligned");
+_Static_assert(PYMT__DEBUG_FRAMES * sizeof(void *) % PYMT__ALIGNMENT == 0, "frames keep the alignment");
 
-static inline unsigned char *payload_of(dbg_head *h) {
+static inline unsigned char *pymt__debug_payload(pymt__debug_head *h) {
     return (unsigned char *)(h + 1);
 }
 /* Blocks allocated while init primes backtrace() have no frames: each head says. */
-static inline size_t frame_room(const dbg_head *h) {
-    return h->framed ? DBG_FRAMES * sizeof(void *) : 0;
+static inline size_t pymt__debug_frame_room(const pymt__debug_head *h) {
+    return h->framed ? PYMT__DEBUG_FRAMES * sizeof(void *) : 0;
 }
-static inline char *base_of(dbg_head *h) {
-    return (char *)h - frame_room(h);
+static inline char *pymt__debug_base(pymt__debug_head *h) {
+    return (char *)h - pymt__debug_frame_room(h);
 }
-static inline uint16_t dbg_check(const dbg_head *h) {
+static inline uint16_t pymt__debug_check_word(const pymt__debug_head *h) {
     uint64_t x = h->size * 0xff51afd7ed558ccdull ^ h->serial * 0xc4ceb9fe1a85ec53ull;
     x ^= (uint64_t)h->family << 8 | (uint64_t)h->op << 16 | (uint64_t)h->nframes << 24 |
          (uint64_t)h->framed << 32;
@@ -77,53 +77,53 @@ static inline uint16_t dbg_check(const dbg_head *h) {
     x *= 0x94d049bb133111ebull;
     return (uint16_t)(x >> 48);
 }
-static inline bool guard_ok(const unsigned char *g) {
-    for (int i = 0; i < DBG_GUARD; i++)
-        if (g[i] != DBG_FORBIDDEN)
+static inline bool pymt__debug_guard_ok(const unsigned char *g) {
+    for (int i = 0; i < PYMT__DEBUG_GUARD; i++)
+        if (g[i] != PYMT__DEBUG_FORBIDDEN)
             return false;
     return true;
 }
 
-enum dbg_error {
-    DBG_OK = 0,
-    DBG_E_MISMATCH,
-    DBG_E_DOUBLE_FREE,
-    DBG_E_UNKNOWN,
-    DBG_E_HEADER,
-    DBG_E_UNDERRUN,
-    DBG_E_OVERRUN,
-    DBG_E_USE_AFTER_FREE,
+enum pymt__debug_error {
+    PYMT__DEBUG_OK = 0,
+    PYMT__DEBUG_E_MISMATCH,
+    PYMT__DEBUG_E_DOUBLE_FREE,
+    PYMT__DEBUG_E_UNKNOWN,
+    PYMT__DEBUG_E_HEADER,
+    PYMT__DEBUG_E_UNDERRUN,
+    PYMT__DEBUG_E_OVERRUN,
+    PYMT__DEBUG_E_USE_AFTER_FREE,
 };
 
 /* What a report says about a block, copied under the stripe lock (or by the block's owner). */
-typedef struct dbg_snap {
+typedef struct pymt__debug_snap {
     const void *p;
     bool known;                  /* p is (or was) a debug block: the fields below are valid */
     bool header_ok;              /* the check word matched: size and trailer can be trusted */
     size_t size;
     uint64_t serial;
     int family, op, state, freed_by;
-    unsigned char lead[DBG_GUARD], trail[DBG_GUARD];
-    unsigned char data[DBG_DUMP];
+    unsigned char lead[PYMT__DEBUG_GUARD], trail[PYMT__DEBUG_GUARD];
+    unsigned char data[PYMT__DEBUG_DUMP];
     size_t ndata;
     size_t bad_offset;           /* use after free: first changed payload byte */
     int nframes;
-    void *frames[DBG_FRAMES];
-} dbg_snap;
+    void *frames[PYMT__DEBUG_FRAMES];
+} pymt__debug_snap;
 
 /* debug_report.c. A snapshot of h for a report (s->p set by the caller); under h's stripe lock
  * or by the block's owner. */
-void pymt__dbg_snap_take(dbg_snap *s, dbg_head *h);
+void pymt__debug_snap_take(pymt__debug_snap *s, pymt__debug_head *h);
 /* Build the report for err on s (used by family through op; family 0: pymt's own checks), then
  * hand it to the hook, or write it and abort (fatal) or return (pymt_check_heap). Returns only
  * when a hook took it or !fatal. No lock of debug.c may be held. */
-void pymt__dbg_report(enum dbg_error err, const dbg_snap *s, int family, int op, bool fatal);
+void pymt__debug_report(enum pymt__debug_error err, const pymt__debug_snap *s, int family, int op, bool fatal);
 /* The same for a pointer that is not a debug block (nothing of it is read); fatal. */
-void pymt__dbg_report_unknown(const void *p, int family, int op);
+void pymt__debug_report_unknown(const void *p, int family, int op);
 /* Open PYMT_DEBUG_LOG when set (reports go to stderr otherwise); from pymt__debug_init. */
-void pymt__dbg_report_init(void);
+void pymt__debug_report_init(const char *log);
 /* fork: the report hook's lock, taken before debug.c's locks and released after them. */
-void pymt__dbg_report_atfork_prepare(void);
-void pymt__dbg_report_atfork_parent(void);
+void pymt__debug_report_atfork_prepare(void);
+void pymt__debug_report_atfork_parent(void);
 
 #endif /* PYMT_DEBUG_BLOCK_H */

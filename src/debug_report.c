@@ -14,12 +14,12 @@
 #include <string.h>
 #include <unistd.h>
 
-static int dbg_fd = 2; /* report destination; set once by pymt__dbg_report_init */
+static int debug_fd = 2; /* report destination; set once by pymt__debug_report_init */
 
-/* The report hook and its context change together under dbg_hook_lock. */
-static pthread_mutex_t dbg_hook_lock = PTHREAD_MUTEX_INITIALIZER;
-static pymt_report_hook dbg_hook;
-static void *dbg_hook_ctx;
+/* The report hook and its context change together under debug_hook_lock. */
+static pthread_mutex_t debug_hook_lock = PTHREAD_MUTEX_INITIALIZER;
+static pymt_report_hook debug_hook;
+static void *debug_hook_ctx;
 
 static const char *fam_text(int family) {
     switch (family) {
@@ -41,27 +41,27 @@ static const char *fam_func(int family, int op) {
     return names[family - 1][op];
 }
 
-typedef struct dbg_buf {
+typedef struct debug_buf {
     char *s;
     size_t len, cap;
-} dbg_buf;
+} debug_buf;
 
-static void put_s(dbg_buf *b, const char *s) {
+static void put_s(debug_buf *b, const char *s) {
     while (*s && b->len + 1 < b->cap)
         b->s[b->len++] = *s++;
     b->s[b->len] = '\0';
 }
 /* PUT(b, s1, s2, ...): append the strings in order. */
-static void put_list(dbg_buf *b, const char *const *list) {
+static void put_list(debug_buf *b, const char *const *list) {
     for (; *list; list++)
         put_s(b, *list);
 }
 #define PUT(b, ...) put_list((b), (const char *const[]){__VA_ARGS__, NULL})
 /* "object memory (pymt_object_free)" */
-static void put_fam(dbg_buf *b, int family, const char *func) {
+static void put_fam(debug_buf *b, int family, const char *func) {
     PUT(b, fam_text(family), " (", func, ")");
 }
-static void put_u(dbg_buf *b, uint64_t v) {
+static void put_u(debug_buf *b, uint64_t v) {
     char t[24];
     int i = 23;
     t[i] = '\0';
@@ -71,7 +71,7 @@ static void put_u(dbg_buf *b, uint64_t v) {
     } while (v);
     put_s(b, t + i);
 }
-static void put_x(dbg_buf *b, uint64_t v) {
+static void put_x(debug_buf *b, uint64_t v) {
     char t[24];
     int i = 23;
     t[i] = '\0';
@@ -83,7 +83,7 @@ static void put_x(dbg_buf *b, uint64_t v) {
     t[--i] = '0';
     put_s(b, t + i);
 }
-static void put_bytes(dbg_buf *b, const unsigned char *p, size_t n) {
+static void put_bytes(debug_buf *b, const unsigned char *p, size_t n) {
     for (size_t i = 0; i < n; i++) {
         char t[4] = {"0123456789abcdef"[p[i] >> 4], "0123456789abcdef"[p[i] & 15], ' ', 0};
         if (i + 1 == n)
@@ -92,23 +92,23 @@ static void put_bytes(dbg_buf *b, const unsigned char *p, size_t n) {
     }
 }
 
-void pymt__dbg_snap_take(dbg_snap *s, dbg_head *h) {
+void pymt__debug_snap_take(pymt__debug_snap *s, pymt__debug_head *h) {
     s->known = true;
-    s->header_ok = dbg_check(h) == h->check;
+    s->header_ok = pymt__debug_check_word(h) == h->check;
     s->size = h->size;
     s->serial = h->serial;
     s->family = h->family;
     s->op = h->op;
     s->state = h->state;
     s->freed_by = h->freed_by;
-    memcpy(s->lead, h->guard, DBG_GUARD);
+    memcpy(s->lead, h->guard, PYMT__DEBUG_GUARD);
     if (s->header_ok) {
-        memcpy(s->trail, payload_of(h) + h->size, DBG_GUARD);
-        s->ndata = h->size < DBG_DUMP ? h->size : DBG_DUMP;
-        memcpy(s->data, payload_of(h), s->ndata);
-        s->nframes = h->nframes <= DBG_FRAMES ? h->nframes : 0;
+        memcpy(s->trail, pymt__debug_payload(h) + h->size, PYMT__DEBUG_GUARD);
+        s->ndata = h->size < PYMT__DEBUG_DUMP ? h->size : PYMT__DEBUG_DUMP;
+        memcpy(s->data, pymt__debug_payload(h), s->ndata);
+        s->nframes = h->nframes <= PYMT__DEBUG_FRAMES ? h->nframes : 0;
         if (s->nframes)
-            memcpy(s->frames, base_of(h), (size_t)s->nframes * sizeof(void *));
+            memcpy(s->frames, pymt__debug_base(h), (size_t)s->nframes * sizeof(void *));
     } else {
         s->ndata = 0;
         s->nframes = 0;
@@ -127,41 +127,41 @@ static void write_all(int fd, const char *s, size_t n) {
     }
 }
 
-void pymt__dbg_report(enum dbg_error err, const dbg_snap *s, int family, int op, bool fatal) {
+void pymt__debug_report(enum pymt__debug_error err, const pymt__debug_snap *s, int family, int op, bool fatal) {
     char text[4096];
-    dbg_buf b = {text, 0, sizeof text};
+    debug_buf b = {text, 0, sizeof text};
     int saved_errno = errno;
     const char *by = family ? fam_func(family, op)
-                     : op == DBG_OP_TRIM ? "pymt_trim" : "pymt_check_heap";
+                     : op == PYMT__DEBUG_OP_TRIM ? "pymt_trim" : "pymt_check_heap";
     PUT(&b, "pymt debug: ");
     switch (err) {
-    case DBG_E_MISMATCH:
+    case PYMT__DEBUG_E_MISMATCH:
         PUT(&b, "family mismatch: allocated by ");
         put_fam(&b, s->family, fam_func(s->family, s->op));
-        PUT(&b, op == DBG_OP_REALLOC ? ", reallocated by " : ", freed by ");
+        PUT(&b, op == PYMT__DEBUG_OP_REALLOC ? ", reallocated by " : ", freed by ");
         put_fam(&b, family, by);
         break;
-    case DBG_E_DOUBLE_FREE:
-        PUT(&b, op == DBG_OP_REALLOC ? "realloc of a freed block: " : "double free: ",
+    case PYMT__DEBUG_E_DOUBLE_FREE:
+        PUT(&b, op == PYMT__DEBUG_OP_REALLOC ? "realloc of a freed block: " : "double free: ",
             "already freed by ");
-        put_fam(&b, s->freed_by, fam_func(s->freed_by, DBG_OP_FREE));
+        put_fam(&b, s->freed_by, fam_func(s->freed_by, PYMT__DEBUG_OP_FREE));
         PUT(&b, ", now passed to ");
         put_fam(&b, family, by);
         break;
-    case DBG_E_UNKNOWN:
+    case PYMT__DEBUG_E_UNKNOWN:
         PUT(&b, "pointer never handed out by pymt (or freed long ago) passed to ");
         put_fam(&b, family, by);
         break;
-    case DBG_E_HEADER:
+    case PYMT__DEBUG_E_HEADER:
         PUT(&b, "block header corrupted (underrun past the leading guard bytes), found by ", by);
         break;
-    case DBG_E_UNDERRUN:
+    case PYMT__DEBUG_E_UNDERRUN:
         PUT(&b, "buffer underrun: leading guard bytes changed, found by ", by);
         break;
-    case DBG_E_OVERRUN:
+    case PYMT__DEBUG_E_OVERRUN:
         PUT(&b, "buffer overrun: trailing guard bytes changed, found by ", by);
         break;
-    case DBG_E_USE_AFTER_FREE:
+    case PYMT__DEBUG_E_USE_AFTER_FREE:
         PUT(&b, "use after free: written after being freed (first changed byte at offset ");
         put_u(&b, s->bad_offset);
         PUT(&b, family ? "), found when it left the quarantine, during "
@@ -182,9 +182,9 @@ void pymt__dbg_report(enum dbg_error err, const dbg_snap *s, int family, int op,
             put_u(&b, s->serial);
             PUT(&b, "\n  allocated by ");
             put_fam(&b, s->family, fam_func(s->family, s->op));
-            if (s->state == DBG_FREED && err != DBG_E_DOUBLE_FREE) {
+            if (s->state == PYMT__DEBUG_FREED && err != PYMT__DEBUG_E_DOUBLE_FREE) {
                 PUT(&b, ", freed by ");
-                put_fam(&b, s->freed_by, fam_func(s->freed_by, DBG_OP_FREE));
+                put_fam(&b, s->freed_by, fam_func(s->freed_by, PYMT__DEBUG_OP_FREE));
             }
         } else {
             PUT(&b, ": header check word wrong; size ");
@@ -196,14 +196,14 @@ void pymt__dbg_report(enum dbg_error err, const dbg_snap *s, int family, int op,
             PUT(&b, " are untrustworthy");
         }
         PUT(&b, "\n  leading guard (16 bytes before p): ",
-            guard_ok(s->lead) ? "intact" : "CHANGED", "\n    found    ");
-        put_bytes(&b, s->lead, DBG_GUARD);
+            pymt__debug_guard_ok(s->lead) ? "intact" : "CHANGED", "\n    found    ");
+        put_bytes(&b, s->lead, PYMT__DEBUG_GUARD);
         PUT(&b, "\n    expected fd x 16");
         if (s->header_ok) {
             PUT(&b, "\n  trailing guard (16 bytes at p+");
             put_u(&b, s->size);
-            PUT(&b, "): ", guard_ok(s->trail) ? "intact" : "CHANGED", "\n    found    ");
-            put_bytes(&b, s->trail, DBG_GUARD);
+            PUT(&b, "): ", pymt__debug_guard_ok(s->trail) ? "intact" : "CHANGED", "\n    found    ");
+            put_bytes(&b, s->trail, PYMT__DEBUG_GUARD);
             PUT(&b, "\n    expected fd x 16\n  payload (first ");
             put_u(&b, s->ndata);
             PUT(&b, " bytes): ");
@@ -219,52 +219,52 @@ void pymt__dbg_report(enum dbg_error err, const dbg_snap *s, int family, int op,
     }
     put_s(&b, "\n");
 
-    pthread_mutex_lock(&dbg_hook_lock);
-    pymt_report_hook hook = dbg_hook;
-    void *ctx = dbg_hook_ctx;
-    pthread_mutex_unlock(&dbg_hook_lock);
+    pthread_mutex_lock(&debug_hook_lock);
+    pymt_report_hook hook = debug_hook;
+    void *ctx = debug_hook_ctx;
+    pthread_mutex_unlock(&debug_hook_lock);
     if (hook) {
         hook(text, b.len, ctx);
         errno = saved_errno;
         return;
     }
-    write_all(dbg_fd, text, b.len);
+    write_all(debug_fd, text, b.len);
     if (s->known && s->nframes > 0) {
-        write_all(dbg_fd, "  allocation stack, symbolised:\n", 32);
-        backtrace_symbols_fd(s->frames, s->nframes, dbg_fd);
+        write_all(debug_fd, "  allocation stack, symbolised:\n", 32);
+        backtrace_symbols_fd(s->frames, s->nframes, debug_fd);
     }
     if (fatal)
         abort();
     errno = saved_errno;
 }
 
-void pymt__dbg_report_unknown(const void *p, int family, int op) {
-    dbg_snap s;
+void pymt__debug_report_unknown(const void *p, int family, int op) {
+    pymt__debug_snap s;
     s.p = p;
     s.known = false;
-    pymt__dbg_report(DBG_E_UNKNOWN, &s, family, op, true);
+    pymt__debug_report(PYMT__DEBUG_E_UNKNOWN, &s, family, op, true);
 }
 
-void pymt__dbg_report_init(void) {
-    if (pymt__opt.debug_log && pymt__opt.debug_log[0]) {
-        int fd = open(pymt__opt.debug_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+void pymt__debug_report_init(const char *log) {
+    if (log != NULL && log[0]) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fd >= 0)
-            dbg_fd = fd;
+            debug_fd = fd;
         else
             pymt__write_err("pymt: PYMT_DEBUG_LOG cannot be opened; reports go to stderr\n");
     }
 }
 
-void pymt__dbg_report_atfork_prepare(void) {
-    pthread_mutex_lock(&dbg_hook_lock);
+void pymt__debug_report_atfork_prepare(void) {
+    pthread_mutex_lock(&debug_hook_lock);
 }
-void pymt__dbg_report_atfork_parent(void) {
-    pthread_mutex_unlock(&dbg_hook_lock);
+void pymt__debug_report_atfork_parent(void) {
+    pthread_mutex_unlock(&debug_hook_lock);
 }
 
 void pymt_set_report_hook(pymt_report_hook hook, void *ctx) {
-    pthread_mutex_lock(&dbg_hook_lock);
-    dbg_hook = hook;
-    dbg_hook_ctx = hook ? ctx : NULL;
-    pthread_mutex_unlock(&dbg_hook_lock);
+    pthread_mutex_lock(&debug_hook_lock);
+    debug_hook = hook;
+    debug_hook_ctx = hook ? ctx : NULL;
+    pthread_mutex_unlock(&debug_hook_lock);
 }

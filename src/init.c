@@ -1,28 +1,30 @@
-/* init.c: one-time initialisation, fork handlers, and the few process-wide helpers (fatal
- * errors, assertion failures) every layer uses.
- * Initialisation happens on the first call that needs it (a slow path), under a mutex, and
- * never allocates through malloc. Calls that re-enter the allocator from inside it on the same
- * thread (pthread_atfork or atexit may allocate in some C libraries, and in the preload library
- * that allocation is pymt) see the options still zeroed, i.e. pooling off, and are served by the
- * system allocator; their blocks are freed correctly later because they are not in any arena.
+/* init.c: one-time initialisation and the fork handlers.
+ * Initialisation happens on the first call that needs it (every public entry point and every
+ * slow path calls pymt__ensure_init), under a mutex, and never allocates through malloc. It
+ * reads the options, sets the lower layers up with them, and wires each family's backend table
+ * (backend.h has the table of modes). Calls that re-enter the allocator from inside it on the
+ * same thread (pthread_atfork or atexit may allocate in some C libraries, and in the drop-in
+ * malloc that allocation is pymt) find the tables still on the system allocator, which serves
+ * them; their blocks are freed correctly later because they are not in any arena.
  * fork: prepare takes the init, debug and core locks (in that order, the order every other path
  * takes them in); the parent releases them; so does the child (its only thread is the one that
  * took them), which keeps only its own thread cache. */
-#include <errno.h>
+#include "init.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include "atomic.h"
-#include "handoff.h"
-#include "pool.h"
-#include "tcache.h"
 
 pymt__options pymt__opt;
-int pymt__tcache_request = -1;
-int pymt__hugepages_request = -1;
+const pymt__backend *pymt__table_raw = &pymt__backend_sys;
+const pymt__backend *pymt__table_objmem = &pymt__backend_sys;
+const pymt__backend *pymt__table_object = &pymt__backend_sys;
+const pymt__backend *pymt__table_override = &pymt__backend_sys;
+static pymt__backend debug_tables[3]; /* raw, object memory, objects; in debug modes */
+
+static int tcache_request = -1;   /* pymt_set_tcache before init: -1 none, else 0/1 */
+static int hugepages_request = -1; /* pymt_set_hugepages before init: -1 none, else 0/1 */
 static _Atomic int init_done;
 static _Atomic int atfork_registered;
 static pthread_mutex_t init_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -31,40 +33,6 @@ static PYMT__TLS bool init_running;
 bool pymt__initialized(void) {
     /* pairs with the release store at the end of pymt__init_slow */
     return pymt__load_acquire(&init_done) != 0;
-}
-
-void pymt__write_err(const char *msg) {
-    size_t len = strlen(msg);
-    while (len > 0) {
-        ssize_t w = write(STDERR_FILENO, msg, len);
-        if (w <= 0) {
-            if (w < 0 && errno == EINTR)
-                continue;
-            return;
-        }
-        msg += w;
-        len -= (size_t)w;
-    }
-}
-
-void pymt__fatal(const char *msg) {
-    pymt__write_err(msg);
-    abort();
-}
-
-void pymt__assert_fail(const char *expr, const char *file, int line) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "pymt: assertion failed: %s (%s:%d)\n", expr, file, line);
-    pymt__fatal(msg);
-}
-
-const char *pymt__family_name(int family) {
-    switch (family) {
-    case PYMT__FAM_RAW: return "raw memory (pymt_mem_*)";
-    case PYMT__FAM_OBJMEM: return "object memory (pymt_object_malloc/calloc/realloc/free)";
-    case PYMT__FAM_OBJECT: return "objects (pymt_object_new/newvar/del)";
-    default: return "unknown family";
-    }
 }
 
 /* fork handlers. They are registered at the start of the first initialisation, before
@@ -104,10 +72,35 @@ static void stats_at_exit(void) {
     pymt_print_stats(stderr);
 }
 
+/* The backend of each family (the table in backend.h). */
+static void wire(const pymt__options *o) {
+    if (!o->debug) {
+        const pymt__backend *objmem = !o->pooling ? &pymt__backend_sys
+                                      : o->tcache ? &pymt__backend_pools
+                                                  : &pymt__backend_pools_locked;
+        pymt__table_raw = &pymt__backend_raw;
+        pymt__table_objmem = objmem;
+        pymt__table_object = objmem;
+        pymt__table_override = objmem;
+        return;
+    }
+    /* debug blocks come from the pools without caches, or from the system allocator */
+    const pymt__backend *below = o->pooling ? &pymt__backend_pools_locked : &pymt__backend_sys;
+    pymt__debug_init(o->debug_backtrace, o->debug_log);
+    pymt__debug_backend(&debug_tables[0], PYMT__FAM_RAW, &pymt__backend_sys);
+    pymt__debug_backend(&debug_tables[1], PYMT__FAM_OBJMEM, below);
+    pymt__debug_backend(&debug_tables[2], PYMT__FAM_OBJECT, below);
+    pymt__table_raw = &debug_tables[0];
+    pymt__table_objmem = &debug_tables[1];
+    pymt__table_object = &debug_tables[2];
+    /* the drop-in's free() also receives glibc blocks, which carry no debug header */
+    pymt__table_override = below;
+}
+
 void pymt__init_slow(void) {
     if (init_running)
         return; /* re-entered from our own set-up: served with the zeroed options */
-    if (!atomic_exchange_explicit(&atfork_registered, 1, memory_order_relaxed))
+    if (!pymt__exchange_relaxed(&atfork_registered, 1))
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     pthread_mutex_lock(&init_mutex);
     if (pymt__load_acquire(&init_done)) {
@@ -118,27 +111,32 @@ void pymt__init_slow(void) {
     pymt__options o;
     memset(&o, 0, sizeof o);
     pymt__options_read(&o);
-    if (pymt__tcache_request >= 0)
-        o.tcache = pymt__tcache_request != 0;
-    if (pymt__hugepages_request >= 0)
-        o.hugepages = pymt__hugepages_request != 0;
-    if (o.pooling && !pymt__arena_init()) {
+    if (tcache_request >= 0)
+        o.tcache = tcache_request != 0;
+    if (hugepages_request >= 0)
+        o.hugepages = hugepages_request != 0;
+    if (o.pooling && !pymt__arena_init(o.hugepages, o.arena_reserve)) {
         pymt__write_err("pymt: cannot reserve the arena table; pooling off\n");
         o.mode = o.debug ? PYMT_MODE_MALLOC_DEBUG : PYMT_MODE_MALLOC;
         o.pooling = false;
     }
-    if (o.pooling && o.tcache && !pymt__tcache_init())
+    if (o.pooling && o.tcache && !o.debug && !pymt__tcache_init())
         o.tcache = false;
-    if (o.debug)
-        o.tcache = false;
+    if (o.debug || !o.pooling)
+        o.tcache = false; /* debug blocks never sit in a cache; nothing to cache without pools */
+    pymt__large_init(o.large_cache);
     pymt__opt = o;
-    if (o.debug)
-        pymt__debug_init();
+    wire(&o);
     if (o.stats_at_exit)
         atexit(stats_at_exit);
     init_running = false;
     pymt__store_release(&init_done, 1);
     pthread_mutex_unlock(&init_mutex);
+}
+
+void pymt__init_for_override(void) {
+    pymt__sys_use_libc_internals();
+    pymt__init_slow();
 }
 
 /* Set *request to on/off unless init has run (then EBUSY). */
@@ -156,38 +154,10 @@ static int request_before_init(int *request, int on) {
 }
 
 PYMT_API int pymt_set_tcache(int enabled) {
-    return request_before_init(&pymt__tcache_request, enabled);
+    return request_before_init(&tcache_request, enabled);
 }
 
 PYMT_API int pymt_set_hugepages(int enabled) {
-    return request_before_init(&pymt__hugepages_request, enabled);
+    return request_before_init(&hugepages_request, enabled);
 }
 
-PYMT_API int pymt_hugepages_enabled(void) {
-    pymt__ensure_init();
-    return pymt__opt.hugepages && pymt__opt.pooling;
-}
-
-PYMT_API pymt_mode pymt_get_mode(void) {
-    pymt__ensure_init();
-    return pymt__opt.mode;
-}
-
-PYMT_API int pymt_tcache_enabled(void) {
-    pymt__ensure_init();
-    return pymt__opt.tcache && pymt__opt.pooling;
-}
-
-PYMT_API void pymt_thread_flush(void) {
-    pymt__tcache_flush_self();
-}
-
-PYMT_API size_t pymt_trim(void) {
-    if (!pymt__initialized() || !pymt__opt.pooling)
-        return 0;
-    if (pymt__opt.debug)
-        pymt__debug_quarantine_flush(); /* quarantined blocks would keep their arenas alive */
-    pymt__tcache_flush_self();
-    pymt__depot_drain();
-    return pymt__pool_trim();
-}

@@ -1,6 +1,6 @@
 /* internal.h: what every layer of pymt shares: build-time configuration as constants, the
- * geometry of pools and arenas, assertions, branch hints, and the small internal interfaces
- * between layers (declared here so each .c file includes only this and the layers below it).
+ * geometry of pools and arenas, size classes, assertions and branch hints. The structures
+ * several layers share are in types.h; each layer's functions are in that layer's header.
  *
  * Geometry (64-bit, the pymalloc numbers):
  *   arena: 1 MiB, 1 MiB-aligned, 64 pools of 16 KiB; pool and arena of a block by masking.
@@ -35,13 +35,16 @@ static const bool pymt__config_pooling = !PYMT_CONFIG_NO_POOLING;
 #define PYMT__COLD __attribute__((cold))
 #define PYMT__TLS __thread __attribute__((tls_model("initial-exec")))
 
-/* Assertions: on in the debug preset, nothing in release. */
+/* Assertions: on in the debug preset, nothing in release. pymt__assert_expensive runs a
+ * validator (a bool function that walks a structure: pymt__pool_check_locked and friends); it
+ * is evaluated only in the debug preset, where it may cost time proportional to the heap. */
 void pymt__assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
 #define pymt__assert(cond)                                                                   \
     do {                                                                                     \
         if (pymt__config_debug && pymt__unlikely(!(cond)))                                   \
             pymt__assert_fail(#cond, __FILE__, __LINE__);                                    \
     } while (0)
+#define pymt__assert_expensive(check) pymt__assert(check)
 
 /* ---- geometry ------------------------------------------------------------------------------ */
 #define PYMT__ALIGNMENT_SHIFT 4
@@ -88,60 +91,11 @@ enum pymt__family {
     PYMT__FAM_OBJMEM = 2, /* pymt_object_malloc/calloc/realloc/free */
     PYMT__FAM_OBJECT = 3  /* pymt_object_new/newvar/del */
 };
-const char *pymt__family_name(int family);
 
-/* ---- options (options.c), read once by init ------------------------------------------------ */
-typedef struct pymt__options {
-    pymt_mode mode;
-    bool pooling;        /* mode is PYMALLOC or PYMALLOC_DEBUG */
-    bool debug;          /* mode is one of the _DEBUG ones */
-    bool tcache;         /* per-thread caches on */
-    bool stats_at_exit;  /* PYMT_STATS=1 */
-    bool debug_backtrace;/* PYMT_DEBUG_BACKTRACE=1 */
-    const char *debug_log; /* PYMT_DEBUG_LOG, or NULL (points into the environment) */
-    unsigned arena_reserve; /* wholly free arenas kept mapped (PYMT_ARENA_RESERVE) */
-    size_t large_cache;     /* bytes of freed large blocks a thread keeps (PYMT_LARGE_CACHE) */
-    bool hugepages;         /* arenas in huge-page-advised pairs (PYMT_HUGEPAGES) */
-} pymt__options;
-extern pymt__options pymt__opt;
-void pymt__options_read(pymt__options *o);
-
-/* ---- init.c ---------------------------------------------------------------------------------- */
-/* Non-zero once pymt__init_slow has finished; acquire-load before trusting pymt__opt. */
-bool pymt__initialized(void);
-void pymt__init_slow(void);
-static inline void pymt__ensure_init(void) {
-    if (pymt__unlikely(!pymt__initialized()))
-        pymt__init_slow();
-}
-/* Set by pymt_set_tcache before init (-1: not set). */
-extern int pymt__tcache_request;
-extern int pymt__hugepages_request; /* pymt_set_hugepages before init: -1 none, else 0/1 */
+/* ---- base.c: process-wide helpers every layer may call ----------------------------------- */
 /* Write a whole message to stderr with write(2): no stdio, no allocation. */
 void pymt__write_err(const char *msg);
-/* Report a fatal misuse (mismatched free seen by the release build) and abort. */
+/* Report a fatal misuse and abort. */
 void pymt__fatal(const char *msg) __attribute__((noreturn));
-
-/* ---- sysalloc.c: the system allocator, the only way pymt reaches it ------------------------ */
-/* Built with PYMT_SYS_LIBC=1 (the preload library) these call glibc's __libc_* entry points so
- * a preloaded pymt never recurses into itself. */
-void *pymt__sys_malloc(size_t n);
-void *pymt__sys_calloc(size_t nelem, size_t elsize);
-void *pymt__sys_realloc(void *p, size_t n);
-void pymt__sys_free(void *p);
-void *pymt__sys_memalign(size_t alignment, size_t n);
-size_t pymt__sys_usable_size(const void *p);
-
-/* ---- the pool side, as the API and debug layers see it (api_objmem.c) --------------------- */
-/* True when p lies inside one of pymt's arenas (lock-free, safe for any pointer). */
-bool pymt__is_pool_block(const void *p);
-/* Object memory without debug checks: pools (via the thread cache) for n <= 512 when pooling
- * is on, the system allocator otherwise. n == 0 is served as 1. NULL + ENOMEM on failure. */
-void *pymt__objmem_malloc_nodebug(size_t n);
-void pymt__objmem_free_nodebug(void *p);
-size_t pymt__objmem_usable_nodebug(const void *p);
-
-/* ---- debug.c (debug.h has the details) ----------------------------------------------------- */
-#include "debug.h"
 
 #endif /* PYMT_INTERNAL_H */

@@ -1,34 +1,36 @@
-/* objmem.h: the object-memory fast paths, inline, for pymt_object_malloc and pymt_object_free
- * (api_objmem.c) and for callers inside pymt's own binaries that reach object memory through
- * another signature: CPython's PEP 445 adaptors (clients/python_domains.c) would otherwise
- * pay a call and a jump to the public function on every allocation and free. */
+/* objmem.h: object memory's fast paths, inline: pymt_object_malloc and pymt_object_free
+ * (api_objmem.c) are these, and so are callers inside pymt's own binaries that reach object
+ * memory through another signature (CPython's PEP 445 adaptors in clients/python_domains.c).
+ *   malloc: 1..512 bytes -> pop the thread's bin; anything else, or an empty bin -> the slow
+ *           path, which goes through object memory's backend table (init.h)
+ *   free:   a pool block (arena map) -> push on the thread's bin; anything else, or a full bin
+ *           -> the slow path, through the table
+ * No mode is tested here: in every mode but pymalloc with caches the bins are empty with max 0,
+ * so every call takes the slow path, and the table there says what the mode does. */
 #ifndef PYMT_OBJMEM_H
 #define PYMT_OBJMEM_H
 
-#include "arena.h"
-#include "pool.h"
-#include "tcache.h"
+#include "init.h"
 
-/* Requests of 0 bytes and of more than 512 (debug mode included: small ones reach debug.c
- * through the thread cache's slow path). */
+/* The continuations: initialise if need be, then the table (objmem.c). */
 void *pymt__objmem_malloc_slow(size_t n) PYMT__NOINLINE;
-/* p is not a pool block: NULL, a debug block, a large block, or a pooling-off block. */
-void pymt__objmem_free_other(void *p) PYMT__NOINLINE;
+void pymt__objmem_free_slow(void *p) PYMT__NOINLINE;
 
 /* pymt_object_malloc. */
 static inline void *pymt__objmem_malloc(size_t n) {
-    if (pymt__likely(n - 1 < PYMT__SMALL_MAX))
-        return pymt__tcache_alloc(pymt__size_to_class(n), n);
+    if (pymt__likely(n - 1 < PYMT__SMALL_MAX)) {
+        void *p = pymt__tcache_pop(pymt__size_to_class(n), n);
+        if (pymt__likely(p != NULL))
+            return p;
+    }
     return pymt__objmem_malloc_slow(n);
 }
 
 /* pymt_object_free. */
 static inline void pymt__objmem_free(void *p) {
-    if (pymt__likely(pymt__arena_lookup(p))) {
-        pymt__tcache_free(p, pymt__block_class(p));
+    if (pymt__likely(pymt__arena_lookup(p)) && pymt__likely(pymt__tcache_push(p, pymt__block_class(p))))
         return;
-    }
-    pymt__objmem_free_other(p);
+    pymt__objmem_free_slow(p);
 }
 
 #endif /* PYMT_OBJMEM_H */

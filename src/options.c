@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "options.h"
 
 static void bad_value(const char *name, const char *value, const char *expected) {
     /* one line, no stdio: the environment is read before anything else is set up */

@@ -4,21 +4,12 @@
  * the unaligned head and tail. Errors return NULL; errno is ENOMEM. Nothing here locks. */
 #include "os.h"
 
+#include "atomic.h"
+
 #include <errno.h>
-#include <stdatomic.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 static _Atomic uintptr_t os_next_hint; /* where the next aligned mapping may land; a guess only */
-
-void *pymt__os_map(size_t size) {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    return p;
-}
 
 void *pymt__os_reserve(size_t size) {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -31,7 +22,7 @@ void *pymt__os_reserve(size_t size) {
 }
 
 void *pymt__os_map_aligned(size_t size, size_t align) {
-    uintptr_t hint = atomic_load_explicit(&os_next_hint, memory_order_relaxed);
+    uintptr_t hint = pymt__load_relaxed(&os_next_hint);
     if (hint != 0) {
         void *p = mmap((void *)hint, size, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -40,7 +31,7 @@ void *pymt__os_map_aligned(size_t size, size_t align) {
             return NULL;
         }
         if (((uintptr_t)p & (align - 1)) == 0) {
-            atomic_store_explicit(&os_next_hint, (uintptr_t)p + size, memory_order_relaxed);
+            pymt__store_relaxed(&os_next_hint, (uintptr_t)p + size);
             return p;
         }
         munmap(p, size);
@@ -58,7 +49,7 @@ void *pymt__os_map_aligned(size_t size, size_t align) {
         munmap(raw, head);
     if (tail)
         munmap((char *)base + size, tail);
-    atomic_store_explicit(&os_next_hint, base + size, memory_order_relaxed);
+    pymt__store_relaxed(&os_next_hint, base + size);
     return (void *)base;
 }
 
@@ -79,9 +70,4 @@ bool pymt__os_advise_huge(void *p, size_t size) {
 void pymt__os_discard(void *p, size_t size) {
     /* DONTNEED, not FREE: the pages leave RSS at once, which is what pymt_trim promises. */
     madvise(p, size, MADV_DONTNEED);
-}
-
-size_t pymt__os_page_size(void) {
-    long ps = sysconf(_SC_PAGESIZE);
-    return ps > 0 ? (size_t)ps : 4096;
 }

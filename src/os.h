@@ -6,9 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Map size bytes of zeroed read-write memory; NULL + ENOMEM on failure. */
-void *pymt__os_map(size_t size);
-/* Like pymt__os_map, without reserving swap (for large sparse metadata tables). */
+/* Map size bytes of zeroed read-write memory without reserving swap (for large sparse metadata
+ * tables); NULL + ENOMEM on failure. */
 void *pymt__os_reserve(size_t size);
 /* Map size bytes aligned to align (a power of two >= the page size). */
 void *pymt__os_map_aligned(size_t size, size_t align);
@@ -17,6 +16,5 @@ void pymt__os_unmap(void *p, size_t size);
 bool pymt__os_advise_huge(void *p, size_t size);
 /* Give the pages back to the OS, keeping the mapping (they read as zero afterwards). */
 void pymt__os_discard(void *p, size_t size);
-size_t pymt__os_page_size(void);
 
 #endif /* PYMT_OS_H */

@@ -21,14 +21,7 @@
 
 #include "track.h"
 
-/* The core lock is a plain pthread mutex. Measured against a test-and-test-and-set spinlock
- * (build with -DPYMT_CORE_SPINLOCK=1; figures in the README's design notes): the spinlock only
- * wins uncontended, and collapses when threads outnumber cores and a holder is preempted. */
-#ifndef PYMT_CORE_SPINLOCK
-#define PYMT_CORE_SPINLOCK 0
-#endif
 static pthread_mutex_t core_mutex = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic int core_spin;                  /* PYMT_CORE_SPINLOCK only */
 static size_t core_lock_count;                 /* under the lock */
 static pymt__pool *usedpools[PYMT__NCLASSES];  /* partly used pools per class */
 static pymt__arena *usable_arenas;
@@ -38,25 +31,12 @@ static size_t class_blocks[PYMT__NCLASSES];    /* blocks those pools hold */
 static size_t class_out[PYMT__NCLASSES];       /* blocks out of those pools */
 
 void pymt__core_lock(void) {
-    if (PYMT_CORE_SPINLOCK) {
-        while (atomic_exchange_explicit(&core_spin, 1, memory_order_acquire))
-            while (atomic_load_explicit(&core_spin, memory_order_relaxed))
-#if defined(__x86_64__) || defined(__i386__)
-                __builtin_ia32_pause();
-#else
-                ;
-#endif
-    } else {
-        pthread_mutex_lock(&core_mutex);
-    }
+    pthread_mutex_lock(&core_mutex);
     core_lock_count++;
 }
 
 void pymt__core_unlock(void) {
-    if (PYMT_CORE_SPINLOCK)
-        atomic_store_explicit(&core_spin, 0, memory_order_release);
-    else
-        pthread_mutex_unlock(&core_mutex);
+    pthread_mutex_unlock(&core_mutex);
 }
 
 static void usedpools_push(unsigned c, pymt__pool *pool) {
@@ -106,6 +86,7 @@ static void retire_push(pymt__arena *a, pymt__arena **retire) {
 
 /* A pool for class c from the arenas; NULL + ENOMEM when no arena can be had. */
 static pymt__pool *pool_new_locked(unsigned c) {
+    pymt__assert_expensive(pymt__pool_lists_check_locked());
     if (usable_arenas == NULL) {
         pymt__arena *a = pymt__arena_new_locked();
         if (a == NULL)
@@ -355,6 +336,7 @@ void pymt__pool_counts_locked(pymt__pool_class_counts out[PYMT__NCLASSES], size_
 
 size_t pymt__pool_trim(void) {
     pymt__core_lock();
+    pymt__assert_expensive(pymt__heap_check_locked());
     size_t released = pymt__arena_trim_locked();
     /* the one wholly free arena pymalloc keeps on the list goes too */
     pymt__arena *retire = NULL;
@@ -392,4 +374,102 @@ void pymt__pool_atfork_child(void) {
      * unlock it (re-initialising an initialised mutex is undefined) */
     pymt__core_unlock();
     pymt__arena_atfork_child();
+}
+
+/* ---- validators ----------------------------------------------------------------------------- */
+
+bool pymt__pool_check_locked(const pymt__pool *pool) {
+    unsigned c = pool->szidx;
+    const pymt__arena *a = pool->arena;
+    if (c >= PYMT__NCLASSES || a == NULL ||
+        a->address != ((uintptr_t)pool & ~(uintptr_t)PYMT__ARENA_MASK) ||
+        pymt__block_class(pool) != c)
+        return false;
+    size_t size = pymt__class_to_size(c), head = pymt__pool_overhead(pool);
+    if (pool->maxnextoffset != PYMT__POOL_SIZE - size || pool->nextoffset < head ||
+        (pool->nextoffset - head) % size != 0 || pool->nextoffset > pool->maxnextoffset + size)
+        return false;
+    size_t carved = (pool->nextoffset - head) / size;
+    if (pool->count == 0 || pool->count > carved)
+        return false;
+    /* the free list: carved blocks of this pool, as many as are not out */
+    size_t listed = 0;
+    for (void *b = pool->freeblock; b != NULL; b = pymt__blk_get(b, 0)) {
+        uintptr_t off = (uintptr_t)b - (uintptr_t)pool;
+        if (off < head || off >= pool->nextoffset || (off - head) % size != 0 ||
+            ++listed > carved - pool->count)
+            return false;
+    }
+    if (listed != carved - pool->count)
+        return false;
+    /* on usedpools[c] exactly when partly used */
+    bool linked = pool->prevpool != NULL ? pool->prevpool->nextpool == pool : usedpools[c] == pool;
+    if (pool_is_full(pool))
+        return !linked && pool->prevpool == NULL && pool->nextpool == NULL;
+    return linked && (pool->nextpool == NULL || pool->nextpool->prevpool == pool);
+}
+
+bool pymt__pool_lists_check_locked(void) {
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
+        const pymt__pool *prev = NULL;
+        size_t n = 0;
+        for (const pymt__pool *p = usedpools[c]; p != NULL; prev = p, p = p->nextpool) {
+            if (p->prevpool != prev || p->szidx != c || p->count == 0 || pool_is_full(p) ||
+                ++n > class_pools[c])
+                return false;
+        }
+    }
+    const pymt__arena *last[PYMT__POOLS_PER_ARENA + 1] = {0};
+    const pymt__arena *prev = NULL;
+    for (const pymt__arena *a = usable_arenas; a != NULL; prev = a, a = a->nextarena) {
+        if (a->prevarena != prev || a->state != PYMT__ARENA_ACTIVE || a->nfreepools == 0 ||
+            a->nfreepools > PYMT__POOLS_PER_ARENA ||
+            (prev != NULL && prev->nfreepools > a->nfreepools))
+            return false;
+        last[a->nfreepools] = a;
+    }
+    for (unsigned n = 1; n <= PYMT__POOLS_PER_ARENA; n++)
+        if (nfp2lasta[n] != last[n])
+            return false;
+    return true;
+}
+
+typedef struct heap_walk {
+    size_t pools[PYMT__NCLASSES], blocks[PYMT__NCLASSES], out[PYMT__NCLASSES];
+    bool ok;
+} heap_walk;
+
+static void heap_walk_arena(pymt__arena *a, void *ctx) {
+    heap_walk *w = ctx;
+    if (!pymt__arena_check_locked(a)) {
+        w->ok = false;
+        return;
+    }
+    uint64_t free_mask = 0;
+    for (const pymt__pool *p = a->freepools; p != NULL; p = p->nextpool)
+        free_mask |= (uint64_t)1 << (((uintptr_t)p >> PYMT__POOL_BITS) & (PYMT__POOLS_PER_ARENA - 1));
+    for (uint32_t i = 0; i < a->ncarved; i++) {
+        if (free_mask & ((uint64_t)1 << i))
+            continue;
+        const pymt__pool *pool = (const pymt__pool *)(a->address + (size_t)i * PYMT__POOL_SIZE);
+        if (!pymt__pool_check_locked(pool)) {
+            w->ok = false;
+            return;
+        }
+        w->pools[pool->szidx]++;
+        w->blocks[pool->szidx] += pymt__pool_blocks(pool, pool->szidx);
+        w->out[pool->szidx] += pool->count;
+    }
+}
+
+bool pymt__heap_check_locked(void) {
+    heap_walk w = {.ok = true};
+    pymt__arena_foreach_locked(heap_walk_arena, &w);
+    if (!w.ok || !pymt__pool_lists_check_locked())
+        return false;
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+        if (w.pools[c] != class_pools[c] || w.blocks[c] != class_blocks[c] ||
+            w.out[c] != class_out[c])
+            return false;
+    return true;
 }

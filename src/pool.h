@@ -6,27 +6,9 @@
 #include <pthread.h>
 
 #include "arena.h"
-#include "internal.h"
 
-/* The header at the start of every pool (48 bytes: blocks start 16-byte aligned after it).
- *   pool: one size class
- *   +--------+-------+-------+-------+-- ... --+-------+------+
- *   | header | blk 0 | blk 1 | blk 2 |         | blk n | tail |   free blocks are linked through
- *   +--------+-------+-------+-------+-- ... --+-------+------+   their first word
- * szidx is written under the lock while the pool has no live block and read without the lock
- * by free(), which holds a live block of the pool, so it cannot change under that read. */
-struct pymt__pool {
-    uint32_t count;          /* blocks out of the pool: with the program, in caches or depots */
-    uint32_t szidx;          /* size class; kept while the pool is empty (reuse skips re-init) */
-    void *freeblock;         /* free list of blocks given back */
-    pymt__pool *nextpool;    /* usedpools list, or the arena's freepools list */
-    pymt__pool *prevpool;    /* usedpools list */
-    uint32_t nextoffset;     /* offset of the first never-carved block */
-    uint32_t maxnextoffset;  /* largest offset at which a whole block still fits */
-    pymt__arena *arena;
-};
+/* The pool header (struct pymt__pool) is in types.h. */
 #define PYMT__POOL_OVERHEAD ((sizeof(struct pymt__pool) + PYMT__ALIGNMENT - 1) & ~(size_t)(PYMT__ALIGNMENT - 1))
-_Static_assert(sizeof(struct pymt__pool) == 48, "pool header is pymalloc's 48 bytes");
 
 static inline pymt__pool *pymt__pool_of(const void *p) {
     return (pymt__pool *)((uintptr_t)p & ~(uintptr_t)PYMT__POOL_MASK);
@@ -60,7 +42,7 @@ static inline size_t pymt__pool_blocks(const pymt__pool *pool, unsigned c) {
     return (PYMT__POOL_SIZE - pymt__pool_overhead(pool)) / pymt__class_to_size(c);
 }
 
-/* The core lock and its acquisition counter (stats). */
+/* The core lock (a pthread mutex), and its counters for stats. */
 void pymt__core_lock(void);
 void pymt__core_unlock(void);
 
@@ -87,6 +69,18 @@ typedef struct pymt__pool_class_counts {
 } pymt__pool_class_counts;
 void pymt__pool_counts_locked(pymt__pool_class_counts out[PYMT__NCLASSES], size_t *pools_free,
                               size_t *lock_count);
+/* Validators (debug preset assertions and the white-box test). Core lock held.
+ * pymt__pool_check_locked: one pool in use or empty: its counts, offsets, free list and class
+ *   entry agree, and it is on usedpools[class] exactly when it is partly used.
+ * pymt__pool_lists_check_locked: usedpools and usable_arenas are well-formed doubly linked
+ *   lists; usable_arenas ascends in nfreepools and nfp2lasta points at the last arena of each
+ *   count.
+ * pymt__heap_check_locked: every active arena and every carved pool passes its check, and the
+ *   per-class counts (pools, blocks, blocks out) add up to what the pools hold. */
+bool pymt__pool_check_locked(const pymt__pool *pool);
+bool pymt__pool_lists_check_locked(void);
+bool pymt__heap_check_locked(void);
+
 /* Unmap the reserve arenas (pymt_trim); returns bytes released. Takes the lock. */
 size_t pymt__pool_trim(void);
 /* fork handlers */

@@ -5,9 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "handoff.h"
-#include "pool.h"
-#include "tcache.h"
+#include "init.h"
 
 static void stats_collect(pymt_stats *s) {
     memset(s, 0, sizeof *s);
@@ -27,7 +25,6 @@ static void stats_collect(pymt_stats *s) {
         depot[c] = pymt__depot_count(c);
     pymt__core_unlock();
 
-    size_t used_pools = 0;
     for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
         pymt_class_stats *cs = &s->classes[c];
         size_t size = pymt__class_to_size(c);
@@ -40,7 +37,6 @@ static void stats_collect(pymt_stats *s) {
         /* out of the pools = with the program + in caches + in the depot */
         size_t held = cached[c] + depot[c];
         cs->blocks_in_use = pc[c].out > held ? pc[c].out - held : 0;
-        used_pools += cs->pools;
         s->bytes_in_use += cs->blocks_in_use * size;
         s->bytes_cached += held * size;
         s->bytes_free += cs->blocks_free * size;
@@ -72,7 +68,6 @@ static void stats_collect(pymt_stats *s) {
         s->debug_blocks_objmem = live[1];
         s->debug_blocks_object = live[2];
     }
-    (void)used_pools;
 }
 
 PYMT_API int pymt_get_stats(pymt_stats *out, size_t struct_size) {

@@ -4,22 +4,18 @@
  * Per class c a thread keeps two magazines (Bonwick's magazine layer): the bin the fast path
  * pops and pushes, and a spare. Each holds at most max(c) blocks, max = clamp(8 KiB / size, 16,
  * 256) (16 B -> 256 blocks, 32 B -> 256, 64 B -> 128, ..., 512 B -> 16), so 512 KiB per
- * thread over all 32 classes. The one exception: a refill from the pools may return up to
- * 2*max blocks, when that lets the core splice a pool's whole free list instead of walking it
- * block by block (a full pool's list is at most two bins' worth for every class above 16 B),
- * so right after such refills a thread can hold up to twice that, 1 MiB. The walk was a chain
- * of cache misses on cold blocks: most of the refill time in CPython's json_roundtrip.
- * A bin starts with a bound of 16 and doubles it at every refill
- * (and every overflow) until it reaches max(c), so a thread that touches a class a few times
- * (short-lived threads, rarely used sizes) holds little.
+ * thread over all 32 classes. A refill from the pools may return up to 2*max blocks when that
+ * lets the core splice a pool's whole free list instead of walking it block by block (a full
+ * pool's list is at most two bins' worth for every class above 16 B), so a thread can hold up
+ * to twice that. A bin starts with a bound of 16 and doubles it at every refill (and every
+ * overflow) until it reaches max(c), so a thread that touches a class a few times holds little.
  *   push onto a full bin: the bin becomes the spare (O(1)); when there is a spare already, the
  *     full bin itself is sent away whole: to the lock-free depot while the depot holds fewer
  *     than 4*max blocks of the class, else to the pools under one lock acquisition. The bin
- *     rather than the spare, because its blocks were freed last and are still in cache when the
- *     pools walk the chain (callgrind's cache model, CPython's tuple_list_churn: 3.45 M L1
- *     misses in the pools' give when the spare left, 0.29 M with the bin);
+ *     rather than the spare, because its blocks were freed last and are still in the CPU cache
+ *     when the pools walk the chain;
  *   pop from an empty bin: the spare becomes the bin (O(1), no lock); without a spare, a batch
- *     is adopted from the depot (handoff.c), else a full bin is taken from the pools under one
+ *     is adopted from the depot (depot.c), else a batch is taken from the pools under one
  *     core-lock acquisition.
  * A thread swinging between allocating and freeing up to two bins' worth never leaves its own
  * cache, and no path walks a chain to split it. Blocks freed by another thread than the one
@@ -28,15 +24,14 @@
  * Exit: the pthread key destructor publishes each non-empty bin and spare as one batch on the
  * depot (no lock; the core takes them if the depot is over twice its bound), unregisters, and
  * marks the cache DEAD, so frees that happen later in the thread's teardown go straight to the
- * pools. The registry of live caches is a list under the core lock, walked by stats only. */
+ * pools. The registry of live caches is a list under the core lock, walked by stats only.
+ * Only the pools backend with thread caches (backend_pools.c) calls refill and overflow; in
+ * every other mode the bins stay at max 0 and empty, and nothing here runs. */
 #include "tcache.h"
 
 #include <errno.h>
 #include <pthread.h>
 
-#include "handoff.h"
-#include "large.h"
-#include "pool.h"
 
 PYMT__TLS pymt__tcache pymt__tc;
 _Atomic intptr_t pymt__large_global;
@@ -51,19 +46,12 @@ static inline void bump(_Atomic size_t *c) {
     pymt__store_relaxed(c, pymt__load_relaxed(c) + 1);
 }
 
-/* Tuning knobs (overridable at build time for measurements; see the note in the README). */
-#ifndef TCACHE_CLASS_BYTES
-#define TCACHE_CLASS_BYTES 8192u
-#endif
-#ifndef TCACHE_MAX_MIN
-#define TCACHE_MAX_MIN 16u
-#endif
-#ifndef TCACHE_MAX_MAX
-#define TCACHE_MAX_MAX 256u
-#endif
-#ifndef TCACHE_MAX_START
-#define TCACHE_MAX_START 16u /* a bin starts here and doubles at each refill up to class_max */
-#endif
+enum {
+    TCACHE_CLASS_BYTES = 8192, /* a magazine holds about this many bytes of its class */
+    TCACHE_MAX_MIN = 16,       /* ... but never fewer blocks than this */
+    TCACHE_MAX_MAX = 256,      /* ... nor more */
+    TCACHE_MAX_START = 16      /* a bin starts here and doubles at each refill up to class_max */
+};
 
 static uint32_t class_max(unsigned c) {
     size_t m = TCACHE_CLASS_BYTES / pymt__class_to_size(c);
@@ -120,7 +108,7 @@ static void tcache_destructor(void *arg) {
         if (chain != NULL)
             give_away(tc, c, chain, n, 2 * depot_limit(c));
     }
-    pymt__large_release_all(tc);
+    pymt__large_release_all(&tc->large);
     tc->state = PYMT__TC_DEAD;
     pymt__core_lock();
     gone_refills += pymt__load_relaxed(&tc->refills);
@@ -146,10 +134,6 @@ bool pymt__tcache_init(void) {
 
 static void tcache_setup(pymt__tcache *tc) {
     tc->state = PYMT__TC_SETUP;
-    if (!pymt__opt.tcache || pymt__opt.debug || !pymt__opt.pooling) {
-        tc->state = PYMT__TC_OFF;
-        return;
-    }
     /* may allocate (keys past the first 32 get a second-level array): such calls see SETUP
      * and are served by the pools directly */
     if (pthread_setspecific(tcache_key, tc) != 0) {
@@ -169,20 +153,15 @@ static void tcache_setup(pymt__tcache *tc) {
     tc->state = PYMT__TC_ACTIVE;
 }
 
-pymt__tcache *pymt__tcache_active(void) {
+pymt__large_cache *pymt__tcache_large_cache(void) {
     pymt__tcache *tc = &pymt__tc;
     if (tc->state == PYMT__TC_NEW)
         tcache_setup(tc);
-    return tc->state == PYMT__TC_ACTIVE ? tc : NULL;
+    return tc->state == PYMT__TC_ACTIVE ? &tc->large : NULL;
 }
 
-void *pymt__tcache_alloc_slow(size_t n) {
+void *pymt__tcache_refill(size_t n) {
     unsigned c = pymt__size_to_class(n);
-    pymt__ensure_init();
-    if (pymt__unlikely(pymt__opt.debug))
-        return pymt__debug_malloc(PYMT__FAM_OBJMEM, n, false);
-    if (pymt__unlikely(!pymt__opt.pooling))
-        return pymt__sys_malloc(n);
     pymt__tcache *tc = &pymt__tc;
     if (tc->state == PYMT__TC_NEW)
         tcache_setup(tc);
@@ -197,7 +176,7 @@ void *pymt__tcache_alloc_slow(size_t n) {
     void *chain = spare_take(tc, c, &got);
     if (chain == NULL) {
         /* a refill: a class this thread keeps coming back for earns a bigger bin, up to its
-         * bound; a batch from the depot, else a full bin from the pools */
+         * bound; a batch from the depot, else a batch from the pools */
         if (b->max < class_max(c))
             b->max = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
         chain = pymt__depot_take(c, &got);
@@ -219,11 +198,7 @@ void *pymt__tcache_alloc_slow(size_t n) {
     return chain;
 }
 
-void pymt__tcache_free_slow(void *p) {
-    if (pymt__unlikely(pymt__opt.debug)) {
-        pymt__debug_free(PYMT__FAM_OBJMEM, p);
-        return;
-    }
+void pymt__tcache_overflow(void *p) {
     unsigned c = pymt__block_class(p);
     pymt__tcache *tc = &pymt__tc;
     if (tc->state == PYMT__TC_NEW)
@@ -237,8 +212,7 @@ void pymt__tcache_free_slow(void *p) {
     uint32_t count = pymt__load_relaxed(&b->count);
     if (count >= b->max && b->max < class_max(c)) {
         /* a thread that keeps freeing this class (a consumer) earns a bigger bin too, so its
-         * batches to the depot grow with it (8 blocks a batch made producer/consumer pay one
-         * CAS per 8 frees) */
+         * batches to the depot grow with it */
         b->max = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
     }
     if (count >= b->max) {
@@ -249,20 +223,22 @@ void pymt__tcache_free_slow(void *p) {
             tc->spare[c] = full;
             pymt__store_relaxed(&tc->spare_count[c], (uint32_t)n);
         } else {
-            /* both full: the bin leaves the thread, while its blocks are still in cache (the
-             * pools walk the chain it is given; the spare's blocks are colder) */
+            /* both full: the bin leaves the thread, while its blocks are still in the CPU
+             * cache (the pools walk the chain they are given; the spare's blocks are colder) */
             bump(&tc->flushes);
             give_away(tc, c, full, n, depot_limit(c));
         }
     }
-    pymt__tcache_free(p, c);
+    bool pushed = pymt__tcache_push(p, c);
+    pymt__assert(pushed);
+    (void)pushed;
 }
 
 void pymt__tcache_flush_self(void) {
     pymt__tcache *tc = &pymt__tc;
     if (tc->state != PYMT__TC_ACTIVE)
         return;
-    pymt__large_release_all(tc);
+    pymt__large_release_all(&tc->large);
     pymt__arena *retire = NULL;
     bool locked = false;
     for (unsigned c = 0; c < 2 * PYMT__NCLASSES; c++) {
@@ -294,7 +270,7 @@ void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, 
             cached[c] += pymt__load_relaxed(&tc->bins[c].count) +
                          pymt__load_relaxed(&tc->spare_count[c]);
         big += pymt__load_relaxed(&tc->large_delta);
-        kept += pymt__load_relaxed(&tc->large_bytes);
+        kept += pymt__load_relaxed(&tc->large.bytes);
     }
     *large_cached_bytes = kept;
     *threads = registry_n;
@@ -337,4 +313,29 @@ void pymt__tcache_atfork_child_locked(void) {
         registry = NULL;
         registry_n = 0;
     }
+}
+
+/* Blocks in a chain of class c, or SIZE_MAX when it holds something else or more than limit. */
+static size_t chain_check(void *chain, unsigned c, size_t limit) {
+    size_t n = 0;
+    for (void *b = chain; b != NULL; b = pymt__blk_get(b, 0))
+        if (!pymt__arena_lookup(b) || pymt__block_class(b) != c || ++n > limit)
+            return SIZE_MAX;
+    return n;
+}
+
+bool pymt__tcache_check(const pymt__tcache *tc) {
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
+        size_t limit = 2 * (size_t)class_max(c);
+        const pymt__tbin *b = &tc->bins[c];
+        if (b->max > class_max(c) ||
+            chain_check(b->head, c, limit) != pymt__load_relaxed(&b->count) ||
+            chain_check(tc->spare[c], c, limit) != pymt__load_relaxed(&tc->spare_count[c]))
+            return false;
+    }
+    return true;
+}
+
+const pymt__tcache *pymt__tcache_self(void) {
+    return &pymt__tc;
 }

@@ -1,68 +1,21 @@
-/* tcache.h: the per-thread cache fast path: pop and push per size class, nothing else.
- * No lock, no atomic read-modify-write, no shared counter: a bin belongs to its thread; only
- * its count is an _Atomic word (relaxed load/store by the owner, plain moves on x86-64) because
- * pymt_get_stats reads it from another thread. A bin whose max is 0 (thread not set up yet,
- * caches off, debug mode, thread exiting) sends every call to the _slow functions in tcache.c. */
+/* tcache.h: the per-thread cache fast path: pop and push per size class, inline, and the
+ * entry points of tcache.c behind them. No lock, no atomic read-modify-write, no shared counter:
+ * a bin belongs to its thread; only its count is an _Atomic word (relaxed load/store by the
+ * owner, plain moves on x86-64) because stats read it from another thread. A bin whose max is 0
+ * (thread not set up, caches not in use, thread exiting) refuses every push, and an empty bin
+ * every pop, so the callers go to their slow paths. The cache itself (pymt__tcache) is in
+ * types.h; the design of the magazines is in tcache.c. */
 #ifndef PYMT_TCACHE_H
 #define PYMT_TCACHE_H
 
-#include "atomic.h"
-#include "internal.h"
+#include "depot.h"
+#include "large.h"
 #include "track.h"
-
-typedef struct pymt__tbin {
-    void *head;               /* free blocks linked through word 0 (owner only) */
-    _Atomic uint32_t count;   /* blocks in the bin; written by the owner, read by stats */
-    uint32_t max;             /* 0: do not cache (owner only) */
-} pymt__tbin;
-
-enum pymt__tcache_state {
-    PYMT__TC_NEW = 0,   /* zero-initialised TLS: not set up */
-    PYMT__TC_SETUP,     /* being set up (re-entrant calls go to the core) */
-    PYMT__TC_ACTIVE,    /* caching */
-    PYMT__TC_OFF,       /* caches off for this thread (mode, or set-up failed) */
-    PYMT__TC_DEAD       /* destructor ran: no caching until the thread is gone */
-};
-
-#define PYMT__LARGE_SLOTS 8
-typedef struct pymt__large_slot {
-    void *p;      /* NULL: empty */
-    size_t size;  /* usable size */
-} pymt__large_slot;
-
-typedef struct pymt__tcache {
-    pymt__tbin bins[PYMT__NCLASSES];
-    /* The second magazine of each class: a bin that filled up, kept whole (owner only). A full
-     * bin moves here in O(1) and an empty bin takes it back in O(1); only a third magazine's
-     * worth sends blocks away. Kept apart from bins[] so the fast path's lines stay dense. */
-    void *spare[PYMT__NCLASSES];
-    _Atomic uint32_t spare_count[PYMT__NCLASSES]; /* written by the owner, read by stats */
-    /* Counters written by the owner only (relaxed load + store, never a shared read-modify-
-     * write: global counters bumped on every refill made two threads' caches share a hot
-     * line), read by stats under the core lock, folded into the globals at thread exit. */
-    _Atomic intptr_t large_delta;       /* large object-memory blocks allocated minus freed */
-    _Atomic size_t refills, flushes;    /* batches in from depot/core, out to depot/core */
-    _Atomic size_t published, adopted;  /* batches pushed on / taken from the depot */
-    uint32_t state;                     /* owner only */
-    struct pymt__tcache *next, *prev;   /* registry of live caches (core lock) */
-    /* Recently freed large object-memory blocks kept for reuse (large.c; owner only, but
-     * large_bytes, their usable bytes in all, is read by stats). */
-    pymt__large_slot large[PYMT__LARGE_SLOTS];
-    uint32_t large_next;                /* the slot the next kept block replaces */
-    _Atomic size_t large_bytes;
-} pymt__tcache;
 
 extern PYMT__TLS pymt__tcache pymt__tc;
 
-/* The misses of the two fast paths below. They take what the caller already has in its
- * argument registers (n, p) and find the class again themselves: passing it cost each fast
- * path an instruction to keep it for the call. */
-void *pymt__tcache_alloc_slow(size_t n) PYMT__NOINLINE PYMT__COLD;
-void pymt__tcache_free_slow(void *p) PYMT__NOINLINE PYMT__COLD;
-
 /* The bin of class c, its address computed once: without the empty asm GCC re-derives the TLS
- * address for every access to the _Atomic count (7 extra instructions per free, measured with
- * callgrind on the hot pair). */
+ * address for every access to the _Atomic count. */
 static inline pymt__tbin *pymt__tcache_bin(unsigned c) {
     pymt__tbin *b = &pymt__tc.bins[c];
     __asm__("" : "+r"(b));
@@ -70,7 +23,7 @@ static inline pymt__tbin *pymt__tcache_bin(unsigned c) {
 }
 
 /* Pop a block of class c for a request of n bytes (1 <= n <= 512) off the bin; NULL when the
- * bin is empty (the caller chooses the slow path: the preload has its own). */
+ * bin is empty. */
 static inline void *pymt__tcache_pop(unsigned c, size_t n) {
     pymt__tbin *b = pymt__tcache_bin(c);
     void *p = b->head;
@@ -82,7 +35,7 @@ static inline void *pymt__tcache_pop(unsigned c, size_t n) {
     return p;
 }
 
-/* Push pool block p of class c on the bin; false when the bin is full. */
+/* Push pool block p of class c on the bin; false when the bin is full (or not in use). */
 static inline bool pymt__tcache_push(void *p, unsigned c) {
     pymt__tbin *b = pymt__tcache_bin(c);
     uint32_t cnt = pymt__load_relaxed(&b->count);
@@ -95,26 +48,26 @@ static inline bool pymt__tcache_push(void *p, unsigned c) {
     return true;
 }
 
-/* A block of class c for a request of n bytes (1 <= n <= 512). */
-static inline void *pymt__tcache_alloc(unsigned c, size_t n) {
-    void *p = pymt__tcache_pop(c, n);
-    if (pymt__likely(p != NULL))
-        return p;
-    return pymt__tcache_alloc_slow(n);
-}
+/* The misses of pop and push, for the pools backend with thread caches (backend_pools.c).
+ * They take what the caller has in its argument registers and find the class themselves.
+ *   refill: a block for a request of 1 <= n <= 512 bytes when its bin is empty: set the
+ *     thread's cache up on first use, then the spare magazine, a depot batch, or a batch from
+ *     the pools (one core-lock acquisition). A thread that cannot cache gets one block from the
+ *     pools under the lock. NULL + ENOMEM.
+ *   overflow: take back pool block p when its bin is full: the bin becomes the spare, or goes
+ *     to the depot or the pools whole. A thread that cannot cache gives p to its pool. */
+void *pymt__tcache_refill(size_t n) PYMT__NOINLINE PYMT__COLD;
+void pymt__tcache_overflow(void *p) PYMT__NOINLINE PYMT__COLD;
 
-/* Take back pool block p of class c. */
-static inline void pymt__tcache_free(void *p, unsigned c) {
-    if (pymt__likely(pymt__tcache_push(p, c)))
-        return;
-    pymt__tcache_free_slow(p);
-}
+/* The calling thread's large-block cache (large.c), its thread cache set up first on first
+ * use; NULL when the thread does not cache (set-up failed, thread exiting). Only the pools
+ * backend with thread caches calls it. */
+pymt__large_cache *pymt__tcache_large_cache(void);
 
 extern _Atomic intptr_t pymt__large_global; /* the same for threads without a live cache */
 
-/* Count a large (system-allocator) object-memory block in (+1) or out (-1). A thread with a
- * cache counts in its own word (no atomic read-modify-write: it was a contended lock xadd on
- * every large malloc and free); others in the global word. */
+/* Count a large object-memory block in (+1) or out (-1). A thread with a cache counts in its
+ * own word (no atomic read-modify-write on a shared line); others in the global word. */
 static inline void pymt__tcache_count_large(intptr_t d) {
     pymt__tcache *tc = &pymt__tc;
     if (pymt__likely(tc->state == PYMT__TC_ACTIVE))
@@ -122,10 +75,6 @@ static inline void pymt__tcache_count_large(intptr_t d) {
     else
         pymt__fetch_add_relaxed(&pymt__large_global, d);
 }
-
-/* The calling thread's cache, set up first if this is the thread's first use of it; NULL when
- * the thread does not cache (caches off, debug mode, set-up failed, thread exiting). */
-pymt__tcache *pymt__tcache_active(void);
 
 /* Set-up done once by init: the pthread key whose destructor flushes an exiting thread. */
 bool pymt__tcache_init(void);
@@ -136,9 +85,15 @@ void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, 
 /* Cumulative refills, flushes, depot batches published and adopted. Core lock held. */
 void pymt__tcache_counters_locked(size_t *refills, size_t *flushes, size_t *published,
                                   size_t *adopted);
-/* Give back the calling thread's cache (pymt_thread_flush). */
+/* Give back the calling thread's cache (pymt_thread_flush, pymt_trim). */
 void pymt__tcache_flush_self(void);
 /* fork child: only the forking thread's cache survives. Core lock held. */
 void pymt__tcache_atfork_child_locked(void);
+/* Validator: every bin and spare of tc holds as many blocks as it counts, no more than two
+ * magazines' worth, each a pool block of the bin's class. Owner thread, or a thread that knows
+ * the owner is not running (tests). */
+bool pymt__tcache_check(const pymt__tcache *tc);
+/* The calling thread's cache (white-box tests). */
+const pymt__tcache *pymt__tcache_self(void);
 
 #endif /* PYMT_TCACHE_H */

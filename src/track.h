@@ -18,7 +18,7 @@
  *   pymt__blk_set(b, i, v)        write link word i of a FREE block b
  *   PYMT_TRACK_LINK_OPEN(b)       word 0 of FREE block b is about to be written by code that
  *                                 does not go through pymt__blk_set (ConcurrencyKit's push in
- *                                 handoff_ck.c); leave it accessible: the next pymt__blk_set
+ *                                 lfstack.c); leave it accessible: the next pymt__blk_set
  *                                 or pymt__blk_get on b closes it again
  * A free block's words 0 and 1 hold the allocator's links; nothing else of it is read.
  *
@@ -153,7 +153,7 @@ static inline void pymt__track_link_open(void *b) {
 #if PYMT_CONFIG_VALGRIND
     VALGRIND_MAKE_MEM_UNDEFINED(b, sizeof(void *));
 #endif
-    /* ASan: handoff_ck.c is not instrumented, nothing to open. */
+    /* ASan: lfstack.c is not instrumented, nothing to open. */
     (void)b;
 }
 #define PYMT_TRACK_LINK_OPEN(b) pymt__track_link_open((void *)(b))

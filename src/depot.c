@@ -1,4 +1,4 @@
-/* handoff.c: the block depot, a lock-free exchange of batches of free blocks between threads.
+/* depot.c: the block depot, a lock-free exchange of batches of free blocks between threads.
  *
  * One ConcurrencyKit stack per size class. A thread cache that overflows, or a thread that
  * exits, publishes a batch (push); a thread cache that runs dry adopts one (take) before it
@@ -19,19 +19,17 @@
  *   pushes the others back. Entries are free blocks whose memory stays mapped while they sit on
  *   the stack: an arena cannot empty while a block of it is in the depot (the block counts as
  *   out of its pool), so no entry is ever unmapped under the stack.
- * TSan: CK runs uninstrumented (handoff_ck.c); every push is preceded by pymt__tsan_release on
+ * TSan: CK runs uninstrumented (lfstack.c); every push is preceded by pymt__tsan_release on
  * the stack and every non-empty take followed by pymt__tsan_acquire on it, so the writes into a
  * batch happen-before its adopter's reads, and nothing of pymt's own is hidden from TSan.
  * The per-class count is a relaxed atomic: a soft bound, exact when quiescent. */
-#include "handoff.h"
+#include "depot.h"
 
-#include "atomic.h"
-#include "handoff_ck.h"
-#include "pool.h"
+#include "lfstack.h"
 #include "track.h"
 
 typedef struct depot_class {
-    ck_stack_t stack;       /* written by any thread through handoff_ck.c */
+    ck_stack_t stack;       /* written by any thread through lfstack.c */
     _Atomic size_t count;   /* blocks on the stack; written by pushers and takers */
     char pad[64 - sizeof(ck_stack_t) - sizeof(size_t)];
 } depot_class;
@@ -50,7 +48,7 @@ static inline void cpu_relax(void) {
 static void depot_publish(unsigned c, void *first) {
     PYMT_TRACK_LINK_OPEN(first);
     pymt__tsan_release(&depot[c].stack); /* pairs with the acquire in pymt__depot_take */
-    pymt__ck_push_mpmc(&depot[c].stack, (ck_stack_entry_t *)first);
+    pymt__ck_push_upmc(&depot[c].stack, (ck_stack_entry_t *)first);
 }
 
 bool pymt__depot_push(unsigned c, void *chain, size_t n, size_t limit) {
@@ -82,7 +80,7 @@ void *pymt__depot_take(unsigned c, size_t *n) {
     for (int tries = 0; tries < 4; tries++) {
         if (pymt__load_relaxed(&depot[c].count) == 0)
             return NULL;
-        e = pymt__ck_take_all_mpmc(&depot[c].stack);
+        e = pymt__ck_batch_pop_upmc(&depot[c].stack);
         if (e != NULL)
             break;
         cpu_relax();
@@ -112,7 +110,7 @@ void pymt__depot_drain(void) {
     for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
         if (pymt__load_relaxed(&depot[c].count) == 0)
             continue;
-        ck_stack_entry_t *e = pymt__ck_take_all_mpmc(&depot[c].stack);
+        ck_stack_entry_t *e = pymt__ck_batch_pop_upmc(&depot[c].stack);
         if (e == NULL)
             continue;
         pymt__tsan_acquire(&depot[c].stack);
@@ -127,4 +125,28 @@ void pymt__depot_drain(void) {
         pymt__core_unlock();
     }
     pymt__pool_retire_list(retire);
+}
+
+bool pymt__depot_check(unsigned c) {
+    ck_stack_entry_t *e = pymt__ck_batch_pop_upmc(&depot[c].stack);
+    if (e == NULL)
+        return true; /* nothing to walk (or another thread holds the batches for a moment) */
+    pymt__tsan_acquire(&depot[c].stack); /* pairs with the release in depot_publish */
+    bool ok = true;
+    size_t total = 0;
+    for (ck_stack_entry_t *b = e; b != NULL; b = (ck_stack_entry_t *)pymt__blk_get(b, 0)) {
+        void *rest = pymt__blk_get(b, 1);
+        size_t n = rest != NULL ? (size_t)(uintptr_t)pymt__blk_get(rest, 1) : 1, k = 0;
+        for (void *q = b; q != NULL && ok; q = q == (void *)b ? rest : pymt__blk_get(q, 0))
+            ok = pymt__arena_lookup(q) && pymt__block_class(q) == c && ++k <= n;
+        ok = ok && k == n;
+        total += n;
+    }
+    /* put every batch back as it was */
+    while (e != NULL) {
+        ck_stack_entry_t *next = (ck_stack_entry_t *)pymt__blk_get(e, 0);
+        depot_publish(c, e);
+        e = next;
+    }
+    return ok && total <= pymt__load_relaxed(&depot[c].count);
 }

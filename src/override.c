@@ -1,15 +1,12 @@
-/* preload.c: libpymt-malloc.so, the whole C allocation interface served by pymt, for
+/* override.c: the drop-in malloc: the whole C allocation interface served by pymt, built into
+ * libpymt-malloc.so (the library's own objects plus this file) for
  * LD_PRELOAD=libpymt-malloc.so any-program.
- *
- * The library is pymt's own sources built with PYMT_SYS_LIBC=1 (sysalloc.c then reaches glibc
- * through __libc_malloc/__libc_free/... and never through the malloc defined here) plus this
- * file, which defines the standard names:
  *
  *   request                               served by
  *   malloc/calloc <= 512 bytes            the pools (pymt's object memory, thread caches)
  *   malloc/calloc > 512 bytes             glibc (__libc_malloc / __libc_calloc) directly
  *   alignment <= 16 (posix_memalign...)   as malloc: every pymt and glibc block is 16-aligned
- *   alignment > 16                        glibc's __libc_memalign (pymt__sys_memalign)
+ *   alignment > 16                        glibc's __libc_memalign
  *   free(p), p in a pymt arena            the pools
  *   free(p), any other p                  glibc's __libc_free: blocks from glibc, including
  *                                         those allocated before the preload took effect
@@ -20,27 +17,23 @@
  * C++: libstdc++'s operator new/delete call malloc/free, and its aligned new calls
  * aligned_alloc (checked with GCC 12's libstdc++), so no operator is defined here.
  *
- * The entry points inline pymt's thread-cache fast path (tcache.h), as pymt_object_malloc and
- * pymt_object_free do. PYMT_MALLOC=debug adds no checks here: free() also receives glibc
- * blocks, which carry no debug header, so in debug mode the pool blocks come from pymt's
- * object memory without the debug layer (the _nodebug internals, one lock per call).
- * PYMT_MALLOC=malloc (pooling off) sends everything to glibc; PYMT_TCACHE=0 works as usual.
+ * The entry points inline object memory's fast paths (tcache.h pop and push). A miss goes to
+ * the drop-in's backend table (init.h): pools in the default mode, pools_locked with
+ * PYMT_TCACHE=0 and in debug mode (free() here also receives glibc blocks, which carry no debug
+ * header, so the debug backend cannot be put in front of them), sys with PYMT_MALLOC=malloc.
+ * The system allocator reaches glibc through its __libc_* entry points (sys.c), switched on
+ * by this file's first call, before pymt initialises; it never comes back here.
  *
  * Safety: pymt initialises itself on the first call and never calls malloc while doing so,
  * and nothing here calls dlsym, so allocations made by the dynamic loader and by constructors
  * before main are served like any other. pymt registers pthread_atfork handlers at init, so a
  * child of a threaded parent finds every lock free. Nothing here takes a lock of its own. */
-#include "internal.h"
-
 #include <errno.h>
-#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "arena.h"
-#include "pool.h"
-#include "tcache.h"
+#include "init.h"
 
 #define PRELOAD_API __attribute__((visibility("default")))
 
@@ -49,30 +42,16 @@ static inline int preload_pow2(size_t a) {
     return a != 0 && (a & (a - 1)) == 0;
 }
 
-/* glibc's usable size of one of its own blocks, read from the chunk header as glibc's
- * malloc_usable_size does (glibc 2.26 .. 2.40 without memory tagging): the size word sits
- * just below the block; bit 1 marks an mmapped chunk, whose header is two words, and the
- * low three bits are flags. glibc has no __libc_ name for this function, and calling
- * malloc_usable_size would come back here. */
-static size_t preload_glibc_usable(const void *p) {
-    size_t head = ((const size_t *)p)[-1];
-    size_t chunk = head & ~(size_t)7;
-    if (head & 2)
-        return chunk - 2 * sizeof(size_t);
-    return chunk - sizeof(size_t);
+static inline void preload_ensure_init(void) {
+    if (pymt__unlikely(!pymt__initialized()))
+        pymt__init_for_override();
 }
 
-/* ---- the pool side: pymt's thread-cache fast path, inlined ----------------------------------
- * The fast paths are pymt_object_malloc/free's own (tcache.h). Their misses go to the _slow
- * functions below, which are also where debug mode is told apart: there the thread caches are
- * never filled (every call misses), and blocks come from pymt's object memory without the
- * debug layer, because free() here also receives glibc blocks, which carry no debug header. */
+/* ---- the pool side: object memory's fast paths, inlined; misses through the table ---------- */
 
 PYMT__NOINLINE static void *preload_small_slow(size_t n) {
-    pymt__ensure_init();
-    if (pymt__unlikely(pymt__opt.debug))
-        return pymt__objmem_malloc_nodebug(n);
-    return pymt__tcache_alloc_slow(n);
+    preload_ensure_init();
+    return pymt__table_override->malloc(pymt__table_override->ctx, n);
 }
 
 /* A block for 1 <= n <= 512 (or a glibc block when pooling is off). */
@@ -84,16 +63,24 @@ static inline void *preload_small(size_t n) {
 }
 
 PYMT__NOINLINE static void preload_pool_free_slow(void *p) {
-    if (pymt__unlikely(pymt__opt.debug))
-        pymt__objmem_free_nodebug(p);
-    else
-        pymt__tcache_free_slow(p);
+    preload_ensure_init();
+    pymt__table_override->free(pymt__table_override->ctx, p);
 }
 
 /* Free a block of one of pymt's pools (p lies in an arena). */
 static inline void preload_pool_free(void *p) {
     if (pymt__unlikely(!pymt__tcache_push(p, pymt__block_class(p))))
         preload_pool_free_slow(p);
+}
+
+/* The system allocator, its entry points switched to glibc's own first. */
+PYMT__NOINLINE static void *preload_sys_malloc(size_t n) {
+    preload_ensure_init();
+    return pymt__sys_malloc(n);
+}
+PYMT__NOINLINE static void *preload_sys_memalign(size_t alignment, size_t n) {
+    preload_ensure_init();
+    return pymt__sys_memalign(alignment, n);
 }
 
 /* Small requests to the pools; large ones straight to glibc, not through pymt's object
@@ -104,14 +91,14 @@ static inline void *preload_malloc(size_t n) {
         return preload_small(n);
     if (n == 0)
         return preload_small(1); /* unique and non-NULL, as glibc's */
-    return pymt__sys_malloc(n);
+    return preload_sys_malloc(n);
 }
 
 /* Aligned allocation for any power-of-two alignment (callers validated it). */
 static void *preload_aligned(size_t alignment, size_t n) {
     if (alignment <= PYMT_ALIGNMENT)
         return preload_malloc(n);
-    return pymt__sys_memalign(alignment, n);
+    return preload_sys_memalign(alignment, n);
 }
 
 PRELOAD_API void *malloc(size_t n) {
@@ -121,8 +108,10 @@ PRELOAD_API void *malloc(size_t n) {
 PRELOAD_API void free(void *p) {
     if (pymt__arena_lookup(p)) /* false for NULL */
         preload_pool_free(p);
-    else if (p)
+    else if (p) {
+        preload_ensure_init(); /* the system allocator must be glibc's own before any call */
         pymt__sys_free(p);
+    }
 }
 
 PRELOAD_API void *calloc(size_t nelem, size_t elsize) {
@@ -131,8 +120,10 @@ PRELOAD_API void *calloc(size_t nelem, size_t elsize) {
         errno = ENOMEM;
         return NULL;
     }
-    if (n > PYMT__SMALL_MAX)
+    if (n > PYMT__SMALL_MAX) {
+        preload_ensure_init();
         return pymt__sys_calloc(nelem, elsize); /* glibc skips zeroing fresh mmapped memory */
+    }
     void *p = preload_malloc(n);
     if (p)
         __builtin_memset(p, 0, n);
@@ -147,8 +138,10 @@ PRELOAD_API void *realloc(void *p, size_t n) {
         free(p);
         return NULL;
     }
-    if (!pymt__arena_lookup(p))
+    if (!pymt__arena_lookup(p)) {
+        preload_ensure_init();
         return pymt__sys_realloc(p, n);
+    }
     /* A pool block: keep it when n still fits and shrinks it by less than a quarter (the
      * pymalloc rule), otherwise move it (to glibc when n > 512). */
     size_t have = pymt__class_to_size(pymt__block_class(p));
@@ -207,11 +200,11 @@ PRELOAD_API void *memalign(size_t alignment, size_t n) {
             a <<= 1;
         alignment = a;
     }
-    return pymt__sys_memalign(alignment, n);
+    return preload_sys_memalign(alignment, n);
 }
 
 PRELOAD_API void *valloc(size_t n) {
-    return pymt__sys_memalign((size_t)sysconf(_SC_PAGESIZE), n);
+    return preload_sys_memalign((size_t)sysconf(_SC_PAGESIZE), n);
 }
 
 PRELOAD_API void *pvalloc(size_t n) {
@@ -221,7 +214,7 @@ PRELOAD_API void *pvalloc(size_t n) {
         return NULL;
     }
     size_t rounded = (n + page - 1) & ~(page - 1);
-    return pymt__sys_memalign(page, rounded ? rounded : page);
+    return preload_sys_memalign(page, rounded ? rounded : page);
 }
 
 PRELOAD_API size_t malloc_usable_size(void *p) {
@@ -229,5 +222,6 @@ PRELOAD_API size_t malloc_usable_size(void *p) {
         return 0;
     if (pymt__arena_lookup(p))
         return pymt__class_to_size(pymt__block_class(p));
-    return preload_glibc_usable(p);
+    preload_ensure_init();
+    return pymt__sys_usable_size(p);
 }

@@ -1,9 +1,9 @@
-/* handoff.h: the lock-free block depot (handoff.c): batches of free blocks passed between
+/* depot.h: the lock-free block depot (depot.c): batches of free blocks passed between
  * threads without the core lock. */
-#ifndef PYMT_HANDOFF_H
-#define PYMT_HANDOFF_H
+#ifndef PYMT_DEPOT_H
+#define PYMT_DEPOT_H
 
-#include "internal.h"
+#include "pool.h"
 
 /* Publish a chain of n free blocks of class c (linked through word 0, NULL-terminated) when the
  * depot holds fewer than limit blocks of that class; false (nothing done) otherwise. */
@@ -15,4 +15,10 @@ size_t pymt__depot_count(unsigned c);
 /* Give every depot block back to the pools (pymt_trim, fork child). Takes the core lock. */
 void pymt__depot_drain(void);
 
-#endif /* PYMT_HANDOFF_H */
+/* Validator: every batch of class c holds blocks of class c in pymt's arenas, as many as it
+ * says, and the batches add up to the class's count. Takes the batches off the stack while it
+ * walks them and puts them back, so it is safe with other threads running, but exact only
+ * when none is using the depot. */
+bool pymt__depot_check(unsigned c);
+
+#endif /* PYMT_DEPOT_H */

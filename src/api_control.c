@@ -1,0 +1,37 @@
+/* api_control.c: the control entry points: the mode in force, pymt_thread_flush, pymt_trim and
+ * pymt_check_heap. (pymt_set_tcache and pymt_set_hugepages are in init.c, beside the
+ * initialisation they configure; statistics are in stats.c.) */
+#include "init.h"
+
+PYMT_API pymt_mode pymt_get_mode(void) {
+    pymt__ensure_init();
+    return pymt__opt.mode;
+}
+
+PYMT_API int pymt_tcache_enabled(void) {
+    pymt__ensure_init();
+    return pymt__opt.tcache;
+}
+
+PYMT_API int pymt_hugepages_enabled(void) {
+    pymt__ensure_init();
+    return pymt__opt.hugepages && pymt__opt.pooling;
+}
+
+PYMT_API void pymt_thread_flush(void) {
+    pymt__tcache_flush_self();
+}
+
+PYMT_API size_t pymt_trim(void) {
+    if (!pymt__initialized() || !pymt__opt.pooling)
+        return 0;
+    pymt__debug_quarantine_flush(); /* quarantined blocks would keep their arenas alive */
+    pymt__tcache_flush_self();
+    pymt__depot_drain();
+    return pymt__pool_trim();
+}
+
+PYMT_API size_t pymt_check_heap(void) {
+    pymt__ensure_init();
+    return pymt__debug_check_heap();
+}

@@ -1,0 +1,141 @@
+/* backend_pools.c: object memory on the pools, as two backends.
+ *   pools         1..512 bytes through the calling thread's cache (tcache.h: pop and push,
+ *                 refill and overflow on a miss); 0 bytes are served as 1; larger requests from
+ *                 the system allocator behind the thread's large-block cache (large.c).
+ *   pools_locked  the same blocks without thread caches: one core-lock acquisition per small
+ *                 call (PYMT_TCACHE=0, and under the debug backend, whose blocks must not sit
+ *                 in caches it cannot see).
+ * free and realloc tell a pool block from a large one by the arena map (lock-free). realloc
+ * keeps a pool block in place when the new size fits and shrinks it by less than a quarter
+ * (pymalloc's rule), and otherwise moves it, across the threshold in both directions. Large
+ * blocks are counted (pymt_stats.large_in_use) per thread. */
+#include "backend.h"
+
+#include <string.h>
+
+typedef struct pools_ops {
+    void *(*small_alloc)(size_t n);  /* 1 <= n <= 512 */
+    void (*small_free)(void *p);     /* a pool block */
+    pymt__large_cache *(*large_cache)(void);
+} pools_ops;
+
+/* ---- the two ways to a pool block ---------------------------------------------------------- */
+
+static void *cached_small_alloc(size_t n) {
+    void *p = pymt__tcache_pop(pymt__size_to_class(n), n);
+    if (pymt__likely(p != NULL))
+        return p;
+    return pymt__tcache_refill(n);
+}
+static void cached_small_free(void *p) {
+    if (pymt__likely(pymt__tcache_push(p, pymt__block_class(p))))
+        return;
+    pymt__tcache_overflow(p);
+}
+
+static void *locked_small_alloc(size_t n) {
+    void *p = pymt__pool_alloc_one(pymt__size_to_class(n));
+    if (p != NULL)
+        PYMT_TRACK_ALLOC(p, n);
+    return p;
+}
+static void locked_small_free(void *p) {
+    PYMT_TRACK_FREE(p, pymt__class_to_size(pymt__block_class(p)));
+    pymt__pool_free_one(p);
+}
+static pymt__large_cache *no_large_cache(void) {
+    return NULL;
+}
+
+static const pools_ops ops_cached = {cached_small_alloc, cached_small_free,
+                                     pymt__tcache_large_cache};
+static const pools_ops ops_locked = {locked_small_alloc, locked_small_free, no_large_cache};
+
+/* ---- large blocks -------------------------------------------------------------------------- */
+
+static void *large_alloc(const pools_ops *ops, size_t n, bool zero) {
+    void *p = pymt__large_malloc(ops->large_cache(), n, zero);
+    if (p != NULL)
+        pymt__tcache_count_large(1);
+    return p;
+}
+static void large_release(const pools_ops *ops, void *p) {
+    pymt__tcache_count_large(-1);
+    pymt__large_free(ops->large_cache(), p);
+}
+
+/* ---- the table entries --------------------------------------------------------------------- */
+
+static void *pools_malloc(void *ctx, size_t n) {
+    const pools_ops *ops = ctx;
+    if (n <= PYMT__SMALL_MAX)
+        return ops->small_alloc(n ? n : 1);
+    return large_alloc(ops, n, false);
+}
+
+static void *pools_calloc(void *ctx, size_t nelem, size_t elsize) {
+    const pools_ops *ops = ctx;
+    size_t n = nelem * elsize; /* checked by the caller */
+    if (n > PYMT__SMALL_MAX)
+        return large_alloc(ops, n, true);
+    void *p = ops->small_alloc(n ? n : 1);
+    if (p != NULL)
+        memset(p, 0, n ? n : 1);
+    return p;
+}
+
+static void pools_free(void *ctx, void *p) {
+    const pools_ops *ops = ctx;
+    if (pymt__arena_lookup(p))
+        ops->small_free(p);
+    else if (p != NULL)
+        large_release(ops, p);
+}
+
+static void *pools_realloc(void *ctx, void *p, size_t n) {
+    const pools_ops *ops = ctx;
+    if (p == NULL)
+        return pools_malloc(ctx, n);
+    if (pymt__arena_lookup(p)) {
+        size_t size = pymt__class_to_size(pymt__block_class(p));
+        size_t want = n ? n : 1;
+        if (want <= size && 4 * want > 3 * size) {
+            PYMT_TRACK_RESIZE(p, size, want);
+            return p;
+        }
+        void *q = pools_malloc(ctx, want);
+        if (q == NULL)
+            return NULL;
+        PYMT_TRACK_OPEN(p, size); /* the copy reads past the old request */
+        memcpy(q, p, want < size ? want : size);
+        ops->small_free(p);
+        return q;
+    }
+    if (n > PYMT__SMALL_MAX)
+        return pymt__large_realloc(ops->large_cache(), p, n);
+    /* a large block shrinking under the threshold moves into the pools */
+    void *q = ops->small_alloc(n ? n : 1);
+    if (q == NULL)
+        return NULL;
+    size_t have = pymt__sys_usable_size(p);
+    memcpy(q, p, n < have ? n : have);
+    large_release(ops, p);
+    return q;
+}
+
+static size_t pools_usable(void *ctx, const void *p) {
+    (void)ctx;
+    if (p == NULL)
+        return 0;
+    if (!pymt__arena_lookup(p))
+        return pymt__sys_usable_size(p);
+    size_t n = pymt__class_to_size(pymt__block_class(p));
+    PYMT_TRACK_USABLE(p, n); /* the program may now use all n bytes */
+    return n;
+}
+
+const pymt__backend pymt__backend_pools = {(void *)&ops_cached, pools_malloc, pools_calloc,
+                                           pools_realloc, pools_free, pools_usable};
+const pymt__backend pymt__backend_pools_locked = {(void *)&ops_locked, pools_malloc,
+                                                  pools_calloc, pools_realloc, pools_free,
+                                                  pools_usable};

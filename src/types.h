@@ -1,0 +1,132 @@
+/* types.h: the structures that more than one layer sees, in one place, bottom layer first:
+ * an arena's record, a pool's header, a thread cache, the options, and the backend table.
+ * Each layer's own header declares only that layer's functions; the structures live here so
+ * a layer can hold a pointer to a lower layer's object without including anything above it.
+ * Only definitions: no function, no variable, nothing that allocates or locks. */
+#ifndef PYMT_TYPES_H
+#define PYMT_TYPES_H
+
+#include "atomic.h"
+#include "internal.h"
+
+/* ---- arena (arena.c) ----------------------------------------------------------------------- */
+typedef struct pymt__pool pymt__pool;
+
+enum pymt__arena_state {
+    PYMT__ARENA_UNUSED = 0, /* slot without memory (on the free-slot stack or never used) */
+    PYMT__ARENA_ACTIVE,     /* holds pools; owned by the core (lock) */
+    PYMT__ARENA_RETIRING,   /* wholly free, unlinked; owned by the thread retiring it */
+    PYMT__ARENA_RESERVE     /* wholly free, pages discarded, on the reserve stack */
+};
+
+/* Arena metadata lives in a table of its own (never in the arena, never freed), so the lock-free
+ * stacks can link these objects and a stale link never points into unmapped memory. */
+typedef struct pymt__arena {
+    ck_stack_entry_t link;      /* reserve / free-slot stacks; first member (see arena_of_link) */
+    uintptr_t address;          /* base of the 1 MiB mapping; 0 when the slot has none */
+    pymt__pool *freepools;      /* empty pools, linked through pool->nextpool (core lock) */
+    uint32_t nfreepools;        /* empty pools, carved or not (core lock) */
+    uint32_t ncarved;           /* pools carved so far, from the base up (core lock) */
+    struct pymt__arena *nextarena, *prevarena; /* usable_arenas, ascending nfreepools */
+    uint32_t index;             /* slot number in the table */
+    uint32_t state;             /* enum pymt__arena_state */
+} pymt__arena;
+
+/* ---- pool (pool.c) ------------------------------------------------------------------------- */
+/* The header at the start of every pool (48 bytes: blocks start 16-byte aligned after it).
+ *   pool: one size class
+ *   +--------+-------+-------+-------+-- ... --+-------+------+
+ *   | header | blk 0 | blk 1 | blk 2 |         | blk n | tail |   free blocks are linked through
+ *   +--------+-------+-------+-------+-- ... --+-------+------+   their first word
+ * szidx is written under the lock while the pool has no live block and read without the lock
+ * by free(), which holds a live block of the pool, so it cannot change under that read. */
+struct pymt__pool {
+    uint32_t count;          /* blocks out of the pool: with the program, in caches or depots */
+    uint32_t szidx;          /* size class; kept while the pool is empty (reuse skips re-init) */
+    void *freeblock;         /* free list of blocks given back */
+    pymt__pool *nextpool;    /* usedpools list, or the arena's freepools list */
+    pymt__pool *prevpool;    /* usedpools list */
+    uint32_t nextoffset;     /* offset of the first never-carved block */
+    uint32_t maxnextoffset;  /* largest offset at which a whole block still fits */
+    pymt__arena *arena;
+};
+_Static_assert(sizeof(struct pymt__pool) == 48, "pool header is pymalloc's 48 bytes");
+
+/* ---- large-block cache (large.c) ------------------------------------------------------------ */
+#define PYMT__LARGE_SLOTS 8
+typedef struct pymt__large_slot {
+    void *p;      /* NULL: empty */
+    size_t size;  /* usable size */
+} pymt__large_slot;
+
+/* Recently freed large object-memory blocks one thread keeps for reuse. Owner only, except
+ * bytes (their usable bytes in all), which stats read. */
+typedef struct pymt__large_cache {
+    pymt__large_slot slot[PYMT__LARGE_SLOTS];
+    uint32_t next;              /* the slot the next kept block replaces */
+    _Atomic size_t bytes;
+} pymt__large_cache;
+
+/* ---- thread cache (tcache.c) --------------------------------------------------------------- */
+typedef struct pymt__tbin {
+    void *head;               /* free blocks linked through word 0 (owner only) */
+    _Atomic uint32_t count;   /* blocks in the bin; written by the owner, read by stats */
+    uint32_t max;             /* 0: do not cache (owner only) */
+} pymt__tbin;
+
+enum pymt__tcache_state {
+    PYMT__TC_NEW = 0,   /* zero-initialised TLS: not set up */
+    PYMT__TC_SETUP,     /* being set up (re-entrant calls go to the core) */
+    PYMT__TC_ACTIVE,    /* caching */
+    PYMT__TC_OFF,       /* set-up failed: no caching for this thread */
+    PYMT__TC_DEAD       /* destructor ran: no caching until the thread is gone */
+};
+
+typedef struct pymt__tcache {
+    pymt__tbin bins[PYMT__NCLASSES];
+    /* The second magazine of each class: a bin that filled up, kept whole (owner only). Kept
+     * apart from bins[] so the fast path's lines stay dense. */
+    void *spare[PYMT__NCLASSES];
+    _Atomic uint32_t spare_count[PYMT__NCLASSES]; /* written by the owner, read by stats */
+    /* Counters written by the owner only (relaxed load + store, never a shared read-modify-
+     * write), read by stats under the core lock, folded into the globals at thread exit. */
+    _Atomic intptr_t large_delta;       /* large object-memory blocks allocated minus freed */
+    _Atomic size_t refills, flushes;    /* batches in from depot/core, out to depot/core */
+    _Atomic size_t published, adopted;  /* batches pushed on / taken from the depot */
+    uint32_t state;                     /* enum pymt__tcache_state; owner only */
+    struct pymt__tcache *next, *prev;   /* registry of live caches (core lock) */
+    pymt__large_cache large;            /* large.c */
+} pymt__tcache;
+
+/* ---- options (options.c), read once by init ------------------------------------------------ */
+typedef struct pymt__options {
+    pymt_mode mode;
+    bool pooling;        /* mode is PYMALLOC or PYMALLOC_DEBUG */
+    bool debug;          /* mode is one of the _DEBUG ones */
+    bool tcache;         /* per-thread caches on */
+    bool stats_at_exit;  /* PYMT_STATS=1 */
+    bool debug_backtrace;/* PYMT_DEBUG_BACKTRACE=1 */
+    const char *debug_log; /* PYMT_DEBUG_LOG, or NULL (points into the environment) */
+    unsigned arena_reserve; /* wholly free arenas kept mapped (PYMT_ARENA_RESERVE) */
+    size_t large_cache;     /* bytes of freed large blocks a thread keeps (PYMT_LARGE_CACHE) */
+    bool hugepages;         /* arenas in huge-page-advised pairs (PYMT_HUGEPAGES) */
+} pymt__options;
+
+/* ---- backends (backend.h): one table per family, chosen once by init -------------------------
+ * PEP 445's PyMemAllocatorEx plus usable size. ctx is the backend's own (the debug backend's
+ * says which family it tags and which backend it wraps). Contracts, for every backend:
+ *   malloc(n), 0 <= n <= PTRDIFF_MAX: a unique block (n == 0 included), or NULL + ENOMEM;
+ *   calloc(nelem, elsize): the product already checked (<= PTRDIFF_MAX); zeroed;
+ *   realloc(p, n): p NULL or from this backend, n <= PTRDIFF_MAX; NULL + ENOMEM keeps p;
+ *   free(p): p NULL or from this backend;
+ *   usable(p): bytes the program may use at p (0 for NULL). */
+typedef struct pymt__backend {
+    void *ctx;
+    void *(*malloc)(void *ctx, size_t n);
+    void *(*calloc)(void *ctx, size_t nelem, size_t elsize);
+    void *(*realloc)(void *ctx, void *p, size_t n);
+    void (*free)(void *ctx, void *p);
+    size_t (*usable)(void *ctx, const void *p);
+} pymt__backend;
+
+#endif /* PYMT_TYPES_H */

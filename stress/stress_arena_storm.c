@@ -29,7 +29,19 @@
  * Defaults: CI  --threads 4 --ops 6 rounds --seconds 60 (cap)
  *           soak --threads 8 --ops 1000000 rounds --seconds 600 (so: ten minutes of rounds)
  * Example:  stress_arena_storm --threads 6 --ops 40 --seed 11 */
-#include "stress_common.h"
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/args.h"
+#include "common/block.h"
+#include "common/rng.h"
+#include "common/run.h"
+#include "common/sanitize.h"
+#include "common/stats.h"
+#include "common/thread.h"
 
 #define STORM_AVG_BLOCK 264  /* mean of the uniform class sizes, 16..512 */
 #define STORM_ARENA_BYTES ((size_t)1 << 20) /* arena size, as pymt.h documents it */

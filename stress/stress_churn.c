@@ -23,7 +23,16 @@
  * Defaults: CI  --threads 8  --ops 200000 (per thread) --seconds 60 (a cap, not a target)
  *           soak --threads 32 --ops 50000000 --seconds 600
  * Example:  stress_churn --threads 16 --ops 1000000 --seed 42 */
-#include "stress_common.h"
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "common/args.h"
+#include "common/block.h"
+#include "common/rng.h"
+#include "common/run.h"
+#include "common/slots.h"
+#include "common/stats.h"
+#include "common/thread.h"
 
 #define CHURN_TABLE 256     /* records per thread */
 #define CHURN_SLOTS 1024    /* shared hand-off slots */

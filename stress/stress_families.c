@@ -24,7 +24,17 @@
  * Defaults: CI  --threads 6 --ops 200000 (per thread) --seconds 60 (cap)
  *           soak --threads 24 --ops 50000000 --seconds 600
  * Example:  stress_families --threads 8 --ops 500000 --seed 9 */
-#include "stress_common.h"
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "common/args.h"
+#include "common/block.h"
+#include "common/rng.h"
+#include "common/run.h"
+#include "common/slots.h"
+#include "common/stats.h"
+#include "common/thread.h"
 
 #define FAM_TABLE 192
 #define FAM_SLOTS 512

@@ -37,9 +37,25 @@
  *           other tests competing for the cores, so the CI figure is small.
  *           soak --threads 8 --ops 100000 forks --seconds 600
  * Example:  stress_fork --threads 6 --ops 2000 --seed 5 */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
-#include "stress_common.h"
+#include "common/args.h"
+#include "common/block.h"
+#include "common/rng.h"
+#include "common/run.h"
+#include "common/sanitize.h"
+#include "common/slots.h"
+#include "common/stats.h"
+#include "common/thread.h"
 
 #define FK_TABLE 128
 #define FK_SLOTS 256

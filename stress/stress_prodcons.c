@@ -21,9 +21,19 @@
  * Defaults: CI  --threads 6 --ops 300000 (per producer) --seconds 60 (cap)
  *           soak --threads 16 --ops 20000000 --seconds 600
  * Example:  stress_prodcons --threads 8 --ops 1000000 --seed 7 */
+#include <inttypes.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
 
-#include "stress_common.h"
+#include "common/args.h"
+#include "common/block.h"
+#include "common/rng.h"
+#include "common/run.h"
+#include "common/sanitize.h"
+#include "common/stats.h"
+#include "common/thread.h"
 
 #define RING_CELLS 1024 /* power of two */
 #define PC_MAX_LARGE 2048

@@ -34,9 +34,20 @@
  *           times what a per-thread leak of 16 KiB needs to break the RSS bound.
  *           soak --threads 8 --ops 100000 threads --seconds 900
  * Example:  stress_thread_churn --threads 6 --ops 100000 --seed 3 */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 
-#include "stress_common.h"
+#include "common/args.h"
+#include "common/block.h"
+#include "common/rng.h"
+#include "common/run.h"
+#include "common/sanitize.h"
+#include "common/slots.h"
+#include "common/stats.h"
+#include "common/thread.h"
 
 #define TC_BLOCKS 32   /* blocks per short-lived thread */
 #define TC_SWAPS 8     /* of which handed to the shared slots */

@@ -1,0 +1,4 @@
+#ifndef UTIL2_H
+#define UTIL2_H
+#include "util.h"
+#endif

@@ -1,0 +1,2 @@
+/* extra.h: in src/ but in no layer. */
+#define EXTRA 1

@@ -1,0 +1,2 @@
+/* check.h: a test header; the library must not include it. */
+#define CHECK_FIXTURE 1

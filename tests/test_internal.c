@@ -1,0 +1,190 @@
+/* test_internal.c: the white-box test. It links the library's internals (the static library)
+ * and calls the validators of every layer after each step of scripted scenarios: the pool core
+ * (pymt__pool_check_locked, pymt__pool_lists_check_locked, pymt__heap_check_locked), the
+ * arenas (pymt__arena_check_locked), the depot (pymt__depot_check) and the calling thread's
+ * cache (pymt__tcache_check). Then it corrupts one field at a time and checks that the
+ * validator meant to see it says false, and true again once the field is restored, so no
+ * validator is one that cannot fail. Runs with PYMT_MALLOC=pymalloc (ctest ENVIRONMENT). */
+#include "check.h"
+
+#include <pthread.h>
+
+#include "objmem.h"
+
+/* Every validator of the core, under one acquisition of the core lock. */
+static bool core_ok(void) {
+    pymt__core_lock();
+    bool ok = pymt__heap_check_locked() && pymt__pool_lists_check_locked();
+    pymt__core_unlock();
+    return ok;
+}
+
+static bool depot_ok(void) {
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+        if (!pymt__depot_check(c))
+            return false;
+    return true;
+}
+
+static bool all_ok(void) {
+    return core_ok() && depot_ok() && pymt__tcache_check(pymt__tcache_self());
+}
+
+enum { N = 20000 };
+static void *blocks[N];
+
+static size_t size_of(size_t i) {
+    return (i * 37) % 700 + 1; /* 1..700: every class and large blocks */
+}
+
+static void scripted_steps_keep_every_invariant(void) {
+    REQUIRE(pymt_get_mode() == PYMT_MODE_PYMALLOC);
+    CHECK(all_ok());
+    for (size_t i = 0; i < N; i++) {
+        blocks[i] = pymt_object_malloc(size_of(i));
+        REQUIRE(blocks[i] != NULL);
+        memset(blocks[i], (int)(i & 0xff), size_of(i));
+        if (i % 4096 == 0)
+            CHECK(all_ok());
+    }
+    CHECK(all_ok());
+    /* every other block back: pools go from full to partly used */
+    for (size_t i = 0; i < N; i += 2)
+        pymt_object_free(blocks[i]);
+    CHECK(all_ok());
+    /* realloc across the threshold in both directions */
+    for (size_t i = 1; i < N; i += 2) {
+        void *q = pymt_object_realloc(blocks[i], size_of(i + 300));
+        REQUIRE(q != NULL);
+        blocks[i] = q;
+    }
+    CHECK(all_ok());
+    for (size_t i = 1; i < N; i += 2)
+        pymt_object_free(blocks[i]);
+    CHECK(all_ok());
+    pymt_thread_flush();
+    CHECK(all_ok());
+    (void)pymt_trim();
+    CHECK(all_ok());
+    pymt_stats s = check_stats();
+    CHECK_STATS_ADD_UP(&s);
+}
+
+/* A producer's blocks freed by a consumer travel through the depot. */
+static void *consume(void *arg) {
+    void **v = arg;
+    for (size_t i = 0; i < N; i++)
+        pymt_object_free(v[i]);
+    bool ok = pymt__tcache_check(pymt__tcache_self());
+    return ok ? arg : NULL;
+}
+
+static void cross_thread_frees_keep_every_invariant(void) {
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < N; i++) {
+            blocks[i] = pymt_object_malloc(64);
+            REQUIRE(blocks[i] != NULL);
+        }
+        pthread_t t;
+        void *res = NULL;
+        REQUIRE(pthread_create(&t, NULL, consume, blocks) == 0);
+        REQUIRE(pthread_join(t, &res) == 0);
+        CHECK(res != NULL);
+        CHECK(all_ok());
+    }
+    pymt_thread_flush();
+    (void)pymt_trim();
+    CHECK(all_ok());
+}
+
+/* ---- each validator sees the corruption it is there for ----------------------------------- */
+
+static void pool_check_sees_a_wrong_count(void) {
+    void *p = pymt_object_malloc(48), *q = pymt_object_malloc(48);
+    REQUIRE(p != NULL && q != NULL);
+    pymt__pool *pool = pymt__pool_of(p);
+    pymt__core_lock();
+    CHECK(pymt__pool_check_locked(pool));
+    pool->count++;
+    CHECK(!pymt__pool_check_locked(pool));
+    CHECK(!pymt__heap_check_locked());
+    pool->count--;
+    CHECK(pymt__pool_check_locked(pool));
+    CHECK(pymt__heap_check_locked());
+    /* a free-list link pointing outside the pool */
+    void *saved = pool->freeblock;
+    pool->freeblock = (char *)pool + PYMT__POOL_SIZE;
+    CHECK(!pymt__pool_check_locked(pool));
+    pool->freeblock = saved;
+    CHECK(pymt__pool_check_locked(pool));
+    pymt__core_unlock();
+    pymt_object_free(p);
+    pymt_object_free(q);
+}
+
+static void lists_check_sees_a_misordered_arena(void) {
+    void *p = pymt_object_malloc(100);
+    REQUIRE(p != NULL);
+    pymt__arena *a = pymt__pool_of(p)->arena;
+    pymt__core_lock();
+    CHECK(pymt__arena_check_locked(a));
+    CHECK(pymt__pool_lists_check_locked());
+    uint32_t nf = a->nfreepools;
+    a->nfreepools = nf + 1 <= PYMT__POOLS_PER_ARENA ? nf + 1 : nf - 1;
+    CHECK(!pymt__pool_lists_check_locked() || !pymt__arena_check_locked(a));
+    CHECK(!pymt__heap_check_locked());
+    a->nfreepools = nf;
+    CHECK(pymt__arena_check_locked(a));
+    CHECK(pymt__pool_lists_check_locked());
+    pymt__core_unlock();
+    pymt_object_free(p);
+}
+
+static void tcache_check_sees_a_wrong_count(void) {
+    void *p = pymt_object_malloc(32), *q = pymt_object_malloc(32);
+    REQUIRE(p != NULL && q != NULL);
+    pymt_object_free(p); /* the bin of class 1 now holds at least one block */
+    pymt__tcache *tc = &pymt__tc;
+    pymt__tbin *b = &tc->bins[1];
+    REQUIRE(b->head != NULL);
+    CHECK(pymt__tcache_check(tc));
+    uint32_t n = pymt__load_relaxed(&b->count);
+    pymt__store_relaxed(&b->count, n + 1);
+    CHECK(!pymt__tcache_check(tc));
+    pymt__store_relaxed(&b->count, n);
+    CHECK(pymt__tcache_check(tc));
+    pymt_object_free(q);
+}
+
+static void depot_check_sees_a_block_of_another_class(void) {
+    void *p = pymt_object_malloc(160); /* class 9 */
+    REQUIRE(p != NULL);
+    CHECK(pymt__depot_check(9) && pymt__depot_check(3));
+    pymt__blk_set(p, 0, NULL);
+    REQUIRE(pymt__depot_push(3, p, 1, SIZE_MAX)); /* a class-9 block filed under class 3 */
+    CHECK(!pymt__depot_check(3));
+    size_t n = 0;
+    void *back = NULL;
+    /* take batches of class 3 until ours comes back (others' batches go to the pools) */
+    while ((back = pymt__depot_take(3, &n)) != NULL && back != p) {
+        pymt__arena *retire = NULL;
+        pymt__core_lock();
+        pymt__pool_give_locked(back, &retire);
+        pymt__core_unlock();
+        pymt__pool_retire_list(retire);
+    }
+    REQUIRE(back == p && n == 1);
+    CHECK(pymt__depot_check(3));
+    PYMT_TRACK_ALLOC(p, 160);
+    pymt_object_free(p);
+}
+
+static const check_case cases[] = {
+    CHECK_CASE(scripted_steps_keep_every_invariant),
+    CHECK_CASE(cross_thread_frees_keep_every_invariant),
+    CHECK_CASE(pool_check_sees_a_wrong_count),
+    CHECK_CASE(lists_check_sees_a_misordered_arena),
+    CHECK_CASE(tcache_check_sees_a_wrong_count),
+    CHECK_CASE(depot_check_sees_a_block_of_another_class),
+};
+CHECK_MAIN(cases)

@@ -1,15 +1,22 @@
-/* options.c: the PYMT_* environment, read once by init, without allocating. A bad value gets
- * one line on stderr and the default.
+/* options.c: the PYMT_* environment, read once by init, without allocating. Every variable goes
+ * through one of two parsers, so the same spellings work everywhere:
+ *   booleans  1, yes, on, true  /  0, no, off, false   (any case)
+ *   sizes     a decimal number, optionally followed by K, M or G (KiB, MiB, GiB; any case,
+ *             an optional trailing "B" or "iB"); a bare number is in the variable's own unit
+ * A bad value gets one line on stderr and the default; so does a PYMT_* variable pymt does not
+ * know (a misspelt name would otherwise be ignored silently).
  *   PYMT_MALLOC          pymalloc (default) | malloc | debug | pymalloc_debug | malloc_debug
  *                        (the default is pymalloc_debug in a PYMT_DEBUG=ON build)
- *   PYMT_TCACHE          1 (default) | 0: per-thread caches on or off
- *   PYMT_ARENA_RESERVE   wholly free arenas kept mapped for reuse, 0..1024 (default 2)
- *   PYMT_LARGE_CACHE     KiB of freed large object-memory blocks each thread keeps for reuse,
- *                        0..1048576 (default 2048; 0 turns the large-block cache off)
- *   PYMT_HUGEPAGES       0 (default) | 1: arenas mapped in 2 MiB pairs, advised for huge pages
- *   PYMT_STATS           1: print the statistics to stderr at exit
+ *   PYMT_TCACHE          boolean, default 1: per-thread caches on or off
+ *   PYMT_ARENA_RESERVE   number 0..1024, default 2: wholly free arenas kept mapped for reuse
+ *   PYMT_LARGE_CACHE     size in KiB, 0..1 GiB, default 2048 (2 MiB): freed large
+ *                        object-memory blocks each thread keeps for reuse; 0 turns it off
+ *   PYMT_HUGEPAGES       boolean, default 0: arenas mapped in 2 MiB pairs, advised for huge pages
+ *   PYMT_STATS           boolean, default 0: print the statistics to stderr at exit
  *   PYMT_DEBUG_LOG       file for debug reports (default stderr)
- *   PYMT_DEBUG_BACKTRACE 1: record the allocation stack of every debug block */
+ *   PYMT_DEBUG_BACKTRACE boolean, default 0: record the allocation stack of every debug block
+ * Names read by pymt's own tools, not the library, are not warned about: PYMT_BENCH_*,
+ * PYMT_SOAK_SECONDS, PYMT_PYTHON_REGRTESTS. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,29 +39,86 @@ static void bad_value(const char *name, const char *value, const char *expected)
     pymt__write_err(msg);
 }
 
+/* Case-insensitive equality with a lowercase word. */
+static bool word_is(const char *v, const char *word) {
+    for (; *word; v++, word++) {
+        char c = *v >= 'A' && *v <= 'Z' ? (char)(*v - 'A' + 'a') : *v;
+        if (c != *word)
+            return false;
+    }
+    return *v == '\0';
+}
+
 static bool read_bool(const char *name, bool def) {
     const char *v = getenv(name);
     if (v == NULL || *v == '\0')
         return def;
-    if (strcmp(v, "1") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "on") == 0)
+    if (word_is(v, "1") || word_is(v, "yes") || word_is(v, "on") || word_is(v, "true"))
         return true;
-    if (strcmp(v, "0") == 0 || strcmp(v, "no") == 0 || strcmp(v, "off") == 0)
+    if (word_is(v, "0") || word_is(v, "no") || word_is(v, "off") || word_is(v, "false"))
         return false;
-    bad_value(name, v, "0 or 1");
+    bad_value(name, v, "a boolean: 1, yes, on, true, 0, no, off or false");
     return def;
 }
 
-static unsigned read_uint(const char *name, unsigned def, unsigned max) {
+/* A size: digits, then an optional K/M/G (with an optional B or iB); a bare number counts in
+ * units of unit bytes. The result, in bytes, must not exceed max. */
+static size_t read_size(const char *name, size_t def, size_t unit, size_t max) {
     const char *v = getenv(name);
     if (v == NULL || *v == '\0')
         return def;
-    char *end;
-    unsigned long x = strtoul(v, &end, 10);
-    if (*end != '\0' || x > max || *v == '-') {
-        bad_value(name, v, "a number in range");
+    size_t x = 0;
+    const char *q = v;
+    bool ok = *q >= '0' && *q <= '9';
+    for (; ok && *q >= '0' && *q <= '9'; q++)
+        ok = !__builtin_mul_overflow(x, 10, &x) && !__builtin_add_overflow(x, (size_t)(*q - '0'), &x);
+    size_t mult = unit;
+    if (ok && *q != '\0') {
+        switch (*q | 0x20) {
+        case 'k': mult = (size_t)1 << 10; break;
+        case 'm': mult = (size_t)1 << 20; break;
+        case 'g': mult = (size_t)1 << 30; break;
+        default: ok = false;
+        }
+        q++;
+        ok = ok && (*q == '\0' || word_is(q, "b") || word_is(q, "ib"));
+    }
+    if (!ok || __builtin_mul_overflow(x, mult, &x) || x > max) {
+        bad_value(name, v, "a size: a number, optionally followed by K, M or G, within range");
         return def;
     }
-    return (unsigned)x;
+    return x;
+}
+
+/* One line for every PYMT_* variable that is neither the library's nor its tools'. */
+extern char **environ;
+static void warn_unknown(void) {
+    static const char *const known[] = {
+        "PYMT_MALLOC", "PYMT_TCACHE", "PYMT_ARENA_RESERVE", "PYMT_LARGE_CACHE",
+        "PYMT_HUGEPAGES", "PYMT_STATS", "PYMT_DEBUG_LOG", "PYMT_DEBUG_BACKTRACE",
+        "PYMT_SOAK_SECONDS", "PYMT_PYTHON_REGRTESTS"};
+    for (char **e = environ; e != NULL && *e != NULL; e++) {
+        const char *var = *e;
+        if (strncmp(var, "PYMT_", 5) != 0 || strncmp(var, "PYMT_BENCH_", 11) == 0)
+            continue;
+        size_t len = strcspn(var, "=");
+        bool found = false;
+        for (size_t i = 0; i < sizeof known / sizeof known[0] && !found; i++)
+            found = strlen(known[i]) == len && strncmp(var, known[i], len) == 0;
+        if (found)
+            continue;
+        char name[128];
+        if (len >= sizeof name)
+            len = sizeof name - 1;
+        memcpy(name, var, len);
+        name[len] = '\0';
+        const char *parts[] = {"pymt: unknown environment variable ", name,
+                               " ignored (pymt reads PYMT_MALLOC, PYMT_TCACHE, PYMT_ARENA_RESERVE, "
+                               "PYMT_LARGE_CACHE, PYMT_HUGEPAGES, PYMT_STATS, PYMT_DEBUG_LOG, "
+                               "PYMT_DEBUG_BACKTRACE)\n"};
+        for (size_t i = 0; i < 3; i++)
+            pymt__write_err(parts[i]);
+    }
 }
 
 void pymt__options_read(pymt__options *o) {
@@ -81,11 +145,12 @@ void pymt__options_read(pymt__options *o) {
     o->pooling = o->mode == PYMT_MODE_PYMALLOC || o->mode == PYMT_MODE_PYMALLOC_DEBUG;
     o->debug = o->mode == PYMT_MODE_PYMALLOC_DEBUG || o->mode == PYMT_MODE_MALLOC_DEBUG;
     o->tcache = read_bool("PYMT_TCACHE", true);
-    o->arena_reserve = read_uint("PYMT_ARENA_RESERVE", 2, 1024);
-    o->large_cache = (size_t)read_uint("PYMT_LARGE_CACHE", 2048, 1u << 20) << 10;
+    o->arena_reserve = (unsigned)read_size("PYMT_ARENA_RESERVE", 2, 1, 1024);
+    o->large_cache = read_size("PYMT_LARGE_CACHE", (size_t)2 << 20, 1024, (size_t)1 << 30);
     o->hugepages = read_bool("PYMT_HUGEPAGES", false);
     o->stats_at_exit = read_bool("PYMT_STATS", false);
     o->debug_backtrace = read_bool("PYMT_DEBUG_BACKTRACE", false);
     const char *log = getenv("PYMT_DEBUG_LOG");
     o->debug_log = (log != NULL && *log != '\0') ? log : NULL;
+    warn_unknown();
 }

@@ -100,6 +100,55 @@ static void unknown_pymt_tcache_value_warns_once_and_uses_the_default(void) {
     }
 }
 
+/* Runs child with each env entry in turn; each must exit with want and print what expect says:
+ * NULL for nothing, else exactly one line containing expect. */
+static void spawn_each(const char *child, const char *const *vals, int want, const char *expect) {
+    for (size_t i = 0; vals[i] != NULL; i++) {
+        const char *env[] = {"PYMT_MALLOC=pymalloc", vals[i], NULL};
+        int got = spawn_code(child, env);
+        bool out_ok = expect == NULL ? err[0] == '\0'
+                                     : count_lines(err) == 1 && strstr(err, expect) != NULL;
+        if (got != want || !out_ok) {
+            check_fail_at(__FILE__, __LINE__, "value parsed as documented");
+            fprintf(stderr, "    %s: exit %d (want %d), stderr [%s]\n", vals[i], got, want, err);
+        }
+    }
+}
+
+static void every_boolean_spelling_is_accepted_in_any_case(void) {
+    static const char *const on[] = {"PYMT_TCACHE=1", "PYMT_TCACHE=yes", "PYMT_TCACHE=On",
+                                     "PYMT_TCACHE=TRUE", NULL};
+    static const char *const off[] = {"PYMT_TCACHE=0", "PYMT_TCACHE=no", "PYMT_TCACHE=OFF",
+                                      "PYMT_TCACHE=false", NULL};
+    static const char *const bad[] = {"PYMT_TCACHE=2", "PYMT_TCACHE=yess", NULL};
+    spawn_each("child_exit_with_tcache", on, TCACHE_BASE + 1, NULL);
+    spawn_each("child_exit_with_tcache", off, TCACHE_BASE + 0, NULL);
+    spawn_each("child_exit_with_tcache", bad, TCACHE_BASE + 1, "PYMT_TCACHE=");
+    /* the same parser for every boolean: PYMT_STATS=yes and =2 are treated alike elsewhere */
+    static const char *const stats_bad[] = {"PYMT_STATS=2", NULL};
+    spawn_each("child_exit_with_tcache", stats_bad, TCACHE_BASE + 1, "PYMT_STATS=2");
+}
+
+static void sizes_take_k_m_g_suffixes_and_refuse_the_rest(void) {
+    static const char *const good[] = {"PYMT_LARGE_CACHE=4096", "PYMT_LARGE_CACHE=4M",
+                                       "PYMT_LARGE_CACHE=4096k", "PYMT_LARGE_CACHE=1GiB",
+                                       "PYMT_LARGE_CACHE=0", "PYMT_ARENA_RESERVE=16", NULL};
+    static const char *const bad[] = {"PYMT_LARGE_CACHE=2G", "PYMT_LARGE_CACHE=12Q",
+                                      "PYMT_LARGE_CACHE=-1", "PYMT_LARGE_CACHE=M",
+                                      "PYMT_LARGE_CACHE=99999999999999999999", NULL};
+    spawn_each("child_exit_with_tcache", good, TCACHE_BASE + 1, NULL);
+    spawn_each("child_exit_with_tcache", bad, TCACHE_BASE + 1, "PYMT_LARGE_CACHE=");
+    static const char *const reserve_bad[] = {"PYMT_ARENA_RESERVE=1025", NULL};
+    spawn_each("child_exit_with_tcache", reserve_bad, TCACHE_BASE + 1, "PYMT_ARENA_RESERVE=");
+}
+
+static void an_unknown_pymt_variable_gets_one_warning(void) {
+    static const char *const typo[] = {"PYMT_TCAHCE=0", NULL};
+    spawn_each("child_exit_with_tcache", typo, TCACHE_BASE + 1, "PYMT_TCAHCE");
+    static const char *const tools[] = {"PYMT_BENCH_WHATEVER=1", "PYMT_SOAK_SECONDS=5", NULL};
+    spawn_each("child_exit_with_tcache", tools, TCACHE_BASE + 1, NULL);
+}
+
 /* ---- PYMT_MALLOC=malloc ------------------------------------------------------------------- */
 
 static void child_malloc_mode_works_without_arenas(void) {
@@ -231,6 +280,9 @@ static const check_case cases[] = {
     CHECK_CASE(each_pymt_malloc_value_selects_its_mode),
     CHECK_CASE(unknown_pymt_malloc_value_warns_once_and_uses_the_default),
     CHECK_CASE(unknown_pymt_tcache_value_warns_once_and_uses_the_default),
+    CHECK_CASE(every_boolean_spelling_is_accepted_in_any_case),
+    CHECK_CASE(sizes_take_k_m_g_suffixes_and_refuse_the_rest),
+    CHECK_CASE(an_unknown_pymt_variable_gets_one_warning),
     CHECK_CASE(malloc_mode_turns_pooling_off),
     CHECK_CASE(tcache_env_zero_turns_caches_off),
     CHECK_CASE(set_tcache_works_before_first_use),

@@ -23,9 +23,11 @@ PYMT_API void pymt_thread_flush(void) {
 }
 
 PYMT_API size_t pymt_trim(void) {
-    if (!pymt__initialized() || !pymt__opt.pooling)
+    if (!pymt__initialized())
         return 0;
     pymt__debug_quarantine_flush(); /* quarantined blocks would keep their arenas alive */
+    if (!pymt__opt.pooling)
+        return 0;
     pymt__tcache_flush_self();
     pymt__depot_drain();
     return pymt__pool_trim();

@@ -247,6 +247,16 @@ static void quar_push(pymt__debug_head *h, int family, int op) {
         quar_release(out[i], family, op);
 }
 
+void pymt__debug_quarantine_counts(size_t *blocks, size_t *bytes) {
+    *blocks = *bytes = 0;
+    if (!debug_ready)
+        return;
+    pthread_mutex_lock(&debug_quar.lock);
+    *blocks = debug_quar.count;
+    *bytes = debug_quar.bytes;
+    pthread_mutex_unlock(&debug_quar.lock);
+}
+
 /* Empty the quarantine (checking each block), so pymt_trim can give whole arenas back. */
 void pymt__debug_quarantine_flush(void) {
     if (!debug_ready)

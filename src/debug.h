@@ -23,6 +23,8 @@ void pymt__debug_backend(pymt__backend *t, int family, const pymt__backend *belo
 size_t pymt__debug_check_heap(void);
 /* Live debug blocks per family: out[0] raw, out[1] object memory, out[2] objects. */
 void pymt__debug_live_counts(size_t out[3]);
+/* Freed blocks the quarantine holds now, and their bytes with decorations. */
+void pymt__debug_quarantine_counts(size_t *blocks, size_t *bytes);
 /* Release every block of the quarantine, checking each (pymt_trim calls it, so that arenas
  * holding only quarantined blocks can go back to the OS). Nothing to do outside debug mode. */
 void pymt__debug_quarantine_flush(void);

@@ -7,7 +7,8 @@
 #include "debug_block.h"
 
 #include <errno.h>
-#include <execinfo.h>
+#include <dlfcn.h>
+#include <elf.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -127,6 +128,37 @@ static void write_all(int fd, const char *s, size_t n) {
     }
 }
 
+/* One frame of an allocation stack: the address, the function and offset and the object it is
+ * in (dladdr: the dynamic symbol table, so static functions show as the nearest exported one),
+ * and a ready addr2line command for file:line. Addresses are return addresses, so the line
+ * asked of addr2line is that of the byte before (the call). Shared objects and PIE programs
+ * are asked at their offset from the load address; a fixed-address program at the address. */
+static void put_frame(debug_buf *b, int i, void *frame) {
+    uintptr_t pc = (uintptr_t)frame;
+    Dl_info info;
+    put_s(b, "\n    #");
+    put_u(b, (uint64_t)i);
+    put_s(b, " ");
+    put_x(b, pc);
+    if (dladdr(frame, &info) == 0 || info.dli_fname == NULL)
+        return;
+    if (info.dli_sname != NULL && info.dli_saddr != NULL) {
+        put_s(b, " ");
+        put_s(b, info.dli_sname);
+        put_s(b, "+");
+        put_x(b, pc - (uintptr_t)info.dli_saddr);
+    }
+    put_s(b, " in ");
+    put_s(b, info.dli_fname);
+    uintptr_t base = (uintptr_t)info.dli_fbase;
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)info.dli_fbase;
+    uintptr_t at = (eh != NULL && eh->e_type == ET_EXEC) ? pc - 1 : pc - 1 - base;
+    put_s(b, "\n       addr2line -f -C -e ");
+    put_s(b, info.dli_fname);
+    put_s(b, " ");
+    put_x(b, at);
+}
+
 void pymt__debug_report(enum pymt__debug_error err, const pymt__debug_snap *s, int family, int op, bool fatal) {
     char text[4096];
     debug_buf b = {text, 0, sizeof text};
@@ -211,10 +243,8 @@ void pymt__debug_report(enum pymt__debug_error err, const pymt__debug_snap *s, i
         }
         if (s->nframes > 0) {
             put_s(&b, "\n  allocation stack:");
-            for (int i = 0; i < s->nframes; i++) {
-                put_s(&b, " ");
-                put_x(&b, (uintptr_t)s->frames[i]);
-            }
+            for (int i = 0; i < s->nframes; i++)
+                put_frame(&b, i, s->frames[i]);
         }
     }
     put_s(&b, "\n");
@@ -229,10 +259,6 @@ void pymt__debug_report(enum pymt__debug_error err, const pymt__debug_snap *s, i
         return;
     }
     write_all(debug_fd, text, b.len);
-    if (s->known && s->nframes > 0) {
-        write_all(debug_fd, "  allocation stack, symbolised:\n", 32);
-        backtrace_symbols_fd(s->frames, s->nframes, debug_fd);
-    }
     if (fatal)
         abort();
     errno = saved_errno;

@@ -67,6 +67,7 @@ static void stats_collect(pymt_stats *s) {
         s->debug_blocks_raw = live[0];
         s->debug_blocks_objmem = live[1];
         s->debug_blocks_object = live[2];
+        pymt__debug_quarantine_counts(&s->debug_quarantine_blocks, &s->debug_quarantine_bytes);
     }
 }
 
@@ -133,7 +134,12 @@ PYMT_API void pymt_print_stats(FILE *f) {
             s.handoffs_adopted);
     fprintf(f, "# threads with a cache             = %zu\n", s.threads_cached);
     if (s.mode == PYMT_MODE_PYMALLOC_DEBUG || s.mode == PYMT_MODE_MALLOC_DEBUG)
+    {
         fprintf(f, "# live debug blocks raw / objmem / object = %zu / %zu / %zu\n",
                 s.debug_blocks_raw, s.debug_blocks_objmem, s.debug_blocks_object);
+        fprintf(f, "# debug blocks in quarantine       = %zu (%zu bytes; freed, held to catch "
+                   "a use after free: counted in use above)\n",
+                s.debug_quarantine_blocks, s.debug_quarantine_bytes);
+    }
     fflush(f);
 }

@@ -253,7 +253,7 @@ static void child_overrun_with_backtrace(void) {
 static void backtrace_option_adds_the_allocation_stack(void) {
     REQUIRE(in_debug_mode());
     const char *env[] = {"PYMT_DEBUG_BACKTRACE=1", NULL};
-    const char *want[] = {"buffer overrun", "allocation stack:", "allocation stack, symbolised",
+    const char *want[] = {"buffer overrun", "allocation stack:", "addr2line -f -C -e ",
                           "pymt_test_alloc_site", NULL};
     expect_abort("child_overrun_with_backtrace", env, want);
     const char *off[] = {"PYMT_DEBUG_BACKTRACE", NULL};
@@ -429,6 +429,33 @@ static void live_debug_blocks_are_counted_per_family(void) {
     CHECK_EQ(after.debug_blocks_object, before.debug_blocks_object);
 }
 
+static void quarantined_blocks_are_counted_apart_from_live_ones(void) {
+    REQUIRE(in_debug_mode());
+    (void)pymt_trim(); /* empties the quarantine */
+    pymt_stats before = check_stats();
+    CHECK_EQ(before.debug_quarantine_blocks, 0);
+    CHECK_EQ(before.debug_quarantine_bytes, 0);
+    void *m[10];
+    for (int i = 0; i < 10; i++)
+        m[i] = pymt_object_malloc(100);
+    for (int i = 0; i < 10; i++)
+        pymt_object_free(m[i]);
+    pymt_stats after = check_stats();
+    CHECK_EQ(after.debug_blocks_objmem, before.debug_blocks_objmem);
+    CHECK_EQ(after.debug_quarantine_blocks, 10);
+    CHECK(after.debug_quarantine_bytes >= 10 * 100);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    REQUIRE(f != NULL);
+    pymt_print_stats(f);
+    fclose(f);
+    CHECK(text != NULL && strstr(text, "debug blocks in quarantine       = 10 (") != NULL);
+    free(text);
+    (void)pymt_trim();
+    CHECK_EQ(check_stats().debug_quarantine_blocks, 0);
+}
+
 /* ---- threads ------------------------------------------------------------------------------- */
 
 #define THREADS 8
@@ -534,6 +561,7 @@ static const check_case cases[] = {
     CHECK_CASE(use_after_free_is_found_when_the_block_leaves_quarantine),
     CHECK_CASE(debug_log_receives_the_report),
     CHECK_CASE(backtrace_option_adds_the_allocation_stack),
+    CHECK_CASE(quarantined_blocks_are_counted_apart_from_live_ones),
     CHECK_CASE(threads_with_cross_thread_frees_report_nothing),
     CHECK_CASE(child_raw_freed_as_object),
     CHECK_CASE(child_object_freed_as_raw),

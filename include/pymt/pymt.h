@@ -136,7 +136,8 @@ PYMT_API int pymt_set_tcache(int enabled);
 PYMT_API int pymt_set_hugepages(int enabled);
 
 /* Return the memory of wholly free arenas to the OS, after draining the shared block depots
- * and the calling thread's cache. Returns the number of bytes released. Thread-safe. */
+ * and the calling thread's cache (in debug mode, after emptying the quarantine of freed debug
+ * blocks, checking each). Returns the number of arena bytes released. Thread-safe. */
 PYMT_API size_t pymt_trim(void);
 
 /* The mode chosen at start-up. */
@@ -165,7 +166,8 @@ typedef struct pymt_class_stats {
     size_t block_size;     /* bytes per block */
     size_t pools;          /* pools currently assigned to this class */
     size_t blocks_total;   /* blocks those pools hold (carved or not) */
-    size_t blocks_in_use;  /* held by the program */
+    size_t blocks_in_use;  /* held by the program (in debug mode also blocks held in the
+                              debug quarantine: pymt_stats.debug_quarantine_blocks) */
     size_t blocks_cached;  /* in per-thread caches */
     size_t blocks_depot;   /* in the shared lock-free depot */
     size_t blocks_free;    /* free inside the pools (free lists and not yet carved) */
@@ -207,6 +209,11 @@ typedef struct pymt_stats {
     size_t large_cached_bytes;     /* freed large object-memory blocks that thread caches keep
                                       for reuse (PYMT_LARGE_CACHE); pymt_trim frees the
                                       calling thread's */
+    /* debug mode (0 otherwise): freed blocks the quarantine still holds, to catch a use after
+     * free. Their memory is not back in the pools yet, so the per-class blocks_in_use and
+     * bytes_in_use above include them; debug_blocks_* above do not. */
+    size_t debug_quarantine_blocks;
+    size_t debug_quarantine_bytes; /* their bytes, decorations (header, guards, frames) included */
 } pymt_stats;
 
 /* Fill *out (whose size the caller passes, for compatibility across versions: only the first

@@ -1,12 +1,15 @@
 /* backend.h: the backends, one pymt__backend table each (the table type is in types.h), that
  * init (init.c) wires to the families once, at start-up:
  *
- *   mode            raw (pymt_mem_*)    object memory        objects              drop-in malloc
- *   pymalloc        raw                 pools                pools                pools
- *     caches off    raw                 pools_locked         pools_locked         pools_locked
- *   malloc          raw                 sys                  sys                  sys
- *   pymalloc_debug  debug(raw, sys)     debug(objmem, pools_locked)  debug(object, ...)  pools_locked
- *   malloc_debug    debug(raw, sys)     debug(objmem, sys)   debug(object, sys)   sys
+ *   mode            raw (pymt_mem_*)  object memory          objects                drop-in malloc
+ *   pymalloc        raw               pools                  pools                  pools (*)
+ *     caches off    raw               pools_locked           pools_locked           pools_locked (*)
+ *   malloc          raw               sys                    sys                    sys
+ *   pymalloc_debug  debug(raw, sys)   debug(objmem, locked)  debug(object, locked)  debug(malloc, locked)
+ *   malloc_debug    debug(raw, sys)   debug(objmem, sys)     debug(object, sys)     debug(malloc, sys)
+ *   (locked: pools_locked. (*) up to 512 bytes; the drop-in sends larger requests, and frees
+ *   of blocks outside pymt's arenas, to sys. The drop-in's debug table takes every size, and
+ *   hands blocks it never made, outside pymt's arenas, back to glibc unreported.)
  *
  *   sys           the system allocator (sys.c), nothing else
  *   raw           sys, and a pool block handed to free or realloc is a fatal family mismatch

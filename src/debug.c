@@ -28,7 +28,9 @@
  * pools_locked for the object families in pymalloc_debug. A block goes back through its own
  * family's backend. */
 #include "debug_block.h"
-#include "atomic.h"
+
+#include "arena.h"
+#include "sys.h"
 
 #include <execinfo.h>
 #include <pthread.h>
@@ -44,7 +46,7 @@ _Static_assert(PYMT__DEBUG_BUCKETS % PYMT__DEBUG_STRIPES == 0, "stripes divide t
 
 typedef struct debug_stripe {
     pthread_mutex_t lock;
-    size_t live[3]; /* live blocks per family (index family - 1); under lock */
+    size_t live[4]; /* live blocks per family (index family - 1); under lock */
 } __attribute__((aligned(64))) debug_stripe;
 
 static pymt__debug_head *debug_buckets[PYMT__DEBUG_BUCKETS]; /* under debug_stripes[b % PYMT__DEBUG_STRIPES].lock */
@@ -71,8 +73,18 @@ _Static_assert(PYMT__DEBUG_BUCKETS == 1 << 20, "bucket_of keeps 20 bits");
 static inline debug_stripe *stripe_of(size_t b) {
     return &debug_stripes[b % PYMT__DEBUG_STRIPES];
 }
+/* Raw memory, the object families, and the drop-in's malloc are three domains. */
+static inline int domain_of(int family) {
+    return family == PYMT__FAM_OBJECT ? PYMT__FAM_OBJMEM : family;
+}
 static inline bool same_domain(int a, int b) {
-    return (a == PYMT__FAM_RAW) == (b == PYMT__FAM_RAW);
+    return domain_of(a) == domain_of(b);
+}
+/* A pointer the drop-in's free or realloc may hand to the C library without a report: not a
+ * debug block and not in one of pymt's arenas, so a block glibc gave out before pymt was
+ * initialised (or through an aligned allocation, which the debug backend does not make). */
+static inline bool foreign_to_pymt(int family, const void *p) {
+    return family == PYMT__FAM_MALLOC && !pymt__arena_lookup(p);
 }
 /* Offset of the first byte of [p, p+n) that is not DEAD, or n. */
 static size_t dead_mismatch(const unsigned char *p, size_t n) {
@@ -95,7 +107,7 @@ static size_t dead_mismatch(const unsigned char *p, size_t n) {
 
 /* ---- the underlying allocators ------------------------------------------------------------ */
 
-static const pymt__backend *debug_below[4]; /* by family; set by init before any block */
+static const pymt__backend *debug_below[5]; /* by family; set by init before any block */
 
 static void *under_malloc(int family, size_t n) {
     const pymt__backend *t = debug_below[family];
@@ -320,13 +332,20 @@ static void *debug_malloc(int family, size_t n, bool zero) {
 }
 
 /* Take live block p out of the registry for a free or realloc through family; on any misuse
- * report it and return NULL (a hook took the report: the caller abandons the operation). */
-static pymt__debug_head *debug_take_checked(void *p, int family, int op) {
+ * report it and return NULL (a hook took the report: the caller abandons the operation). A
+ * pointer that is the C library's (foreign_to_pymt) is not reported: *foreign says so and the
+ * caller hands it to the C library. */
+static pymt__debug_head *debug_take_checked(void *p, int family, int op, bool *foreign) {
     pymt__debug_head *h = NULL;
     pymt__debug_snap s;
+    *foreign = false;
     enum pymt__debug_error err = reg_take(p, family, &h, &s);
     if (pymt__likely(err == PYMT__DEBUG_OK))
         return h;
+    if (err == PYMT__DEBUG_E_UNKNOWN && foreign_to_pymt(family, p)) {
+        *foreign = true;
+        return NULL;
+    }
     if (err == PYMT__DEBUG_E_UNKNOWN)
         pymt__debug_report_unknown(p, family, op);
     else
@@ -337,9 +356,13 @@ static pymt__debug_head *debug_take_checked(void *p, int family, int op) {
 static void debug_free(int family, void *p) {
     if (!p)
         return;
-    pymt__debug_head *h = debug_take_checked(p, family, PYMT__DEBUG_OP_FREE);
-    if (pymt__unlikely(h == NULL))
-        return; /* a hook took the report: the free is abandoned */
+    bool foreign;
+    pymt__debug_head *h = debug_take_checked(p, family, PYMT__DEBUG_OP_FREE, &foreign);
+    if (pymt__unlikely(h == NULL)) {
+        if (foreign)
+            pymt__sys_free(p);
+        return; /* else a hook took the report: the free is abandoned */
+    }
     memset(p, PYMT__DEBUG_DEAD, h->size);
     quar_push(h, family, PYMT__DEBUG_OP_FREE);
 }
@@ -347,9 +370,12 @@ static void debug_free(int family, void *p) {
 static void *debug_realloc(int family, void *p, size_t n) {
     if (!p)
         return debug_alloc(family, n, PYMT__DEBUG_OP_REALLOC);
-    pymt__debug_head *h = debug_take_checked(p, family, PYMT__DEBUG_OP_REALLOC);
+    bool foreign;
+    pymt__debug_head *h = debug_take_checked(p, family, PYMT__DEBUG_OP_REALLOC, &foreign);
     if (pymt__unlikely(h == NULL))
-        return NULL; /* a hook took the report: the realloc is abandoned, p untouched */
+        /* the C library's block stays the C library's; else a hook took the report: the
+         * realloc is abandoned, p untouched */
+        return foreign ? pymt__sys_realloc(p, n) : NULL;
     /* Always move: the old block goes to the quarantine, so a stale pointer to it is caught. */
     unsigned char *q = debug_alloc(h->family == PYMT__FAM_RAW ? PYMT__FAM_RAW : family, n,
                                  PYMT__DEBUG_OP_REALLOC);
@@ -364,17 +390,22 @@ static void *debug_realloc(int family, void *p, size_t n) {
     return q;
 }
 
-static size_t debug_usable_size(const void *p) {
+static size_t debug_usable_size(int family, const void *p) {
     if (!p)
         return 0;
     size_t b = bucket_of(p);
     debug_stripe *st = stripe_of(b);
     size_t n = 0;
+    bool found = false;
     pthread_mutex_lock(&st->lock);
     pymt__debug_head *h = reg_find_locked(b, p);
-    if (h && h->state == PYMT__DEBUG_LIVE)
+    if (h && h->state == PYMT__DEBUG_LIVE) {
         n = h->size;
+        found = true;
+    }
     pthread_mutex_unlock(&st->lock);
+    if (!found && foreign_to_pymt(family, p))
+        return pymt__sys_usable_size(p);
     return n;
 }
 
@@ -495,12 +526,11 @@ static void t_free(void *ctx, void *p) {
     debug_free((int)(intptr_t)ctx, p);
 }
 static size_t t_usable(void *ctx, const void *p) {
-    (void)ctx;
-    return debug_usable_size(p);
+    return debug_usable_size((int)(intptr_t)ctx, p);
 }
 
 void pymt__debug_backend(pymt__backend *t, int family, const pymt__backend *below) {
-    pymt__assert(family >= PYMT__FAM_RAW && family <= PYMT__FAM_OBJECT);
+    pymt__assert(family >= PYMT__FAM_RAW && family <= PYMT__FAM_MALLOC);
     debug_below[family] = below;
     *t = (pymt__backend){(void *)(intptr_t)family, t_malloc, t_calloc, t_realloc, t_free,
                          t_usable};

@@ -27,17 +27,19 @@ static const char *fam_text(int family) {
     case PYMT__FAM_RAW: return "raw memory";
     case PYMT__FAM_OBJMEM: return "object memory";
     case PYMT__FAM_OBJECT: return "objects";
+    case PYMT__FAM_MALLOC: return "the C library interface (libpymt-malloc.so)";
     default: return "unknown family";
     }
 }
 /* The public function behind (family, op), for reports. */
 static const char *fam_func(int family, int op) {
-    static const char *const names[3][4] = {
+    static const char *const names[4][4] = {
         {"pymt_mem_malloc", "pymt_mem_calloc", "pymt_mem_realloc", "pymt_mem_free"},
         {"pymt_object_malloc", "pymt_object_calloc", "pymt_object_realloc", "pymt_object_free"},
         {"pymt_object_new", "pymt_object_new", "pymt_object_realloc", "pymt_object_del"},
+        {"malloc", "calloc", "realloc", "free"},
     };
-    if (family < 1 || family > 3 || op < 0 || op > 3)
+    if (family < 1 || family > 4 || op < 0 || op > 3)
         return "?";
     return names[family - 1][op];
 }

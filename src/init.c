@@ -21,12 +21,14 @@ const pymt__backend *pymt__table_raw = &pymt__backend_sys;
 const pymt__backend *pymt__table_objmem = &pymt__backend_sys;
 const pymt__backend *pymt__table_object = &pymt__backend_sys;
 const pymt__backend *pymt__table_override = &pymt__backend_sys;
-static pymt__backend debug_tables[3]; /* raw, object memory, objects; in debug modes */
+const pymt__backend *pymt__table_override_large = &pymt__backend_sys;
+static pymt__backend debug_tables[4]; /* raw, object memory, objects, drop-in; debug modes */
 
 static int tcache_request = -1;   /* pymt_set_tcache before init: -1 none, else 0/1 */
 static int hugepages_request = -1; /* pymt_set_hugepages before init: -1 none, else 0/1 */
 static _Atomic int init_done;
 static _Atomic int atfork_registered;
+static _Atomic int override_told; /* the drop-in's debug-mode note was written */
 static pthread_mutex_t init_mutex = PTHREAD_MUTEX_INITIALIZER;
 static PYMT__TLS bool init_running;
 
@@ -82,6 +84,7 @@ static void wire(const pymt__options *o) {
         pymt__table_objmem = objmem;
         pymt__table_object = objmem;
         pymt__table_override = objmem;
+        pymt__table_override_large = &pymt__backend_sys;
         return;
     }
     /* debug blocks come from the pools without caches, or from the system allocator */
@@ -90,11 +93,14 @@ static void wire(const pymt__options *o) {
     pymt__debug_backend(&debug_tables[0], PYMT__FAM_RAW, &pymt__backend_sys);
     pymt__debug_backend(&debug_tables[1], PYMT__FAM_OBJMEM, below);
     pymt__debug_backend(&debug_tables[2], PYMT__FAM_OBJECT, below);
+    pymt__debug_backend(&debug_tables[3], PYMT__FAM_MALLOC, below);
     pymt__table_raw = &debug_tables[0];
     pymt__table_objmem = &debug_tables[1];
     pymt__table_object = &debug_tables[2];
-    /* the drop-in's free() also receives glibc blocks, which carry no debug header */
-    pymt__table_override = below;
+    /* every size; the drop-in's free() also receives glibc's blocks, which the debug backend
+     * of this family hands back to glibc */
+    pymt__table_override = &debug_tables[3];
+    pymt__table_override_large = &debug_tables[3];
 }
 
 void pymt__init_slow(void) {
@@ -136,7 +142,13 @@ void pymt__init_slow(void) {
 
 void pymt__init_for_override(void) {
     pymt__sys_use_libc_internals();
+    bool first = !pymt__initialized() && !init_running;
     pymt__init_slow();
+    if (first && pymt__initialized() && pymt__opt.debug && !pymt__exchange_relaxed(&override_told, 1))
+        pymt__write_err("pymt: debug mode in libpymt-malloc.so: malloc, calloc, realloc and free "
+                        "are checked (guards, double free, use after free, foreign pointers); "
+                        "blocks aligned above 16 bytes (posix_memalign, aligned_alloc, "
+                        "memalign, valloc) come from glibc unchecked\n");
 }
 
 /* Set *request to on/off unless init has run (then EBUSY). */

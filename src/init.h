@@ -20,6 +20,7 @@ extern const pymt__backend *pymt__table_raw;      /* pymt_mem_* */
 extern const pymt__backend *pymt__table_objmem;   /* pymt_object_malloc/calloc/realloc/free */
 extern const pymt__backend *pymt__table_object;   /* pymt_object_new/newvar/del */
 extern const pymt__backend *pymt__table_override; /* malloc/free/... of the drop-in, <= 512 B */
+extern const pymt__backend *pymt__table_override_large; /* ... > 512 B and blocks not in arenas */
 
 /* True once pymt__init_slow has finished (an acquire load: the options and tables are then
  * visible). */
@@ -30,7 +31,7 @@ static inline void pymt__ensure_init(void) {
         pymt__init_slow();
 }
 /* The drop-in malloc's first call: the system allocator switches to glibc's internal entry
- * points, then pymt initialises. */
+ * points, then pymt initialises. In debug mode it says on stderr what the checks cover. */
 void pymt__init_for_override(void);
 
 #endif /* PYMT_INIT_H */

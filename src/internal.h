@@ -89,7 +89,8 @@ static inline bool pymt__calloc_size(size_t nelem, size_t elsize, size_t *n) {
 enum pymt__family {
     PYMT__FAM_RAW = 1,    /* pymt_mem_* */
     PYMT__FAM_OBJMEM = 2, /* pymt_object_malloc/calloc/realloc/free */
-    PYMT__FAM_OBJECT = 3  /* pymt_object_new/newvar/del */
+    PYMT__FAM_OBJECT = 3, /* pymt_object_new/newvar/del */
+    PYMT__FAM_MALLOC = 4  /* malloc/calloc/realloc/free of the drop-in (override.c) */
 };
 
 /* ---- base.c: process-wide helpers every layer may call ----------------------------------- */

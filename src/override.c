@@ -18,9 +18,13 @@
  * aligned_alloc (checked with GCC 12's libstdc++), so no operator is defined here.
  *
  * The entry points inline object memory's fast paths (tcache.h pop and push). A miss goes to
- * the drop-in's backend table (init.h): pools in the default mode, pools_locked with
- * PYMT_TCACHE=0 and in debug mode (free() here also receives glibc blocks, which carry no debug
- * header, so the debug backend cannot be put in front of them), sys with PYMT_MALLOC=malloc.
+ * the drop-in's backend tables (init.h; backend.h has the wiring): pools in the default mode,
+ * pools_locked with PYMT_TCACHE=0, sys with PYMT_MALLOC=malloc, and in debug mode the debug
+ * backend of the C library family for every size: guards, double free, use after free and
+ * foreign pointers are caught and reported as for pymt's own families, while a pointer outside
+ * pymt's arenas that was never a debug block (glibc's, from before pymt initialised) is handed
+ * back to glibc. Blocks aligned above 16 bytes come from glibc unchecked; pymt says so on
+ * stderr when the drop-in starts in debug mode.
  * The system allocator reaches glibc through its __libc_* entry points (sys.c), switched on
  * by this file's first call, before pymt initialises; it never comes back here.
  *
@@ -73,25 +77,33 @@ static inline void preload_pool_free(void *p) {
         preload_pool_free_slow(p);
 }
 
-/* The system allocator, its entry points switched to glibc's own first. */
-PYMT__NOINLINE static void *preload_sys_malloc(size_t n) {
+/* Requests above 512 bytes: glibc (through its own entry points), or the debug backend. */
+PYMT__NOINLINE static void *preload_large_malloc(size_t n) {
     preload_ensure_init();
-    return pymt__sys_malloc(n);
+    return pymt__table_override_large->malloc(pymt__table_override_large->ctx, n);
+}
+/* The same tables say whether the drop-in is in a mode where one table serves every size
+ * (debug, malloc): then realloc and usable size go through it too. */
+static inline bool preload_one_table(void) {
+    return pymt__table_override == pymt__table_override_large;
 }
 PYMT__NOINLINE static void *preload_sys_memalign(size_t alignment, size_t n) {
     preload_ensure_init();
     return pymt__sys_memalign(alignment, n);
 }
 
-/* Small requests to the pools; large ones straight to glibc, not through pymt's object
- * memory, which counts its large blocks: free() cannot tell such a block from one glibc
- * handed out before the preload, so the count would only grow. */
+/* Small requests to the pools; large ones straight to glibc (in the default mode), not through
+ * pymt's object memory, which counts its large blocks: free() cannot tell such a block from
+ * one glibc handed out before the preload, so the count would only grow. */
 static inline void *preload_malloc(size_t n) {
     if (n - 1 < PYMT__SMALL_MAX) /* 1..512 */
         return preload_small(n);
-    if (n == 0)
-        return preload_small(1); /* unique and non-NULL, as glibc's */
-    return preload_sys_malloc(n);
+    if (n == 0) {
+        /* unique and non-NULL, as glibc's; the table sees 0 (the debug backend guards it) */
+        void *p = pymt__tcache_pop(0, 1);
+        return p != NULL ? p : preload_small_slow(0);
+    }
+    return preload_large_malloc(n);
 }
 
 /* Aligned allocation for any power-of-two alignment (callers validated it). */
@@ -110,7 +122,7 @@ PRELOAD_API void free(void *p) {
         preload_pool_free(p);
     else if (p) {
         preload_ensure_init(); /* the system allocator must be glibc's own before any call */
-        pymt__sys_free(p);
+        pymt__table_override_large->free(pymt__table_override_large->ctx, p);
     }
 }
 
@@ -121,12 +133,17 @@ PRELOAD_API void *calloc(size_t nelem, size_t elsize) {
         return NULL;
     }
     if (n > PYMT__SMALL_MAX) {
+        /* glibc skips zeroing fresh mmapped memory */
         preload_ensure_init();
-        return pymt__sys_calloc(nelem, elsize); /* glibc skips zeroing fresh mmapped memory */
+        return pymt__table_override_large->calloc(pymt__table_override_large->ctx, nelem, elsize);
     }
-    void *p = preload_malloc(n);
-    if (p)
-        __builtin_memset(p, 0, n);
+    size_t want = n ? n : 1;
+    void *p = pymt__tcache_pop(pymt__size_to_class(want), want);
+    if (pymt__unlikely(p == NULL)) {
+        preload_ensure_init();
+        return pymt__table_override->calloc(pymt__table_override->ctx, want, 1);
+    }
+    __builtin_memset(p, 0, want);
     return p;
 }
 
@@ -138,10 +155,11 @@ PRELOAD_API void *realloc(void *p, size_t n) {
         free(p);
         return NULL;
     }
-    if (!pymt__arena_lookup(p)) {
-        preload_ensure_init();
-        return pymt__sys_realloc(p, n);
-    }
+    preload_ensure_init();
+    if (preload_one_table())
+        return pymt__table_override->realloc(pymt__table_override->ctx, p, n);
+    if (!pymt__arena_lookup(p))
+        return pymt__table_override_large->realloc(pymt__table_override_large->ctx, p, n);
     /* A pool block: keep it when n still fits and shrinks it by less than a quarter (the
      * pymalloc rule), otherwise move it (to glibc when n > 512). */
     size_t have = pymt__class_to_size(pymt__block_class(p));
@@ -220,8 +238,8 @@ PRELOAD_API void *pvalloc(size_t n) {
 PRELOAD_API size_t malloc_usable_size(void *p) {
     if (!p)
         return 0;
-    if (pymt__arena_lookup(p))
-        return pymt__class_to_size(pymt__block_class(p));
     preload_ensure_init();
-    return pymt__sys_usable_size(p);
+    if (pymt__arena_lookup(p) && !preload_one_table())
+        return pymt__class_to_size(pymt__block_class(p));
+    return pymt__table_override_large->usable(pymt__table_override_large->ctx, p);
 }

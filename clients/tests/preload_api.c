@@ -3,7 +3,9 @@
  * It fails when the preload is not mapped, and it checks that small requests really land in
  * pymt's pools by their usable sizes: a pool block's is its size class, a multiple of 16,
  * while every small glibc block has a usable size of 8 modulo 16 (a 16-byte chunk granule
- * minus the 8-byte size word).
+ * minus the 8-byte size word). In debug mode (PYMT_MALLOC=debug, or a PYMT_DEBUG=ON build, whose
+ * ctest sets PRELOAD_EXPECT_DEBUG=1) every block is a debug block whose usable size is exactly
+ * the request, whatever its size.
  * Example: LD_PRELOAD=build/release/clients/libpymt-malloc.so build/release/clients/tests/preload_api */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +27,14 @@ static int failures;
             failures++;                                                                      \
         }                                                                                    \
     } while (0)
+
+/* The drop-in runs in debug mode: every block's usable size is its request. */
+static int debug_mode(void) {
+    const char *m = getenv("PYMT_MALLOC"), *d = getenv("PRELOAD_EXPECT_DEBUG");
+    if (m != NULL && *m != '\0')
+        return strstr(m, "debug") != NULL;
+    return d != NULL && *d == '1';
+}
 
 static int preload_is_mapped(void) {
     FILE *f = fopen("/proc/self/maps", "r");
@@ -51,17 +61,19 @@ static void small_requests_come_from_the_pools(void) {
         p[i] = malloc(n);
         CHECK(p[i] != NULL && (uintptr_t)p[i] % 16 == 0);
         /* the size class: n rounded up to 16 (glibc would give 8 mod 16) */
-        CHECK(malloc_usable_size(p[i]) == (n + 15) / 16 * 16);
+        CHECK(malloc_usable_size(p[i]) == (debug_mode() ? n : (n + 15) / 16 * 16));
         memset(p[i], 0x5A, n);
     }
     for (int i = 0; i < N; i++)
         free(p[i]);
     void *z = malloc(0);
-    CHECK(z != NULL && malloc_usable_size(z) == 16);
+    CHECK(z != NULL && malloc_usable_size(z) == (debug_mode() ? 0 : 16));
     free(z);
     /* above the threshold: glibc's block, usable size 8 mod 16 */
     void *big = malloc(1000);
-    CHECK(big != NULL && malloc_usable_size(big) % 16 == 8 && malloc_usable_size(big) >= 1000);
+    CHECK(big != NULL && (debug_mode() ? malloc_usable_size(big) == 1000
+                                       : malloc_usable_size(big) % 16 == 8 &&
+                                             malloc_usable_size(big) >= 1000));
     free(big);
 }
 

@@ -5,8 +5,8 @@
  * pops and pushes, and a spare. Each holds at most max(c) blocks, max = clamp(8 KiB / size, 16,
  * 256) (16 B -> 256 blocks, 32 B -> 256, 64 B -> 128, ..., 512 B -> 16), so 512 KiB per
  * thread over all 32 classes. A refill from the pools may return up to 2*max blocks when that
- * lets the core splice a pool's whole free list instead of walking it block by block (a full
- * pool's list is at most two bins' worth for every class above 16 B), so a thread can hold up
+ * lets the core splice a pool's whole free list instead of walking it block by block (above
+ * 16 B a whole pool is two bins' worth at most, or one block more), so a thread can hold up
  * to twice that. A bin starts with a bound of 16 and doubles it at every refill (and every
  * overflow) until it reaches max(c), so a thread that touches a class a few times holds little.
  *   push onto a full bin: the bin becomes the spare (O(1)); when there is a spare already, the

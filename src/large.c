@@ -21,10 +21,13 @@
 
 #include <string.h>
 
+#include "track.h"
+
 #define LARGE_MIN ((size_t)32 << 10) /* below: glibc's bins reuse memory well already */
 #define LARGE_MAX ((size_t)1 << 20)  /* above: a mapping of its own; not worth holding */
 
-#if defined(__SANITIZE_ADDRESS__) || PYMT_CONFIG_VALGRIND
+/* PYMT__TRACK_ASAN (track.h) recognises ASan under gcc and clang alike. */
+#if PYMT__TRACK_ASAN || PYMT_CONFIG_VALGRIND
 static const bool large_cache_built = false;
 #else
 static const bool large_cache_built = true;

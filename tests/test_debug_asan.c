@@ -54,6 +54,16 @@ static void child_overflow_into_next_block(void) {
     fprintf(stderr, "no two adjacent blocks among %d\n", K);
 }
 
+/* A large object-memory block (above the pools, in the size range a thread cache may keep for
+ * reuse) is really freed in an ASan build, so a read after its free is reported. */
+static void child_large_read_after_free(void) {
+    unsigned char *p = pymt_object_malloc(40 << 10);
+    REQUIRE(p != NULL);
+    p[8] = 1;
+    pymt_object_free(p);
+    fprintf(stderr, "read %u\n", hidden_read(p, 8));
+}
+
 static void pool_read_after_free_is_reported(void) {
     if (!check_plain_pools())
         CHECK_SKIP("needs PYMT_MALLOC=pymalloc");
@@ -69,12 +79,19 @@ static void overflow_into_a_free_neighbour_is_reported(void) {
         CHECK_SKIP("needs PYMT_MALLOC=pymalloc");
     expect_asan("child_overflow_into_next_block");
 }
+static void large_read_after_free_is_reported(void) {
+    if (!check_plain_pools())
+        CHECK_SKIP("needs PYMT_MALLOC=pymalloc");
+    expect_asan("child_large_read_after_free");
+}
 
 static const check_case cases[] = {
     CHECK_CASE(pool_read_after_free_is_reported),
     CHECK_CASE(write_past_the_request_is_reported),
     CHECK_CASE(overflow_into_a_free_neighbour_is_reported),
+    CHECK_CASE(large_read_after_free_is_reported),
     CHECK_CASE(child_read_after_free),
+    CHECK_CASE(child_large_read_after_free),
     CHECK_CASE(child_write_past_request),
     CHECK_CASE(child_overflow_into_next_block),
 };

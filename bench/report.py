@@ -450,119 +450,212 @@ def cmd_summary(path):
 
 # ---- plots ---------------------------------------------------------------------------------
 
-def panel_of(name):
-    """The plot panel of a benchmark: its name without the thread count; the producer/consumer
-    pairs (1:1 on 2 threads, 4:4 on 8) share one panel."""
-    w, t = split_threads(name)
-    if w.startswith("BM_ProdCons/"):
-        return "BM_ProdCons (1:1, 4:4)", t
-    return w, t
-
-
-# Line colours and point types per allocator: the pymt columns in one family of hues.
-STYLE = {"pymt": ("#7b2fbf", 7), "pymt-notcache": ("#3aa655", 5), "pymt-debug": ("#6fa8dc", 3),
-         "pymt-preload": ("#c51b8a", 11), "glibc": ("#000000", 4), "mimalloc": ("#e69f00", 9),
-         "jemalloc": ("#0060c0", 6), "tcmalloc": ("#d01c1c", 13)}
+# Per allocator: colour, gnuplot point type, line width, point size, dash type. pymt is the
+# one strong, thick red line; peers get well separated hues (the Okabe-Ito palette).
+STYLE = {"pymt": ("#d62728", 7, 3.0, 1.6, 1), "pymt-preload": ("#cc79a7", 6, 1.5, 1.2, 2),
+         "glibc": ("#444444", 4, 1.5, 1.1, 1), "mimalloc": ("#0072b2", 9, 1.5, 1.3, 1),
+         "jemalloc": ("#009e73", 5, 1.5, 1.1, 1), "tcmalloc": ("#e69f00", 13, 1.5, 1.3, 1),
+         "pymt-notcache": ("#999999", 3, 1, 1, 3), "pymt-debug": ("#999999", 2, 1, 1, 4)}
 
 
 def gp_quote(s):
     return '"' + s.replace('"', "'") + '"'
 
 
-def cmd_plot(run):
-    path = run
-    r = load_run(run)
-    results, memory = r["results"], r["memory"]
+def gp_style(a, points_only=False):
+    c, pt, lw, ps, dt = STYLE[a]
+    return "lc rgb '%s' pt %d lw %.1f ps %.1f dt %d" % (c, pt, lw, ps, dt)
+
+
+def scaling_panels(results):
+    """[(title, kind, [(x, xlabel, bench name)])] for every workload run at several thread
+    counts; producer/consumer is one panel of its pairs, as categories."""
+    panels, seen = [], {}
+    for name in bench_order(results):
+        w, t = split_threads(name)
+        if w.startswith("BM_ProdCons/"):
+            key = "BM_ProdCons"
+            k = int(w.split("/")[1])
+            point = (k, "%d:%d (%d threads)" % (k, k, t), name)
+        else:
+            key = w
+            point = (t, str(t), name)
+        if key not in seen:
+            seen[key] = len(panels)
+            panels.append((workload_title(w), "pairs" if key == "BM_ProdCons" else "threads",
+                           []))
+        panels[seen[key]][2].append(point)
+    return [p for p in panels if len(p[2]) > 1]
+
+
+def cmd_plot(path):
+    run = load_run(path)
+    results, memory = run["results"], run["memory"]
     if shutil.which("gnuplot") is None:
         sys.stderr.write("report.py: gnuplot not found, no plots\n")
         return
-    pdir = os.path.join(run, "plot")
+    pdir = os.path.join(path, "plot")
     os.makedirs(pdir, exist_ok=True)
-    # One panel per workload (benchmark without its thread count), one line per allocator.
-    panels = []
-    for name in bench_order(results):
-        w, _ = panel_of(name)
-        if w not in panels:
-            panels.append(w)
-    cols = [a for a in ALLOCATORS if a in results]
-    datafiles = {}
-    for i, w in enumerate(panels):
-        fn = "panel%02d.dat" % i
-        with open(os.path.join(pdir, fn), "w") as f:
-            f.write("# %s: threads then M items/s per allocator: %s\n" % (w, " ".join(cols)))
-            by_threads = {}
-            for a in cols:
-                for n, entry in results[a].items():
-                    pw, t = panel_of(n)
-                    if pw == w:
-                        by_threads.setdefault(t, {})[a] = entry.get("median")
-            for t in sorted(by_threads):
-                vals = []
-                for a in cols:
-                    v = by_threads[t].get(a)
-                    vals.append("%.4f" % (v / 1e6) if v else "NaN")
-                f.write("%d %s\n" % (t, " ".join(vals)))
-        datafiles[w] = fn
-    ncols = 3
-    nrows = max(1, math.ceil(len(panels) / ncols))
+    allocs = [a for a in PLOT_ALLOCS if a in results]
     gp = []
-    for term, ext, size in (("pngcairo", "png", "1500,%d" % (330 * nrows)),
-                            ("svg", "svg", "1500,%d" % (330 * nrows))):
-        if term == "pngcairo":
-            gp.append("set terminal pngcairo noenhanced size %s font ',9'" % size)
-        else:
-            gp.append("set terminal svg noenhanced size %s font 'sans,9'" % size)
-        gp.append("set output %s" % gp_quote("../throughput." + ext))
-        gp.append("set multiplot layout %d,%d title %s" % (
-            nrows, ncols, gp_quote("throughput against threads (M items/s, median); "
-                                   + os.path.basename(os.path.normpath(run)))))
-        gp.append("set logscale x 2; set xlabel 'threads'; set ylabel 'M items/s'")
-        gp.append("set xrange [0.8:10]; set xtics (1, 2, 4, 8)")
-        gp.append("set key outside right top vertical font ',7' samplen 2")
-        gp.append("set grid; set yrange [0:*]")
-        for w in panels:
-            gp.append("set title %s" % gp_quote(w))
-            plots = ["%s using 1:%d with linespoints lw 1.5 lc rgb '%s' pt %d title %s" % (
-                gp_quote(datafiles[w]), j + 2, STYLE[a][0], STYLE[a][1], gp_quote(a))
-                for j, a in enumerate(cols)]
-            gp.append("plot " + ", ".join(plots))
-        gp.append("unset multiplot")
-        gp.append("unset logscale x; unset xlabel; set autoscale x; set xtics autofreq")
+    if BASE in results and "pymt" in results:
+        gp += throughput_script(run, pdir, allocs)
     if memory:
-        with open(os.path.join(pdir, "memory.dat"), "w") as f:
-            f.write("# allocator overhead/object(bytes) peak after_free after_trim (MiB over baseline)\n")
-            mib = 1024.0 * 1024.0
-            for a in ALLOCATORS:
-                m = memory.get(a)
-                if m:
-                    base = m["rss_baseline"]
-                    f.write("%s %.3f %.1f %.1f %.1f\n" % (
-                        a, m["overhead_per_object"], (m["rss_peak"] - base) / mib,
-                        (m["rss_after_free"] - base) / mib, (m["rss_after_trim"] - base) / mib))
-        m0 = next(iter(memory.values()))
-        odd = ["%s %d" % (a, m["count"]) for a, m in memory.items() if m["count"] != m0["count"]]
-        title = "%d live blocks of %d bytes%s" % (
-            m0["count"], m0["size"], " (" + ", ".join(odd) + ")" if odd else "")
-        for term, ext in (("pngcairo noenhanced size 1200,450 font ',9'", "png"),
-                          ("svg noenhanced size 1200,450 font 'sans,9'", "svg")):
-            gp += [
-                "set terminal " + term,
-                "set output %s" % gp_quote("../memory." + ext),
-                "set multiplot layout 1,2 title %s" % gp_quote(title),
-                "unset logscale; set grid ytics; set yrange [0:*]; set key inside top right font ',8'",
-                "set style data histograms; set style histogram clustered gap 1",
-                "set style fill solid 0.8 border -1; set boxwidth 0.9; set xtics rotate by -30",
-                "set title 'overhead per object (bytes above the request)'; set ylabel 'bytes'",
-                "plot 'memory.dat' using 2:xtic(1) title 'overhead/object'",
-                "set title 'resident set above the baseline (MiB)'; set ylabel 'MiB'",
-                "plot 'memory.dat' using 3:xtic(1) title 'peak', '' using 4 title 'after free',"
-                " '' using 5 title 'after trim'",
-                "unset multiplot",
-            ]
+        gp += memory_script(memory, pdir)
     with open(os.path.join(pdir, "plots.gp"), "w") as f:
         f.write("\n".join(gp) + "\n")
     subprocess.run(["gnuplot", "plots.gp"], cwd=pdir, check=True)
 
+
+def throughput_script(run, pdir, allocs):
+    results = run["results"]
+    rows = headline_rows(results)
+    nrows = len(rows)
+    # Summary chart data: one file per allocator, "y median lo hi" (ratios to glibc).
+    ratio_allocs = [a for a in allocs if a != BASE]
+    offsets = {a: 0.32 - 0.64 * i / max(1, len(ratio_allocs) - 1)
+               for i, a in enumerate(ratio_allocs)}
+    lo_all, hi_all = 1.0, 1.0
+    for a in ratio_allocs:
+        with open(os.path.join(pdir, "ratio-%s.dat" % a), "w") as f:
+            f.write("# y, %s/glibc: median lo hi over the rounds\n" % a)
+            for i, name in enumerate(rows):
+                r = ratio(results, a, BASE, name)
+                if r:
+                    f.write("%.3f %.5f %.5f %.5f\n" % (nrows - i + offsets[a], r[0], r[1], r[2]))
+                    lo_all, hi_all = min(lo_all, r[1]), max(hi_all, r[2])
+    xmin = 2 ** math.floor(math.log2(lo_all * 0.9))
+    xmax = 2 ** math.ceil(math.log2(hi_all * 1.1))
+    xtics = []
+    x = xmin
+    while x <= xmax * 1.001:
+        xtics.append('"%sx" %g' % (("%g" % x) if x >= 1 else "1/%d" % round(1 / x), x))
+        x *= 2
+    # Scaling panels: one file per panel and allocator, "x median lo hi" in M items/s.
+    panels = scaling_panels(results)
+    for i, (title, kind, points) in enumerate(panels):
+        for a in allocs:
+            with open(os.path.join(pdir, "scale%02d-%s.dat" % (i, a)), "w") as f:
+                f.write("# %s, %s: %s median lo hi (M items/s)\n" % (title, a, kind))
+                for xv, _, name in sorted(points):
+                    e = results[a].get(name)
+                    if e and e["median"]:
+                        f.write("%d %.4f %.4f %.4f\n" % (xv, e["median"] / 1e6, e["lo"] / 1e6,
+                                                         e["hi"] / 1e6))
+    # Layout, top to bottom: title, summary chart with the one legend on its right, rows of
+    # 3 scaling panels.
+    ncols = 3
+    prow = math.ceil(len(panels) / ncols)
+    width = 1500
+    title_px, sum_px, panel_px = 70, 90 + 34 * max(nrows, 7), 330
+    height = title_px + sum_px + panel_px * prow
+    ctx = run["context"]
+    when = (run.get("info", {}).get("date") or ctx.get("date", ""))[:10]
+    title = ("Which allocator? Throughput relative to glibc (top) and against threads "
+             "(below); median and range of %d round%s (%s, %s CPUs)" % (run["rounds"], "" if run["rounds"] == 1 else "s", when,
+                                ctx.get("num_cpus", "?")))
+    gp = []
+    for term, ext in (("pngcairo noenhanced font 'sans,11'", "png"),
+                      ("svg noenhanced font 'sans,11'", "svg")):
+        gp.append("set terminal %s size %d,%d background rgb 'white'" % (term, width, height))
+        gp.append("set output %s" % gp_quote("../throughput." + ext))
+        gp.append("set multiplot")
+        gp.append("set label 1 %s at screen 0.5, screen %.4f center font ',15'" % (
+            gp_quote(title), 1 - 28.0 / height))
+        gp.append("set label 2 %s at screen 0.5, screen %.4f center font ',10'" % (
+            gp_quote("one benchmark process per allocator per round; bars span the lowest to "
+                     "the highest round; right of the dashed line = faster than glibc; higher "
+                     "= faster"), 1 - 52.0 / height))
+        # summary chart
+        h = sum_px / height
+        gp.append("set origin 0, %.4f; set size 1, %.4f" % (1 - (title_px + sum_px) / height, h))
+        gp.append("set lmargin 34; set rmargin 42; set tmargin 1; set bmargin 3.5")
+        gp.append("set logscale x 2; set xrange [%g:%g]; set yrange [0.4:%g]" % (
+            xmin, xmax, nrows + 0.6))
+        gp.append("set xtics (%s) font ',11'" % ", ".join(xtics))
+        gp.append("set ytics (%s) font ',11' scale 0" % ", ".join(
+            "%s %d" % (gp_quote(row_title(n)), nrows - i) for i, n in enumerate(rows)))
+        gp.append("set xlabel 'throughput / glibc throughput (log scale)'; unset ylabel")
+        gp.append("set grid xtics lc rgb '#dddddd'")
+        gp.append("set key outside right center vertical font ',12' spacing 1.5 samplen 3 box "
+                  "width 1")
+        for i in range(nrows - 1):
+            gp.append("set arrow %d from graph 0, first %.1f to graph 1, first %.1f nohead "
+                      "lc rgb '#cccccc' lw 1" % (10 + i, nrows - i - 0.5, nrows - i - 0.5))
+        gp.append("set arrow 9 from 1, graph 0 to 1, graph 1 nohead lc rgb '#444444' lw 2 dt 2")
+        # the legend lists pymt first; glibc is the dashed line here, a line in the panels
+        entries = ["'ratio-%s.dat' using 2:1:3:4 with xerrorbars %s notitle" % (a, gp_style(a))
+                   for a in reversed(ratio_allocs)]  # pymt last: drawn on top
+        entries += ["NaN with linespoints %s title %s" % (
+            gp_style(a), gp_quote(LABEL[a] + (" (dashed line at 1x)" if a == BASE else "")))
+            for a in allocs]
+        gp.append("plot " + ", ".join(entries))
+        gp.append("unset arrow; unset label; unset logscale x; set autoscale")
+        gp.append("set ytics autofreq font ',10' scale 1; set xtics font ',10'")
+        gp.append("set lmargin 9; set rmargin 2; set tmargin 2; set bmargin 3.5")
+        # scaling panels
+        pw, ph = 1.0 / ncols, panel_px / height
+        for i, (ptitle, kind, points) in enumerate(panels):
+            r, c = divmod(i, ncols)
+            gp.append("set origin %.4f, %.4f; set size %.4f, %.4f" % (
+                c * pw, 1 - (title_px + sum_px) / height - (r + 1) * ph, pw, ph))
+            gp.append("set title %s font ',12'" % gp_quote(ptitle))
+            xs = sorted(p[0] for p in points)
+            if kind == "pairs":
+                gp.append("unset logscale x; set xrange [%g:%g]" % (xs[0] - 0.5 * (xs[-1] - xs[0]),
+                                                                   xs[-1] + 0.5 * (xs[-1] - xs[0])))
+                gp.append("set xtics (%s)" % ", ".join(
+                    "%s %d" % (gp_quote(lbl), xv) for xv, lbl, _ in sorted(points)))
+                gp.append("set xlabel 'producer:consumer pairs'")
+                how = "yerrorbars"
+            else:
+                gp.append("set logscale x 2; set xrange [%g:%g]" % (xs[0] / 1.3, xs[-1] * 1.3))
+                gp.append("set xtics (%s)" % ", ".join("%d" % xv for xv in xs))
+                gp.append("set xlabel 'threads (%s cores)'" % ctx.get("num_cpus", "?"))
+                how = "yerrorlines"
+            gp.append("set ylabel 'M items/s'; set yrange [0:*]; set grid; unset key")
+            gp.append("plot " + ", ".join(
+                "'scale%02d-%s.dat' using 1:2:3:4 with %s %s notitle" % (i, a, how, gp_style(a))
+                for a in reversed(allocs)))
+            gp.append("unset logscale x; unset title")
+        gp.append("unset multiplot; set border; set tics; unset key")
+        gp.append("set autoscale; set xtics autofreq; set ytics autofreq")
+    return gp
+
+
+def memory_script(memory, pdir):
+    with open(os.path.join(pdir, "memory.dat"), "w") as f:
+        f.write("# allocator overhead/object(bytes) peak after_free after_trim (MiB over baseline)\n")
+        mib = 1024.0 * 1024.0
+        for a in ALLOCATORS:
+            m = memory.get(a)
+            if m:
+                base = m["rss_baseline"]
+                f.write("%s %.3f %.1f %.1f %.1f\n" % (
+                    a, m["overhead_per_object"], (m["rss_peak"] - base) / mib,
+                    (m["rss_after_free"] - base) / mib, (m["rss_after_trim"] - base) / mib))
+    m0 = next(iter(memory.values()))
+    odd = ["%s %d" % (a, m["count"]) for a, m in memory.items() if m["count"] != m0["count"]]
+    title = "%d live blocks of %d bytes%s" % (
+        m0["count"], m0["size"], " (" + ", ".join(odd) + ")" if odd else "")
+    gp = []
+    for term, ext in (("pngcairo noenhanced size 1200,450 font ',9'", "png"),
+                      ("svg noenhanced size 1200,450 font 'sans,9'", "svg")):
+        gp += [
+            "set terminal " + term,
+            "set output %s" % gp_quote("../memory." + ext),
+            "set multiplot layout 1,2 title %s" % gp_quote(title),
+            "unset logscale; set grid ytics; set yrange [0:*]; set key inside top right font ',8'",
+            "set style data histograms; set style histogram clustered gap 1",
+            "set style fill solid 0.8 border -1; set boxwidth 0.9; set xtics rotate by -30",
+            "set title 'overhead per object (bytes above the request)'; set ylabel 'bytes'",
+            "plot 'memory.dat' using 2:xtic(1) title 'overhead/object'",
+            "set title 'resident set above the baseline (MiB)'; set ylabel 'MiB'",
+            "plot 'memory.dat' using 3:xtic(1) title 'peak', '' using 4 title 'after free',"
+            " '' using 5 title 'after trim'",
+            "unset multiplot",
+        ]
+    return gp
 
 
 # ---- publishing and comparing --------------------------------------------------------------

@@ -348,12 +348,10 @@ def describe(run):
         info.get("system", "?"), " ".join("%.2f" % x for x in load) or "?"))
     n = run["rounds"]
     lines.append("%d round%s: each round ran every allocator's benchmark process once, one "
-                 "after another%s. Figures are M items/s, the median over the rounds with "
-                 "the lowest and highest round in brackets; a ratio is taken between the two "
+                 "after another. Figures are M items/s, the median over the rounds with the "
+                 "lowest and highest round in brackets; a ratio is taken between the two "
                  "processes of the same round, then the median and range of those ratios. "
-                 "%s" % (n, "" if n == 1 else "s",
-                         "" if n == 1 else ", the order rotated from round to round",
-                         info.get("measure", "")))
+                 "%s" % (n, "" if n == 1 else "s", info.get("measure", "")))
     missing = [a for a in ALLOCATORS if a not in run["results"]]
     if missing:
         lines.append("Unavailable or failed: %s." % ", ".join(
@@ -418,8 +416,10 @@ def verdict_lines(run):
     results = run["results"]
     lines = ["## Verdict: pymt against the fastest peer", "",
              "Fastest peer: the highest median among %s in that row. faster / slower: pymt "
-             "was ahead / behind in every round; within noise: the rounds disagree." % (
-                 ", ".join(p for p in PEERS)), "",
+             "was ahead / behind in every round; within noise: the rounds disagree. With %d "
+             "rounds, two allocators of equal speed get a verdict of faster or slower by "
+             "chance %s of the time." % (", ".join(PEERS), run["rounds"],
+                                        "%.0f%%" % (100 * 2.0 ** (1 - run["rounds"]))), "",
              "| workload | pymt M/s | fastest peer | peer M/s | pymt / peer | verdict |",
              "|---|---:|---|---:|---:|---|"]
     counts = {}

@@ -569,7 +569,7 @@ def throughput_script(run, pdir, allocs):
         # summary chart
         h = sum_px / height
         gp.append("set origin 0, %.4f; set size 1, %.4f" % (1 - (title_px + sum_px) / height, h))
-        gp.append("set lmargin 34; set rmargin 42; set tmargin 1; set bmargin 3.5")
+        gp.append("set lmargin 34; set rmargin 44; set tmargin 1; set bmargin 3.5")
         gp.append("set logscale x 2; set xrange [%g:%g]; set yrange [0.4:%g]" % (
             xmin, xmax, nrows + 0.6))
         gp.append("set xtics (%s) font ',11'" % ", ".join(xtics))
@@ -577,8 +577,8 @@ def throughput_script(run, pdir, allocs):
             "%s %d" % (gp_quote(row_title(n)), nrows - i) for i, n in enumerate(rows)))
         gp.append("set xlabel 'throughput / glibc throughput (log scale)'; unset ylabel")
         gp.append("set grid xtics lc rgb '#dddddd'")
-        gp.append("set key outside right center vertical font ',12' spacing 1.5 samplen 3 box "
-                  "width 1")
+        gp.append("set key at screen 0.97, screen %.4f right center vertical font ',12' "
+                  "spacing 1.5 samplen 3 box opaque" % (1 - (title_px + sum_px / 2.0) / height))
         for i in range(nrows - 1):
             gp.append("set arrow %d from graph 0, first %.1f to graph 1, first %.1f nohead "
                       "lc rgb '#cccccc' lw 1" % (10 + i, nrows - i - 0.5, nrows - i - 0.5))
@@ -639,13 +639,14 @@ def memory_script(memory, pdir):
     title = "%d live blocks of %d bytes%s" % (
         m0["count"], m0["size"], " (" + ", ".join(odd) + ")" if odd else "")
     gp = []
-    for term, ext in (("pngcairo noenhanced size 1200,450 font ',9'", "png"),
-                      ("svg noenhanced size 1200,450 font 'sans,9'", "svg")):
+    for term, ext in (("pngcairo noenhanced size 1200,500 font ',10'", "png"),
+                      ("svg noenhanced size 1200,500 font 'sans,10'", "svg")):
         gp += [
             "set terminal " + term,
             "set output %s" % gp_quote("../memory." + ext),
-            "set multiplot layout 1,2 title %s" % gp_quote(title),
-            "unset logscale; set grid ytics; set yrange [0:*]; set key inside top right font ',8'",
+            "set multiplot layout 1,2 title %s font ',12'" % gp_quote(title),
+            "set tmargin 4; set bmargin 7; unset xlabel",
+            "unset logscale; set grid ytics; set yrange [0:*]; set key inside top right font ',9'",
             "set style data histograms; set style histogram clustered gap 1",
             "set style fill solid 0.8 border -1; set boxwidth 0.9; set xtics rotate by -30",
             "set title 'overhead per object (bytes above the request)'; set ylabel 'bytes'",

@@ -1,7 +1,7 @@
 /* main.c: a program that uses pymt the way an outside project would, through the installed
  * header and library only. It touches every family and the statistics and exits 0 when all
- * of them behave; run.sh builds it four ways (CMake shared and static, pkg-config shared and
- * static) and against the build tree. */
+ * of them behave; run.sh builds it against an installed prefix (CMake shared and static,
+ * pkg-config shared, static and fully static) and against the build tree. */
 #include <pymt/pymt.h>
 
 #include <stdio.h>

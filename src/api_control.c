@@ -1,6 +1,8 @@
 /* api_control.c: the control entry points: the mode in force, pymt_thread_flush, pymt_trim and
  * pymt_check_heap. (pymt_set_tcache and pymt_set_hugepages are in init.c, beside the
  * initialisation they configure; statistics are in stats.c.) */
+#include <errno.h>
+
 #include "init.h"
 
 PYMT_API pymt_mode pymt_get_mode(void) {
@@ -11,6 +13,16 @@ PYMT_API pymt_mode pymt_get_mode(void) {
 PYMT_API int pymt_tcache_enabled(void) {
     pymt__ensure_init();
     return pymt__opt.tcache;
+}
+
+PYMT_API int pymt_set_tcache_budget(size_t bytes) {
+    if (bytes < ((size_t)64 << 10)) {
+        errno = EINVAL;
+        return -1;
+    }
+    pymt__ensure_init();
+    pymt__tcache_set_budget(bytes);
+    return 0;
 }
 
 PYMT_API int pymt_hugepages_enabled(void) {

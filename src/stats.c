@@ -23,7 +23,12 @@ static void stats_collect(pymt_stats *s) {
     pymt__tcache_counters_locked(&refills, &flushes, &pub, &ad);
     for (unsigned c = 0; c < PYMT__NCLASSES; c++)
         depot[c] = pymt__depot_count(c);
+    size_t big[1];
+    s->tcache_bytes = pymt__tcache_bytes_locked(big, 1);
+    s->tcache_bytes_max = big[0];
     pymt__core_unlock();
+    s->tcache_budget = s->tcache_enabled ? pymt__tcache_budget() : 0;
+    s->tcache_share = s->tcache_enabled ? pymt__tcache_share() : 0;
 
     for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
         pymt_class_stats *cs = &s->classes[c];
@@ -39,6 +44,7 @@ static void stats_collect(pymt_stats *s) {
         cs->blocks_in_use = pc[c].out > held ? pc[c].out - held : 0;
         s->bytes_in_use += cs->blocks_in_use * size;
         s->bytes_cached += held * size;
+        s->depot_bytes += depot[c] * size;
         s->bytes_free += cs->blocks_free * size;
         s->bytes_overhead += cs->pools * PYMT__POOL_SIZE - pc[c].blocks * size;
     }
@@ -133,6 +139,13 @@ PYMT_API void pymt_print_stats(FILE *f) {
     fprintf(f, "# lock-free handoffs pub / adopted = %zu / %zu\n", s.handoffs_published,
             s.handoffs_adopted);
     fprintf(f, "# threads with a cache             = %zu\n", s.threads_cached);
+    if (s.tcache_enabled) {
+        fprintf(f, "# thread cache budget / share      = %zu / %zu bytes\n", s.tcache_budget,
+                s.tcache_share);
+        fprintf(f, "# bytes in thread caches           = %zu (most in one: %zu)\n",
+                s.tcache_bytes, s.tcache_bytes_max);
+        fprintf(f, "# bytes in the depot               = %zu\n", s.depot_bytes);
+    }
     if (s.mode == PYMT_MODE_PYMALLOC_DEBUG || s.mode == PYMT_MODE_MALLOC_DEBUG)
     {
         fprintf(f, "# live debug blocks raw / objmem / object = %zu / %zu / %zu\n",

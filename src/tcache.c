@@ -21,10 +21,19 @@
  * cache, and no path walks a chain to split it. Blocks freed by another thread than the one
  * that allocated them need nothing special: a free block is a free block of its class, it goes
  * into the freeing thread's bin, and batches find their way back through the depot.
- * Exit: the pthread key destructor publishes each non-empty bin and spare as one batch on the
- * depot (no lock; the core takes them if the depot is over twice its bound), unregisters, and
- * marks the cache DEAD, so frees that happen later in the thread's teardown go straight to the
- * pools. The registry of live caches is a list under the core lock, walked by stats only.
+ * Footprint: what all caches hold together is bounded by a budget (PYMT_TCACHE_BYTES,
+ * pymt_set_tcache_budget), shared evenly among the live caches (never less than SHARE_MIN).
+ * At its slow-path visits a thread keeps within its share: a bin grows only while the thread's
+ * cache fits its share, and a thread over its share gives back whole classes, the largest
+ * blocks first. An incremental sweep, one class every SWEEP_EVERY visits, gives back whatever a
+ * class holds when that class has had no slow-path visit for SWEEP_AGE visits: a thread that
+ * moves on from a size keeps nothing of it. Both send blocks where a full bin goes.
+ * Exit: the pthread key destructor gives every bin and spare back to the pools under one lock
+ * acquisition (so an exiting thread pins no arena through the depot), unregisters, and marks
+ * the cache DEAD, so frees that happen later in the thread's teardown go straight to the
+ * pools. When the live caches have halved since the last time, it also drains the depot into
+ * the pools: blocks a shrinking thread pool left there would otherwise keep their arenas
+ * mapped. The registry of live caches is a list under the core lock, walked by stats only.
  * Only the pools backend with thread caches (backend_pools.c) calls refill and overflow; in
  * every other mode the bins stay at max 0 and empty, and nothing here runs. */
 #include "tcache.h"
@@ -36,9 +45,14 @@
 PYMT__TLS pymt__tcache pymt__tc;
 _Atomic intptr_t pymt__large_global;
 
+#define SHARE_MIN ((size_t)16 << 10) /* a thread's share is never below this */
+
 static pthread_key_t tcache_key;
 static pymt__tcache *registry;   /* live caches (core lock) */
 static size_t registry_n;        /* their number (core lock) */
+static size_t drain_mark;        /* live caches at the last depot drain, or most since (core lock) */
+static _Atomic size_t live_caches; /* registry_n, for the shares (written under the core lock) */
+static _Atomic size_t budget;    /* all caches together; pymt_set_tcache_budget */
 /* counts of exited threads (folded under the core lock) */
 static size_t gone_refills, gone_flushes, gone_published, gone_adopted;
 
@@ -47,6 +61,8 @@ static inline void bump(_Atomic size_t *c) {
 }
 
 enum {
+    SWEEP_EVERY = 8,           /* slow-path visits between two steps of the sweep */
+    SWEEP_AGE = 512,           /* visits without one of a class before the sweep empties it */
     TCACHE_CLASS_BYTES = 8192, /* a magazine holds about this many bytes of its class */
     TCACHE_MAX_MIN = 16,       /* ... but never fewer blocks than this */
     TCACHE_MAX_MAX = 256,      /* ... nor more */
@@ -98,21 +114,26 @@ static void *spare_take(pymt__tcache *tc, unsigned c, size_t *n) {
 
 static void tcache_destructor(void *arg) {
     pymt__tcache *tc = arg;
+    void *chains[2 * PYMT__NCLASSES];
+    unsigned nchains = 0;
     for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
         size_t n;
         void *chain = bin_take_all(&tc->bins[c], &n);
         tc->bins[c].max = 0;
         if (chain != NULL)
-            give_away(tc, c, chain, n, 2 * depot_limit(c));
+            chains[nchains++] = chain;
         chain = spare_take(tc, c, &n);
         if (chain != NULL)
-            give_away(tc, c, chain, n, 2 * depot_limit(c));
+            chains[nchains++] = chain;
     }
     pymt__large_release_all(&tc->large);
     tc->state = PYMT__TC_DEAD;
+    pymt__arena *retire = NULL;
     pymt__core_lock();
+    for (unsigned i = 0; i < nchains; i++)
+        pymt__pool_give_locked(chains[i], &retire);
     gone_refills += pymt__load_relaxed(&tc->refills);
-    gone_flushes += pymt__load_relaxed(&tc->flushes);
+    gone_flushes += pymt__load_relaxed(&tc->flushes) + nchains;
     gone_published += pymt__load_relaxed(&tc->published);
     gone_adopted += pymt__load_relaxed(&tc->adopted);
     /* folded under the lock that stats hold while they sum, so no block is counted twice */
@@ -125,11 +146,100 @@ static void tcache_destructor(void *arg) {
     if (tc->next)
         tc->next->prev = tc->prev;
     registry_n--;
+    pymt__store_relaxed(&live_caches, registry_n);
+    bool drain = 2 * registry_n <= drain_mark;
+    if (drain)
+        drain_mark = registry_n;
     pymt__core_unlock();
+    pymt__pool_retire_list(retire);
+    if (drain)
+        pymt__depot_drain();
 }
 
-bool pymt__tcache_init(void) {
+bool pymt__tcache_init(size_t budget_bytes) {
+    pymt__store_relaxed(&budget, budget_bytes);
     return pthread_key_create(&tcache_key, tcache_destructor) == 0;
+}
+
+void pymt__tcache_set_budget(size_t bytes) {
+    pymt__store_relaxed(&budget, bytes);
+}
+
+size_t pymt__tcache_budget(void) {
+    return pymt__load_relaxed(&budget);
+}
+
+size_t pymt__tcache_share(void) {
+    size_t n = pymt__load_relaxed(&live_caches);
+    size_t s = pymt__load_relaxed(&budget) / (n ? n : 1);
+    return s < SHARE_MIN ? SHARE_MIN : s;
+}
+
+/* Bytes tc holds in its bins and spares (owner). */
+static size_t held_bytes(const pymt__tcache *tc) {
+    size_t b = 0;
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+        b += (pymt__load_relaxed(&tc->bins[c].count) + pymt__load_relaxed(&tc->spare_count[c])) *
+             pymt__class_to_size(c);
+    return b;
+}
+
+/* The bound a bin starts from after giving back: TCACHE_MAX_START, or less when the share is
+ * small: three magazines' worth (a spliced refill may hold two) of every class within the
+ * share, never below one block. */
+static uint32_t start_max(unsigned c) {
+    size_t fit = pymt__tcache_share() / (3 * (size_t)PYMT__NCLASSES * pymt__class_to_size(c));
+    size_t m = TCACHE_MAX_START < class_max(c) ? TCACHE_MAX_START : class_max(c);
+    if (fit < m)
+        m = fit ? fit : 1;
+    return (uint32_t)m;
+}
+
+/* Give back all that class c holds (bin and spare), and start its bin small again. */
+static void class_give_back(pymt__tcache *tc, unsigned c) {
+    size_t n;
+    void *chain = bin_take_all(&tc->bins[c], &n);
+    if (chain != NULL) {
+        bump(&tc->flushes);
+        give_away(tc, c, chain, n, depot_limit(c));
+    }
+    chain = spare_take(tc, c, &n);
+    if (chain != NULL) {
+        bump(&tc->flushes);
+        give_away(tc, c, chain, n, depot_limit(c));
+    }
+    tc->bins[c].max = start_max(c);
+}
+
+/* May the bin of class c grow from max to grow blocks? Only while the thread's cache, with
+ * two magazines of the new size, fits its share. */
+static bool may_grow(const pymt__tcache *tc, unsigned c, uint32_t max, uint32_t grow) {
+    size_t more = 2 * (size_t)(grow - max) * pymt__class_to_size(c);
+    return held_bytes(tc) + more <= pymt__tcache_share();
+}
+
+/* A slow-path visit for class c: the sweep's step, and the share kept. */
+static void visit(pymt__tcache *tc, unsigned c) {
+    tc->last_use[c] = ++tc->events;
+    if (tc->events % SWEEP_EVERY != 0)
+        return;
+    unsigned k = tc->sweep_next;
+    tc->sweep_next = (k + 1) % PYMT__NCLASSES;
+    if (k != c && tc->events - tc->last_use[k] > SWEEP_AGE &&
+        (tc->bins[k].head != NULL || tc->spare[k] != NULL))
+        class_give_back(tc, k);
+    /* over its share (the budget shrank, or more threads came): whole classes go, the
+     * largest blocks first, the class in use last */
+    size_t share = pymt__tcache_share();
+    for (unsigned j = PYMT__NCLASSES; j-- > 0 && held_bytes(tc) > share;)
+        if (j != c)
+            class_give_back(tc, j);
+    if (held_bytes(tc) > share && tc->spare[c] != NULL) {
+        size_t n;
+        void *chain = spare_take(tc, c, &n);
+        bump(&tc->flushes);
+        give_away(tc, c, chain, n, depot_limit(c));
+    }
 }
 
 static void tcache_setup(pymt__tcache *tc) {
@@ -147,9 +257,12 @@ static void tcache_setup(pymt__tcache *tc) {
         registry->prev = tc;
     registry = tc;
     registry_n++;
+    pymt__store_relaxed(&live_caches, registry_n);
+    if (registry_n > drain_mark)
+        drain_mark = registry_n;
     pymt__core_unlock();
     for (unsigned c = 0; c < PYMT__NCLASSES; c++)
-        tc->bins[c].max = TCACHE_MAX_START < class_max(c) ? TCACHE_MAX_START : class_max(c);
+        tc->bins[c].max = start_max(c);
     tc->state = PYMT__TC_ACTIVE;
 }
 
@@ -177,8 +290,10 @@ void *pymt__tcache_refill(size_t n) {
     if (chain == NULL) {
         /* a refill: a class this thread keeps coming back for earns a bigger bin, up to its
          * bound; a batch from the depot, else a batch from the pools */
-        if (b->max < class_max(c))
-            b->max = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
+        uint32_t grow = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
+        if (grow > b->max && may_grow(tc, c, b->max, grow))
+            b->max = grow;
+        visit(tc, c);
         chain = pymt__depot_take(c, &got);
         if (chain != NULL) {
             bump(&tc->adopted);
@@ -210,10 +325,14 @@ void pymt__tcache_overflow(void *p) {
     }
     pymt__tbin *b = &tc->bins[c];
     uint32_t count = pymt__load_relaxed(&b->count);
+    visit(tc, c);
+    count = pymt__load_relaxed(&b->count); /* the visit may have emptied the bin */
     if (count >= b->max && b->max < class_max(c)) {
         /* a thread that keeps freeing this class (a consumer) earns a bigger bin too, so its
          * batches to the depot grow with it */
-        b->max = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
+        uint32_t grow = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
+        if (may_grow(tc, c, b->max, grow))
+            b->max = grow;
     }
     if (count >= b->max) {
         size_t n;
@@ -275,6 +394,24 @@ void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, 
     *large_cached_bytes = kept;
     *threads = registry_n;
     *large = big > 0 ? (size_t)big : 0;
+}
+
+size_t pymt__tcache_bytes_locked(size_t *big, size_t nbig) {
+    size_t total = 0;
+    for (size_t i = 0; i < nbig; i++)
+        big[i] = 0;
+    for (pymt__tcache *tc = registry; tc != NULL; tc = tc->next) {
+        size_t b = held_bytes(tc);
+        total += b;
+        /* insert into big[], kept in descending order */
+        for (size_t i = 0; i < nbig; i++)
+            if (b > big[i]) {
+                size_t t = big[i];
+                big[i] = b;
+                b = t;
+            }
+    }
+    return total;
 }
 
 void pymt__tcache_counters_locked(size_t *refills, size_t *flushes, size_t *published,

@@ -76,8 +76,17 @@ static inline void pymt__tcache_count_large(intptr_t d) {
         pymt__fetch_add_relaxed(&pymt__large_global, d);
 }
 
-/* Set-up done once by init: the pthread key whose destructor flushes an exiting thread. */
-bool pymt__tcache_init(void);
+/* Set-up done once by init: the budget of all caches together (bytes), and the pthread key
+ * whose destructor gives an exiting thread's blocks back. */
+bool pymt__tcache_init(size_t budget);
+/* The budget of all caches together, and each live cache's share of it (never below 16 KiB).
+ * Threads keep to a new budget at their next slow-path visits. */
+void pymt__tcache_set_budget(size_t bytes);
+size_t pymt__tcache_budget(void);
+size_t pymt__tcache_share(void);
+/* Bytes held by each live cache (its bins and spares at block size): their sum, the largest
+ * (up to nbig of them, largest first, in big[]), and how many caches there are. Core lock. */
+size_t pymt__tcache_bytes_locked(size_t *big, size_t nbig);
 /* Blocks cached per class over all live thread caches, and the number of those caches.
  * Core lock held. */
 void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, size_t *large,

@@ -96,6 +96,11 @@ typedef struct pymt__tcache {
     uint32_t state;                     /* enum pymt__tcache_state; owner only */
     struct pymt__tcache *next, *prev;   /* registry of live caches (core lock) */
     pymt__large_cache large;            /* large.c */
+    /* The incremental sweep (owner only): slow-path visits so far, the visit at which each
+     * class last had one, and the class the sweep looks at next. */
+    uint32_t events;
+    uint32_t sweep_next;
+    uint32_t last_use[PYMT__NCLASSES];
 } pymt__tcache;
 
 /* ---- options (options.c), read once by init ------------------------------------------------ */
@@ -110,6 +115,7 @@ typedef struct pymt__options {
     unsigned arena_reserve; /* wholly free arenas kept mapped (PYMT_ARENA_RESERVE) */
     size_t large_cache;     /* bytes of freed large blocks a thread keeps (PYMT_LARGE_CACHE) */
     bool hugepages;         /* arenas in huge-page-advised pairs (PYMT_HUGEPAGES) */
+    size_t tcache_bytes;    /* budget of all thread caches together (PYMT_TCACHE_BYTES) */
 } pymt__options;
 
 /* ---- backends (backend.h): one table per family, chosen once by init -------------------------

@@ -151,6 +151,13 @@ PYMT_API pymt_mode pymt_get_mode(void);
 /* Non-zero when the per-thread caches are in use. */
 PYMT_API int pymt_tcache_enabled(void);
 
+/* Set the memory budget of all thread caches together, in bytes (at least 64 KiB; the
+ * default is 32 MiB, or PYMT_TCACHE_BYTES). Each live thread's cache may hold the budget
+ * divided by the number of live caches, never less than 16 KiB; a thread over its share
+ * gives blocks back at its next allocation or free that misses its cache. Any time, from any
+ * thread. Returns 0, or -1 with errno EINVAL when bytes is below 64 KiB. */
+PYMT_API int pymt_set_tcache_budget(size_t bytes);
+
 /* 1 when arenas are mapped for huge pages (pymt_set_hugepages, PYMT_HUGEPAGES) and pooling is
  * on, else 0. Whether the kernel gives huge pages is its choice
  * (/sys/kernel/mm/transparent_hugepage/enabled: "madvise" or "always"). */
@@ -214,6 +221,12 @@ typedef struct pymt_stats {
      * bytes_in_use above include them; debug_blocks_* above do not. */
     size_t debug_quarantine_blocks;
     size_t debug_quarantine_bytes; /* their bytes, decorations (header, guards, frames) included */
+    /* the thread caches' memory budget (PYMT_TCACHE_BYTES, pymt_set_tcache_budget) */
+    size_t tcache_budget;          /* bytes all thread caches together may hold */
+    size_t tcache_share;           /* each live cache's share of it now */
+    size_t tcache_bytes;           /* bytes they hold now (blocks at block size) */
+    size_t tcache_bytes_max;       /* the most one live cache holds */
+    size_t depot_bytes;            /* bytes in the depot, all classes */
 } pymt_stats;
 
 /* Fill *out (whose size the caller passes, for compatibility across versions: only the first

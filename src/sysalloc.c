@@ -34,7 +34,11 @@ void *pymt__sys_malloc(size_t n) {
 }
 
 void *pymt__sys_calloc(size_t nelem, size_t elsize) {
-    void *p = SYS_CALLOC(nelem ? nelem : 1, elsize ? elsize : 1);
+    /* A zero factor makes a 0-byte request whatever the other one is, served as calloc(1, 1)
+     * (raising only the zero factor to 1 would ask calloc(0, SIZE_MAX) for SIZE_MAX bytes). */
+    if (nelem == 0 || elsize == 0)
+        nelem = elsize = 1;
+    void *p = SYS_CALLOC(nelem, elsize);
     if (pymt__unlikely(!p))
         errno = ENOMEM;
     return p;

@@ -55,6 +55,7 @@ PYMT_API void *pymt_mem_realloc(void *p, size_t n) {
 PYMT_API void pymt_mem_free(void *p) {
     if (p == NULL)
         return;
+    pymt__ensure_init(); /* also as the process's first call: debug mode must check p */
     if (pymt__unlikely(pymt__opt.debug)) {
         pymt__debug_free(PYMT__FAM_RAW, p);
         return;

@@ -55,6 +55,7 @@ PYMT_API pymt_varobject *pymt_object_newvar(const pymt_type *type, ptrdiff_t n) 
 PYMT_API void pymt_object_del(void *op) {
     if (op == NULL)
         return;
+    pymt__ensure_init(); /* also as the process's first call: debug mode must check op */
     if (pymt__unlikely(pymt__opt.debug)) {
         pymt__debug_free(PYMT__FAM_OBJECT, op);
         return;

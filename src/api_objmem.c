@@ -145,6 +145,7 @@ size_t pymt__objmem_usable_nodebug(const void *p) {
 PYMT_API size_t pymt_usable_size(const void *p) {
     if (p == NULL)
         return 0;
+    pymt__ensure_init(); /* also as the process's first call: debug mode answers for p */
     if (pymt__unlikely(pymt__opt.debug))
         return pymt__debug_usable_size(p);
     if (!pymt__arena_lookup(p))

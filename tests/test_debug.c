@@ -4,7 +4,8 @@
  * child died of SIGABRT and that its report names the kind of error and both families: family
  * mismatches in each direction (free, realloc, pymt_object_del), underrun and overrun on free and
  * on realloc, double free, pointers never handed out, use after free (DEAD fill changed when the
- * block leaves the quarantine). The report hook, PYMT_DEBUG_LOG, PYMT_DEBUG_BACKTRACE and
+ * block leaves the quarantine), also when the faulty call is the process's first call into pymt.
+ * The report hook, PYMT_DEBUG_LOG, PYMT_DEBUG_BACKTRACE and
  * pymt_check_heap are checked the same way, then a clean 8-thread run with cross-thread frees of
  * all three families must report nothing. */
 #include "check.h"
@@ -211,6 +212,65 @@ static void use_after_free_is_found_when_the_block_leaves_quarantine(void) {
                  "first changed byte at offset 5", "found when it left the quarantine",
                  "allocated by object memory (pymt_object_malloc), freed by object memory",
                  "48 bytes requested", "payload (first 16 bytes): dd dd dd dd dd 42 dd");
+}
+
+/* ---- the first call of a process ----------------------------------------------------------- */
+
+/* In these children the call under test is the process's first call into pymt: it must see
+ * the mode that initialisation sets, as every later call does. */
+static void child_first_call_mem_free_of_a_stack_address(void) {
+    _Alignas(16) unsigned char on_stack[64];
+    pymt_mem_free(on_stack + 16);
+}
+static void child_first_call_mem_free_of_a_system_block(void) {
+    void *g = malloc(40); /* the C library's, not pymt's */
+    pymt_mem_free(g);
+}
+static void child_first_call_object_del_of_a_system_block(void) {
+    void *g = malloc(40);
+    pymt_object_del(g);
+}
+static void child_first_call_object_free_of_a_stack_address(void) {
+    _Alignas(16) unsigned char on_stack[64];
+    pymt_object_free(on_stack + 16);
+}
+static void child_first_call_mem_realloc_of_a_system_block(void) {
+    void *g = malloc(40);
+    void *q = pymt_mem_realloc(g, 100);
+    (void)q;
+}
+static void child_first_call_object_realloc_of_a_stack_address(void) {
+    _Alignas(16) unsigned char on_stack[64];
+    void *q = pymt_object_realloc(on_stack + 16, 100);
+    (void)q;
+}
+static void child_first_call_usable_size_of_a_system_block(void) {
+    void *g = calloc(1, 40);
+    size_t first = pymt_usable_size(g); /* debug mode: not a live pymt block, so 0 */
+    size_t again = pymt_usable_size(g);
+    CHECK_EQ(first, 0);
+    CHECK_EQ(first, again);
+    free(g);
+}
+
+static void the_first_call_of_a_process_sees_debug_mode(void) {
+    REQUIRE(in_debug_mode());
+    EXPECT_ABORT(child_first_call_mem_free_of_a_stack_address, "never handed out by pymt",
+                 "passed to raw memory (pymt_mem_free)");
+    EXPECT_ABORT(child_first_call_mem_free_of_a_system_block, "never handed out by pymt",
+                 "passed to raw memory (pymt_mem_free)");
+    EXPECT_ABORT(child_first_call_object_del_of_a_system_block, "never handed out by pymt",
+                 "passed to objects (pymt_object_del)");
+    EXPECT_ABORT(child_first_call_object_free_of_a_stack_address, "never handed out by pymt",
+                 "passed to object memory (pymt_object_free)");
+    EXPECT_ABORT(child_first_call_mem_realloc_of_a_system_block, "never handed out by pymt",
+                 "passed to raw memory (pymt_mem_realloc)");
+    EXPECT_ABORT(child_first_call_object_realloc_of_a_stack_address, "never handed out by pymt",
+                 "passed to object memory (pymt_object_realloc)");
+    static char err[TEXT_CAP];
+    int st = check_spawn_self("child_first_call_usable_size_of_a_system_block", NULL, err,
+                              sizeof err);
+    CHECK_CHILD_EXIT0("child_first_call_usable_size_of_a_system_block", st, err);
 }
 
 /* PYMT_DEBUG_LOG: the report goes to the file (opened at init), not to stderr. */
@@ -530,6 +590,7 @@ static const check_case cases[] = {
     CHECK_CASE(guard_damage_is_reported_on_free_and_realloc),
     CHECK_CASE(double_free_and_foreign_pointers_are_reported),
     CHECK_CASE(use_after_free_is_found_when_the_block_leaves_quarantine),
+    CHECK_CASE(the_first_call_of_a_process_sees_debug_mode),
     CHECK_CASE(debug_log_receives_the_report),
     CHECK_CASE(backtrace_option_adds_the_allocation_stack),
     CHECK_CASE(threads_with_cross_thread_frees_report_nothing),
@@ -548,6 +609,13 @@ static const check_case cases[] = {
     CHECK_CASE(child_never_allocated),
     CHECK_CASE(child_interior_pointer),
     CHECK_CASE(child_use_after_free),
+    CHECK_CASE(child_first_call_mem_free_of_a_stack_address),
+    CHECK_CASE(child_first_call_mem_free_of_a_system_block),
+    CHECK_CASE(child_first_call_object_del_of_a_system_block),
+    CHECK_CASE(child_first_call_object_free_of_a_stack_address),
+    CHECK_CASE(child_first_call_mem_realloc_of_a_system_block),
+    CHECK_CASE(child_first_call_object_realloc_of_a_stack_address),
+    CHECK_CASE(child_first_call_usable_size_of_a_system_block),
     CHECK_CASE(child_check_heap_without_hook),
     CHECK_CASE(child_overrun_with_backtrace),
 };

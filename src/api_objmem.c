@@ -1,6 +1,7 @@
 /* api_objmem.c: object memory, pymt_object_malloc/calloc/realloc/free (the PyObject_Malloc
  * family). Requests of 1..512 bytes take the thread-cache fast path (tcache.h); 0 is served as
- * 1; larger requests, pooling off, and debug mode go through the out-of-line paths below.
+ * 1 (debug mode gets it as 0); larger requests, pooling off, and debug mode go through the
+ * out-of-line paths below.
  * free() asks the arena map (lock-free) whether a pointer is a pool block: pool blocks go back
  * to the thread cache, anything else to the system allocator.
  *   fast path malloc: size check, bin pop                    -> pymt__tcache_alloc
@@ -19,15 +20,17 @@ bool pymt__is_pool_block(const void *p) {
 }
 
 void *pymt__objmem_malloc_slow(size_t n) {
-    if (n == 0)
-        return pymt__tcache_alloc(0, 1);
     if (pymt__unlikely(n > PTRDIFF_MAX)) {
         errno = ENOMEM;
         return NULL;
     }
     pymt__ensure_init();
+    /* before 0 becomes 1: the debug layer must see 0 bytes, so that its trailing guard starts
+     * at the payload and pymt_usable_size says 0, as for pymt_mem_malloc(0) */
     if (pymt__unlikely(pymt__opt.debug))
         return pymt__debug_malloc(PYMT__FAM_OBJMEM, n, false);
+    if (n == 0)
+        return pymt__tcache_alloc(0, 1);
     return pymt__large_malloc(n, false);
 }
 

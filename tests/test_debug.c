@@ -3,11 +3,11 @@
  * Every misuse runs in a fresh child process (check_spawn_self) and the parent checks that the
  * child died of SIGABRT and that its report names the kind of error and both families: family
  * mismatches in each direction (free, realloc, pymt_object_del), underrun and overrun on free and
- * on realloc, double free, pointers never handed out, use after free (DEAD fill changed when the
- * block leaves the quarantine), also when the faulty call is the process's first call into pymt.
- * The report hook, PYMT_DEBUG_LOG, PYMT_DEBUG_BACKTRACE and
- * pymt_check_heap are checked the same way, then a clean 8-thread run with cross-thread frees of
- * all three families must report nothing. */
+ * on realloc, a byte written into a 0-byte block of either family, double free, pointers never
+ * handed out (also when the faulty call is the process's first call into pymt), use after free
+ * (DEAD fill changed when the block leaves the quarantine). The report hook, PYMT_DEBUG_LOG,
+ * PYMT_DEBUG_BACKTRACE and pymt_check_heap are checked the same way, then a clean 8-thread run
+ * with cross-thread frees of all three families must report nothing. */
 #include "check.h"
 
 #include <fcntl.h>
@@ -190,6 +190,66 @@ static void guard_damage_is_reported_on_free_and_realloc(void) {
     EXPECT_ABORT(child_overrun_on_realloc, "buffer overrun", "found by pymt_object_realloc",
                  "found    fd fd fd fd fd fd fd 00 fd");
     EXPECT_ABORT(child_header_smashed, "header corrupted", "found by pymt_object_free");
+}
+
+/* A 0-byte block has no payload: its trailing guard starts at p, so one byte written there is
+ * an overrun, in object memory as in raw memory. */
+static void child_overrun_of_object_malloc_zero(void) {
+    unsigned char *p = pymt_object_malloc(0);
+    poke(p, 0, 'x');
+    pymt_object_free(p);
+}
+static void child_overrun_of_object_calloc_zero(void) {
+    unsigned char *p = pymt_object_calloc(0, 1);
+    poke(p, 0, 'x');
+    pymt_object_free(p);
+}
+static void child_overrun_of_object_realloc_zero(void) {
+    unsigned char *p = pymt_object_realloc(pymt_object_malloc(24), 0);
+    poke(p, 0, 'x');
+    pymt_object_free(p);
+}
+static void child_overrun_of_mem_malloc_zero(void) {
+    unsigned char *p = pymt_mem_malloc(0);
+    poke(p, 0, 'x');
+    pymt_mem_free(p);
+}
+
+static void zero_byte_blocks_have_no_usable_bytes(void) {
+    REQUIRE(in_debug_mode());
+    void *p[] = {pymt_object_malloc(0), pymt_object_calloc(0, 1), pymt_object_calloc(1, 0),
+                 pymt_object_realloc(pymt_object_malloc(24), 0), pymt_object_realloc(NULL, 0),
+                 pymt_mem_malloc(0), pymt_mem_calloc(0, 1), pymt_mem_realloc(NULL, 0)};
+    enum { N = sizeof p / sizeof p[0] };
+    for (size_t i = 0; i < N; i++) {
+        if (p[i] == NULL || pymt_usable_size(p[i]) != 0) {
+            check_fail_at(__FILE__, __LINE__, "a 0-byte block is live with 0 usable bytes");
+            fprintf(stderr, "    block %zu: %p, usable %zu\n", i, p[i], pymt_usable_size(p[i]));
+        }
+    }
+    for (size_t i = 0; i < N; i++) {
+        if (i < 5)
+            pymt_object_free(p[i]);
+        else
+            pymt_mem_free(p[i]);
+    }
+    CHECK_EQ(pymt_check_heap(), 0);
+}
+
+static void writing_into_a_zero_byte_block_is_an_overrun(void) {
+    REQUIRE(in_debug_mode());
+    EXPECT_ABORT(child_overrun_of_object_malloc_zero, "buffer overrun", "found by pymt_object_free",
+                 "trailing guard (16 bytes at p+0): CHANGED", "found    78 fd fd",
+                 "allocated by object memory (pymt_object_malloc)", "0 bytes requested");
+    EXPECT_ABORT(child_overrun_of_object_calloc_zero, "buffer overrun", "found by pymt_object_free",
+                 "trailing guard (16 bytes at p+0): CHANGED",
+                 "allocated by object memory (pymt_object_calloc)", "0 bytes requested");
+    EXPECT_ABORT(child_overrun_of_object_realloc_zero, "buffer overrun",
+                 "found by pymt_object_free", "trailing guard (16 bytes at p+0): CHANGED",
+                 "allocated by object memory (pymt_object_realloc)", "0 bytes requested");
+    EXPECT_ABORT(child_overrun_of_mem_malloc_zero, "buffer overrun", "found by pymt_mem_free",
+                 "trailing guard (16 bytes at p+0): CHANGED",
+                 "allocated by raw memory (pymt_mem_malloc)", "0 bytes requested");
 }
 
 static void double_free_and_foreign_pointers_are_reported(void) {
@@ -419,7 +479,7 @@ static void fresh_memory_is_clean_calloc_is_zero_freed_memory_is_dead(void) {
         REQUIRE(r && m && z && zr);
         CHECK(check_aligned(r) && check_aligned(m) && check_aligned(z) && check_aligned(zr));
         CHECK_EQ(pymt_usable_size(r), n);
-        CHECK_EQ(pymt_usable_size(m), n ? n : 1); /* object memory serves 0 as 1 */
+        CHECK_EQ(pymt_usable_size(m), n);
         for (size_t k = 0; k < n; k++)
             if (r[k] != CLEAN || m[k] != CLEAN || z[k] != 0 || zr[k] != 0) {
                 check_fail_at(__FILE__, __LINE__, "fresh fill");
@@ -588,6 +648,8 @@ static const check_case cases[] = {
     CHECK_CASE(check_heap_without_hook_reports_and_returns),
     CHECK_CASE(family_mismatch_is_reported_in_each_direction),
     CHECK_CASE(guard_damage_is_reported_on_free_and_realloc),
+    CHECK_CASE(zero_byte_blocks_have_no_usable_bytes),
+    CHECK_CASE(writing_into_a_zero_byte_block_is_an_overrun),
     CHECK_CASE(double_free_and_foreign_pointers_are_reported),
     CHECK_CASE(use_after_free_is_found_when_the_block_leaves_quarantine),
     CHECK_CASE(the_first_call_of_a_process_sees_debug_mode),
@@ -607,6 +669,10 @@ static const check_case cases[] = {
     CHECK_CASE(child_double_free),
     CHECK_CASE(child_double_del_after_free),
     CHECK_CASE(child_never_allocated),
+    CHECK_CASE(child_overrun_of_object_malloc_zero),
+    CHECK_CASE(child_overrun_of_object_calloc_zero),
+    CHECK_CASE(child_overrun_of_object_realloc_zero),
+    CHECK_CASE(child_overrun_of_mem_malloc_zero),
     CHECK_CASE(child_interior_pointer),
     CHECK_CASE(child_use_after_free),
     CHECK_CASE(child_first_call_mem_free_of_a_stack_address),

@@ -33,7 +33,10 @@
  * the cache DEAD, so frees that happen later in the thread's teardown go straight to the
  * pools. When the live caches have halved since the last time, it also drains the depot into
  * the pools: blocks a shrinking thread pool left there would otherwise keep their arenas
- * mapped. The registry of live caches is a list under the core lock, walked by stats only.
+ * mapped. The key sits in a slot above the keys created after pymt's init (pymt__tcache_init
+ * says why), so its destructor also runs for a cache set up by another key's destructor in the
+ * last round. The registry of live caches is a list under the core lock, walked by stats and
+ * the fork child; only a cache whose destructor will run may be on it.
  * Only the pools backend with thread caches (backend_pools.c) calls refill and overflow; in
  * every other mode the bins stay at max 0 and empty, and nothing here runs. */
 #include "tcache.h"
@@ -156,9 +159,41 @@ static void tcache_destructor(void *arg) {
         pymt__depot_drain();
 }
 
+/* The slot tcache_key is put in. glibc calls the destructors of a thread's keys in rounds
+ * (PTHREAD_DESTRUCTOR_ITERATIONS of them), each round in slot order, and a key set after
+ * glibc has passed its slot in the last round never gets its destructor. A thread whose first
+ * allocation comes from another key's destructor sets tcache_key then; were tcache_key's slot
+ * below that key's, a cache set up in the last round would stay registered once the thread is
+ * gone (its TLS block zeroed for the next thread, or unmapped, under the registry) with its
+ * blocks lost. With tcache_key above, glibc reaches it later in the same round and the
+ * destructor runs. glibc hands out the lowest free slot and pthread_key_t is that slot, so
+ * init takes slots until it holds this one and gives back the others, which the keys created
+ * after it then take. 31 is the last slot of the block every thread has (a higher one costs
+ * each thread an allocation in pthread_setspecific); only keys created while all 31 below are
+ * taken land above it. */
+#define TCACHE_KEY_SLOT 31u
+
 bool pymt__tcache_init(size_t budget_bytes) {
     pymt__store_relaxed(&budget, budget_bytes);
-    return pthread_key_create(&tcache_key, tcache_destructor) == 0;
+    pthread_key_t held[TCACHE_KEY_SLOT + 1];
+    unsigned n = 0;
+    while (n <= TCACHE_KEY_SLOT && pthread_key_create(&held[n], tcache_destructor) == 0)
+        if (held[n++] >= TCACHE_KEY_SLOT)
+            break;
+    if (n == 0)
+        return false;
+    tcache_key = held[n - 1]; /* the highest: each create took the lowest slot still free */
+    while (--n > 0)
+        pthread_key_delete(held[n - 1]);
+    return true;
+}
+
+/* Is tc on the registry? (core lock held; for the assertion in tcache_setup) */
+static bool registry_holds_locked(const pymt__tcache *tc) {
+    for (const pymt__tcache *o = registry; o != NULL; o = o->next)
+        if (o == tc)
+            return true;
+    return false;
 }
 
 void pymt__tcache_set_budget(size_t bytes) {
@@ -251,6 +286,8 @@ static void tcache_setup(pymt__tcache *tc) {
         return;
     }
     pymt__core_lock();
+    /* a node registered twice would make the list a cycle: stats and fork would spin on it */
+    pymt__assert(!registry_holds_locked(tc));
     tc->prev = NULL;
     tc->next = registry;
     if (registry)

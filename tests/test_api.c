@@ -1,14 +1,16 @@
 /* test_api.c: the contract of the three allocation families, in whatever mode the environment
  * picks (CMake registers `api` plus `api.tcache_off` with PYMT_TCACHE=0, `api.malloc` with
- * PYMT_MALLOC=malloc and `api.pymalloc` with PYMT_MALLOC=pymalloc). Checks that need the exact
- * pool geometry run only when pymt_get_mode() is PYMT_MODE_PYMALLOC.
+ * PYMT_MALLOC=malloc, `api.pymalloc` with PYMT_MALLOC=pymalloc and `api.debug` with
+ * PYMT_MALLOC=debug). Checks that need the exact pool geometry run only when pymt_get_mode()
+ * is PYMT_MODE_PYMALLOC.
  *
  * Proves: 16-byte alignment of every block; the boundaries 0, 1, 511, 512, 513; malloc(0) and
- * calloc of zero elements unique and non-NULL; free(NULL) a no-op; realloc(NULL, n) allocates
- * and realloc(p, 0) gives a valid block; contents kept by realloc in every direction (within
- * the pools, across the 512-byte threshold both ways, raw memory); calloc zeroing, also of
- * reused blocks; NULL + ENOMEM for overflowing calloc, requests above PTRDIFF_MAX, newvar with
- * a negative or overflowing n; the object heads set by new/newvar and their sizes. */
+ * calloc of zero elements, or of zero bytes each by any count (SIZE_MAX too), unique and
+ * non-NULL; free(NULL) a no-op; realloc(NULL, n) allocates and realloc(p, 0) gives a valid
+ * block; contents kept by realloc in every direction (within the pools, across the 512-byte
+ * threshold both ways, raw memory); calloc zeroing, also of reused blocks; NULL + ENOMEM for
+ * overflowing calloc, requests above PTRDIFF_MAX, newvar with a negative or overflowing n; the
+ * object heads set by new/newvar and their sizes. */
 #include "check.h"
 
 typedef struct family {
@@ -368,6 +370,31 @@ static void calloc_overflow_is_enomem(void) {
     }
 }
 
+/* The product is 0 whatever the other factor: no overflow, and the block of a 0-byte request
+ * (unique, non-NULL, freeable). */
+static void calloc_of_zero_by_a_huge_size_is_a_unique_block(void) {
+    static volatile size_t huge = SIZE_MAX, half = (size_t)1 << 63;
+    size_t pairs[][2] = {{0, huge}, {huge, 0}, {0, half}, {half, 0}};
+    enum { NPAIRS = sizeof pairs / sizeof pairs[0] };
+    for (size_t f = 0; f < NFAM; f++) {
+        void *p[NPAIRS];
+        for (size_t i = 0; i < NPAIRS; i++) {
+            errno = 0;
+            p[i] = families[f].calloc_(pairs[i][0], pairs[i][1]);
+            if (p[i] == NULL || !check_aligned(p[i])) {
+                check_fail_at(__FILE__, __LINE__, "calloc of 0 elements or of 0 bytes each "
+                                                  "gives an aligned block");
+                fprintf(stderr, "    %s calloc(%zu, %zu): %p, errno %d\n", families[f].name,
+                        pairs[i][0], pairs[i][1], p[i], errno);
+            }
+            for (size_t j = 0; j < i; j++)
+                CHECK(p[i] == NULL || p[i] != p[j]);
+        }
+        for (size_t i = 0; i < NPAIRS; i++)
+            families[f].free_(p[i]);
+    }
+}
+
 static void requests_above_ptrdiff_max_are_enomem(void) {
     size_t sizes[] = {(size_t)PTRDIFF_MAX + 1, SIZE_MAX - 15, SIZE_MAX};
     for (size_t f = 0; f < NFAM; f++) {
@@ -554,6 +581,7 @@ static const check_case cases[] = {
     CHECK_CASE(calloc_zeroes_every_size),
     CHECK_CASE(calloc_zeroes_reused_blocks),
     CHECK_CASE(calloc_overflow_is_enomem),
+    CHECK_CASE(calloc_of_zero_by_a_huge_size_is_a_unique_block),
     CHECK_CASE(requests_above_ptrdiff_max_are_enomem),
     CHECK_CASE(object_new_sets_refcount_and_type),
     CHECK_CASE(object_new_rejects_bad_types),

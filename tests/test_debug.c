@@ -3,10 +3,11 @@
  * Every misuse runs in a fresh child process (check_spawn_self) and the parent checks that the
  * child died of SIGABRT and that its report names the kind of error and both families: family
  * mismatches in each direction (free, realloc, pymt_object_del), underrun and overrun on free and
- * on realloc, double free, pointers never handed out, use after free (DEAD fill changed when the
- * block leaves the quarantine). The report hook, PYMT_DEBUG_LOG, PYMT_DEBUG_BACKTRACE and
- * pymt_check_heap are checked the same way, then a clean 8-thread run with cross-thread frees of
- * all three families must report nothing. */
+ * on realloc, a byte written into a 0-byte block of either family, double free, pointers never
+ * handed out (also when the faulty call is the process's first call into pymt), use after free
+ * (DEAD fill changed when the block leaves the quarantine). The report hook, PYMT_DEBUG_LOG,
+ * PYMT_DEBUG_BACKTRACE and pymt_check_heap are checked the same way, then a clean 8-thread run
+ * with cross-thread frees of all three families must report nothing. */
 #include "check.h"
 
 #include <fcntl.h>
@@ -191,6 +192,66 @@ static void guard_damage_is_reported_on_free_and_realloc(void) {
     EXPECT_ABORT(child_header_smashed, "header corrupted", "found by pymt_object_free");
 }
 
+/* A 0-byte block has no payload: its trailing guard starts at p, so one byte written there is
+ * an overrun, in object memory as in raw memory. */
+static void child_overrun_of_object_malloc_zero(void) {
+    unsigned char *p = pymt_object_malloc(0);
+    poke(p, 0, 'x');
+    pymt_object_free(p);
+}
+static void child_overrun_of_object_calloc_zero(void) {
+    unsigned char *p = pymt_object_calloc(0, 1);
+    poke(p, 0, 'x');
+    pymt_object_free(p);
+}
+static void child_overrun_of_object_realloc_zero(void) {
+    unsigned char *p = pymt_object_realloc(pymt_object_malloc(24), 0);
+    poke(p, 0, 'x');
+    pymt_object_free(p);
+}
+static void child_overrun_of_mem_malloc_zero(void) {
+    unsigned char *p = pymt_mem_malloc(0);
+    poke(p, 0, 'x');
+    pymt_mem_free(p);
+}
+
+static void zero_byte_blocks_have_no_usable_bytes(void) {
+    REQUIRE(in_debug_mode());
+    void *p[] = {pymt_object_malloc(0), pymt_object_calloc(0, 1), pymt_object_calloc(1, 0),
+                 pymt_object_realloc(pymt_object_malloc(24), 0), pymt_object_realloc(NULL, 0),
+                 pymt_mem_malloc(0), pymt_mem_calloc(0, 1), pymt_mem_realloc(NULL, 0)};
+    enum { N = sizeof p / sizeof p[0] };
+    for (size_t i = 0; i < N; i++) {
+        if (p[i] == NULL || pymt_usable_size(p[i]) != 0) {
+            check_fail_at(__FILE__, __LINE__, "a 0-byte block is live with 0 usable bytes");
+            fprintf(stderr, "    block %zu: %p, usable %zu\n", i, p[i], pymt_usable_size(p[i]));
+        }
+    }
+    for (size_t i = 0; i < N; i++) {
+        if (i < 5)
+            pymt_object_free(p[i]);
+        else
+            pymt_mem_free(p[i]);
+    }
+    CHECK_EQ(pymt_check_heap(), 0);
+}
+
+static void writing_into_a_zero_byte_block_is_an_overrun(void) {
+    REQUIRE(in_debug_mode());
+    EXPECT_ABORT(child_overrun_of_object_malloc_zero, "buffer overrun", "found by pymt_object_free",
+                 "trailing guard (16 bytes at p+0): CHANGED", "found    78 fd fd",
+                 "allocated by object memory (pymt_object_malloc)", "0 bytes requested");
+    EXPECT_ABORT(child_overrun_of_object_calloc_zero, "buffer overrun", "found by pymt_object_free",
+                 "trailing guard (16 bytes at p+0): CHANGED",
+                 "allocated by object memory (pymt_object_calloc)", "0 bytes requested");
+    EXPECT_ABORT(child_overrun_of_object_realloc_zero, "buffer overrun",
+                 "found by pymt_object_free", "trailing guard (16 bytes at p+0): CHANGED",
+                 "allocated by object memory (pymt_object_realloc)", "0 bytes requested");
+    EXPECT_ABORT(child_overrun_of_mem_malloc_zero, "buffer overrun", "found by pymt_mem_free",
+                 "trailing guard (16 bytes at p+0): CHANGED",
+                 "allocated by raw memory (pymt_mem_malloc)", "0 bytes requested");
+}
+
 static void double_free_and_foreign_pointers_are_reported(void) {
     REQUIRE(in_debug_mode());
     EXPECT_ABORT(child_double_free, "double free",
@@ -211,6 +272,65 @@ static void use_after_free_is_found_when_the_block_leaves_quarantine(void) {
                  "first changed byte at offset 5", "found when it left the quarantine",
                  "allocated by object memory (pymt_object_malloc), freed by object memory",
                  "48 bytes requested", "payload (first 16 bytes): dd dd dd dd dd 42 dd");
+}
+
+/* ---- the first call of a process ----------------------------------------------------------- */
+
+/* In these children the call under test is the process's first call into pymt: it must see
+ * the mode that initialisation sets, as every later call does. */
+static void child_first_call_mem_free_of_a_stack_address(void) {
+    _Alignas(16) unsigned char on_stack[64];
+    pymt_mem_free(on_stack + 16);
+}
+static void child_first_call_mem_free_of_a_system_block(void) {
+    void *g = malloc(40); /* the C library's, not pymt's */
+    pymt_mem_free(g);
+}
+static void child_first_call_object_del_of_a_system_block(void) {
+    void *g = malloc(40);
+    pymt_object_del(g);
+}
+static void child_first_call_object_free_of_a_stack_address(void) {
+    _Alignas(16) unsigned char on_stack[64];
+    pymt_object_free(on_stack + 16);
+}
+static void child_first_call_mem_realloc_of_a_system_block(void) {
+    void *g = malloc(40);
+    void *q = pymt_mem_realloc(g, 100);
+    (void)q;
+}
+static void child_first_call_object_realloc_of_a_stack_address(void) {
+    _Alignas(16) unsigned char on_stack[64];
+    void *q = pymt_object_realloc(on_stack + 16, 100);
+    (void)q;
+}
+static void child_first_call_usable_size_of_a_system_block(void) {
+    void *g = calloc(1, 40);
+    size_t first = pymt_usable_size(g); /* debug mode: not a live pymt block, so 0 */
+    size_t again = pymt_usable_size(g);
+    CHECK_EQ(first, 0);
+    CHECK_EQ(first, again);
+    free(g);
+}
+
+static void the_first_call_of_a_process_sees_debug_mode(void) {
+    REQUIRE(in_debug_mode());
+    EXPECT_ABORT(child_first_call_mem_free_of_a_stack_address, "never handed out by pymt",
+                 "passed to raw memory (pymt_mem_free)");
+    EXPECT_ABORT(child_first_call_mem_free_of_a_system_block, "never handed out by pymt",
+                 "passed to raw memory (pymt_mem_free)");
+    EXPECT_ABORT(child_first_call_object_del_of_a_system_block, "never handed out by pymt",
+                 "passed to objects (pymt_object_del)");
+    EXPECT_ABORT(child_first_call_object_free_of_a_stack_address, "never handed out by pymt",
+                 "passed to object memory (pymt_object_free)");
+    EXPECT_ABORT(child_first_call_mem_realloc_of_a_system_block, "never handed out by pymt",
+                 "passed to raw memory (pymt_mem_realloc)");
+    EXPECT_ABORT(child_first_call_object_realloc_of_a_stack_address, "never handed out by pymt",
+                 "passed to object memory (pymt_object_realloc)");
+    static char err[TEXT_CAP];
+    int st = check_spawn_self("child_first_call_usable_size_of_a_system_block", NULL, err,
+                              sizeof err);
+    CHECK_CHILD_EXIT0("child_first_call_usable_size_of_a_system_block", st, err);
 }
 
 /* PYMT_DEBUG_LOG: the report goes to the file (opened at init), not to stderr. */
@@ -557,8 +677,11 @@ static const check_case cases[] = {
     CHECK_CASE(check_heap_without_hook_reports_and_returns),
     CHECK_CASE(family_mismatch_is_reported_in_each_direction),
     CHECK_CASE(guard_damage_is_reported_on_free_and_realloc),
+    CHECK_CASE(zero_byte_blocks_have_no_usable_bytes),
+    CHECK_CASE(writing_into_a_zero_byte_block_is_an_overrun),
     CHECK_CASE(double_free_and_foreign_pointers_are_reported),
     CHECK_CASE(use_after_free_is_found_when_the_block_leaves_quarantine),
+    CHECK_CASE(the_first_call_of_a_process_sees_debug_mode),
     CHECK_CASE(debug_log_receives_the_report),
     CHECK_CASE(backtrace_option_adds_the_allocation_stack),
     CHECK_CASE(quarantined_blocks_are_counted_apart_from_live_ones),
@@ -576,8 +699,19 @@ static const check_case cases[] = {
     CHECK_CASE(child_double_free),
     CHECK_CASE(child_double_del_after_free),
     CHECK_CASE(child_never_allocated),
+    CHECK_CASE(child_overrun_of_object_malloc_zero),
+    CHECK_CASE(child_overrun_of_object_calloc_zero),
+    CHECK_CASE(child_overrun_of_object_realloc_zero),
+    CHECK_CASE(child_overrun_of_mem_malloc_zero),
     CHECK_CASE(child_interior_pointer),
     CHECK_CASE(child_use_after_free),
+    CHECK_CASE(child_first_call_mem_free_of_a_stack_address),
+    CHECK_CASE(child_first_call_mem_free_of_a_system_block),
+    CHECK_CASE(child_first_call_object_del_of_a_system_block),
+    CHECK_CASE(child_first_call_object_free_of_a_stack_address),
+    CHECK_CASE(child_first_call_mem_realloc_of_a_system_block),
+    CHECK_CASE(child_first_call_object_realloc_of_a_stack_address),
+    CHECK_CASE(child_first_call_usable_size_of_a_system_block),
     CHECK_CASE(child_check_heap_without_hook),
     CHECK_CASE(child_overrun_with_backtrace),
 };

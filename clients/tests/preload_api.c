@@ -93,6 +93,20 @@ static void calloc_zeroes_and_checks_overflow(void) {
     CHECK(calloc(huge / 2, 3) == NULL && errno == ENOMEM);
 }
 
+/* The product is 0 whatever the other factor: a unique block, not ENOMEM. */
+static void calloc_of_zero_by_a_huge_size_is_a_block(void) {
+    size_t pairs[][2] = {{0, huge}, {huge, 0}, {0, huge / 2 + 1}, {huge / 2 + 1, 0}};
+    void *p[4];
+    for (int i = 0; i < 4; i++) {
+        p[i] = calloc(pairs[i][0], pairs[i][1]);
+        CHECK(p[i] != NULL && (uintptr_t)p[i] % 16 == 0);
+        for (int j = 0; j < i; j++)
+            CHECK(p[i] != p[j]);
+    }
+    for (int i = 0; i < 4; i++)
+        free(p[i]);
+}
+
 static void impossible_sizes_give_enomem(void) {
     errno = 0;
     sink = malloc(huge);
@@ -204,6 +218,7 @@ int main(void) {
     }
     small_requests_come_from_the_pools();
     calloc_zeroes_and_checks_overflow();
+    calloc_of_zero_by_a_huge_size_is_a_block();
     impossible_sizes_give_enomem();
     realloc_keeps_contents_across_the_threshold();
     aligned_interfaces();

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "alloc_select.h"
 
@@ -57,10 +58,12 @@ void register_prodcons();
 void register_realloc();
 void register_larson();
 
-// Modes outside google-benchmark (bench_memory.cc, bench_main.cc).
+// Modes outside google-benchmark (bench_memory.cc, bench_footprint.cc, bench_main.cc).
 int print_env(const std::string &name);
 int run_memory(const Selection &sel, size_t count, size_t size);
 int run_pairs(const Selection &sel, long pairs);
+int run_footprint(const Selection &sel, const std::vector<size_t> &counts, int repeat);
+int run_footprint_one(const Selection &sel, size_t nthreads, bool work);
 
 // Wall-clock throughput of a threaded run, reported as the counter wall_items_per_second.
 // google-benchmark divides the items of all threads by the mean of the threads' own timed

@@ -2,6 +2,8 @@
 //
 //   pymt_bench --alloc=NAME [--short] [google-benchmark flags]   the throughput workloads
 //   pymt_bench --alloc=NAME --memory [--memory-count=N]          RSS per live object, as JSON
+//   pymt_bench --alloc=NAME --footprint[=N,N,...]                RSS per idle thread and after
+//              [--footprint-repeat=K]                            the threads exit, as JSON
 //   pymt_bench --alloc=NAME --pairs=N                            N hot pairs of 32 bytes (for
 //                                                                callgrind.sh), nothing else
 //   pymt_bench --alloc=NAME --print-env                          the environment NAME needs
@@ -14,6 +16,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -135,6 +138,7 @@ void usage() {
     std::fprintf(stderr,
                  "usage: pymt_bench --alloc=NAME [--short] [benchmark flags]\n"
                  "       pymt_bench --alloc=NAME --memory [--memory-count=N] [--memory-size=N]\n"
+                 "       pymt_bench --alloc=NAME --footprint[=THREADS,...] [--footprint-repeat=K]\n"
                  "       pymt_bench --alloc=NAME --pairs=N\n"
                  "       pymt_bench --alloc=NAME --print-env\n"
                  "       pymt_bench --list-allocs\n"
@@ -265,6 +269,10 @@ int main(int argc, char **argv) {
     size_t mem_count = 10000000;
     size_t mem_size = 32;
     bool print_env_only = false;
+    std::vector<size_t> footprint;  // thread counts of --footprint
+    size_t footprint_one = 0;       // --footprint-one=N: one measurement (a child of --footprint)
+    bool footprint_idle = false;
+    int footprint_repeat = 1;
     std::vector<char *> rest{argv[0]};
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
@@ -278,6 +286,21 @@ int main(int argc, char **argv) {
             mem_count = std::stoul(a.substr(15));
         } else if (a.rfind("--memory-size=", 0) == 0) {
             mem_size = std::stoul(a.substr(14));
+        } else if (a == "--footprint" || a.rfind("--footprint=", 0) == 0) {
+            std::string list = a.size() > 12 ? a.substr(12) : "64,512";
+            footprint.clear();
+            for (size_t pos = 0; pos < list.size();) {
+                size_t comma = list.find(',', pos);
+                if (comma == std::string::npos) comma = list.size();
+                footprint.push_back(std::stoul(list.substr(pos, comma - pos)));
+                pos = comma + 1;
+            }
+        } else if (a.rfind("--footprint-one=", 0) == 0) {
+            footprint_one = std::stoul(a.substr(16));
+        } else if (a.rfind("--footprint-repeat=", 0) == 0) {
+            footprint_repeat = std::max(1, std::stoi(a.substr(19)));
+        } else if (a == "--footprint-idle") {
+            footprint_idle = true;
         } else if (a.rfind("--pairs=", 0) == 0) {
             pairs = std::stol(a.substr(8));
         } else if (a == "--print-env") {
@@ -302,6 +325,8 @@ int main(int argc, char **argv) {
     pb::init_size_table();
     pb::g_config.pymt_api = sel.pymt_api();
     if (memory) return pb::run_memory(sel, mem_count, mem_size);
+    if (footprint_one > 0) return pb::run_footprint_one(sel, footprint_one, !footprint_idle);
+    if (!footprint.empty()) return pb::run_footprint(sel, footprint, footprint_repeat);
     if (pairs >= 0) return pb::run_pairs(sel, pairs);
 
     int rargc = static_cast<int>(rest.size());

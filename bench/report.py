@@ -3,9 +3,10 @@
 
 A run directory (bench/runs/<date>-<host>/) holds, per allocator NAME, NAME.json for round 1
 and NAME.rK.json for round K (google-benchmark output: one measurement per benchmark, or the
-aggregates of several repetitions), memory-NAME.json (pymt_bench --memory), status.txt
-("NAME ok|unavailable|failed") and run.txt (command, commit, machine). summary.json carries
-the same figures in one file; a published summary (bench/results/) has only that one.
+aggregates of several repetitions), memory-NAME.json (pymt_bench --memory),
+footprint-NAME.json (pymt_bench --footprint), status.txt ("NAME ok|unavailable|failed") and
+run.txt (command, commit, machine). summary.json carries the same figures in one file; a
+published summary (bench/results/) has only that one.
 
   report.py clean FILE.json        drop machine paths from a google-benchmark file
   report.py summary RUN            write RUN/summary.json
@@ -102,7 +103,7 @@ def read_run_txt(run):
 
 def load_raw(run):
     """The run's figures from its google-benchmark files (None when it has none)."""
-    results, memory, context, status = {}, {}, {}, {}
+    results, memory, footprint, context, status = {}, {}, {}, {}, {}
     path = os.path.join(run, "status.txt")
     if os.path.exists(path):
         with open(path) as f:
@@ -149,11 +150,15 @@ def load_raw(run):
         if os.path.exists(p):
             with open(p) as f:
                 memory[alloc] = json.load(f)
-    if not results and not memory:
+        p = os.path.join(run, "footprint-" + alloc + ".json")
+        if os.path.exists(p):
+            with open(p) as f:
+                footprint[alloc] = json.load(f)
+    if not results and not memory and not footprint:
         return None
     return {"run": os.path.basename(os.path.normpath(run)), "context": context,
             "status": status, "info": read_run_txt(run), "rounds": nrounds,
-            "results": results, "memory": memory}
+            "results": results, "memory": memory, "footprint": footprint}
 
 
 def load_run(run):
@@ -399,6 +404,7 @@ def cmd_table(path, out=None):
                 a, m["count"], m["bytes_per_object"], m["overhead_per_object"],
                 (m["rss_peak"] - b0) / mib, (m["rss_after_free"] - b0) / mib,
                 (m["rss_after_trim"] - b0) / mib, m["trim_call"] or "none"))
+    lines += footprint_table(run.get("footprint", {}))
     if os.path.exists(os.path.join(path, "throughput.png")):
         lines.append("")
         lines.append("![throughput](throughput.png) ![memory](memory.png) "
@@ -436,6 +442,169 @@ def verdict_lines(run):
     lines.append("pymt against the fastest peer: " + ", ".join(
         "%s %d" % (w, counts[w]) for w in ("faster", "slower", "within noise",
                                            "one round, no spread") if w in counts) + ".")
+    lines += footprint_verdict(run.get("footprint", {}))
+    return lines
+
+
+# ---- footprint -----------------------------------------------------------------------------
+
+# Row order of the footprint table: the contenders, then pymt's other modes.
+FOOT_ORDER = ["pymt", "pymt-preload", "glibc", "mimalloc", "jemalloc", "tcmalloc",
+              "pymt-notcache", "pymt-debug"]
+# pymt's footprint target: once every thread has exited, RSS within this much of the start.
+FOOT_BACK_MIB = 2.0
+MIB = 1024.0 * 1024.0
+
+
+def foot_point(entry):
+    """Figures of one thread count of footprint-NAME.json: lists over the workload processes
+    (KiB per idle thread; MiB above the start after exit, after one round, after trim), the
+    baseline KiB per thread without work, and the notes of what was skipped or failed."""
+    n = entry["threads"]
+    fig = {"threads": n, "kib": [], "exit": [], "round": [], "trim": [], "base": None,
+           "notes": [], "trim_call": ""}
+    if "skipped" in entry:
+        fig["notes"].append("skipped: " + entry["skipped"])
+        return fig
+    idle = entry.get("idle", {})
+    if "error" in idle:
+        fig["notes"].append("baseline: " + idle["error"])
+    elif "rss_idle" in idle:
+        fig["base"] = (idle["rss_idle"] - idle["rss_start"]) / n / 1024.0
+    for w in entry.get("work", []):
+        if "error" in w:
+            fig["notes"].append(w["error"])
+            continue
+        b0 = w["rss_start"]
+        fig["kib"].append((w["rss_idle"] - b0) / n / 1024.0)
+        fig["exit"].append((w["rss_after_join"] - b0) / MIB)
+        fig["round"].append((w["rss_after_round"] - b0) / MIB)
+        fig["trim"].append((w["rss_after_trim"] - b0) / MIB)
+        fig["trim_call"] = w.get("trim_call", "")
+    return fig
+
+
+def foot_points(footprint):
+    """{alloc: {threads: figures}} of every allocator in the run."""
+    return {a: {e["threads"]: foot_point(e) for e in f.get("runs", [])}
+            for a, f in footprint.items()}
+
+
+def med(vals):
+    return statistics.median(vals) if vals else None
+
+
+def fmt_spread(vals, fmt):
+    if not vals:
+        return "n/a"
+    if len(vals) < 2:
+        return fmt % vals[0]
+    return (fmt + " (" + fmt + "-" + fmt + ")") % (med(vals), min(vals), max(vals))
+
+
+def footprint_table(footprint):
+    if not footprint:
+        return []
+    points = foot_points(footprint)
+    f0 = next(iter(footprint.values()))
+    repeats = sorted({len(e.get("work", [])) for f in footprint.values()
+                      for e in f.get("runs", []) if "work" in e})
+    lines = ["", "Footprint (one set of processes per allocator and thread count): N threads "
+             "each allocate and free %d blocks of every class %d..%d bytes in steps of %d "
+             "(one class after the other), then wait, idle, while the main thread reads the "
+             "resident set. *KiB per idle thread*: (RSS with the N threads idle - RSS before "
+             "the first thread) / N, each thread's stack included; *without work*: the same "
+             "process with threads that make no allocator call; *allocator's share*: the "
+             "difference. Then every thread is released and joined: *after exit* is RSS in MiB "
+             "above the start with no allocator call by the program since; *after one round* "
+             "follows %d malloc+free of %d bytes on the main thread; *after trim* the "
+             "allocator's own trim call (as in the memory table). Workload figures are the "
+             "median of %s processes, lowest and highest in brackets." % (
+                 f0.get("blocks_per_class", 600), f0.get("size_min", 16),
+                 f0.get("size_max", 512), f0.get("size_step", 16), f0.get("round_ops", 1000),
+                 f0.get("round_size", 64), " or ".join(str(r) for r in repeats) or "?"), "",
+             "| threads | allocator | KiB per idle thread | allocator's share | without work | "
+             "MiB after exit | after one round | after trim |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    counts = sorted({n for per in points.values() for n in per})
+    notes = {}  # "N threads: what happened" -> allocators it happened to
+    for n in counts:
+        figs = [(a, points[a][n]) for a in FOOT_ORDER if n in points.get(a, {})]
+        for a, fig in figs:
+            for note in fig["notes"]:
+                notes.setdefault("%d threads: %s" % (n, note), []).append(a)
+        if all(any(x.startswith("skipped") for x in fig["notes"]) for _, fig in figs):
+            lines.append("| %d | every allocator | skipped | | | | | |" % n)
+            continue
+        for a, fig in figs:
+            if not fig["kib"]:
+                lines.append("| %d | %s | %s | | | | | |" % (
+                    n, a, "skipped" if any(x.startswith("skipped") for x in fig["notes"])
+                    else "failed"))
+                continue
+            share = ("%.0f" % (med(fig["kib"]) - fig["base"])) if fig["base"] is not None \
+                else "n/a"
+            base = ("%.0f" % fig["base"]) if fig["base"] is not None else "n/a"
+            lines.append("| %d | %s | %s | %s | %s | %s | %s | %s |" % (
+                n, a, fmt_spread(fig["kib"], "%.0f"), share, base,
+                fmt_spread(fig["exit"], "%.1f"), fmt_spread(fig["round"], "%.1f"),
+                fmt_spread(fig["trim"], "%.1f")))
+    if notes:
+        lines.append("")
+        lines.append("Not measured: " + "; ".join(
+            "%s (%s)" % (text, ", ".join(allocs)) for text, allocs in notes.items()) + ".")
+    return lines
+
+
+def footprint_verdict(footprint):
+    """Per thread count: pymt against jemalloc per idle thread, and against every peer after
+    the threads exited, with when pymt's memory came back (medians)."""
+    points = foot_points(footprint)
+    pymt = points.get("pymt")
+    if not pymt:
+        return []
+    peers = [BASE] + PEERS
+    lines = ["", "Footprint against the targets (medians): no more per idle thread than "
+             "jemalloc; after every thread exited, within %g MiB of the start without a trim "
+             "call, at the latest after one round of malloc+free on the main thread, and "
+             "below every peer at the same point:" % FOOT_BACK_MIB, ""]
+    for n in sorted(pymt):
+        fig = pymt[n]
+        if not fig["kib"]:
+            lines.append("- %d threads: pymt not measured (%s)." % (n, "; ".join(fig["notes"])))
+            continue
+        kib = med(fig["kib"])
+        je = points.get("jemalloc", {}).get(n)
+        if je and je["kib"]:
+            jk = med(je["kib"])
+            per = "%.0f KiB per idle thread against jemalloc's %.0f (%.2fx): target %s" % (
+                kib, jk, kib / jk if jk > 0 else float("inf"), "met" if kib <= jk else "missed")
+        else:
+            per = "%.0f KiB per idle thread (jemalloc not measured)" % kib
+        ex, rd, tr = med(fig["exit"]), med(fig["round"]), med(fig["trim"])
+        if ex <= FOOT_BACK_MIB:
+            back = "back without any call"
+        elif rd <= FOOT_BACK_MIB:
+            back = "back after one round of malloc+free on the main thread"
+        elif tr <= FOOT_BACK_MIB:
+            back = "back only after %s" % (fig["trim_call"] or "the trim call")
+        else:
+            back = "not back even after %s" % (fig["trim_call"] or "the trim call")
+        others, below_all = [], True
+        for p in peers:
+            pf = points.get(p, {}).get(n)
+            if pf and pf["exit"]:
+                pe, pr = med(pf["exit"]), med(pf["round"])
+                below = ex < pe and rd < pr
+                below_all = below_all and below
+                others.append("%s %.1f / %.1f (%s)" % (p, pe, pr, "pymt below" if below
+                                                       else "pymt not below"))
+        lines.append("- %d threads: pymt %s. After exit pymt is %.1f MiB above the start "
+                     "(%.1f after one round, %.1f after %s): %s; target %s. Peers after exit "
+                     "/ after one round, MiB: %s." % (
+                         n, per, ex, rd, tr, fig["trim_call"] or "no trim call", back,
+                         "met" if rd <= FOOT_BACK_MIB and below_all else "missed",
+                         ", ".join(others) or "none measured"))
     return lines
 
 

@@ -142,8 +142,14 @@ PYMT_API void pymt_print_stats(FILE *f) {
     if (s.tcache_enabled) {
         fprintf(f, "# thread cache budget / share      = %zu / %zu bytes\n", s.tcache_budget,
                 s.tcache_share);
-        fprintf(f, "# bytes in thread caches           = %zu (most in one: %zu)\n",
-                s.tcache_bytes, s.tcache_bytes_max);
+        size_t big[8];
+        pymt__core_lock();
+        (void)pymt__tcache_bytes_locked(big, 8);
+        pymt__core_unlock();
+        fprintf(f, "# bytes in thread caches           = %zu; largest:", s.tcache_bytes);
+        for (int i = 0; i < 8 && big[i] != 0; i++)
+            fprintf(f, " %zu", big[i]);
+        fprintf(f, "\n");
         fprintf(f, "# bytes in the depot               = %zu\n", s.depot_bytes);
     }
     if (s.mode == PYMT_MODE_PYMALLOC_DEBUG || s.mode == PYMT_MODE_MALLOC_DEBUG)

@@ -151,6 +151,7 @@ static void stats_print_the_budget(void) {
     fclose(f);
     CHECK(text != NULL && strstr(text, "# thread cache budget / share") != NULL);
     CHECK(text != NULL && strstr(text, "# bytes in the depot") != NULL);
+    CHECK(text != NULL && strstr(text, "# bytes in thread caches           = ") != NULL);
     free(text);
 }
 

@@ -6,7 +6,10 @@
  *   free:   a pool block (arena map) -> push on the thread's bin; anything else, or a full bin
  *           -> the slow path, through the table
  * No mode is tested here: in every mode but pymalloc with caches the bins are empty with max 0,
- * so every call takes the slow path, and the table there says what the mode does. */
+ * so every call takes the slow path, and the table there says what the mode does.
+ * This is the one internal header a client may include: the CPython adaptors
+ * (clients/python_domains.c, linked with the static library) inline pymt__objmem_malloc and
+ * pymt__objmem_free through it, and reach nothing else of src/. */
 #ifndef PYMT_OBJMEM_H
 #define PYMT_OBJMEM_H
 

@@ -109,6 +109,7 @@ static pymt__pool *pool_new_locked(unsigned c) {
     } else {
         pool = (pymt__pool *)(a->address + (size_t)a->ncarved * PYMT__POOL_SIZE);
         a->ncarved++;
+        pool->canary = 0;
         pool->arena = a;
         pool->szidx = PYMT__NCLASSES; /* no class yet: forces the init below */
         pool->freeblock = NULL;
@@ -119,12 +120,10 @@ static pymt__pool *pool_new_locked(unsigned c) {
         a->nextarena = a->prevarena = NULL;
     }
     if (pool->szidx != c) {
-        size_t size = pymt__class_to_size(c);
         size_t head = pymt__pool_overhead(pool);
         pool->szidx = c;
         pool->freeblock = NULL;
         pool->nextoffset = (uint32_t)head;
-        pool->maxnextoffset = (uint32_t)(PYMT__POOL_SIZE - size);
         pymt__arena_classes(pool)[((uintptr_t)pool >> PYMT__POOL_BITS) &
                                   (PYMT__POOLS_PER_ARENA - 1)] = (uint8_t)c;
         PYMT_TRACK_POOL_INIT((char *)pool + head, PYMT__POOL_SIZE - head);
@@ -137,7 +136,7 @@ static pymt__pool *pool_new_locked(unsigned c) {
 }
 
 static bool pool_is_full(const pymt__pool *pool) {
-    return pool->freeblock == NULL && pool->nextoffset > pool->maxnextoffset;
+    return pool->freeblock == NULL && pool->nextoffset > pymt__pool_maxnext(pool->szidx);
 }
 
 /* Length of a free list (debug-preset assertions only). */
@@ -187,8 +186,8 @@ void *pymt__pool_take_locked(unsigned c, size_t want, size_t limit, size_t *got)
                 n++;
             }
             /* then never-used ones, carved in one pass: each linked to the next */
-            if (n < want && pool->nextoffset <= pool->maxnextoffset) {
-                size_t k = (pool->maxnextoffset - pool->nextoffset) / size + 1;
+            if (n < want && pool->nextoffset <= pymt__pool_maxnext(c)) {
+                size_t k = (pymt__pool_maxnext(c) - pool->nextoffset) / size + 1;
                 if (k > want - n)
                     k = want - n;
                 char *first = (char *)pool + pool->nextoffset, *last = first + (k - 1) * size;
@@ -386,8 +385,8 @@ bool pymt__pool_check_locked(const pymt__pool *pool) {
         pymt__block_class(pool) != c)
         return false;
     size_t size = pymt__class_to_size(c), head = pymt__pool_overhead(pool);
-    if (pool->maxnextoffset != PYMT__POOL_SIZE - size || pool->nextoffset < head ||
-        (pool->nextoffset - head) % size != 0 || pool->nextoffset > pool->maxnextoffset + size)
+    if (pool->canary != 0 || pool->nextoffset < head || (pool->nextoffset - head) % size != 0 ||
+        pool->nextoffset > pymt__pool_maxnext(c) + size)
         return false;
     size_t carved = (pool->nextoffset - head) / size;
     if (pool->count == 0 || pool->count > carved)

@@ -41,6 +41,11 @@ static inline size_t pymt__pool_overhead(const pymt__pool *pool) {
 static inline size_t pymt__pool_blocks(const pymt__pool *pool, unsigned c) {
     return (PYMT__POOL_SIZE - pymt__pool_overhead(pool)) / pymt__class_to_size(c);
 }
+/* The largest offset in a pool at which a whole block of class c fits (pymalloc's
+ * maxnextoffset, which the header no longer stores). */
+static inline uint32_t pymt__pool_maxnext(unsigned c) {
+    return (uint32_t)(PYMT__POOL_SIZE - pymt__class_to_size(c));
+}
 
 /* The core lock (a pthread mutex), and its counters for stats. */
 void pymt__core_lock(void);

@@ -39,15 +39,18 @@ typedef struct pymt__arena {
  *   | header | blk 0 | blk 1 | blk 2 |         | blk n | tail |   free blocks are linked through
  *   +--------+-------+-------+-------+-- ... --+-------+------+   their first word
  * szidx is written under the lock while the pool has no live block and read without the lock
- * by free(), which holds a live block of the pool, so it cannot change under that read. */
+ * by free(), which holds a live block of the pool, so it cannot change under that read.
+ * pymalloc's maxnextoffset is not stored: it is POOL_SIZE - the class's block size, and its
+ * four bytes hold a canary, first, where an overflow out of the last block of the pool below
+ * lands before it reaches any other field (0 for now: nothing checks it yet). */
 struct pymt__pool {
-    uint32_t count;          /* blocks out of the pool: with the program, in caches or depots */
+    uint32_t canary;         /* 0 */
     uint32_t szidx;          /* size class; kept while the pool is empty (reuse skips re-init) */
+    uint32_t count;          /* blocks out of the pool: with the program, in caches or depots */
+    uint32_t nextoffset;     /* offset of the first never-carved block */
     void *freeblock;         /* free list of blocks given back */
     pymt__pool *nextpool;    /* usedpools list, or the arena's freepools list */
     pymt__pool *prevpool;    /* usedpools list */
-    uint32_t nextoffset;     /* offset of the first never-carved block */
-    uint32_t maxnextoffset;  /* largest offset at which a whole block still fits */
     pymt__arena *arena;
 };
 _Static_assert(sizeof(struct pymt__pool) == 48, "pool header is pymalloc's 48 bytes");

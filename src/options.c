@@ -7,6 +7,10 @@
  *   PYMT_LARGE_CACHE     KiB of freed large object-memory blocks each thread keeps for reuse,
  *                        0..1048576 (default 2048; 0 turns the large-block cache off)
  *   PYMT_HUGEPAGES       0 (default) | 1: arenas mapped in 2 MiB pairs, advised for huge pages
+ *   PYMT_HARDEN          0 (default) | 1: the hardened mode (backend.h, docs/hardening.md):
+ *                        free-list links encoded and checked, double frees and corrupted pool
+ *                        headers stop the program with a report (the default is 1 in a
+ *                        PYMT_HARDEN=ON build); applies whenever pooling is on
  *   PYMT_STATS           1: print the statistics to stderr at exit
  *   PYMT_DEBUG_LOG       file for debug reports (default stderr)
  *   PYMT_DEBUG_BACKTRACE 1: record the allocation stack of every debug block */
@@ -84,6 +88,7 @@ void pymt__options_read(pymt__options *o) {
     o->arena_reserve = read_uint("PYMT_ARENA_RESERVE", 2, 1024);
     o->large_cache = (size_t)read_uint("PYMT_LARGE_CACHE", 2048, 1u << 20) << 10;
     o->hugepages = read_bool("PYMT_HUGEPAGES", false);
+    o->harden = read_bool("PYMT_HARDEN", pymt__config_harden);
     o->stats_at_exit = read_bool("PYMT_STATS", false);
     o->debug_backtrace = read_bool("PYMT_DEBUG_BACKTRACE", false);
     const char *log = getenv("PYMT_DEBUG_LOG");

@@ -24,8 +24,8 @@ import statistics
 import subprocess
 import sys
 
-ALLOCATORS = ["pymt", "pymt-notcache", "pymt-debug", "pymt-preload", "glibc", "mimalloc",
-              "jemalloc", "tcmalloc"]
+ALLOCATORS = ["pymt", "pymt-notcache", "pymt-debug", "pymt-harden", "pymt-preload", "glibc",
+              "mimalloc", "jemalloc", "tcmalloc"]
 BASE = "glibc"
 
 
@@ -225,8 +225,8 @@ def panel_of(name):
 
 # Line colours and point types per allocator: the pymt columns in one family of hues.
 STYLE = {"pymt": ("#7b2fbf", 7), "pymt-notcache": ("#3aa655", 5), "pymt-debug": ("#6fa8dc", 3),
-         "pymt-preload": ("#c51b8a", 11), "glibc": ("#000000", 4), "mimalloc": ("#e69f00", 9),
-         "jemalloc": ("#0060c0", 6), "tcmalloc": ("#d01c1c", 13)}
+         "pymt-harden": ("#b07aa1", 2), "pymt-preload": ("#c51b8a", 11), "glibc": ("#000000", 4),
+         "mimalloc": ("#e69f00", 9), "jemalloc": ("#0060c0", 6), "tcmalloc": ("#d01c1c", 13)}
 
 
 def gp_quote(s):

@@ -6,6 +6,7 @@
 //   pymt           pymt_object_* / pymt_object_new...      nothing (default mode)
 //   pymt-notcache  same                                    PYMT_TCACHE=0 (the single-lock core)
 //   pymt-debug     same                                    PYMT_MALLOC=debug
+//   pymt-harden    same                                    PYMT_HARDEN=1 (the hardened mode)
 //   pymt-preload   malloc/realloc/free                     LD_PRELOAD=libpymt-malloc.so
 //                                                          (clients/, built with the harness)
 //   glibc          malloc/realloc/free                     no preload: the C library's malloc
@@ -31,9 +32,11 @@
 //   into the binary is then a second, separate pymt instance that the workloads do not call.)
 // - The process checks before it measures that malloc really resolves to the library named
 //   (dladdr on the symbol found by dlsym) and that pymt is in the requested mode
-//   (pymt_get_mode, pymt_tcache_enabled); when not, it sets the environment and re-executes
-//   itself once, and if that still fails it exits with status 3 ("unavailable") instead of
-//   measuring the wrong thing. The driver (ci/bench) records such a column as n/a.
+//   (pymt_get_mode, pymt_tcache_enabled, pymt_hardened_enabled: the pymt columns other than
+//   pymt-harden run with PYMT_HARDEN=0, whatever the build's default); when not, it sets the
+//   environment and re-executes itself once, and if that still fails it exits with status 3
+//   ("unavailable") instead of measuring the wrong thing. The driver (ci/bench) records such a
+//   column as n/a.
 // - For the object family, the non-pymt columns do what pymt_object_new/newvar/del do:
 //   the same size computation and overflow checks, malloc, and the same header writes.
 // - Ratios are taken only between processes of one run of ci/bench on the same binary.
@@ -54,6 +57,7 @@ enum class Kind {
     Pymt,
     PymtNoTcache,
     PymtDebug,
+    PymtHarden,
     PymtPreload,
     Glibc,
     Mimalloc,
@@ -122,7 +126,8 @@ struct Selection {
     std::string name;      // as given on the command line
     std::string provider;  // file name of the library that serves malloc (no directory)
     bool pymt_api() const {
-        return kind == Kind::Pymt || kind == Kind::PymtNoTcache || kind == Kind::PymtDebug;
+        return kind == Kind::Pymt || kind == Kind::PymtNoTcache || kind == Kind::PymtDebug ||
+               kind == Kind::PymtHarden;
     }
 };
 

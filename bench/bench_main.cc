@@ -65,8 +65,9 @@ void init_size_table() {
 
 namespace {
 
-const char *const kNames[] = {"pymt",     "pymt-notcache", "pymt-debug", "pymt-preload", "glibc",
-                              "mimalloc", "jemalloc",      "tcmalloc",   nullptr};
+const char *const kNames[] = {"pymt",         "pymt-notcache", "pymt-debug", "pymt-harden",
+                              "pymt-preload", "glibc",         "mimalloc",   "jemalloc",
+                              "tcmalloc",     nullptr};
 
 const char *preload_for(Kind k) {
     switch (k) {
@@ -102,7 +103,8 @@ bool check_kind(Kind k, const std::string &provider, std::string *why) {
     switch (k) {
     case Kind::Pymt:
     case Kind::PymtNoTcache:
-    case Kind::PymtDebug: {
+    case Kind::PymtDebug:
+    case Kind::PymtHarden: {
         if (!provider_has("libc.so")) return false;
         pymt_mode want = k == Kind::PymtDebug ? PYMT_MODE_PYMALLOC_DEBUG : PYMT_MODE_PYMALLOC;
         if (pymt_get_mode() != want) {
@@ -114,8 +116,13 @@ bool check_kind(Kind k, const std::string &provider, std::string *why) {
             *why = "pymt still has its thread caches on with PYMT_TCACHE=0";
             return false;
         }
-        if (k == Kind::Pymt && !pymt_tcache_enabled()) {
+        if ((k == Kind::Pymt || k == Kind::PymtHarden) && !pymt_tcache_enabled()) {
             *why = "pymt has its thread caches off";
+            return false;
+        }
+        if ((k == Kind::PymtHarden) != (pymt_hardened_enabled() != 0)) {
+            *why = k == Kind::PymtHarden ? "pymt is not in the hardened mode with PYMT_HARDEN=1"
+                                         : "pymt is in the hardened mode";
             return false;
         }
         return true;
@@ -142,7 +149,8 @@ void usage() {
                  "       pymt_bench --alloc=NAME --pairs=N\n"
                  "       pymt_bench --alloc=NAME --print-env\n"
                  "       pymt_bench --list-allocs\n"
-                 "NAME: pymt pymt-notcache pymt-debug pymt-preload glibc mimalloc jemalloc tcmalloc\n");
+                 "NAME: pymt pymt-notcache pymt-debug pymt-harden pymt-preload glibc mimalloc "
+                 "jemalloc tcmalloc\n");
 }
 
 }  // namespace
@@ -150,9 +158,9 @@ void usage() {
 const char *const *allocator_names() { return kNames; }
 
 bool parse_kind(const std::string &name, Kind *out) {
-    static const Kind kinds[] = {Kind::Pymt,     Kind::PymtNoTcache, Kind::PymtDebug,
-                                 Kind::PymtPreload, Kind::Glibc,     Kind::Mimalloc,
-                                 Kind::Jemalloc, Kind::Tcmalloc};
+    static const Kind kinds[] = {Kind::Pymt,        Kind::PymtNoTcache, Kind::PymtDebug,
+                                 Kind::PymtHarden,  Kind::PymtPreload,  Kind::Glibc,
+                                 Kind::Mimalloc,    Kind::Jemalloc,     Kind::Tcmalloc};
     for (size_t i = 0; kNames[i] != nullptr; i++) {
         if (name == kNames[i]) {
             *out = kinds[i];
@@ -175,6 +183,9 @@ int print_env(const std::string &name) {
     if (preload != nullptr) std::printf("LD_PRELOAD=%s\n", preload);
     if (k == Kind::PymtNoTcache) std::printf("PYMT_TCACHE=0\n");
     if (k == Kind::PymtDebug) std::printf("PYMT_MALLOC=debug\n");
+    if (k == Kind::Pymt || k == Kind::PymtNoTcache || k == Kind::PymtDebug)
+        std::printf("PYMT_HARDEN=0\n");
+    if (k == Kind::PymtHarden) std::printf("PYMT_HARDEN=1\n");
     return 0;
 }
 
@@ -207,6 +218,8 @@ Selection select_allocator(const std::string &name, char **argv) {
     unsetenv("PYMT_TCACHE");
     if (sel.kind == Kind::PymtNoTcache) setenv("PYMT_TCACHE", "0", 1);
     if (sel.kind == Kind::PymtDebug) setenv("PYMT_MALLOC", "debug", 1);
+    // only pymt-harden is hardened, whatever the build's default (CMake option PYMT_HARDEN)
+    setenv("PYMT_HARDEN", sel.kind == Kind::PymtHarden ? "1" : "0", 1);
     std::fflush(nullptr);
     execv("/proc/self/exe", argv);
     unavailable(name, std::string("re-exec failed: ") + std::strerror(errno));
@@ -216,7 +229,8 @@ std::string trim_memory(const Selection &sel) {
     switch (sel.kind) {
     case Kind::Pymt:
     case Kind::PymtNoTcache:
-    case Kind::PymtDebug: pymt_trim(); return "pymt_trim()";
+    case Kind::PymtDebug:
+    case Kind::PymtHarden: pymt_trim(); return "pymt_trim()";
     case Kind::PymtPreload: {
         // The preload's own pymt_trim, looked up in the preload itself: a plain
         // dlsym(RTLD_DEFAULT) would find the libpymt.so this binary links, a different pymt

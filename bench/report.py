@@ -35,19 +35,21 @@ import statistics
 import subprocess
 import sys
 
-ALLOCATORS = ["pymt", "pymt-notcache", "pymt-debug", "pymt-preload", "glibc", "mimalloc",
-              "jemalloc", "tcmalloc"]
+ALLOCATORS = ["pymt", "pymt-notcache", "pymt-debug", "pymt-harden", "pymt-preload", "glibc",
+              "mimalloc", "jemalloc", "tcmalloc"]
 BASE = "glibc"
 PEERS = ["mimalloc", "jemalloc", "tcmalloc"]
 # Columns of the table after glibc: the contenders first, then pymt's slower modes.
 TABLE_COLS = ["pymt", "pymt-preload", "mimalloc", "jemalloc", "tcmalloc", "pymt-notcache",
-              "pymt-debug"]
+              "pymt-debug", "pymt-harden"]
 # Allocators in the plots: pymt's slower modes would squash everything else against the axis.
 PLOT_ALLOCS = ["pymt", "pymt-preload", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
 SHORT = {"pymt": "pymt", "pymt-notcache": "notcache", "pymt-debug": "debug",
+         "pymt-harden": "harden",
          "pymt-preload": "preload", "glibc": "glibc", "mimalloc": "mimalloc",
          "jemalloc": "jemalloc", "tcmalloc": "tcmalloc"}
 LABEL = {"pymt": "pymt", "pymt-notcache": "pymt PYMT_TCACHE=0", "pymt-debug": "pymt debug",
+         "pymt-harden": "pymt PYMT_HARDEN=1",
          "pymt-preload": "pymt as drop-in malloc", "glibc": "glibc", "mimalloc": "mimalloc",
          "jemalloc": "jemalloc", "tcmalloc": "tcmalloc"}
 
@@ -450,7 +452,7 @@ def verdict_lines(run):
 
 # Row order of the footprint table: the contenders, then pymt's other modes.
 FOOT_ORDER = ["pymt", "pymt-preload", "glibc", "mimalloc", "jemalloc", "tcmalloc",
-              "pymt-notcache", "pymt-debug"]
+              "pymt-notcache", "pymt-debug", "pymt-harden"]
 # pymt's footprint target: once every thread has exited, RSS within this much of the start.
 FOOT_BACK_MIB = 2.0
 MIB = 1024.0 * 1024.0
@@ -624,7 +626,8 @@ def cmd_summary(path):
 STYLE = {"pymt": ("#d62728", 7, 3.0, 1.6, 1), "pymt-preload": ("#cc79a7", 6, 1.5, 1.2, 2),
          "glibc": ("#444444", 4, 1.5, 1.1, 1), "mimalloc": ("#0072b2", 9, 1.5, 1.3, 1),
          "jemalloc": ("#009e73", 5, 1.5, 1.1, 1), "tcmalloc": ("#e69f00", 13, 1.5, 1.3, 1),
-         "pymt-notcache": ("#999999", 3, 1, 1, 3), "pymt-debug": ("#999999", 2, 1, 1, 4)}
+         "pymt-notcache": ("#999999", 3, 1, 1, 3), "pymt-debug": ("#999999", 2, 1, 1, 4),
+         "pymt-harden": ("#999999", 1, 1, 1, 5)}
 
 
 def gp_quote(s):

@@ -30,6 +30,11 @@ PYMT_API int pymt_hugepages_enabled(void) {
     return pymt__opt.hugepages && pymt__opt.pooling;
 }
 
+PYMT_API int pymt_hardened_enabled(void) {
+    pymt__ensure_init();
+    return pymt__opt.harden;
+}
+
 PYMT_API void pymt_thread_flush(void) {
     pymt__tcache_flush_self();
 }

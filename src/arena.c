@@ -221,6 +221,13 @@ void pymt__arena_counters_get(pymt__arena_counters *out) {
     out->adopted = pymt__load_relaxed(&arena_adopted);
 }
 
+bool pymt__arena_is_record_locked(const pymt__arena *a) {
+    uintptr_t off = (uintptr_t)a - (uintptr_t)arena_table;
+    return arena_table != NULL && (uintptr_t)a >= (uintptr_t)arena_table &&
+           off < (uintptr_t)arena_table_used * sizeof(pymt__arena) &&
+           off % sizeof(pymt__arena) == 0;
+}
+
 bool pymt__arena_check_locked(const pymt__arena *a) {
     if (a == NULL || a->index >= arena_table_used || &arena_table[a->index] != a)
         return false;

@@ -39,6 +39,10 @@ size_t pymt__arena_trim_locked(void);
 /* In the child after fork: nothing in flight survives; recount. Core lock held. */
 void pymt__arena_atfork_child(void);
 
+/* Is a one of the arena table's records, handed out so far? (The hardened mode's check of a
+ * pool header's arena pointer before the core follows it.) Core lock held. */
+bool pymt__arena_is_record_locked(const pymt__arena *a);
+
 /* Validator: a's record is consistent with its state (an ACTIVE arena is mapped, in the map,
  * its counts within bounds, its free-pool list as long as the pools it counts carved and free).
  * Core lock held. */

@@ -1,10 +1,16 @@
-/* backend_pools.c: object memory on the pools, as two backends.
+/* backend_pools.c: object memory on the pools, as four backends.
  *   pools         1..512 bytes through the calling thread's cache (tcache.h: pop and push,
  *                 refill and overflow on a miss); 0 bytes are served as 1; larger requests from
  *                 the system allocator behind the thread's large-block cache (large.c).
  *   pools_locked  the same blocks without thread caches: one core-lock acquisition per small
  *                 call (PYMT_TCACHE=0, and under the debug backend, whose blocks must not sit
  *                 in caches it cannot see).
+ *   hardened      pools through the thread's hardened magazines (tcache.c: encoded, checked
+ *                 links; double frees and frees of interior pointers stop the program), and
+ *                 realloc refuses a pool block that is already free or not a block start
+ *   hardened_locked  pools_locked with that realloc check (the pool core checks the rest)
+ * The pool core's own checks follow the hardened mode (pymt__hardened), whichever table calls
+ * it: init sets the two together.
  * free and realloc tell a pool block from a large one by the arena map (lock-free). realloc
  * keeps a pool block in place when the new size fits and shrinks it by less than a quarter
  * (pymalloc's rule), and otherwise moves it, across the threshold in both directions. Large
@@ -50,6 +56,8 @@ static pymt__large_cache *no_large_cache(void) {
 static const pools_ops ops_cached = {cached_small_alloc, cached_small_free,
                                      pymt__tcache_large_cache};
 static const pools_ops ops_locked = {locked_small_alloc, locked_small_free, no_large_cache};
+static const pools_ops ops_hardened = {pymt__tcache_harden_malloc, pymt__tcache_harden_free,
+                                       pymt__tcache_large_cache};
 
 /* ---- large blocks -------------------------------------------------------------------------- */
 
@@ -123,6 +131,27 @@ static void *pools_realloc(void *ctx, void *p, size_t n) {
     return q;
 }
 
+/* The hardened tables. malloc and free go to the hardened magazines directly for the sizes
+ * they serve (what pools_malloc and pools_free would do through ops_hardened, one indirect
+ * call fewer); realloc first makes sure a pool block is live and a block start (a freed one
+ * would be kept in place or copied, then freed again). */
+static void *hardened_malloc(void *ctx, size_t n) {
+    if (n - 1 < PYMT__SMALL_MAX)
+        return pymt__tcache_harden_malloc(n);
+    return pools_malloc(ctx, n);
+}
+static void hardened_free(void *ctx, void *p) {
+    if (pymt__arena_lookup(p))
+        pymt__tcache_harden_free(p);
+    else
+        pools_free(ctx, p);
+}
+static void *hardened_realloc(void *ctx, void *p, size_t n) {
+    if (pymt__arena_lookup(p))
+        pymt__tcache_harden_check_live("realloc", p);
+    return pools_realloc(ctx, p, n);
+}
+
 static size_t pools_usable(void *ctx, const void *p) {
     (void)ctx;
     if (p == NULL)
@@ -139,3 +168,9 @@ const pymt__backend pymt__backend_pools = {(void *)&ops_cached, pools_malloc, po
 const pymt__backend pymt__backend_pools_locked = {(void *)&ops_locked, pools_malloc,
                                                   pools_calloc, pools_realloc, pools_free,
                                                   pools_usable};
+const pymt__backend pymt__backend_hardened = {(void *)&ops_hardened, hardened_malloc,
+                                              pools_calloc, hardened_realloc, hardened_free,
+                                              pools_usable};
+const pymt__backend pymt__backend_hardened_locked = {(void *)&ops_locked, pools_malloc,
+                                                     pools_calloc, hardened_realloc, pools_free,
+                                                     pools_usable};

@@ -8,6 +8,13 @@
  *   batch on the depot (n >= 1 blocks of one class):
  *   first block: word 0 = stack link (written by CK), word 1 = rest of the chain
  *   second block (if n >= 2): word 0 = next block, word 1 = n;  later blocks: word 0 = next
+ *   hardened mode (harden.h: links encoded, blocks carry the free marker in word 1):
+ *   first block: word 0 = stack link (CK's, plain), word 1 = encoded (rest | n << 48)
+ *   later blocks: word 0 = encoded next, word 1 = free marker (the second block keeps its own)
+ *   A taker checks every stack link before it reads or pushes through it, and the rest and n
+ *   it decodes (a block start of the class; 1 <= n, n == 1 exactly when there is no rest),
+ *   then gives the first block its encoded link and its marker back. (n < 2^16 and a user
+ *   address < 2^48, which the arena map requires of every pool block.)
  *
  * Why it is correct (the ABA argument): only two operations touch a depot stack.
  *   push     = CAS(head: old -> e) after e->next = old. If head went old -> X -> old between
@@ -51,11 +58,21 @@ static void depot_publish(unsigned c, void *first) {
     pymt__ck_push_upmc(&depot[c].stack, (ck_stack_entry_t *)first);
 }
 
+#define DEPOT_N_SHIFT 48
+#define DEPOT_REST_MASK (((uintptr_t)1 << DEPOT_N_SHIFT) - 1)
+
 bool pymt__depot_push(unsigned c, void *chain, size_t n, size_t limit) {
     size_t had = pymt__fetch_add_relaxed(&depot[c].count, n);
     if (had + n > limit) {
         pymt__fetch_sub_relaxed(&depot[c].count, n);
         return false;
+    }
+    if (pymt__hardened) {
+        pymt__assert(n >= 1 && n < ((size_t)1 << (64 - DEPOT_N_SHIFT)));
+        uintptr_t w = (uintptr_t)pymt__link_get(chain) | (uintptr_t)n << DEPOT_N_SHIFT;
+        pymt__blk_set(chain, 1, pymt__harden_enc(chain, (void *)w));
+        depot_publish(c, chain);
+        return true;
     }
     void *rest = pymt__blk_get(chain, 0);
     pymt__blk_set(chain, 1, rest);
@@ -65,8 +82,25 @@ bool pymt__depot_push(unsigned c, void *chain, size_t n, size_t limit) {
     return true;
 }
 
+/* Hardened mode: stop with a report unless e, read from the stack (its head, or word 0 of
+ * batch prev), is the first block of a batch of class c. */
+static void batch_check(unsigned c, const void *prev, const void *e) {
+    if (!pymt__block_ok(e, c))
+        pymt__harden_bad_link(prev, c, e, "the depot's stack of batches");
+}
+
 /* A batch taken off the stack -> a plain chain; returns its length. */
-static size_t batch_to_chain(void *first) {
+static size_t batch_to_chain(unsigned c, void *first) {
+    if (pymt__hardened) {
+        uintptr_t w = (uintptr_t)pymt__harden_dec(first, pymt__blk_get(first, 1));
+        void *rest = (void *)(w & DEPOT_REST_MASK);
+        size_t n = w >> DEPOT_N_SHIFT;
+        if (n == 0 || (rest == NULL) != (n == 1) || (rest != NULL && !pymt__block_ok(rest, c)))
+            pymt__harden_bad_link(first, c, (void *)w, "a batch on the depot");
+        pymt__link_set(first, rest);
+        pymt__harden_mark(first);
+        return n;
+    }
     void *rest = pymt__blk_get(first, 1);
     pymt__blk_set(first, 0, rest);
     return rest != NULL ? (size_t)(uintptr_t)pymt__blk_get(rest, 1) : 1;
@@ -88,14 +122,21 @@ void *pymt__depot_take(unsigned c, size_t *n) {
     if (e == NULL)
         return NULL;
     pymt__tsan_acquire(&depot[c].stack); /* pairs with the release in depot_publish */
+    bool hard = pymt__hardened;
+    if (hard)
+        batch_check(c, NULL, e);
     /* keep the first batch, give the others back */
+    ck_stack_entry_t *prev = e;
     ck_stack_entry_t *others = (ck_stack_entry_t *)pymt__blk_get(e, 0);
     while (others != NULL) {
+        if (hard)
+            batch_check(c, prev, others); /* before CK writes through it */
         ck_stack_entry_t *next = (ck_stack_entry_t *)pymt__blk_get(others, 0);
         depot_publish(c, others);
+        prev = others;
         others = next;
     }
-    size_t got = batch_to_chain(e);
+    size_t got = batch_to_chain(c, e);
     pymt__fetch_sub_relaxed(&depot[c].count, got);
     *n = got;
     return e;
@@ -115,9 +156,13 @@ void pymt__depot_drain(void) {
             continue;
         pymt__tsan_acquire(&depot[c].stack);
         pymt__core_lock();
+        const void *prev = NULL;
         while (e != NULL) {
+            if (pymt__hardened)
+                batch_check(c, prev, e);
             ck_stack_entry_t *next = (ck_stack_entry_t *)pymt__blk_get(e, 0);
-            size_t got = batch_to_chain(e);
+            prev = e;
+            size_t got = batch_to_chain(c, e);
             pymt__fetch_sub_relaxed(&depot[c].count, got);
             pymt__pool_give_locked(e, &retire);
             e = next;
@@ -132,13 +177,26 @@ bool pymt__depot_check(unsigned c) {
     if (e == NULL)
         return true; /* nothing to walk (or another thread holds the batches for a moment) */
     pymt__tsan_acquire(&depot[c].stack); /* pairs with the release in depot_publish */
-    bool ok = true;
+    bool ok = true, hard = pymt__hardened;
     size_t total = 0;
-    for (ck_stack_entry_t *b = e; b != NULL; b = (ck_stack_entry_t *)pymt__blk_get(b, 0)) {
-        void *rest = pymt__blk_get(b, 1);
-        size_t n = rest != NULL ? (size_t)(uintptr_t)pymt__blk_get(rest, 1) : 1, k = 0;
-        for (void *q = b; q != NULL && ok; q = q == (void *)b ? rest : pymt__blk_get(q, 0))
-            ok = pymt__arena_lookup(q) && pymt__block_class(q) == c && ++k <= n;
+    for (ck_stack_entry_t *b = e; b != NULL && ok; b = (ck_stack_entry_t *)pymt__blk_get(b, 0)) {
+        void *rest;
+        size_t n, k = 0;
+        if (!pymt__arena_lookup(b) || pymt__block_class(b) != c) {
+            ok = false;
+            break;
+        }
+        if (hard) {
+            uintptr_t w = (uintptr_t)pymt__harden_dec(b, pymt__blk_get(b, 1));
+            rest = (void *)(w & DEPOT_REST_MASK);
+            n = w >> DEPOT_N_SHIFT;
+        } else {
+            rest = pymt__blk_get(b, 1);
+            n = rest != NULL ? (size_t)(uintptr_t)pymt__blk_get(rest, 1) : 1;
+        }
+        for (void *q = b; q != NULL && ok; q = q == (void *)b ? rest : pymt__link_get(q))
+            ok = pymt__arena_lookup(q) && pymt__block_class(q) == c && ++k <= n &&
+                 (!hard || q == (void *)b || pymt__harden_marked(q));
         ok = ok && k == n;
         total += n;
     }

@@ -77,9 +77,13 @@ static void stats_at_exit(void) {
 /* The backend of each family (the table in backend.h). */
 static void wire(const pymt__options *o) {
     if (!o->debug) {
-        const pymt__backend *objmem = !o->pooling ? &pymt__backend_sys
-                                      : o->tcache ? &pymt__backend_pools
-                                                  : &pymt__backend_pools_locked;
+        const pymt__backend *objmem;
+        if (!o->pooling)
+            objmem = &pymt__backend_sys;
+        else if (o->harden)
+            objmem = o->tcache ? &pymt__backend_hardened : &pymt__backend_hardened_locked;
+        else
+            objmem = o->tcache ? &pymt__backend_pools : &pymt__backend_pools_locked;
         pymt__table_raw = &pymt__backend_raw;
         pymt__table_objmem = objmem;
         pymt__table_object = objmem;
@@ -130,6 +134,10 @@ void pymt__init_slow(void) {
         o.tcache = false;
     if (o.debug || !o.pooling)
         o.tcache = false; /* debug blocks never sit in a cache; nothing to cache without pools */
+    /* the pool core's checks and encodings follow this flag, fixed before the first pool
+     * block exists (no thread can reach the pools before init_done is published) */
+    o.harden = o.harden && o.pooling;
+    pymt__harden_init(o.harden);
     pymt__large_init(o.large_cache);
     pymt__opt = o;
     wire(&o);

@@ -26,8 +26,12 @@
 #ifndef PYMT_CONFIG_VALGRIND
 #define PYMT_CONFIG_VALGRIND 0
 #endif
+#ifndef PYMT_CONFIG_HARDEN
+#define PYMT_CONFIG_HARDEN 0
+#endif
 static const bool pymt__config_debug = PYMT_CONFIG_DEBUG;
 static const bool pymt__config_pooling = !PYMT_CONFIG_NO_POOLING;
+static const bool pymt__config_harden = PYMT_CONFIG_HARDEN; /* the hardened mode by default */
 
 #define pymt__likely(x) __builtin_expect(!!(x), 1)
 #define pymt__unlikely(x) __builtin_expect(!!(x), 0)

@@ -14,6 +14,10 @@
  *   PYMT_LARGE_CACHE     size in KiB, 0..1 GiB, default 2048 (2 MiB): freed large
  *                        object-memory blocks each thread keeps for reuse; 0 turns it off
  *   PYMT_HUGEPAGES       boolean, default 0: arenas mapped in 2 MiB pairs, advised for huge pages
+ *   PYMT_HARDEN          boolean, default 0: the hardened mode (backend.h, docs/hardening.md):
+ *                        free-list links encoded and checked, double frees and corrupted pool
+ *                        headers stop the program with a report (the default is 1 in a
+ *                        PYMT_HARDEN=ON build); applies whenever pooling is on
  *   PYMT_STATS           boolean, default 0: print the statistics to stderr at exit
  *   PYMT_DEBUG_LOG       file for debug reports (default stderr)
  *   PYMT_DEBUG_BACKTRACE boolean, default 0: record the allocation stack of every debug block
@@ -97,7 +101,7 @@ extern char **environ;
 static void warn_unknown(void) {
     static const char *const known[] = {
         "PYMT_MALLOC", "PYMT_TCACHE", "PYMT_TCACHE_BYTES", "PYMT_ARENA_RESERVE", "PYMT_LARGE_CACHE",
-        "PYMT_HUGEPAGES", "PYMT_STATS", "PYMT_DEBUG_LOG", "PYMT_DEBUG_BACKTRACE",
+        "PYMT_HUGEPAGES", "PYMT_HARDEN", "PYMT_STATS", "PYMT_DEBUG_LOG", "PYMT_DEBUG_BACKTRACE",
         "PYMT_SOAK_SECONDS", "PYMT_PYTHON_REGRTESTS"};
     for (char **e = environ; e != NULL && *e != NULL; e++) {
         const char *var = *e;
@@ -116,7 +120,7 @@ static void warn_unknown(void) {
         name[len] = '\0';
         const char *parts[] = {"pymt: unknown environment variable ", name,
                                " ignored (pymt reads PYMT_MALLOC, PYMT_TCACHE, PYMT_TCACHE_BYTES, PYMT_ARENA_RESERVE, "
-                               "PYMT_LARGE_CACHE, PYMT_HUGEPAGES, PYMT_STATS, PYMT_DEBUG_LOG, "
+                               "PYMT_LARGE_CACHE, PYMT_HUGEPAGES, PYMT_HARDEN, PYMT_STATS, PYMT_DEBUG_LOG, "
                                "PYMT_DEBUG_BACKTRACE)\n"};
         for (size_t i = 0; i < 3; i++)
             pymt__write_err(parts[i]);
@@ -155,6 +159,7 @@ void pymt__options_read(pymt__options *o) {
     o->arena_reserve = (unsigned)read_size("PYMT_ARENA_RESERVE", 2, 1, 1024);
     o->large_cache = read_size("PYMT_LARGE_CACHE", (size_t)2 << 20, 1024, (size_t)1 << 30);
     o->hugepages = read_bool("PYMT_HUGEPAGES", false);
+    o->harden = read_bool("PYMT_HARDEN", pymt__config_harden);
     o->stats_at_exit = read_bool("PYMT_STATS", false);
     o->debug_backtrace = read_bool("PYMT_DEBUG_BACKTRACE", false);
     const char *log = getenv("PYMT_DEBUG_LOG");

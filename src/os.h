@@ -1,4 +1,4 @@
-/* os.h: the kernel's memory calls (os.c). */
+/* os.h: the kernel's memory calls and its randomness (os.c). */
 #ifndef PYMT_OS_H
 #define PYMT_OS_H
 
@@ -16,5 +16,8 @@ void pymt__os_unmap(void *p, size_t size);
 bool pymt__os_advise_huge(void *p, size_t size);
 /* Give the pages back to the OS, keeping the mapping (they read as zero afterwards). */
 void pymt__os_discard(void *p, size_t size);
+/* Fill buf with n unpredictable bytes: getrandom(2) without blocking, else the 16 random bytes
+ * the kernel gave the process at exec (AT_RANDOM) stirred with the clock. Never allocates. */
+void pymt__os_random(void *buf, size_t n);
 
 #endif /* PYMT_OS_H */

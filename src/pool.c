@@ -13,7 +13,14 @@
  *     unless it is the last of the list with all pools free (pymalloc keeps one: bpo-37257);
  *   - blocks are carved lazily: a pool's never-used blocks start at nextoffset.
  * Blocks move in batches: pymt__pool_take_locked / pymt__pool_give_locked serve the thread
- * caches, one lock acquisition per batch. Never calls malloc; never touches a thread cache. */
+ * caches, one lock acquisition per batch. Never calls malloc; never touches a thread cache.
+ * Hardened mode (pymt__hardened, harden.h): free-list links are encoded and free blocks carry
+ * the free marker; before the core uses a pool header it checks it (pool_verify: canary, class
+ * against the arena's class table, arena record, offsets, count), it checks each link it
+ * follows (a carved block of the same pool, or for a chain given back, a block start of its
+ * class), the neighbours of a pool it unlinks (safe unlinking: they point back at it), and a
+ * block freed alone (a block start, not already free). The first failure stops the program with
+ * a report (harden.c). */
 #include "pool.h"
 
 #include <errno.h>
@@ -29,6 +36,15 @@ static pymt__arena *nfp2lasta[PYMT__POOLS_PER_ARENA + 1];
 static size_t class_pools[PYMT__NCLASSES];     /* pools assigned to each class */
 static size_t class_blocks[PYMT__NCLASSES];    /* blocks those pools hold */
 static size_t class_out[PYMT__NCLASSES];       /* blocks out of those pools */
+
+#define MAGIC(d) (UINT64_MAX / (d) + 1)
+const uint64_t pymt__class_magic[PYMT__NCLASSES] = {
+    MAGIC(1),  MAGIC(2),  MAGIC(3),  MAGIC(4),  MAGIC(5),  MAGIC(6),  MAGIC(7),  MAGIC(8),
+    MAGIC(9),  MAGIC(10), MAGIC(11), MAGIC(12), MAGIC(13), MAGIC(14), MAGIC(15), MAGIC(16),
+    MAGIC(17), MAGIC(18), MAGIC(19), MAGIC(20), MAGIC(21), MAGIC(22), MAGIC(23), MAGIC(24),
+    MAGIC(25), MAGIC(26), MAGIC(27), MAGIC(28), MAGIC(29), MAGIC(30), MAGIC(31), MAGIC(32)};
+#undef MAGIC
+_Static_assert(PYMT__NCLASSES == 32, "one magic number per class");
 
 void pymt__core_lock(void) {
     pthread_mutex_lock(&core_mutex);
@@ -47,7 +63,42 @@ static void usedpools_push(unsigned c, pymt__pool *pool) {
     usedpools[c] = pool;
 }
 
+/* ---- hardened mode: the checks before the core trusts a header or a link ------------------- */
+
+/* Is b a carved block of pool, of class c (a link of the pool's own free list)? */
+static bool pool_holds_block(const pymt__pool *pool, const void *b, unsigned c) {
+    uintptr_t off = (uintptr_t)b - (uintptr_t)pool;
+    uintptr_t head = pymt__pool_overhead(pool);
+    return off >= head && off < pool->nextoffset && pymt__class_divides(off - head, c);
+}
+
+/* Stop with a report unless pool's header is whole: canary, class (it must agree with the
+ * arena's class table, which lives elsewhere), arena record, offsets and count. */
+static void pool_verify(const pymt__pool *pool) {
+    unsigned c = pool->szidx;
+    const pymt__arena *a = pool->arena;
+    if (pool->canary != pymt__harden_canary(pool))
+        pymt__harden_bad_pool(pool, "its canary was overwritten");
+    if (c >= PYMT__NCLASSES || pymt__block_class(pool) != c)
+        pymt__harden_bad_pool(pool, "its class does not match the arena's class table");
+    if (!pymt__arena_is_record_locked(a) || a->state != PYMT__ARENA_ACTIVE ||
+        a->address != ((uintptr_t)pool & ~(uintptr_t)PYMT__ARENA_MASK))
+        pymt__harden_bad_pool(pool, "its arena pointer is not its arena's record");
+    uintptr_t head = pymt__pool_overhead(pool);
+    if (pool->nextoffset < head ||
+        pool->nextoffset > pymt__pool_maxnext(c) + pymt__class_to_size(c) ||
+        !pymt__class_divides(pool->nextoffset - head, c) ||
+        pool->count > (pool->nextoffset - head) / pymt__class_to_size(c))
+        pymt__harden_bad_pool(pool, "its offsets or its count are out of range");
+    if (pool->freeblock != NULL && !pool_holds_block(pool, pool->freeblock, c))
+        pymt__harden_bad_pool(pool, "its free-list head is not a block of the pool");
+}
+
 static void usedpools_unlink(unsigned c, pymt__pool *pool) {
+    if (pymt__hardened &&
+        ((pool->prevpool ? pool->prevpool->nextpool : usedpools[c]) != pool ||
+         (pool->nextpool != NULL && pool->nextpool->prevpool != pool)))
+        pymt__harden_bad_pool(pool, "its list neighbours do not point back at it");
     if (pool->prevpool)
         pool->prevpool->nextpool = pool->nextpool;
     else
@@ -105,10 +156,16 @@ static pymt__pool *pool_new_locked(unsigned c) {
     pymt__pool *pool = a->freepools;
     bool fresh = pool == NULL;
     if (!fresh) {
+        if (pymt__hardened) {
+            pool_verify(pool);
+            if (pool->arena != a || pool->count != 0)
+                pymt__harden_bad_pool(pool, "an empty pool's arena or count is wrong");
+        }
         a->freepools = pool->nextpool;
     } else {
         pool = (pymt__pool *)(a->address + (size_t)a->ncarved * PYMT__POOL_SIZE);
         a->ncarved++;
+        pool->canary = pymt__hardened ? pymt__harden_canary(pool) : 0;
         pool->arena = a;
         pool->szidx = PYMT__NCLASSES; /* no class yet: forces the init below */
         pool->freeblock = NULL;
@@ -119,12 +176,10 @@ static pymt__pool *pool_new_locked(unsigned c) {
         a->nextarena = a->prevarena = NULL;
     }
     if (pool->szidx != c) {
-        size_t size = pymt__class_to_size(c);
         size_t head = pymt__pool_overhead(pool);
         pool->szidx = c;
         pool->freeblock = NULL;
         pool->nextoffset = (uint32_t)head;
-        pool->maxnextoffset = (uint32_t)(PYMT__POOL_SIZE - size);
         pymt__arena_classes(pool)[((uintptr_t)pool >> PYMT__POOL_BITS) &
                                   (PYMT__POOLS_PER_ARENA - 1)] = (uint8_t)c;
         PYMT_TRACK_POOL_INIT((char *)pool + head, PYMT__POOL_SIZE - head);
@@ -137,19 +192,20 @@ static pymt__pool *pool_new_locked(unsigned c) {
 }
 
 static bool pool_is_full(const pymt__pool *pool) {
-    return pool->freeblock == NULL && pool->nextoffset > pool->maxnextoffset;
+    return pool->freeblock == NULL && pool->nextoffset > pymt__pool_maxnext(pool->szidx);
 }
 
 /* Length of a free list (debug-preset assertions only). */
 static uint32_t chain_length(void *b) {
     uint32_t n = 0;
-    for (; b != NULL; b = pymt__blk_get(b, 0))
+    for (; b != NULL; b = pymt__link_get(b))
         n++;
     return n;
 }
 
 void *pymt__pool_take_locked(unsigned c, size_t want, size_t limit, size_t *got) {
     size_t size = pymt__class_to_size(c);
+    bool hard = pymt__hardened;
     void *head = NULL, *tail = NULL;
     size_t n = 0;
     bool spliced = false;
@@ -158,6 +214,11 @@ void *pymt__pool_take_locked(unsigned c, size_t want, size_t limit, size_t *got)
         pymt__pool *pool = usedpools[c];
         if (pool == NULL && (pool = pool_new_locked(c)) == NULL)
             break;
+        if (hard) {
+            pool_verify(pool);
+            if (pool->szidx != c)
+                pymt__harden_bad_pool(pool, "a pool on the list of one class has another");
+        }
         size_t before = n;
         void *b = pool->freeblock;
         /* free-listed blocks: carved ones minus those out */
@@ -168,7 +229,7 @@ void *pymt__pool_take_locked(unsigned c, size_t want, size_t limit, size_t *got)
              * blocks; it is NULL-terminated, so it ends the chain */
             pymt__assert(chain_length(b) == listed);
             if (tail != NULL)
-                pymt__blk_set(tail, 0, b);
+                pymt__link_set(tail, b);
             else
                 head = b;
             tail = NULL;
@@ -178,24 +239,34 @@ void *pymt__pool_take_locked(unsigned c, size_t want, size_t limit, size_t *got)
         } else {
             /* blocks given back first (warm) */
             while (n < want && (b = pool->freeblock) != NULL) {
-                pool->freeblock = pymt__blk_get(b, 0);
+                void *next = pymt__link_get(b);
+                if (hard) {
+                    if (next != NULL && !pool_holds_block(pool, next, c))
+                        pymt__harden_bad_link(b, c, next, "its pool's free list");
+                    if (!pymt__harden_marked(b))
+                        pymt__harden_bad_marker(b, c, "its pool's free list");
+                }
+                pool->freeblock = next;
                 if (tail != NULL)
-                    pymt__blk_set(tail, 0, b);
+                    pymt__link_set(tail, b);
                 else
                     head = b;
                 tail = b;
                 n++;
             }
             /* then never-used ones, carved in one pass: each linked to the next */
-            if (n < want && pool->nextoffset <= pool->maxnextoffset) {
-                size_t k = (pool->maxnextoffset - pool->nextoffset) / size + 1;
+            if (n < want && pool->nextoffset <= pymt__pool_maxnext(c)) {
+                size_t k = (pymt__pool_maxnext(c) - pool->nextoffset) / size + 1;
                 if (k > want - n)
                     k = want - n;
                 char *first = (char *)pool + pool->nextoffset, *last = first + (k - 1) * size;
                 for (char *q = first; q < last; q += size)
-                    pymt__blk_set(q, 0, q + size);
+                    pymt__link_set(q, q + size);
+                if (hard)
+                    for (char *q = first; q <= last; q += size)
+                        pymt__harden_mark(q);
                 if (tail != NULL)
-                    pymt__blk_set(tail, 0, first);
+                    pymt__link_set(tail, first);
                 else
                     head = first;
                 tail = last;
@@ -208,7 +279,7 @@ void *pymt__pool_take_locked(unsigned c, size_t want, size_t limit, size_t *got)
             usedpools_unlink(c, pool);
     }
     if (tail != NULL)
-        pymt__blk_set(tail, 0, NULL);
+        pymt__link_set(tail, NULL);
     class_out[c] += n;
     *got = n;
     if (n == 0)
@@ -261,9 +332,14 @@ static void pool_empty_locked(pymt__pool *pool, pymt__arena **retire) {
 /* Give back k blocks of one pool, already linked first -> ... -> last. */
 static void run_give_locked(void *first, void *last, uint32_t k, pymt__arena **retire) {
     pymt__pool *pool = pymt__pool_of(first);
+    if (pymt__hardened) {
+        pool_verify(pool);
+        if (pool->count < k)
+            pymt__harden_bad_pool(pool, "its count is lower than the blocks coming back");
+    }
     unsigned c = pool->szidx;
     bool was_full = pool_is_full(pool);
-    pymt__blk_set(last, 0, pool->freeblock);
+    pymt__link_set(last, pool->freeblock);
     pool->freeblock = first;
     pymt__assert(pool->count >= k);
     pool->count -= k;
@@ -281,11 +357,23 @@ void pymt__pool_give_locked(void *chain, pymt__arena **retire) {
     /* Blocks of one pool come in runs (a bin holds them in the order the program freed them,
      * which follows the order they were carved): each run is spliced onto its pool's free list
      * at once, with one header update. */
+    bool hard = pymt__hardened;
     while (chain != NULL) {
         pymt__pool *pool = pymt__pool_of(chain);
         void *last = chain, *next;
         uint32_t k = 1;
-        while ((next = pymt__blk_get(last, 0)) != NULL && pymt__pool_of(next) == pool) {
+        for (;;) {
+            if (hard && !pymt__harden_marked(last))
+                pymt__harden_bad_marker(last, pymt__block_class(last),
+                                        "a chain given back to the pools");
+            next = pymt__link_get(last);
+            /* a chain may mix classes: each block is checked against its own */
+            if (hard && next != NULL &&
+                !(pymt__arena_lookup(next) && pymt__block_ok(next, pymt__block_class(next))))
+                pymt__harden_bad_link(last, pymt__block_class(last), next,
+                                      "a chain given back to the pools");
+            if (next == NULL || pymt__pool_of(next) != pool)
+                break;
             last = next;
             k++;
         }
@@ -308,12 +396,40 @@ void *pymt__pool_alloc_one(unsigned c) {
     pymt__core_lock();
     void *b = pymt__pool_take_locked(c, 1, 1, &got);
     pymt__core_unlock();
+    if (pymt__hardened && b != NULL)
+        pymt__harden_clear(b);
     return b;
+}
+
+bool pymt__pool_lists_block_locked(const void *p) {
+    pymt__pool *pool = pymt__pool_of(p);
+    unsigned c = pool->szidx;
+    if (c >= PYMT__NCLASSES)
+        return false;
+    size_t bound = pymt__pool_blocks(pool, c);
+    for (void *b = pool->freeblock; b != NULL && bound-- > 0; b = pymt__link_get(b)) {
+        if (!pool_holds_block(pool, b, c))
+            return false;
+        if (b == p)
+            return true;
+    }
+    return false;
 }
 
 void pymt__pool_free_one(void *p) {
     pymt__arena *retire = NULL;
     pymt__core_lock();
+    if (pymt__hardened) {
+        unsigned c = pymt__block_class(p);
+        if (!pymt__block_ok(p, c))
+            pymt__harden_bad_pointer("free", p, c);
+        if (pymt__harden_marked(p))
+            pymt__harden_double_free("free", p, c,
+                                     pymt__pool_lists_block_locked(p)
+                                         ? "its pool's free list"
+                                         : "a thread's cache or the depot (its marker is set)");
+        pymt__harden_mark(p);
+    }
     run_give_locked(p, p, 1, &retire);
     pymt__core_unlock();
     pymt__pool_retire_list(retire);
@@ -386,18 +502,19 @@ bool pymt__pool_check_locked(const pymt__pool *pool) {
         pymt__block_class(pool) != c)
         return false;
     size_t size = pymt__class_to_size(c), head = pymt__pool_overhead(pool);
-    if (pool->maxnextoffset != PYMT__POOL_SIZE - size || pool->nextoffset < head ||
-        (pool->nextoffset - head) % size != 0 || pool->nextoffset > pool->maxnextoffset + size)
+    if (pool->canary != (pymt__hardened ? pymt__harden_canary(pool) : 0) ||
+        pool->nextoffset < head || (pool->nextoffset - head) % size != 0 ||
+        pool->nextoffset > pymt__pool_maxnext(c) + size)
         return false;
     size_t carved = (pool->nextoffset - head) / size;
     if (pool->count == 0 || pool->count > carved)
         return false;
     /* the free list: carved blocks of this pool, as many as are not out */
     size_t listed = 0;
-    for (void *b = pool->freeblock; b != NULL; b = pymt__blk_get(b, 0)) {
+    for (void *b = pool->freeblock; b != NULL; b = pymt__link_get(b)) {
         uintptr_t off = (uintptr_t)b - (uintptr_t)pool;
         if (off < head || off >= pool->nextoffset || (off - head) % size != 0 ||
-            ++listed > carved - pool->count)
+            ++listed > carved - pool->count || (pymt__hardened && !pymt__harden_marked(b)))
             return false;
     }
     if (listed != carved - pool->count)

@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "arena.h"
+#include "harden.h"
 
 /* The pool header (struct pymt__pool) is in types.h. */
 #define PYMT__POOL_OVERHEAD ((sizeof(struct pymt__pool) + PYMT__ALIGNMENT - 1) & ~(size_t)(PYMT__ALIGNMENT - 1))
@@ -41,11 +42,49 @@ static inline size_t pymt__pool_overhead(const pymt__pool *pool) {
 static inline size_t pymt__pool_blocks(const pymt__pool *pool, unsigned c) {
     return (PYMT__POOL_SIZE - pymt__pool_overhead(pool)) / pymt__class_to_size(c);
 }
+/* The largest offset in a pool at which a whole block of class c fits (pymalloc's
+ * maxnextoffset, which the header no longer stores). */
+static inline uint32_t pymt__pool_maxnext(unsigned c) {
+    return (uint32_t)(PYMT__POOL_SIZE - pymt__class_to_size(c));
+}
+
+/* Is off, an offset from a pool's first block, a multiple of class c's block size? Without a
+ * division: off is a multiple of 16 and off/16 of d = c + 1, which for off/16 < 2^32 holds
+ * exactly when (off/16) * ceil(2^64 / d) mod 2^64 < ceil(2^64 / d) (Lemire, Kaser and Kurz,
+ * "Faster remainder by direct computation", 2019); pymt__class_magic[c] is that ceiling (0 for
+ * d = 1, where every offset qualifies). */
+extern const uint64_t pymt__class_magic[PYMT__NCLASSES];
+static inline bool pymt__class_divides(uintptr_t off, unsigned c) {
+    uint64_t m = pymt__class_magic[c];
+    return (off & (PYMT__ALIGNMENT - 1)) == 0 &&
+           (uint64_t)(off >> PYMT__ALIGNMENT_SHIFT) * m <= m - 1;
+}
+/* Does b, in a pool of class c, sit on a block boundary of that pool? */
+static inline bool pymt__block_aligned(const void *b, unsigned c) {
+    uintptr_t head = ((uintptr_t)b & PYMT__ARENA_MASK) < PYMT__POOL_SIZE ? PYMT__POOL0_OVERHEAD
+                                                                          : PYMT__POOL_OVERHEAD;
+    /* head <= offset <= maxnext in one unsigned comparison (below head wraps around) */
+    uintptr_t rel = ((uintptr_t)b & PYMT__POOL_MASK) - head;
+    return rel <= pymt__pool_maxnext(c) - head && pymt__class_divides(rel, c);
+}
+/* Is b the start of a block of class c in one of pymt's arenas? The hardened mode's check of
+ * a pointer decoded from a free-list link: the arena map, the arena's class table and b's
+ * offset in its pool, never the pool header (a cache miss, and the header may be what an
+ * attacker overwrote). */
+static inline bool pymt__block_ok(const void *b, unsigned c) {
+    return pymt__arena_lookup(b) && pymt__block_class(b) == c && pymt__block_aligned(b, c);
+}
 
 /* The core lock (a pthread mutex), and its counters for stats. */
 void pymt__core_lock(void);
 void pymt__core_unlock(void);
 
+/* Chains of free blocks pass between the pool core, the depot and the thread caches linked
+ * through word 0 (pymt__link_get / pymt__link_set: encoded in the hardened mode, where every
+ * block of a chain also carries the free marker in word 1; harden.h).
+ * In the hardened mode the core checks a pool's header (canary, class, arena, offsets, count)
+ * before it uses it, every link it follows and every block given back, and stops the program
+ * with a report on the first that fails (harden.h). */
 /* Take want blocks of class c from the pools, or fewer when memory runs out; returns the chain
  * (linked through word 0, NULL-terminated) and sets *got. A pool's whole free list is spliced
  * on in O(1), without touching its blocks, when *got stays <= limit (want <= limit), so *got
@@ -59,9 +98,14 @@ void pymt__pool_give_locked(void *chain, pymt__arena **retire);
 /* Retire a list collected by pymt__pool_give_locked. No lock needed. */
 void pymt__pool_retire_list(pymt__arena *retire);
 
-/* One block / one free with the lock taken inside (classic mode, debug mode, dead threads). */
+/* One block / one free with the lock taken inside (classic mode, debug mode, dead threads).
+ * Hardened mode: alloc_one clears the block's link and marker; free_one stops the program with
+ * a report when p is not a block start or is already free. */
 void *pymt__pool_alloc_one(unsigned c);
 void pymt__pool_free_one(void *p);
+/* Hardened mode: is block p on its pool's free list (a double free's report says where the
+ * block was found)? Walks the list, stopping at a link that fails its check. Core lock held. */
+bool pymt__pool_lists_block_locked(const void *p);
 
 /* Per-class figures under the core lock (stats). */
 typedef struct pymt__pool_class_counts {

@@ -103,10 +103,11 @@ PYMT_API void pymt_print_stats(FILE *f) {
         f = stderr;
     pymt_stats s;
     stats_collect(&s);
-    fprintf(f, "pymt %d.%d.%d, mode %s, thread caches %s%s\n", PYMT_VERSION_MAJOR,
+    fprintf(f, "pymt %d.%d.%d, mode %s, thread caches %s%s%s\n", PYMT_VERSION_MAJOR,
             PYMT_VERSION_MINOR, PYMT_VERSION_PATCH, mode_name(s.mode),
             s.tcache_enabled ? "on" : "off",
-            pymt__opt.hugepages && pymt__opt.pooling ? ", huge pages advised" : "");
+            pymt__opt.hugepages && pymt__opt.pooling ? ", huge pages advised" : "",
+            pymt__opt.harden ? ", hardened" : "");
     fprintf(f, "class   size   pools   blocks in use   cached    depot      free\n");
     for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
         const pymt_class_stats *cs = &s.classes[c];

@@ -38,7 +38,20 @@
  * last round. The registry of live caches is a list under the core lock, walked by stats and
  * the fork child; only a cache whose destructor will run may be on it.
  * Only the pools backend with thread caches (backend_pools.c) calls refill and overflow; in
- * every other mode the bins stay at max 0 and empty, and nothing here runs. */
+ * every other mode the bins stay at max 0 and empty, and nothing here runs.
+ *
+ * Hardened mode (the hardened backend, harden.h): the bins stay empty with max 0 here too, and
+ * each class has one magazine of its own instead (hmag[c], in the spare's words), up to twice
+ * its bound hmag_max[c] (which starts and grows as a bin's does), as chains whose links are
+ * encoded and whose blocks carry the free marker. harden_malloc pops and checks the link it
+ * follows (a block start of the class in one of pymt's arenas, and the chain ends exactly when
+ * the count does) and the marker of the block it hands out, then clears both words.
+ * harden_free checks that p is a block start and not already free (its marker), and stops the
+ * program with a report saying where the block already is (this thread's cache, its pool's
+ * free list, or elsewhere). A full magazine sends its newest hmag_max blocks away whole, like a
+ * full bin (depot, else pools), walking (and checking) them to cut the chain; an empty one
+ * takes a depot batch, else a batch from the pools. Thread exit and pymt_thread_flush give the
+ * magazine away as they give a spare. */
 #include "tcache.h"
 
 #include <errno.h>
@@ -123,6 +136,7 @@ static void tcache_destructor(void *arg) {
         size_t n;
         void *chain = bin_take_all(&tc->bins[c], &n);
         tc->bins[c].max = 0;
+        tc->hmag_max[c] = 0;
         if (chain != NULL)
             chains[nchains++] = chain;
         chain = spare_take(tc, c, &n);
@@ -298,8 +312,14 @@ static void tcache_setup(pymt__tcache *tc) {
     if (registry_n > drain_mark)
         drain_mark = registry_n;
     pymt__core_unlock();
-    for (unsigned c = 0; c < PYMT__NCLASSES; c++)
-        tc->bins[c].max = start_max(c);
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
+        uint32_t start = start_max(c);
+        /* hardened: the fast path's bins keep max 0 and always miss */
+        if (pymt__hardened)
+            tc->hmag_max[c] = (uint16_t)start;
+        else
+            tc->bins[c].max = start;
+    }
     tc->state = PYMT__TC_ACTIVE;
 }
 
@@ -388,6 +408,174 @@ void pymt__tcache_overflow(void *p) {
     bool pushed = pymt__tcache_push(p, c);
     pymt__assert(pushed);
     (void)pushed;
+}
+
+/* ---- the hardened magazines ----------------------------------------------------------------- */
+
+static const char tc_where[] = "this thread's cache";
+
+/* Is p on the chain of n blocks of class c? Stops at a link that fails its check. */
+static bool hmag_holds(void *chain, size_t n, unsigned c, const void *p) {
+    for (void *b = chain; b != NULL && n-- > 0; b = pymt__link_get(b)) {
+        if (!pymt__block_ok(b, c))
+            return false;
+        if (b == p)
+            return true;
+    }
+    return false;
+}
+
+/* call of block p of class c, whose free marker is set: say where it already is, and stop. */
+PYMT__NOINLINE PYMT__COLD static void harden_double_free(pymt__tcache *tc, const char *call,
+                                                         void *p, unsigned c) {
+    const char *where = "a thread's cache or the depot (its free marker is set)";
+    if (tc->state == PYMT__TC_ACTIVE &&
+        hmag_holds(tc->hmag[c], pymt__load_relaxed(&tc->hmag_count[c]), c, p)) {
+        where = tc_where;
+    } else {
+        pymt__core_lock();
+        if (pymt__pool_lists_block_locked(p))
+            where = "its pool's free list";
+        pymt__core_unlock();
+    }
+    pymt__harden_double_free(call, p, c, where);
+}
+
+void pymt__tcache_harden_check_live(const char *call, void *p) {
+    unsigned c = pymt__block_class(p);
+    if (pymt__unlikely(!pymt__block_aligned(p, c)))
+        pymt__harden_bad_pointer(call, p, c);
+    if (pymt__unlikely(pymt__blk_peek(p, 1) == pymt__harden_tag(p)))
+        harden_double_free(&pymt__tc, call, p, c);
+}
+
+/* Fill the empty magazine of class c: a depot batch, else a batch from the pools. */
+static bool hmag_refill(pymt__tcache *tc, unsigned c) {
+    uint32_t max = tc->hmag_max[c];
+    if (max < class_max(c))
+        tc->hmag_max[c] = (uint16_t)(2 * max < class_max(c) ? 2 * max : class_max(c));
+    max = tc->hmag_max[c];
+    size_t got;
+    void *chain = pymt__depot_take(c, &got);
+    if (chain != NULL) {
+        bump(&tc->adopted);
+    } else {
+        pymt__core_lock();
+        chain = pymt__pool_take_locked(c, max, 2 * (size_t)max, &got);
+        pymt__core_unlock();
+        if (chain == NULL)
+            return false; /* errno ENOMEM set by the pool core */
+    }
+    bump(&tc->refills);
+    tc->hmag[c] = chain;
+    pymt__store_relaxed(&tc->hmag_count[c], (uint32_t)got);
+    return true;
+}
+
+/* harden_malloc with an empty magazine: set the cache up on first use, refill it, then pop;
+ * a thread that cannot cache gets one block from the pools. */
+PYMT__NOINLINE PYMT__COLD static void *harden_malloc_slow(size_t n) {
+    unsigned c = pymt__size_to_class(n);
+    pymt__tcache *tc = &pymt__tc;
+    if (tc->state == PYMT__TC_NEW)
+        tcache_setup(tc);
+    if (tc->state != PYMT__TC_ACTIVE) {
+        void *p = pymt__pool_alloc_one(c); /* checked, and cleared, by the core */
+        if (p != NULL)
+            PYMT_TRACK_ALLOC(p, n);
+        return p;
+    }
+    if (!hmag_refill(tc, c))
+        return NULL;
+    return pymt__tcache_harden_malloc(n);
+}
+
+void *pymt__tcache_harden_malloc(size_t n) {
+    unsigned c = pymt__size_to_class(n);
+    pymt__tcache *tc = &pymt__tc;
+    void *p = tc->hmag[c];
+    if (pymt__unlikely(p == NULL))
+        return harden_malloc_slow(n);
+    uintptr_t m = pymt__harden_mix(p);
+    uint32_t left = pymt__load_relaxed(&tc->hmag_count[c]) - 1;
+    void *next = pymt__harden_dec_m(m, pymt__blk_get(p, 0));
+    /* the chain ends exactly where its count does */
+    if (pymt__unlikely(next != NULL ? left == 0 || !pymt__block_ok(next, c) : left != 0))
+        pymt__harden_bad_link(p, c, next, tc_where);
+    if (pymt__unlikely(pymt__blk_get(p, 1) != pymt__harden_tag_m(m)))
+        pymt__harden_bad_marker(p, c, tc_where);
+    tc->hmag[c] = next;
+    pymt__store_relaxed(&tc->hmag_count[c], left);
+    pymt__harden_clear(p);
+    PYMT_TRACK_ALLOC(p, n);
+    return p;
+}
+
+/* harden_free when the thread has no active cache, or its magazine is full: set the cache up
+ * on first use, or give p to its pool; send the newest blocks of a full magazine away; then
+ * push p. p has passed harden_free's checks. */
+PYMT__NOINLINE PYMT__COLD static void harden_free_slow(void *p, unsigned c) {
+    pymt__tcache *tc = &pymt__tc;
+    if (tc->state == PYMT__TC_NEW)
+        tcache_setup(tc);
+    if (tc->state != PYMT__TC_ACTIVE) {
+        PYMT_TRACK_FREE(p, pymt__class_to_size(c));
+        pymt__pool_free_one(p);
+        return;
+    }
+    uint32_t count = pymt__load_relaxed(&tc->hmag_count[c]);
+    uint32_t max = tc->hmag_max[c];
+    /* a thread that keeps freeing this class earns a bigger magazine, as a bin does */
+    if (count >= 2 * max && max < class_max(c)) {
+        tc->hmag_max[c] = (uint16_t)(2 * max < class_max(c) ? 2 * max : class_max(c));
+        max = tc->hmag_max[c];
+    }
+    if (count >= 2 * max) {
+        /* the newest max blocks leave whole, while they are still in the CPU cache: walk (and
+         * check) them to cut the chain there */
+        void *first = tc->hmag[c], *last = first;
+        for (uint32_t i = 1; i < max; i++) {
+            void *next = pymt__harden_dec(last, pymt__blk_get(last, 0));
+            if (next == NULL || !pymt__block_ok(next, c))
+                pymt__harden_bad_link(last, c, next, tc_where);
+            last = next;
+        }
+        void *rest = pymt__harden_dec(last, pymt__blk_get(last, 0));
+        if (rest == NULL || !pymt__block_ok(rest, c))
+            pymt__harden_bad_link(last, c, rest, tc_where);
+        pymt__blk_set(last, 0, pymt__harden_enc(last, NULL));
+        tc->hmag[c] = rest;
+        count -= max;
+        pymt__store_relaxed(&tc->hmag_count[c], count);
+        bump(&tc->flushes);
+        give_away(tc, c, first, max, depot_limit(c));
+    }
+    PYMT_TRACK_FREE(p, pymt__class_to_size(c));
+    pymt__blk_set(p, 0, pymt__harden_enc(p, tc->hmag[c]));
+    pymt__harden_mark(p);
+    tc->hmag[c] = p;
+    pymt__store_relaxed(&tc->hmag_count[c], count + 1);
+}
+
+void pymt__tcache_harden_free(void *p) {
+    pymt__tcache *tc = &pymt__tc;
+    unsigned c = pymt__block_class(p); /* p is in an arena: the caller looked it up */
+    uintptr_t m = pymt__harden_mix(p);
+    if (pymt__unlikely(!pymt__block_aligned(p, c)))
+        pymt__harden_bad_pointer("free", p, c);
+    if (pymt__unlikely(pymt__blk_get(p, 1) == pymt__harden_tag_m(m)))
+        harden_double_free(tc, "free", p, c);
+    uint32_t count = pymt__load_relaxed(&tc->hmag_count[c]);
+    /* a thread without an active cache has max 0, so it takes the slow path too */
+    if (pymt__unlikely(count >= 2 * (uint32_t)tc->hmag_max[c])) {
+        harden_free_slow(p, c);
+        return;
+    }
+    PYMT_TRACK_FREE(p, pymt__class_to_size(c));
+    pymt__blk_set(p, 0, pymt__harden_enc_m(m, tc->hmag[c]));
+    pymt__blk_set(p, 1, pymt__harden_tag_m(m));
+    tc->hmag[c] = p;
+    pymt__store_relaxed(&tc->hmag_count[c], count + 1);
 }
 
 void pymt__tcache_flush_self(void) {
@@ -489,22 +677,29 @@ void pymt__tcache_atfork_child_locked(void) {
     }
 }
 
-/* Blocks in a chain of class c, or SIZE_MAX when it holds something else or more than limit. */
+/* Blocks in a chain of class c, or SIZE_MAX when it holds something else or more than limit
+ * (in the hardened mode, also a block that is not a block start or lacks its free marker). */
 static size_t chain_check(void *chain, unsigned c, size_t limit) {
     size_t n = 0;
-    for (void *b = chain; b != NULL; b = pymt__blk_get(b, 0))
-        if (!pymt__arena_lookup(b) || pymt__block_class(b) != c || ++n > limit)
+    bool hard = pymt__hardened;
+    for (void *b = chain; b != NULL; b = pymt__link_get(b))
+        if (!pymt__arena_lookup(b) || pymt__block_class(b) != c || ++n > limit ||
+            (hard && (!pymt__block_ok(b, c) || !pymt__harden_marked(b))))
             return SIZE_MAX;
     return n;
 }
 
 bool pymt__tcache_check(const pymt__tcache *tc) {
+    bool hard = pymt__hardened;
     for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
         size_t limit = 2 * (size_t)class_max(c);
         const pymt__tbin *b = &tc->bins[c];
-        if (b->max > class_max(c) ||
+        if (b->max > class_max(c) || tc->hmag_max[c] > class_max(c) ||
             chain_check(b->head, c, limit) != pymt__load_relaxed(&b->count) ||
             chain_check(tc->spare[c], c, limit) != pymt__load_relaxed(&tc->spare_count[c]))
+            return false;
+        /* hardened: the fast path's bins always miss; otherwise no hardened bound is set */
+        if (hard ? b->head != NULL || b->max != 0 : tc->hmag_max[c] != 0)
             return false;
     }
     return true;

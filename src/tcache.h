@@ -59,6 +59,16 @@ static inline bool pymt__tcache_push(void *p, unsigned c) {
 void *pymt__tcache_refill(size_t n) PYMT__NOINLINE PYMT__COLD;
 void pymt__tcache_overflow(void *p) PYMT__NOINLINE PYMT__COLD;
 
+/* The hardened backend's small blocks (backend_pools.c, hardened mode with thread caches
+ * only): the calling thread's hardened magazine of the class, whose links are encoded and
+ * checked (tcache.c). harden_malloc: a block for 1 <= n <= 512 bytes, NULL + ENOMEM.
+ * harden_free: take back pool block p, stopping the program with a report when p is not a
+ * block start or is already free. harden_check_live: the same two checks for a block that
+ * call (realloc) is about to use. */
+void *pymt__tcache_harden_malloc(size_t n) PYMT__NOINLINE;
+void pymt__tcache_harden_free(void *p) PYMT__NOINLINE;
+void pymt__tcache_harden_check_live(const char *call, void *p);
+
 /* The calling thread's large-block cache (large.c), its thread cache set up first on first
  * use; NULL when the thread does not cache (set-up failed, thread exiting). Only the pools
  * backend with thread caches calls it. */
@@ -99,8 +109,9 @@ void pymt__tcache_flush_self(void);
 /* fork child: only the forking thread's cache survives. Core lock held. */
 void pymt__tcache_atfork_child_locked(void);
 /* Validator: every bin and spare of tc holds as many blocks as it counts, no more than two
- * magazines' worth, each a pool block of the bin's class. Owner thread, or a thread that knows
- * the owner is not running (tests). */
+ * magazines' worth, each a pool block of the bin's class; in the hardened mode the bins are
+ * empty with max 0 and every block of a magazine is a block start with its free marker.
+ * Owner thread, or a thread that knows the owner is not running (tests). */
 bool pymt__tcache_check(const pymt__tcache *tc);
 /* The calling thread's cache (white-box tests). */
 const pymt__tcache *pymt__tcache_self(void);

@@ -16,6 +16,9 @@
  *                                 metadata): clear whatever the tools remember about them
  *   pymt__blk_get(b, i)           read link word i of a FREE block b (may be poisoned)
  *   pymt__blk_set(b, i, v)        write link word i of a FREE block b
+ *   pymt__blk_peek(b, i)          read word i of a LIVE block b (the hardened mode's free-marker
+ *                                 test before realloc), leaving what the tools know of it as
+ *                                 it was
  *   PYMT_TRACK_LINK_OPEN(b)       word 0 of FREE block b is about to be written by code that
  *                                 does not go through pymt__blk_set (ConcurrencyKit's push in
  *                                 lfstack.c); leave it accessible: the next pymt__blk_set
@@ -147,6 +150,22 @@ static inline PYMT__TRACK_RAW void pymt__blk_set(void *b, unsigned i, void *v) {
     VALGRIND_MAKE_MEM_NOACCESS(w, sizeof *w);
 #else
     *w = v;
+#endif
+}
+static inline PYMT__TRACK_RAW void *pymt__blk_peek(void *b, unsigned i) {
+    void **w = (void **)b + i;
+#if PYMT_CONFIG_VALGRIND
+    /* the word may be undefined (never written by the program): read it as defined, then put
+     * its definedness back */
+    unsigned char vbits[sizeof *w];
+    unsigned saved = VALGRIND_GET_VBITS(w, vbits, sizeof *w);
+    VALGRIND_MAKE_MEM_DEFINED(w, sizeof *w);
+    void *v = *w;
+    if (saved == 1)
+        (void)VALGRIND_SET_VBITS(w, vbits, sizeof *w);
+    return v;
+#else
+    return *w;
 #endif
 }
 static inline void pymt__track_link_open(void *b) {

@@ -39,15 +39,18 @@ typedef struct pymt__arena {
  *   | header | blk 0 | blk 1 | blk 2 |         | blk n | tail |   free blocks are linked through
  *   +--------+-------+-------+-------+-- ... --+-------+------+   their first word
  * szidx is written under the lock while the pool has no live block and read without the lock
- * by free(), which holds a live block of the pool, so it cannot change under that read. */
+ * by free(), which holds a live block of the pool, so it cannot change under that read.
+ * pymalloc's maxnextoffset is not stored: it is POOL_SIZE - the class's block size, and its
+ * four bytes hold the hardened mode's canary, first, where an overflow out of the last block of
+ * the pool below lands before it reaches any other field (harden.h). */
 struct pymt__pool {
-    uint32_t count;          /* blocks out of the pool: with the program, in caches or depots */
+    uint32_t canary;         /* hardened mode: pymt__harden_canary(pool); 0 otherwise */
     uint32_t szidx;          /* size class; kept while the pool is empty (reuse skips re-init) */
+    uint32_t count;          /* blocks out of the pool: with the program, in caches or depots */
+    uint32_t nextoffset;     /* offset of the first never-carved block */
     void *freeblock;         /* free list of blocks given back */
     pymt__pool *nextpool;    /* usedpools list, or the arena's freepools list */
     pymt__pool *prevpool;    /* usedpools list */
-    uint32_t nextoffset;     /* offset of the first never-carved block */
-    uint32_t maxnextoffset;  /* largest offset at which a whole block still fits */
     pymt__arena *arena;
 };
 _Static_assert(sizeof(struct pymt__pool) == 48, "pool header is pymalloc's 48 bytes");
@@ -85,9 +88,20 @@ enum pymt__tcache_state {
 typedef struct pymt__tcache {
     pymt__tbin bins[PYMT__NCLASSES];
     /* The second magazine of each class: a bin that filled up, kept whole (owner only). Kept
-     * apart from bins[] so the fast path's lines stay dense. */
-    void *spare[PYMT__NCLASSES];
-    _Atomic uint32_t spare_count[PYMT__NCLASSES]; /* written by the owner, read by stats */
+     * apart from bins[] so the fast path's lines stay dense.
+     * Hardened mode: bins[] stay empty with max 0 (the inline fast path always misses), and
+     * the same words hold each class's one hardened magazine instead: hmag[c] its chain
+     * (encoded links, free markers: harden.h), hmag_count[c] its length, hmag_max[c] its bound
+     * (it holds up to twice that). */
+    union {
+        void *spare[PYMT__NCLASSES];
+        void *hmag[PYMT__NCLASSES];
+    };
+    union { /* written by the owner, read by stats */
+        _Atomic uint32_t spare_count[PYMT__NCLASSES];
+        _Atomic uint32_t hmag_count[PYMT__NCLASSES];
+    };
+    uint16_t hmag_max[PYMT__NCLASSES];  /* hardened mode only; owner only */
     /* Counters written by the owner only (relaxed load + store, never a shared read-modify-
      * write), read by stats under the core lock, folded into the globals at thread exit. */
     _Atomic intptr_t large_delta;       /* large object-memory blocks allocated minus freed */
@@ -116,6 +130,7 @@ typedef struct pymt__options {
     size_t large_cache;     /* bytes of freed large blocks a thread keeps (PYMT_LARGE_CACHE) */
     bool hugepages;         /* arenas in huge-page-advised pairs (PYMT_HUGEPAGES) */
     size_t tcache_bytes;    /* budget of all thread caches together (PYMT_TCACHE_BYTES) */
+    bool harden;            /* hardened mode (PYMT_HARDEN); only with pooling */
 } pymt__options;
 
 /* ---- backends (backend.h): one table per family, chosen once by init -------------------------

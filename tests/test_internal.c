@@ -4,7 +4,11 @@
  * arenas (pymt__arena_check_locked), the depot (pymt__depot_check) and the calling thread's
  * cache (pymt__tcache_check). Then it corrupts one field at a time and checks that the
  * validator meant to see it says false, and true again once the field is restored, so no
- * validator is one that cannot fail. Runs with PYMT_MALLOC=pymalloc (ctest ENVIRONMENT). */
+ * validator is one that cannot fail. Runs with PYMT_MALLOC=pymalloc (ctest ENVIRONMENT), and
+ * again with PYMT_HARDEN=1 (internal.harden), where the same validators decode the encoded
+ * links and check the free markers and canaries, and the hardened cases below corrupt a link,
+ * a marker and a canary behind the allocator's back: the validators see each, and the
+ * hardened depot stops a program that follows a corrupted batch (in a forked child). */
 #include "check.h"
 
 #include <pthread.h>
@@ -143,24 +147,53 @@ static void lists_check_sees_a_misordered_arena(void) {
 static void tcache_check_sees_a_wrong_count(void) {
     void *p = pymt_object_malloc(32), *q = pymt_object_malloc(32);
     REQUIRE(p != NULL && q != NULL);
-    pymt_object_free(p); /* the bin of class 1 now holds at least one block */
+    pymt_object_free(p); /* the bin of class 1 (hardened: its magazine) now holds a block */
     pymt__tcache *tc = &pymt__tc;
-    pymt__tbin *b = &tc->bins[1];
-    REQUIRE(b->head != NULL);
+    _Atomic uint32_t *count = pymt__hardened ? &tc->hmag_count[1] : &tc->bins[1].count;
+    REQUIRE((pymt__hardened ? tc->hmag[1] : tc->bins[1].head) != NULL);
     CHECK(pymt__tcache_check(tc));
-    uint32_t n = pymt__load_relaxed(&b->count);
-    pymt__store_relaxed(&b->count, n + 1);
+    uint32_t n = pymt__load_relaxed(count);
+    pymt__store_relaxed(count, n + 1);
     CHECK(!pymt__tcache_check(tc));
-    pymt__store_relaxed(&b->count, n);
+    pymt__store_relaxed(count, n);
     CHECK(pymt__tcache_check(tc));
     pymt_object_free(q);
+}
+
+/* Make block p a one-block chain as the allocator's free lists hold it (hardened: encoded
+ * NULL link and the free marker). */
+static void make_free_chain(void *p) {
+    pymt__link_set(p, NULL);
+    if (pymt__hardened)
+        pymt__harden_mark(p);
+}
+
+/* In a child: a class-9 block filed under class 3, then adopted: the hardened depot stops. */
+static void adopt_a_misfiled_batch(void *arg) {
+    void *p = arg;
+    make_free_chain(p);
+    if (!pymt__depot_push(3, p, 1, SIZE_MAX))
+        _exit(3);
+    size_t n = 0;
+    while (pymt__depot_take(3, &n) != NULL) {
+    }
+    _exit(0); /* not reached when the check works */
 }
 
 static void depot_check_sees_a_block_of_another_class(void) {
     void *p = pymt_object_malloc(160); /* class 9 */
     REQUIRE(p != NULL);
     CHECK(pymt__depot_check(9) && pymt__depot_check(3));
-    pymt__blk_set(p, 0, NULL);
+    if (pymt__hardened) {
+        /* a taker checks each batch before it reads it: the misfiled block stops the child */
+        static char err[4096];
+        int st = check_fork(adopt_a_misfiled_batch, p, err, sizeof err);
+        CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+        CHECK(strstr(err, "hardened mode") != NULL && strstr(err, "depot") != NULL);
+        pymt_object_free(p);
+        return;
+    }
+    make_free_chain(p);
     REQUIRE(pymt__depot_push(3, p, 1, SIZE_MAX)); /* a class-9 block filed under class 3 */
     CHECK(!pymt__depot_check(3));
     size_t n = 0;
@@ -179,6 +212,82 @@ static void depot_check_sees_a_block_of_another_class(void) {
     pymt_object_free(p);
 }
 
+/* ---- the hardened mode: its validators see what its checks are there for ------------------- */
+
+static void hardened_validators_see_a_corrupted_link_marker_and_canary(void) {
+    if (!pymt__hardened)
+        CHECK_SKIP("hardened mode off (internal.harden runs it)");
+    /* p and a live block in one pool, so that the pool stays in use once p is back in it */
+    void *keep = pymt_object_malloc(96), *p = pymt_object_malloc(96); /* class 5 */
+    REQUIRE(keep != NULL && p != NULL);
+    if (pymt__pool_of(p) != pymt__pool_of(keep)) {
+        pymt_object_free(keep);
+        keep = p;
+        p = pymt_object_malloc(96);
+        REQUIRE(p != NULL && pymt__pool_of(p) == pymt__pool_of(keep));
+    }
+    pymt__tcache *tc = &pymt__tc;
+    pymt_object_free(p); /* p heads the class-5 magazine */
+    REQUIRE(tc->hmag[5] == p);
+    CHECK(pymt__tcache_check(tc));
+    /* its link, as a use-after-free write would leave it */
+    void *saved = pymt__blk_get(p, 0);
+    pymt__blk_set(p, 0, (char *)keep + 16);
+    CHECK(!pymt__tcache_check(tc));
+    pymt__blk_set(p, 0, saved);
+    CHECK(pymt__tcache_check(tc));
+    /* its free marker */
+    saved = pymt__blk_get(p, 1);
+    pymt__blk_set(p, 1, NULL);
+    CHECK(!pymt__tcache_check(tc));
+    pymt__blk_set(p, 1, saved);
+    CHECK(pymt__tcache_check(tc));
+    /* in the pool's free list now */
+    pymt_thread_flush();
+    pymt__pool *pool = pymt__pool_of(p);
+    pymt__core_lock();
+    CHECK(pymt__pool_check_locked(pool));
+    CHECK(pymt__pool_lists_block_locked(p));
+    saved = pymt__blk_get(p, 1);
+    pymt__blk_set(p, 1, NULL);
+    CHECK(!pymt__pool_check_locked(pool));
+    pymt__blk_set(p, 1, saved);
+    CHECK(pymt__pool_check_locked(pool));
+    /* the header's canary */
+    uint32_t canary = pool->canary;
+    CHECK(canary == pymt__harden_canary(pool));
+    pool->canary = canary ^ 1;
+    CHECK(!pymt__pool_check_locked(pool));
+    CHECK(!pymt__heap_check_locked());
+    pool->canary = canary;
+    CHECK(pymt__pool_check_locked(pool));
+    CHECK(pymt__heap_check_locked());
+    pymt__core_unlock();
+    pymt_object_free(keep);
+}
+
+static void hardened_links_are_bound_to_their_block(void) {
+    if (!pymt__hardened)
+        CHECK_SKIP("hardened mode off (internal.harden runs it)");
+    char *a = pymt_object_malloc(64), *b = pymt_object_malloc(64);
+    REQUIRE(a != NULL && b != NULL);
+    /* the same link stored in two blocks differs, and each decodes back only in its own */
+    void *ea = pymt__harden_enc(a, b), *eb = pymt__harden_enc(b, b);
+    CHECK(ea != eb);
+    CHECK(pymt__harden_dec(a, ea) == b);
+    CHECK(pymt__harden_dec(b, ea) != b);
+    /* NULL is encoded too: a zeroed word does not decode to NULL */
+    CHECK(pymt__harden_enc(a, NULL) != NULL);
+    CHECK(pymt__harden_dec(a, NULL) != NULL);
+    /* a live block has neither a link nor a marker left in it */
+    CHECK(!pymt__harden_marked(a));
+    CHECK(pymt__blk_get(a, 0) == NULL && pymt__blk_get(a, 1) == NULL);
+    /* block starts pass, interior pointers do not */
+    CHECK(pymt__block_ok(a, 3) && !pymt__block_ok(a + 16, 3) && !pymt__block_ok(a, 2));
+    pymt_object_free(a);
+    pymt_object_free(b);
+}
+
 static const check_case cases[] = {
     CHECK_CASE(scripted_steps_keep_every_invariant),
     CHECK_CASE(cross_thread_frees_keep_every_invariant),
@@ -186,5 +295,7 @@ static const check_case cases[] = {
     CHECK_CASE(lists_check_sees_a_misordered_arena),
     CHECK_CASE(tcache_check_sees_a_wrong_count),
     CHECK_CASE(depot_check_sees_a_block_of_another_class),
+    CHECK_CASE(hardened_validators_see_a_corrupted_link_marker_and_canary),
+    CHECK_CASE(hardened_links_are_bound_to_their_block),
 };
 CHECK_MAIN(cases)

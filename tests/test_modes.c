@@ -5,7 +5,9 @@
  * turns pooling off (mode PYMT_MODE_MALLOC, no arena ever mapped, every family still works);
  * each PYMT_MALLOC value selects its mode; an unknown PYMT_MALLOC or PYMT_TCACHE value gives
  * exactly one stderr line and the default; PYMT_TCACHE=0 turns the caches off and everything
- * works; pymt_set_tcache() works before first use and is -1 + EBUSY after it. */
+ * works; pymt_set_tcache() works before first use and is -1 + EBUSY after it; PYMT_HARDEN=1
+ * turns the hardened mode on wherever there are pools (and pymt_print_stats says so), and not
+ * with PYMT_MALLOC=malloc. */
 #include "check.h"
 
 static char err[1 << 14];
@@ -13,6 +15,14 @@ static char err[1 << 14];
 /* Exit status of the mode a child saw: children exit with MODE_BASE + mode. */
 #define MODE_BASE 10
 #define TCACHE_BASE 20
+#define HARDEN_BASE 30
+
+/* The hardened mode when PYMT_HARDEN is unset: the build's (CMake option PYMT_HARDEN). */
+#ifdef PYMT_CONFIG_HARDEN
+#define HARDEN_DEFAULT 1
+#else
+#define HARDEN_DEFAULT 0
+#endif
 
 static void child_exit_with_mode(void) {
     void *p = pymt_object_malloc(10);
@@ -26,6 +36,27 @@ static void child_exit_with_tcache(void) {
     pymt_object_free(p);
     fflush(stderr);
     _exit(TCACHE_BASE + (pymt_tcache_enabled() ? 1 : 0));
+}
+
+/* Exits with HARDEN_BASE + pymt_hardened_enabled(), after checking that the first line of
+ * pymt_print_stats says "hardened" exactly then (a failure exits 1). */
+static void child_exit_with_harden(void) {
+    void *p = pymt_object_malloc(10);
+    pymt_object_free(p);
+    int on = pymt_hardened_enabled();
+    FILE *f = tmpfile();
+    REQUIRE(f != NULL);
+    pymt_print_stats(f);
+    rewind(f);
+    char line[256] = "";
+    CHECK(fgets(line, sizeof line, f) != NULL);
+    fclose(f);
+    if ((strstr(line, ", hardened") != NULL) != (on != 0)) {
+        check_fail_at(__FILE__, __LINE__, "the stats' first line says hardened when it is on");
+        fprintf(stderr, "    hardened %d, first line: %s", on, line);
+    }
+    fflush(stderr);
+    _exit(check_failures ? 1 : HARDEN_BASE + (on ? 1 : 0));
 }
 
 /* Exit code of a child run with env; -1 (and a failure) when it did not exit normally. */
@@ -147,6 +178,39 @@ static void an_unknown_pymt_variable_gets_one_warning(void) {
     spawn_each("child_exit_with_tcache", typo, TCACHE_BASE + 1, "PYMT_TCAHCE");
     static const char *const tools[] = {"PYMT_BENCH_WHATEVER=1", "PYMT_SOAK_SECONDS=5", NULL};
     spawn_each("child_exit_with_tcache", tools, TCACHE_BASE + 1, NULL);
+}
+
+
+static void pymt_harden_selects_the_hardened_mode_where_there_are_pools(void) {
+    static const struct {
+        const char *malloc, *harden;
+        int want;
+    } table[] = {
+        {"PYMT_MALLOC=pymalloc", "PYMT_HARDEN", HARDEN_DEFAULT},
+        {"PYMT_MALLOC=pymalloc", "PYMT_HARDEN=1", 1},
+        {"PYMT_MALLOC=pymalloc", "PYMT_HARDEN=0", 0},
+        {"PYMT_MALLOC=debug", "PYMT_HARDEN=1", 1}, /* the pools below the debug backend */
+        {"PYMT_MALLOC=malloc", "PYMT_HARDEN=1", 0}, /* no pools, nothing to harden */
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        const char *env[] = {table[i].malloc, table[i].harden, "PYMT_TCACHE", NULL};
+        int code = spawn_code("child_exit_with_harden", env);
+        if (code != HARDEN_BASE + table[i].want || err[0] != '\0') {
+            check_fail_at(__FILE__, __LINE__, "PYMT_HARDEN selects the hardened mode");
+            fprintf(stderr, "    %s %s: exit %d, want %d; stderr [%s]\n", table[i].malloc,
+                    table[i].harden, code, HARDEN_BASE + table[i].want, err);
+        }
+    }
+    /* caches off too */
+    const char *off[] = {"PYMT_MALLOC=pymalloc", "PYMT_HARDEN=1", "PYMT_TCACHE=0", NULL};
+    CHECK_EQ(spawn_code("child_exit_with_harden", off), HARDEN_BASE + 1);
+    /* a bad value: one line, and the default */
+    const char *bogus[] = {"PYMT_MALLOC=pymalloc", "PYMT_HARDEN=very", NULL};
+    CHECK_EQ(spawn_code("child_exit_with_harden", bogus), HARDEN_BASE + HARDEN_DEFAULT);
+    if (count_lines(err) != 1 || strstr(err, "PYMT_HARDEN") == NULL) {
+        check_fail_at(__FILE__, __LINE__, "one stderr line naming PYMT_HARDEN");
+        fprintf(stderr, "    stderr was: [%s]\n", err);
+    }
 }
 
 /* ---- PYMT_MALLOC=malloc ------------------------------------------------------------------- */
@@ -287,6 +351,8 @@ static const check_case cases[] = {
     CHECK_CASE(tcache_env_zero_turns_caches_off),
     CHECK_CASE(set_tcache_works_before_first_use),
     CHECK_CASE(set_tcache_after_use_is_ebusy),
+    CHECK_CASE(pymt_harden_selects_the_hardened_mode_where_there_are_pools),
+    CHECK_CASE(child_exit_with_harden),
     CHECK_CASE(child_exit_with_mode),
     CHECK_CASE(child_exit_with_tcache),
     CHECK_CASE(child_malloc_mode_works_without_arenas),

@@ -163,6 +163,15 @@ PYMT_API int pymt_set_tcache_budget(size_t bytes);
  * (/sys/kernel/mm/transparent_hugepage/enabled: "madvise" or "always"). */
 PYMT_API int pymt_hugepages_enabled(void);
 
+/* 1 when the hardened mode is on (PYMT_HARDEN=1 in the environment, or a library built with
+ * the CMake option PYMT_HARDEN=ON, and pooling on), else 0. In the hardened mode the free lists
+ * of the pools, the thread caches and the depot hold their links encoded with a per-process
+ * secret and checked when followed, each free block carries a marker that catches a second
+ * free, and pool headers carry a canary; a failed check writes one line to stderr ("pymt:
+ * fatal: hardened mode: ...", naming the block and its size class) and aborts. It costs time
+ * on every allocation and free of object memory (docs/hardening.md). */
+PYMT_API int pymt_hardened_enabled(void);
+
 /* ---------------------------------------------------------------------------------------------
  * Statistics. Counters are exact when no other thread is allocating; while threads run they
  * are a consistent-enough snapshot (each counter read atomically, not all at one instant).

@@ -114,10 +114,10 @@ void stress_summary(const pymt_stats *s, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    printf("%s: OK seed=%" PRIu64 " threads=%u ops=%" PRIu64 " mode=%s tcache=%d%s elapsed=%.2fs "
-           "arenas_highwater=%zu %s\n",
+    printf("%s: OK seed=%" PRIu64 " threads=%u ops=%" PRIu64 " mode=%s tcache=%d hardened=%d%s "
+           "elapsed=%.2fs arenas_highwater=%zu %s\n",
            stress_name, stress_cfg.seed, stress_cfg.threads, stress_cfg.ops,
-           stress_mode_name(s->mode), s->tcache_enabled,
+           stress_mode_name(s->mode), s->tcache_enabled, pymt_hardened_enabled(),
            atomic_load_explicit(&stress_stop_flag, memory_order_relaxed) ? " (stopped by --seconds)"
                                                                          : "",
            stress_elapsed(), s->arenas_highwater, detail);

@@ -51,7 +51,9 @@
  * free list, or elsewhere). A full magazine sends its newest hmag_max blocks away whole, like a
  * full bin (depot, else pools), walking (and checking) them to cut the chain; an empty one
  * takes a depot batch, else a batch from the pools. Thread exit and pymt_thread_flush give the
- * magazine away as they give a spare. */
+ * magazine away as they give a spare. The magazines start from the same share-fitting bound as
+ * the bins, but the sweep and the share's give-back (visit) do not run for them: a hardened
+ * thread's cache is bounded by its magazines' bounds alone. */
 #include "tcache.h"
 
 #include <errno.h>

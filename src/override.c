@@ -141,7 +141,7 @@ PRELOAD_API void *calloc(size_t nelem, size_t elsize) {
     void *p = pymt__tcache_pop(pymt__size_to_class(want), want);
     if (pymt__unlikely(p == NULL)) {
         preload_ensure_init();
-        return pymt__table_override->calloc(pymt__table_override->ctx, want, 1);
+        return pymt__table_override->calloc(pymt__table_override->ctx, nelem, elsize);
     }
     __builtin_memset(p, 0, want);
     return p;

@@ -372,16 +372,24 @@ void *pymt__tcache_refill(size_t n) {
     return chain;
 }
 
-void pymt__tcache_overflow(void *p) {
-    unsigned c = pymt__block_class(p);
+/* The calling thread's cache for a free of p (class c), set up on first use; NULL when the
+ * thread cannot cache, and then p has gone straight to its pool. */
+static pymt__tcache *cache_for_free(void *p, unsigned c) {
     pymt__tcache *tc = &pymt__tc;
     if (tc->state == PYMT__TC_NEW)
         tcache_setup(tc);
-    if (tc->state != PYMT__TC_ACTIVE) {
-        PYMT_TRACK_FREE(p, pymt__class_to_size(c));
-        pymt__pool_free_one(p);
+    if (tc->state == PYMT__TC_ACTIVE)
+        return tc;
+    PYMT_TRACK_FREE(p, pymt__class_to_size(c));
+    pymt__pool_free_one(p);
+    return NULL;
+}
+
+void pymt__tcache_overflow(void *p) {
+    unsigned c = pymt__block_class(p);
+    pymt__tcache *tc = cache_for_free(p, c);
+    if (tc == NULL)
         return;
-    }
     pymt__tbin *b = &tc->bins[c];
     uint32_t count = pymt__load_relaxed(&b->count);
     visit(tc, c);
@@ -517,14 +525,9 @@ void *pymt__tcache_harden_malloc(size_t n) {
  * on first use, or give p to its pool; send the newest blocks of a full magazine away; then
  * push p. p has passed harden_free's checks. */
 PYMT__NOINLINE PYMT__COLD static void harden_free_slow(void *p, unsigned c) {
-    pymt__tcache *tc = &pymt__tc;
-    if (tc->state == PYMT__TC_NEW)
-        tcache_setup(tc);
-    if (tc->state != PYMT__TC_ACTIVE) {
-        PYMT_TRACK_FREE(p, pymt__class_to_size(c));
-        pymt__pool_free_one(p);
+    pymt__tcache *tc = cache_for_free(p, c);
+    if (tc == NULL)
         return;
-    }
     uint32_t count = pymt__load_relaxed(&tc->hmag_count[c]);
     uint32_t max = tc->hmag_max[c];
     /* a thread that keeps freeing this class earns a bigger magazine, as a bin does */

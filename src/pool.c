@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "os.h"
 #include "track.h"
 
 static pthread_mutex_t core_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -36,6 +37,12 @@ static pymt__arena *nfp2lasta[PYMT__POOLS_PER_ARENA + 1];
 static size_t class_pools[PYMT__NCLASSES];     /* pools assigned to each class */
 static size_t class_blocks[PYMT__NCLASSES];    /* blocks those pools hold */
 static size_t class_out[PYMT__NCLASSES];       /* blocks out of those pools */
+/* Free pools of usable arenas whose pages are still resident ("dirty": they held blocks since
+ * they were last carved from scratch), over all arenas (core lock). Past DIRTY_MAX the pools
+ * of the emptiest arenas are purged until DIRTY_KEEP are left: their pages after the first go
+ * back to the kernel, and the pool starts carving from scratch when it is used again. */
+static size_t dirty_total;
+enum { DIRTY_MAX = 128, DIRTY_KEEP = 64 }; /* 2 MiB and 1 MiB of free pools */
 
 #define MAGIC(d) (UINT64_MAX / (d) + 1)
 const uint64_t pymt__class_magic[PYMT__NCLASSES] = {
@@ -135,6 +142,44 @@ static void retire_push(pymt__arena *a, pymt__arena **retire) {
     *retire = a;
 }
 
+/* Is free pool `pool` dirty: has it carved blocks since it was last purged or made? */
+static bool pool_dirty(const pymt__pool *pool) {
+    return pool->nextoffset > pymt__pool_overhead(pool);
+}
+
+/* Arena a leaves the usable list for good (retired): its dirty pools stop counting. */
+static void dirty_forget(pymt__arena *a) {
+    dirty_total -= a->ndirty;
+    a->ndirty = 0;
+}
+
+/* Purge free pool `pool`: keep its first page (the header, and pool 0's class table), give the
+ * rest back, and make it carve from scratch (its class stays: reuse skips the re-init). */
+static void pool_purge_locked(pymt__pool *pool) {
+    size_t keep = 4096;
+    pymt__os_discard((char *)pool + keep, PYMT__POOL_SIZE - keep);
+    pool->freeblock = NULL;
+    pool->nextoffset = (uint32_t)pymt__pool_overhead(pool);
+}
+
+/* Too many dirty free pools: purge those of the emptiest arenas (the list's tail) first, down to
+ * DIRTY_KEEP; the fullest arenas, where new pools come from, keep theirs longest. */
+static void purge_locked(void) {
+    pymt__arena *last = usable_arenas;
+    while (last != NULL && last->nextarena != NULL)
+        last = last->nextarena;
+    for (pymt__arena *a = last; a != NULL && dirty_total > DIRTY_KEEP; a = a->prevarena) {
+        if (a->ndirty == 0)
+            continue;
+        for (pymt__pool *p = a->freepools; p != NULL && a->ndirty > 0; p = p->nextpool)
+            if (pool_dirty(p)) {
+                pool_purge_locked(p);
+                a->ndirty--;
+                dirty_total--;
+            }
+    }
+}
+
 /* A pool for class c from the arenas; NULL + ENOMEM when no arena can be had. */
 static pymt__pool *pool_new_locked(unsigned c) {
     pymt__assert_expensive(pymt__pool_lists_check_locked());
@@ -162,6 +207,10 @@ static pymt__pool *pool_new_locked(unsigned c) {
                 pymt__harden_bad_pool(pool, "an empty pool's arena or count is wrong");
         }
         a->freepools = pool->nextpool;
+        if (pool_dirty(pool)) {
+            a->ndirty--;
+            dirty_total--;
+        }
     } else {
         pool = (pymt__pool *)(a->address + (size_t)a->ncarved * PYMT__POOL_SIZE);
         a->ncarved++;
@@ -294,6 +343,8 @@ static void pool_empty_locked(pymt__pool *pool, pymt__arena **retire) {
     class_blocks[pool->szidx] -= pymt__pool_blocks(pool, pool->szidx);
     pool->nextpool = a->freepools;
     a->freepools = pool;
+    a->ndirty++;
+    dirty_total++;
     uint32_t nf = a->nfreepools;
     pymt__arena *lastnf = nfp2lasta[nf];
     finger_leave(a, nf); /* a moves on to nf + 1 */
@@ -302,6 +353,7 @@ static void pool_empty_locked(pymt__pool *pool, pymt__arena **retire) {
     if (nf == PYMT__POOLS_PER_ARENA && a->nextarena != NULL) {
         /* case 1: wholly free and not the last usable arena: unlink and retire */
         usable_unlink(a);
+        dirty_forget(a);
         retire_push(a, retire);
         return;
     }
@@ -348,6 +400,8 @@ static void run_give_locked(void *first, void *last, uint32_t k, pymt__arena **r
         if (!was_full)
             usedpools_unlink(c, pool);
         pool_empty_locked(pool, retire);
+        if (dirty_total > DIRTY_MAX)
+            purge_locked();
     } else if (was_full) {
         usedpools_push(c, pool);
     }
@@ -461,6 +515,7 @@ size_t pymt__pool_trim(void) {
         if (a->nfreepools == PYMT__POOLS_PER_ARENA) {
             finger_leave(a, a->nfreepools);
             usable_unlink(a);
+            dirty_forget(a);
             retire_push(a, &retire);
         }
         a = next;
@@ -553,6 +608,7 @@ bool pymt__pool_lists_check_locked(void) {
 
 typedef struct heap_walk {
     size_t pools[PYMT__NCLASSES], blocks[PYMT__NCLASSES], out[PYMT__NCLASSES];
+    size_t dirty;
     bool ok;
 } heap_walk;
 
@@ -563,8 +619,16 @@ static void heap_walk_arena(pymt__arena *a, void *ctx) {
         return;
     }
     uint64_t free_mask = 0;
-    for (const pymt__pool *p = a->freepools; p != NULL; p = p->nextpool)
+    uint32_t dirty = 0;
+    for (const pymt__pool *p = a->freepools; p != NULL; p = p->nextpool) {
         free_mask |= (uint64_t)1 << (((uintptr_t)p >> PYMT__POOL_BITS) & (PYMT__POOLS_PER_ARENA - 1));
+        dirty += pool_dirty(p);
+    }
+    if (dirty != a->ndirty) {
+        w->ok = false;
+        return;
+    }
+    w->dirty += dirty;
     for (uint32_t i = 0; i < a->ncarved; i++) {
         if (free_mask & ((uint64_t)1 << i))
             continue;
@@ -582,7 +646,7 @@ static void heap_walk_arena(pymt__arena *a, void *ctx) {
 bool pymt__heap_check_locked(void) {
     heap_walk w = {.ok = true};
     pymt__arena_foreach_locked(heap_walk_arena, &w);
-    if (!w.ok || !pymt__pool_lists_check_locked())
+    if (!w.ok || w.dirty != dirty_total || !pymt__pool_lists_check_locked())
         return false;
     for (unsigned c = 0; c < PYMT__NCLASSES; c++)
         if (w.pools[c] != class_pools[c] || w.blocks[c] != class_blocks[c] ||

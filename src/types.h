@@ -30,6 +30,7 @@ typedef struct pymt__arena {
     struct pymt__arena *nextarena, *prevarena; /* usable_arenas, ascending nfreepools */
     uint32_t index;             /* slot number in the table */
     uint32_t state;             /* enum pymt__arena_state */
+    uint32_t ndirty;            /* free pools whose pages are still resident (core lock) */
 } pymt__arena;
 
 /* ---- pool (pool.c) ------------------------------------------------------------------------- */

@@ -142,6 +142,46 @@ static void a_class_left_behind_is_swept(void) {
     CHECK_EQ(held, 0);
 }
 
+/* Empty pools inside arenas that stay in use go back to the kernel past a small number: one
+ * block kept per arena keeps every arena mapped, and RSS must still fall. */
+static void empty_pools_of_live_arenas_are_purged(void) {
+    if (CHECK_SANITIZED)
+        CHECK_SKIP("RSS means nothing under a sanitizer");
+    enum { N = 250000 }; /* 64-byte blocks: about 16 MiB of pools */
+    static void *p[N];
+    size_t rss0 = check_rss_bytes();
+    for (int i = 0; i < N; i++) {
+        p[i] = pymt_object_malloc(64);
+        REQUIRE(p[i] != NULL);
+        memset(p[i], 0x22, 64);
+    }
+    size_t peak = check_rss_bytes();
+    uintptr_t last_arena = 0;
+    int kept = 0;
+    for (int i = 0; i < N; i++) {
+        uintptr_t arena = (uintptr_t)p[i] >> 20;
+        if (arena != last_arena) { /* the first block met in each arena stays */
+            last_arena = arena;
+            kept++;
+            continue;
+        }
+        pymt_object_free(p[i]);
+        p[i] = NULL;
+    }
+    pymt_thread_flush();
+    pymt_stats s = check_stats();
+    CHECK_STATS_ADD_UP(&s);
+    size_t rss = check_rss_bytes();
+    /* without the purge every free pool stays resident: RSS stays at the peak */
+    if (peak - rss0 < ((size_t)12 << 20) || rss > rss0 + (peak - rss0) / 2) {
+        check_fail_at(__FILE__, __LINE__, "free pools of live arenas leave RSS");
+        fprintf(stderr, "    RSS start %zu KiB, peak %zu KiB, after %zu KiB (%d blocks kept)\n",
+                rss0 / 1024, peak / 1024, rss / 1024, kept);
+    }
+    for (int i = 0; i < N; i++)
+        pymt_object_free(p[i]);
+}
+
 static void stats_print_the_budget(void) {
     char *text = NULL;
     size_t len = 0;
@@ -159,6 +199,7 @@ static const check_case cases[] = {
     CHECK_CASE(exited_threads_memory_returns_without_trim),
     CHECK_CASE(a_thread_keeps_within_its_share),
     CHECK_CASE(a_class_left_behind_is_swept),
+    CHECK_CASE(empty_pools_of_live_arenas_are_purged),
     CHECK_CASE(stats_print_the_budget),
 };
 CHECK_MAIN(cases)

@@ -8,7 +8,7 @@
  *   PYMT_MALLOC          pymalloc (default) | malloc | debug | pymalloc_debug | malloc_debug
  *                        (the default is pymalloc_debug in a PYMT_DEBUG=ON build)
  *   PYMT_TCACHE          boolean, default 1: per-thread caches on or off
- *   PYMT_TCACHE_BYTES    size in bytes, 64K..16G, default 32M: what all thread caches together
+ *   PYMT_TCACHE_BYTES    size in bytes, 64K..16G, default 8M: what all thread caches together
  *                        may hold; each thread's share is the budget over the live caches
  *   PYMT_ARENA_RESERVE   number 0..1024, default 2: wholly free arenas kept mapped for reuse
  *   PYMT_LARGE_CACHE     size in KiB, 0..1 GiB, default 2048 (2 MiB): freed large
@@ -151,10 +151,10 @@ void pymt__options_read(pymt__options *o) {
     o->pooling = o->mode == PYMT_MODE_PYMALLOC || o->mode == PYMT_MODE_PYMALLOC_DEBUG;
     o->debug = o->mode == PYMT_MODE_PYMALLOC_DEBUG || o->mode == PYMT_MODE_MALLOC_DEBUG;
     o->tcache = read_bool("PYMT_TCACHE", true);
-    o->tcache_bytes = read_size("PYMT_TCACHE_BYTES", (size_t)32 << 20, 1, (size_t)16 << 30);
+    o->tcache_bytes = read_size("PYMT_TCACHE_BYTES", (size_t)8 << 20, 1, (size_t)16 << 30);
     if (o->tcache_bytes < ((size_t)64 << 10)) {
         bad_value("PYMT_TCACHE_BYTES", getenv("PYMT_TCACHE_BYTES"), "at least 64K");
-        o->tcache_bytes = (size_t)32 << 20;
+        o->tcache_bytes = (size_t)8 << 20;
     }
     o->arena_reserve = (unsigned)read_size("PYMT_ARENA_RESERVE", 2, 1, 1024);
     o->large_cache = read_size("PYMT_LARGE_CACHE", (size_t)2 << 20, 1024, (size_t)1 << 30);

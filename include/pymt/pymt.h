@@ -152,7 +152,7 @@ PYMT_API pymt_mode pymt_get_mode(void);
 PYMT_API int pymt_tcache_enabled(void);
 
 /* Set the memory budget of all thread caches together, in bytes (at least 64 KiB; the
- * default is 32 MiB, or PYMT_TCACHE_BYTES). Each live thread's cache may hold the budget
+ * default is 8 MiB, or PYMT_TCACHE_BYTES). Each live thread's cache may hold the budget
  * divided by the number of live caches, never less than 16 KiB; a thread over its share
  * gives blocks back at its next allocation or free that misses its cache. Any time, from any
  * thread. Returns 0, or -1 with errno EINVAL when bytes is below 64 KiB. */

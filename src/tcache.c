@@ -246,20 +246,26 @@ static uint32_t start_max(unsigned c) {
     return (uint32_t)m;
 }
 
-/* Give back all that class c holds (bin and spare), and start its bin small again. */
-static void class_give_back(pymt__tcache *tc, unsigned c) {
-    size_t n;
+/* Send a bin's or spare's chain of n blocks of class c away (depot, else pools); returns the
+ * bytes it held. */
+static size_t chain_give_back(pymt__tcache *tc, unsigned c, void *chain, size_t n) {
+    if (chain == NULL)
+        return 0;
+    bump(&tc->flushes);
+    give_away(tc, c, chain, n, depot_limit(c));
+    return n * pymt__class_to_size(c);
+}
+
+/* Give back all that class c holds (bin and spare), and start its bin small again; returns the
+ * bytes given back. */
+static size_t class_give_back(pymt__tcache *tc, unsigned c) {
+    size_t n, given;
     void *chain = bin_take_all(&tc->bins[c], &n);
-    if (chain != NULL) {
-        bump(&tc->flushes);
-        give_away(tc, c, chain, n, depot_limit(c));
-    }
+    given = chain_give_back(tc, c, chain, n);
     chain = spare_take(tc, c, &n);
-    if (chain != NULL) {
-        bump(&tc->flushes);
-        give_away(tc, c, chain, n, depot_limit(c));
-    }
+    given += chain_give_back(tc, c, chain, n);
     tc->bins[c].max = start_max(c);
+    return given;
 }
 
 /* May the bin of class c grow from max to grow blocks? Only while the thread's cache, with
@@ -278,18 +284,17 @@ static void visit(pymt__tcache *tc, unsigned c) {
     tc->sweep_next = (k + 1) % PYMT__NCLASSES;
     if (k != c && tc->events - tc->last_use[k] > SWEEP_AGE &&
         (tc->bins[k].head != NULL || tc->spare[k] != NULL))
-        class_give_back(tc, k);
+        (void)class_give_back(tc, k);
     /* over its share (the budget shrank, or more threads came): whole classes go, the
      * largest blocks first, the class in use last */
-    size_t share = pymt__tcache_share();
-    for (unsigned j = PYMT__NCLASSES; j-- > 0 && held_bytes(tc) > share;)
+    size_t share = pymt__tcache_share(), held = held_bytes(tc);
+    for (unsigned j = PYMT__NCLASSES; j-- > 0 && held > share;)
         if (j != c)
-            class_give_back(tc, j);
-    if (held_bytes(tc) > share && tc->spare[c] != NULL) {
+            held -= class_give_back(tc, j);
+    if (held > share) {
         size_t n;
         void *chain = spare_take(tc, c, &n);
-        bump(&tc->flushes);
-        give_away(tc, c, chain, n, depot_limit(c));
+        (void)chain_give_back(tc, c, chain, n);
     }
 }
 
@@ -411,8 +416,7 @@ void pymt__tcache_overflow(void *p) {
         } else {
             /* both full: the bin leaves the thread, while its blocks are still in the CPU
              * cache (the pools walk the chain they are given; the spare's blocks are colder) */
-            bump(&tc->flushes);
-            give_away(tc, c, full, n, depot_limit(c));
+            (void)chain_give_back(tc, c, full, n);
         }
     }
     bool pushed = pymt__tcache_push(p, c);
@@ -552,8 +556,7 @@ PYMT__NOINLINE PYMT__COLD static void harden_free_slow(void *p, unsigned c) {
         tc->hmag[c] = rest;
         count -= max;
         pymt__store_relaxed(&tc->hmag_count[c], count);
-        bump(&tc->flushes);
-        give_away(tc, c, first, max, depot_limit(c));
+        (void)chain_give_back(tc, c, first, max);
     }
     PYMT_TRACK_FREE(p, pymt__class_to_size(c));
     pymt__blk_set(p, 0, pymt__harden_enc(p, tc->hmag[c]));

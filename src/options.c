@@ -119,9 +119,7 @@ static void warn_unknown(void) {
         memcpy(name, var, len);
         name[len] = '\0';
         const char *parts[] = {"pymt: unknown environment variable ", name,
-                               " ignored (pymt reads PYMT_MALLOC, PYMT_TCACHE, PYMT_TCACHE_BYTES, PYMT_ARENA_RESERVE, "
-                               "PYMT_LARGE_CACHE, PYMT_HUGEPAGES, PYMT_HARDEN, PYMT_STATS, PYMT_DEBUG_LOG, "
-                               "PYMT_DEBUG_BACKTRACE)\n"};
+                               " ignored (not a pymt setting: the README's table lists them)\n"};
         for (size_t i = 0; i < 3; i++)
             pymt__write_err(parts[i]);
     }

@@ -19,6 +19,7 @@
  *   check_fork(fn, arg, buf, cap)        runs fn(arg) in a forked child, stderr into buf
  *   check_spawn_self(case, env, buf, cap) runs one case in a fresh process, stderr into buf
  *   check_rss_bytes(), check_vm_bytes()  resident and virtual size from /proc/self/statm
+ *   check_stats_text()                   what pymt_print_stats writes, as a string to free()
  *
  * Both child helpers return the wait status (use WIFEXITED/WIFSIGNALED); a child exits 0 when
  * it recorded no failure, 1 otherwise, and is killed by SIGALRM after CHECK_CHILD_TIMEOUT s. */
@@ -323,6 +324,18 @@ static inline bool check_plain_pools(void) {
 }
 
 /* ---- runner -------------------------------------------------------------------------------- */
+
+/* What pymt_print_stats writes, as one string (free() it); NULL when it cannot be captured. */
+static inline char *check_stats_text(void) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL)
+        return NULL;
+    pymt_print_stats(f);
+    fclose(f);
+    return text;
+}
 
 static inline int check_run(const check_case *cases, size_t ncases, int argc, char **argv) {
     check_self = argv[0];

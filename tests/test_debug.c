@@ -564,12 +564,7 @@ static void quarantined_blocks_are_counted_apart_from_live_ones(void) {
     CHECK_EQ(after.debug_blocks_objmem, before.debug_blocks_objmem);
     CHECK_EQ(after.debug_quarantine_blocks, 10);
     CHECK(after.debug_quarantine_bytes >= 10 * 100);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    REQUIRE(f != NULL);
-    pymt_print_stats(f);
-    fclose(f);
+    char *text = check_stats_text();
     CHECK(text != NULL && strstr(text, "debug blocks in quarantine       = 10 (") != NULL);
     free(text);
     (void)pymt_trim();

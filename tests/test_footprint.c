@@ -183,12 +183,7 @@ static void empty_pools_of_live_arenas_are_purged(void) {
 }
 
 static void stats_print_the_budget(void) {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    REQUIRE(f != NULL);
-    pymt_print_stats(f);
-    fclose(f);
+    char *text = check_stats_text();
     CHECK(text != NULL && strstr(text, "# thread cache budget / share") != NULL);
     CHECK(text != NULL && strstr(text, "# bytes in the depot") != NULL);
     CHECK(text != NULL && strstr(text, "# bytes in thread caches           = ") != NULL);

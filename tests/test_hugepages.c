@@ -84,14 +84,12 @@ static void *first_block_outside(uintptr_t a) {
 
 /* The first line of pymt_print_stats mentions huge pages. */
 static bool stats_mention_huge_pages(void) {
-    FILE *f = tmpfile();
-    if (f == NULL)
-        return false;
-    pymt_print_stats(f);
-    rewind(f);
-    char line[256] = "";
-    bool said = fgets(line, sizeof line, f) != NULL && strstr(line, "huge pages") != NULL;
-    fclose(f);
+    char *text = check_stats_text();
+    char *eol = text != NULL ? strchr(text, '\n') : NULL;
+    if (eol != NULL)
+        *eol = '\0'; /* the first line only */
+    bool said = text != NULL && strstr(text, "huge pages") != NULL;
+    free(text);
     return said;
 }
 

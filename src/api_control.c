@@ -10,6 +10,11 @@ PYMT_API pymt_mode pymt_get_mode(void) {
     return pymt__opt.mode;
 }
 
+PYMT_API int pymt_medium_enabled(void) {
+    pymt__ensure_init();
+    return pymt__opt.medium;
+}
+
 PYMT_API int pymt_tcache_enabled(void) {
     pymt__ensure_init();
     return pymt__opt.tcache;
@@ -47,7 +52,8 @@ PYMT_API size_t pymt_trim(void) {
         return 0;
     pymt__tcache_flush_self();
     pymt__depot_drain();
-    return pymt__pool_trim();
+    size_t released = pymt__medium_trim();
+    return released + pymt__pool_trim();
 }
 
 PYMT_API size_t pymt_check_heap(void) {

@@ -9,10 +9,11 @@
  *   metadata (pymt__arena) in a separate table of PYMT__MAX_ARENAS slots, reserved with
  *   MAP_NORESERVE at init, touched only as arenas are used, never freed.
  *
- * Life of an arena: UNUSED slot -> ACTIVE (mapped, on the core's lists; core lock) -> when all
- * 64 pools are free the core unlinks it and marks it RETIRING -> pymt__arena_retire, outside the
- * lock: either RESERVE (pages discarded with MADV_DONTNEED, pushed on the lock-free reserve stack,
- * still in the arena map) or unmapped (map entry cleared first, then munmap, then the slot is
+ * Life of an arena: UNUSED slot -> ACTIVE (mapped, on the core's lists; core lock), or MEDIUM
+ * (mapped, one medium class's run of blocks: medium.c) -> when all its pools (blocks) are free
+ * its owner unlinks it and marks it RETIRING -> pymt__arena_retire, outside the lock: either
+ * RESERVE (pages discarded with MADV_DONTNEED, pushed on the lock-free reserve stack, still in
+ * the arena map) or unmapped (map entry cleared first, then munmap, then the slot is
  * pushed on the lock-free free-slot stack). The core takes arenas back from the reserve, then
  * slots from the free-slot stack, under its lock.
  *
@@ -231,6 +232,9 @@ bool pymt__arena_is_record_locked(const pymt__arena *a) {
 bool pymt__arena_check_locked(const pymt__arena *a) {
     if (a == NULL || a->index >= arena_table_used || &arena_table[a->index] != a)
         return false;
+    if (a->state == PYMT__ARENA_MEDIUM) /* its header and blocks: pymt__medium_check */
+        return a->address != 0 && (a->address & PYMT__ARENA_MASK) == 0 &&
+               pymt__arena_lookup((const void *)a->address);
     if (a->state != PYMT__ARENA_ACTIVE)
         return a->state <= PYMT__ARENA_RESERVE;
     if (a->address == 0 || (a->address & PYMT__ARENA_MASK) != 0 ||
@@ -249,8 +253,8 @@ bool pymt__arena_check_locked(const pymt__arena *a) {
     return listed == a->nfreepools - (PYMT__POOLS_PER_ARENA - a->ncarved);
 }
 
-void pymt__arena_foreach_locked(void (*f)(pymt__arena *a, void *ctx), void *ctx) {
+void pymt__arena_foreach_locked(uint32_t state, void (*f)(pymt__arena *a, void *ctx), void *ctx) {
     for (uint32_t i = 0; i < arena_table_used; i++)
-        if (arena_table[i].state == PYMT__ARENA_ACTIVE)
+        if (arena_table[i].state == state)
             f(&arena_table[i], ctx);
 }

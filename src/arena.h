@@ -47,8 +47,9 @@ bool pymt__arena_is_record_locked(const pymt__arena *a);
  * its counts within bounds, its free-pool list as long as the pools it counts carved and free).
  * Core lock held. */
 bool pymt__arena_check_locked(const pymt__arena *a);
-/* Calls f(a, ctx) for every ACTIVE arena, in slot order (validators, stats). Core lock held. */
-void pymt__arena_foreach_locked(void (*f)(pymt__arena *a, void *ctx), void *ctx);
+/* Calls f(a, ctx) for every arena in state (ACTIVE: the pool core's; MEDIUM: the medium
+ * tier's), in slot order (validators, stats). Core lock held. */
+void pymt__arena_foreach_locked(uint32_t state, void (*f)(pymt__arena *a, void *ctx), void *ctx);
 
 /* Counters for stats (relaxed atomics; exact when quiescent). */
 typedef struct pymt__arena_counters {

@@ -1,26 +1,29 @@
 /* backend_pools.c: object memory on the pools, as four backends.
- *   pools         1..512 bytes through the calling thread's cache (tcache.h: pop and push,
- *                 refill and overflow on a miss); 0 bytes are served as 1; larger requests from
- *                 the system allocator behind the thread's large-block cache (large.c).
+ *   pools         1..512 bytes from the pools, and with the medium tier on 513..16384 bytes
+ *                 from its arenas (medium.h), through the calling thread's cache (tcache.h:
+ *                 pop and push, refill and overflow on a miss); 0 bytes are served as 1; larger
+ *                 requests from the system allocator behind the thread's large-block cache
+ *                 (large.c).
  *   pools_locked  the same blocks without thread caches: one core-lock acquisition per small
  *                 call (PYMT_TCACHE=0, and under the debug backend, whose blocks must not sit
- *                 in caches it cannot see).
- *   hardened      pools through the thread's hardened magazines (tcache.c: encoded, checked
+ *                 in caches it cannot see); medium blocks one class-lock acquisition per call.
+ *   hardened      pools through the thread's hardened magazines (the medium tier is off) (tcache.c: encoded, checked
  *                 links; double frees and frees of interior pointers stop the program), and
  *                 realloc refuses a pool block that is already free or not a block start
  *   hardened_locked  pools_locked with that realloc check (the pool core checks the rest)
  * The pool core's own checks follow the hardened mode (pymt__hardened), whichever table calls
  * it: init sets the two together.
- * free and realloc tell a pool block from a large one by the arena map (lock-free). realloc
- * keeps a pool block in place when the new size fits and shrinks it by less than a quarter
- * (pymalloc's rule), and otherwise moves it, across the threshold in both directions. Large
+ * "Pool block" below means a block of either tier: free and realloc tell it from a large one
+ * by the arena map (lock-free), and its class from the arena's class table. realloc keeps a
+ * pool block in place when the new size fits its class and shrinks it by less than a quarter
+ * (pymalloc's rule), and otherwise moves it, across both thresholds in both directions. Large
  * blocks are counted (pymt_stats.large_in_use) per thread. */
 #include "backend.h"
 
 #include <string.h>
 
 typedef struct pools_ops {
-    void *(*small_alloc)(size_t n);  /* 1 <= n <= 512 */
+    void *(*small_alloc)(size_t n);  /* 1 <= n <= pymt__medium_max */
     void (*small_free)(void *p);     /* a pool block */
     pymt__large_cache *(*large_cache)(void);
 } pools_ops;
@@ -28,7 +31,7 @@ typedef struct pools_ops {
 /* ---- the two ways to a pool block ---------------------------------------------------------- */
 
 static void *cached_small_alloc(size_t n) {
-    void *p = pymt__tcache_pop(pymt__size_to_class(n), n);
+    void *p = pymt__tcache_pop(pymt__size_class(n), n);
     if (pymt__likely(p != NULL))
         return p;
     return pymt__tcache_refill(n);
@@ -40,14 +43,14 @@ static void cached_small_free(void *p) {
 }
 
 static void *locked_small_alloc(size_t n) {
-    void *p = pymt__pool_alloc_one(pymt__size_to_class(n));
+    void *p = pymt__block_alloc_one(pymt__size_class(n));
     if (p != NULL)
         PYMT_TRACK_ALLOC(p, n);
     return p;
 }
 static void locked_small_free(void *p) {
     PYMT_TRACK_FREE(p, pymt__class_to_size(pymt__block_class(p)));
-    pymt__pool_free_one(p);
+    pymt__block_free_one(p);
 }
 static pymt__large_cache *no_large_cache(void) {
     return NULL;
@@ -76,7 +79,7 @@ static void large_release(const pools_ops *ops, void *p) {
 
 static void *pools_malloc(void *ctx, size_t n) {
     const pools_ops *ops = ctx;
-    if (n <= PYMT__SMALL_MAX)
+    if (n <= pymt__medium_max)
         return ops->small_alloc(n ? n : 1);
     return large_alloc(ops, n, false);
 }
@@ -84,7 +87,7 @@ static void *pools_malloc(void *ctx, size_t n) {
 static void *pools_calloc(void *ctx, size_t nelem, size_t elsize) {
     const pools_ops *ops = ctx;
     size_t n = nelem * elsize; /* checked by the caller */
-    if (n > PYMT__SMALL_MAX)
+    if (n > pymt__medium_max)
         return large_alloc(ops, n, true);
     void *p = ops->small_alloc(n ? n : 1);
     if (p != NULL)
@@ -119,7 +122,7 @@ static void *pools_realloc(void *ctx, void *p, size_t n) {
         ops->small_free(p);
         return q;
     }
-    if (n > PYMT__SMALL_MAX)
+    if (n > pymt__medium_max)
         return pymt__large_realloc(ops->large_cache(), p, n);
     /* a large block shrinking under the threshold moves into the pools */
     void *q = ops->small_alloc(n ? n : 1);

@@ -42,7 +42,7 @@ typedef struct depot_class {
 } depot_class;
 _Static_assert(sizeof(depot_class) == 64, "one cache line per class");
 
-static depot_class depot[PYMT__NCLASSES] __attribute__((aligned(64)));
+static depot_class depot[PYMT__NBINS] __attribute__((aligned(64)));
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -148,14 +148,16 @@ size_t pymt__depot_count(unsigned c) {
 
 void pymt__depot_drain(void) {
     pymt__arena *retire = NULL;
-    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
+    for (unsigned c = 0; c < PYMT__NBINS; c++) {
         if (pymt__load_relaxed(&depot[c].count) == 0)
             continue;
         ck_stack_entry_t *e = pymt__ck_batch_pop_upmc(&depot[c].stack);
         if (e == NULL)
             continue;
         pymt__tsan_acquire(&depot[c].stack);
-        pymt__core_lock();
+        bool medium = pymt__is_medium(c); /* medium batches go to their class, under its lock */
+        if (!medium)
+            pymt__core_lock();
         const void *prev = NULL;
         while (e != NULL) {
             if (pymt__hardened)
@@ -164,10 +166,14 @@ void pymt__depot_drain(void) {
             prev = e;
             size_t got = batch_to_chain(c, e);
             pymt__fetch_sub_relaxed(&depot[c].count, got);
-            pymt__pool_give_locked(e, &retire);
+            if (medium)
+                pymt__medium_give(c, e);
+            else
+                pymt__pool_give_locked(e, &retire);
             e = next;
         }
-        pymt__core_unlock();
+        if (!medium)
+            pymt__core_unlock();
     }
     pymt__pool_retire_list(retire);
 }

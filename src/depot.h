@@ -3,7 +3,7 @@
 #ifndef PYMT_DEPOT_H
 #define PYMT_DEPOT_H
 
-#include "pool.h"
+#include "medium.h"
 
 /* Publish a chain of n free blocks of class c (linked through word 0, NULL-terminated) when the
  * depot holds fewer than limit blocks of that class; false (nothing done) otherwise. */

@@ -50,11 +50,13 @@ static void atfork_prepare(void) {
     pthread_mutex_lock(&init_mutex);
     if (atfork_debug())
         pymt__debug_atfork_prepare();
+    pymt__medium_atfork_prepare(); /* class locks before the core lock: medium.h */
     pymt__pool_atfork_prepare();
 }
 
 static void atfork_parent(void) {
     pymt__pool_atfork_parent();
+    pymt__medium_atfork_parent();
     if (atfork_debug())
         pymt__debug_atfork_parent();
     pthread_mutex_unlock(&init_mutex);
@@ -62,6 +64,7 @@ static void atfork_parent(void) {
 
 static void atfork_child(void) {
     pymt__pool_atfork_child();
+    pymt__medium_atfork_child();
     pymt__core_lock();
     pymt__tcache_atfork_child_locked();
     pymt__core_unlock();
@@ -138,6 +141,9 @@ void pymt__init_slow(void) {
      * block exists (no thread can reach the pools before init_done is published) */
     o.harden = o.harden && o.pooling;
     pymt__harden_init(o.harden);
+    /* the hardened magazines and checks know the small classes only */
+    o.medium = o.medium && o.pooling && !o.harden;
+    pymt__medium_init(o.medium);
     pymt__large_init(o.large_cache);
     pymt__opt = o;
     wire(&o);

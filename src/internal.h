@@ -5,6 +5,8 @@
  * Geometry (64-bit, the pymalloc numbers):
  *   arena: 1 MiB, 1 MiB-aligned, 64 pools of 16 KiB; pool and arena of a block by masking.
  *   pool:  48-byte header, then blocks of one size class (16..512 bytes, 32 classes).
+ * The medium tier (medium.c) adds 20 classes above pymalloc's, 513 bytes to 16 KiB, four per
+ * doubling; a medium arena is one run of blocks of one medium class (medium.h).
  * Nothing here allocates, locks or talks to the kernel. */
 #ifndef PYMT_INTERNAL_H
 #define PYMT_INTERNAL_H
@@ -29,9 +31,13 @@
 #ifndef PYMT_CONFIG_HARDEN
 #define PYMT_CONFIG_HARDEN 0
 #endif
+#ifndef PYMT_CONFIG_NO_MEDIUM
+#define PYMT_CONFIG_NO_MEDIUM 0
+#endif
 static const bool pymt__config_debug = PYMT_CONFIG_DEBUG;
 static const bool pymt__config_pooling = !PYMT_CONFIG_NO_POOLING;
 static const bool pymt__config_harden = PYMT_CONFIG_HARDEN; /* the hardened mode by default */
+static const bool pymt__config_medium = !PYMT_CONFIG_NO_MEDIUM; /* the medium tier by default */
 
 #define pymt__likely(x) __builtin_expect(!!(x), 1)
 #define pymt__unlikely(x) __builtin_expect(!!(x), 0)
@@ -55,6 +61,9 @@ void pymt__assert_fail(const char *expr, const char *file, int line) __attribute
 #define PYMT__ALIGNMENT (1u << PYMT__ALIGNMENT_SHIFT)
 #define PYMT__SMALL_MAX 512u
 #define PYMT__NCLASSES (PYMT__SMALL_MAX >> PYMT__ALIGNMENT_SHIFT)
+#define PYMT__MEDIUM_MAX 16384u /* the medium tier's ceiling */
+#define PYMT__NMEDIUM 20u       /* its classes: 640, 768, 896, 1024, 1280, ... 14336, 16384 */
+#define PYMT__NBINS (PYMT__NCLASSES + PYMT__NMEDIUM) /* small classes, then medium ones */
 #define PYMT__POOL_BITS 14
 #define PYMT__POOL_SIZE ((size_t)1 << PYMT__POOL_BITS) /* 16 KiB */
 #define PYMT__POOL_MASK (PYMT__POOL_SIZE - 1)
@@ -70,13 +79,31 @@ _Static_assert(PYMT__SMALL_MAX % PYMT__ALIGNMENT == 0, "threshold is a multiple 
 _Static_assert(PYMT__POOL_SIZE % PYMT__ALIGNMENT == 0, "pools hold whole aligned blocks");
 _Static_assert(PYMT__ARENA_SIZE % PYMT__POOL_SIZE == 0, "arenas hold whole pools");
 _Static_assert(PYMT__POOLS_PER_ARENA == 64, "pool bitmaps are one 64-bit word");
+_Static_assert(PYMT__NMEDIUM == PYMT_NUM_MEDIUM_CLASSES, "medium class count agrees");
+_Static_assert(PYMT__MEDIUM_MAX == PYMT_MEDIUM_REQUEST_THRESHOLD, "medium ceiling agrees");
 
 /* Request size (1..512) -> class; class -> block size. 0 is served as 1. */
 static inline unsigned pymt__size_to_class(size_t n) {
     return (unsigned)((n - 1) >> PYMT__ALIGNMENT_SHIFT);
 }
+/* Request size (513..16384) -> medium class (32..51): four classes per doubling, each the
+ * next multiple of a quarter of the power of two below it: 513..640 -> 32 (640 bytes),
+ * 641..768 -> 33, ..., 897..1024 -> 35, 1025..1280 -> 36, ..., 14337..16384 -> 51. */
+static inline unsigned pymt__size_to_medium_class(size_t n) {
+    size_t m = n - 1;                                  /* 512..16383 */
+    unsigned e = 63u - (unsigned)__builtin_clzll(m);   /* 9..13 */
+    return PYMT__NCLASSES + 4u * (e - 9u) + (unsigned)(m >> (e - 2u)) - 4u;
+}
+/* Request size (1..16384) -> class, small or medium. */
+static inline unsigned pymt__size_class(size_t n) {
+    return n <= PYMT__SMALL_MAX ? pymt__size_to_class(n) : pymt__size_to_medium_class(n);
+}
+/* Any class (small or medium) -> block size. */
 static inline size_t pymt__class_to_size(unsigned c) {
-    return (size_t)(c + 1) << PYMT__ALIGNMENT_SHIFT;
+    if (pymt__likely(c < PYMT__NCLASSES))
+        return (size_t)(c + 1) << PYMT__ALIGNMENT_SHIFT;
+    unsigned i = c - PYMT__NCLASSES;
+    return (size_t)(5u + (i & 3u)) << (7u + (i >> 2));
 }
 
 /* nelem * elsize for a calloc: false, with errno ENOMEM, when it overflows or exceeds

@@ -18,6 +18,9 @@
  *                        free-list links encoded and checked, double frees and corrupted pool
  *                        headers stop the program with a report (the default is 1 in a
  *                        PYMT_HARDEN=ON build); applies whenever pooling is on
+ *   PYMT_MEDIUM          boolean, default 1 (0 in a PYMT_MEDIUM=OFF build): the medium tier,
+ *                        513 B..16 KiB from pymt's arenas (medium.h); 0: above 512 bytes the
+ *                        system allocator, as pymalloc. Off in the hardened mode
  *   PYMT_STATS           boolean, default 0: print the statistics to stderr at exit
  *   PYMT_DEBUG_LOG       file for debug reports (default stderr)
  *   PYMT_DEBUG_BACKTRACE boolean, default 0: record the allocation stack of every debug block
@@ -101,7 +104,8 @@ extern char **environ;
 static void warn_unknown(void) {
     static const char *const known[] = {
         "PYMT_MALLOC", "PYMT_TCACHE", "PYMT_TCACHE_BYTES", "PYMT_ARENA_RESERVE", "PYMT_LARGE_CACHE",
-        "PYMT_HUGEPAGES", "PYMT_HARDEN", "PYMT_STATS", "PYMT_DEBUG_LOG", "PYMT_DEBUG_BACKTRACE",
+        "PYMT_HUGEPAGES", "PYMT_HARDEN", "PYMT_MEDIUM", "PYMT_STATS", "PYMT_DEBUG_LOG",
+        "PYMT_DEBUG_BACKTRACE",
         "PYMT_SOAK_SECONDS", "PYMT_PYTHON_REGRTESTS"};
     for (char **e = environ; e != NULL && *e != NULL; e++) {
         const char *var = *e;
@@ -158,6 +162,7 @@ void pymt__options_read(pymt__options *o) {
     o->large_cache = read_size("PYMT_LARGE_CACHE", (size_t)2 << 20, 1024, (size_t)1 << 30);
     o->hugepages = read_bool("PYMT_HUGEPAGES", false);
     o->harden = read_bool("PYMT_HARDEN", pymt__config_harden);
+    o->medium = read_bool("PYMT_MEDIUM", pymt__config_medium);
     o->stats_at_exit = read_bool("PYMT_STATS", false);
     o->debug_backtrace = read_bool("PYMT_DEBUG_BACKTRACE", false);
     const char *log = getenv("PYMT_DEBUG_LOG");

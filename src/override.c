@@ -77,7 +77,15 @@ static inline void preload_pool_free(void *p) {
         preload_pool_free_slow(p);
 }
 
-/* Requests above 512 bytes: glibc (through its own entry points), or the debug backend. */
+/* A block for 513 <= n <= pymt__medium_max: the medium tier. */
+static inline void *preload_medium(size_t n) {
+    void *p = pymt__tcache_pop(pymt__size_to_medium_class(n), n);
+    if (pymt__likely(p != NULL))
+        return p;
+    return preload_small_slow(n);
+}
+
+/* Requests above the tiers: glibc (through its own entry points), or the debug backend. */
 PYMT__NOINLINE static void *preload_large_malloc(size_t n) {
     preload_ensure_init();
     return pymt__table_override_large->malloc(pymt__table_override_large->ctx, n);
@@ -92,7 +100,8 @@ PYMT__NOINLINE static void *preload_sys_memalign(size_t alignment, size_t n) {
     return pymt__sys_memalign(alignment, n);
 }
 
-/* Small requests to the pools; large ones straight to glibc (in the default mode), not through
+/* Small and medium requests to the pools (pymt__medium_max is 512 until init, and with the
+ * tier off); large ones straight to glibc (in the default mode), not through
  * pymt's object memory, which counts its large blocks: free() cannot tell such a block from
  * one glibc handed out before the preload, so the count would only grow. */
 static inline void *preload_malloc(size_t n) {
@@ -103,6 +112,8 @@ static inline void *preload_malloc(size_t n) {
         void *p = pymt__tcache_pop(0, 1);
         return p != NULL ? p : preload_small_slow(0);
     }
+    if (n <= pymt__medium_max)
+        return preload_medium(n);
     return preload_large_malloc(n);
 }
 
@@ -132,13 +143,13 @@ PRELOAD_API void *calloc(size_t nelem, size_t elsize) {
         errno = ENOMEM;
         return NULL;
     }
-    if (n > PYMT__SMALL_MAX) {
+    if (n > pymt__medium_max) {
         /* glibc skips zeroing fresh mmapped memory */
         preload_ensure_init();
         return pymt__table_override_large->calloc(pymt__table_override_large->ctx, nelem, elsize);
     }
     size_t want = n ? n : 1;
-    void *p = pymt__tcache_pop(pymt__size_to_class(want), want);
+    void *p = pymt__tcache_pop(pymt__size_class(want), want);
     if (pymt__unlikely(p == NULL)) {
         preload_ensure_init();
         return pymt__table_override->calloc(pymt__table_override->ctx, nelem, elsize);
@@ -161,7 +172,7 @@ PRELOAD_API void *realloc(void *p, size_t n) {
     if (!pymt__arena_lookup(p))
         return pymt__table_override_large->realloc(pymt__table_override_large->ctx, p, n);
     /* A pool block: keep it when n still fits and shrinks it by less than a quarter (the
-     * pymalloc rule), otherwise move it (to glibc when n > 512). */
+     * pymalloc rule), otherwise move it (to glibc above the tiers). */
     size_t have = pymt__class_to_size(pymt__block_class(p));
     if (n <= have && 4 * n > 3 * have)
         return p;

@@ -645,7 +645,7 @@ static void heap_walk_arena(pymt__arena *a, void *ctx) {
 
 bool pymt__heap_check_locked(void) {
     heap_walk w = {.ok = true};
-    pymt__arena_foreach_locked(heap_walk_arena, &w);
+    pymt__arena_foreach_locked(PYMT__ARENA_ACTIVE, heap_walk_arena, &w);
     if (!w.ok || w.dirty != dirty_total || !pymt__pool_lists_check_locked())
         return false;
     for (unsigned c = 0; c < PYMT__NCLASSES; c++)

@@ -13,15 +13,19 @@ static void stats_collect(pymt_stats *s) {
     pymt__ensure_init();
     s->mode = pymt__opt.mode;
     s->tcache_enabled = pymt__opt.tcache && pymt__opt.pooling;
-    pymt__pool_class_counts pc[PYMT__NCLASSES];
-    size_t cached[PYMT__NCLASSES], depot[PYMT__NCLASSES], pools_free = 0, locks = 0, threads = 0,
-           large = 0, large_kept = 0;
+    pymt__pool_class_counts pc[PYMT__NBINS];
+    size_t cached[PYMT__NBINS], depot[PYMT__NBINS], pools_free = 0, locks = 0, threads = 0,
+           large = 0, large_kept = 0, medium_locks = 0, medium_contended = 0;
+    /* the medium classes first, each under its own lock (never inside the core lock: the lock
+     * order of medium.h) */
+    pymt__medium_counts(pc + PYMT__NCLASSES, &s->medium_arenas_empty, &medium_locks,
+                        &medium_contended);
     pymt__core_lock();
     pymt__pool_counts_locked(pc, &pools_free, &locks);
     pymt__tcache_counts_locked(cached, &threads, &large, &large_kept);
     size_t refills, flushes, pub, ad;
     pymt__tcache_counters_locked(&refills, &flushes, &pub, &ad);
-    for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+    for (unsigned c = 0; c < PYMT__NBINS; c++)
         depot[c] = pymt__depot_count(c);
     size_t big[1];
     s->tcache_bytes = pymt__tcache_bytes_locked(big, 1);
@@ -30,8 +34,11 @@ static void stats_collect(pymt_stats *s) {
     s->tcache_budget = s->tcache_enabled ? pymt__tcache_budget() : 0;
     s->tcache_share = s->tcache_enabled ? pymt__tcache_share() : 0;
 
-    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
-        pymt_class_stats *cs = &s->classes[c];
+    for (unsigned c = 0; c < PYMT__NBINS; c++) {
+        bool medium = pymt__is_medium(c);
+        if (medium && !pymt__opt.medium)
+            break; /* the medium rows stay zero with the tier off */
+        pymt_class_stats *cs = medium ? &s->medium_classes[c - PYMT__NCLASSES] : &s->classes[c];
         size_t size = pymt__class_to_size(c);
         cs->block_size = size;
         cs->pools = pc[c].pools;
@@ -46,7 +53,8 @@ static void stats_collect(pymt_stats *s) {
         s->bytes_cached += held * size;
         s->depot_bytes += depot[c] * size;
         s->bytes_free += cs->blocks_free * size;
-        s->bytes_overhead += cs->pools * PYMT__POOL_SIZE - pc[c].blocks * size;
+        s->bytes_overhead +=
+            cs->pools * (medium ? PYMT__ARENA_SIZE : PYMT__POOL_SIZE) - pc[c].blocks * size;
     }
     pymt__arena_counters ac;
     pymt__arena_counters_get(&ac);
@@ -61,7 +69,8 @@ static void stats_collect(pymt_stats *s) {
     s->bytes_free += pools_free * PYMT__POOL_SIZE + ac.reserve * PYMT__ARENA_SIZE;
     s->large_in_use = large;
     s->large_cached_bytes = large_kept;
-    s->lock_acquisitions = locks;
+    s->lock_acquisitions = locks + medium_locks;
+    (void)medium_contended;
     s->tcache_refills = refills;
     s->tcache_flushes = flushes;
     s->handoffs_published = pub + ac.published;
@@ -115,6 +124,18 @@ PYMT_API void pymt_print_stats(FILE *f) {
             continue;
         fprintf(f, "%5u %6zu %7zu %15zu %8zu %8zu %9zu\n", c, cs->block_size, cs->pools,
                 cs->blocks_in_use, cs->blocks_cached, cs->blocks_depot, cs->blocks_free);
+    }
+    if (pymt__opt.medium) {
+        fprintf(f, "medium  size  arenas   blocks in use   cached    depot      free\n");
+        for (unsigned i = 0; i < PYMT__NMEDIUM; i++) {
+            const pymt_class_stats *cs = &s.medium_classes[i];
+            if (cs->pools == 0 && cs->blocks_cached == 0 && cs->blocks_depot == 0)
+                continue;
+            fprintf(f, "%5u %6zu %7zu %15zu %8zu %8zu %9zu\n", PYMT__NCLASSES + i,
+                    cs->block_size, cs->pools, cs->blocks_in_use, cs->blocks_cached,
+                    cs->blocks_depot, cs->blocks_free);
+        }
+        fprintf(f, "# medium arenas kept empty         = %zu\n", s.medium_arenas_empty);
     }
     fprintf(f, "\n");
     fprintf(f, "# arenas allocated total           = %zu\n", s.arenas_allocated_total);

@@ -80,6 +80,8 @@ static inline void bump(_Atomic size_t *c) {
 
 enum {
     SWEEP_EVERY = 8,           /* slow-path visits between two steps of the sweep */
+    TCACHE_MEDIUM_BYTES = 65536, /* a medium class's magazine holds about this many bytes */
+    TCACHE_MEDIUM_MIN = 4,       /* ... but never fewer blocks than this */
     SWEEP_AGE = 512,           /* visits without one of a class before the sweep empties it */
     TCACHE_CLASS_BYTES = 8192, /* a magazine holds about this many bytes of its class */
     TCACHE_MAX_MIN = 16,       /* ... but never fewer blocks than this */
@@ -88,9 +90,11 @@ enum {
 };
 
 static uint32_t class_max(unsigned c) {
-    size_t m = TCACHE_CLASS_BYTES / pymt__class_to_size(c);
-    if (m < TCACHE_MAX_MIN)
-        m = TCACHE_MAX_MIN;
+    bool medium = pymt__is_medium(c);
+    size_t m = (medium ? TCACHE_MEDIUM_BYTES : TCACHE_CLASS_BYTES) / pymt__class_to_size(c);
+    size_t least = medium ? TCACHE_MEDIUM_MIN : TCACHE_MAX_MIN;
+    if (m < least)
+        m = least;
     if (m > TCACHE_MAX_MAX)
         m = TCACHE_MAX_MAX;
     return (uint32_t)m;
@@ -105,11 +109,7 @@ static void give_away(pymt__tcache *tc, unsigned c, void *chain, size_t n, size_
         bump(&tc->published);
         return;
     }
-    pymt__arena *retire = NULL;
-    pymt__core_lock();
-    pymt__pool_give_locked(chain, &retire);
-    pymt__core_unlock();
-    pymt__pool_retire_list(retire);
+    pymt__block_give(c, chain);
 }
 
 /* Empty bin c completely; returns the chain and its length. */
@@ -132,18 +132,21 @@ static void *spare_take(pymt__tcache *tc, unsigned c, size_t *n) {
 
 static void tcache_destructor(void *arg) {
     pymt__tcache *tc = arg;
-    void *chains[2 * PYMT__NCLASSES];
-    unsigned nchains = 0;
-    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
+    /* the small classes' chains under one core-lock acquisition, the medium ones after it */
+    void *chains[2 * PYMT__NCLASSES], *medium[2 * PYMT__NMEDIUM];
+    unsigned nchains = 0, nmedium = 0;
+    for (unsigned c = 0; c < PYMT__NBINS; c++) {
         size_t n;
-        void *chain = bin_take_all(&tc->bins[c], &n);
+        void *chain[2];
+        chain[0] = bin_take_all(&tc->bins[c], &n);
+        chain[1] = spare_take(tc, c, &n);
         tc->bins[c].max = 0;
         tc->hmag_max[c] = 0;
-        if (chain != NULL)
-            chains[nchains++] = chain;
-        chain = spare_take(tc, c, &n);
-        if (chain != NULL)
-            chains[nchains++] = chain;
+        for (unsigned k = 0; k < 2; k++)
+            if (chain[k] != NULL && pymt__is_medium(c))
+                medium[nmedium++] = chain[k];
+            else if (chain[k] != NULL)
+                chains[nchains++] = chain[k];
     }
     pymt__large_release_all(&tc->large);
     tc->state = PYMT__TC_DEAD;
@@ -152,7 +155,7 @@ static void tcache_destructor(void *arg) {
     for (unsigned i = 0; i < nchains; i++)
         pymt__pool_give_locked(chains[i], &retire);
     gone_refills += pymt__load_relaxed(&tc->refills);
-    gone_flushes += pymt__load_relaxed(&tc->flushes) + nchains;
+    gone_flushes += pymt__load_relaxed(&tc->flushes) + nchains + nmedium;
     gone_published += pymt__load_relaxed(&tc->published);
     gone_adopted += pymt__load_relaxed(&tc->adopted);
     /* folded under the lock that stats hold while they sum, so no block is counted twice */
@@ -171,6 +174,8 @@ static void tcache_destructor(void *arg) {
         drain_mark = registry_n;
     pymt__core_unlock();
     pymt__pool_retire_list(retire);
+    for (unsigned i = 0; i < nmedium; i++)
+        pymt__medium_give(pymt__block_class(medium[i]), medium[i]);
     if (drain)
         pymt__depot_drain();
 }
@@ -229,7 +234,7 @@ size_t pymt__tcache_share(void) {
 /* Bytes tc holds in its bins and spares (owner). */
 static size_t held_bytes(const pymt__tcache *tc) {
     size_t b = 0;
-    for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+    for (unsigned c = 0; c < PYMT__NBINS; c++)
         b += (pymt__load_relaxed(&tc->bins[c].count) + pymt__load_relaxed(&tc->spare_count[c])) *
              pymt__class_to_size(c);
     return b;
@@ -281,14 +286,14 @@ static void visit(pymt__tcache *tc, unsigned c) {
     if (tc->events % SWEEP_EVERY != 0)
         return;
     unsigned k = tc->sweep_next;
-    tc->sweep_next = (k + 1) % PYMT__NCLASSES;
+    tc->sweep_next = (k + 1) % PYMT__NBINS;
     if (k != c && tc->events - tc->last_use[k] > SWEEP_AGE &&
         (tc->bins[k].head != NULL || tc->spare[k] != NULL))
         (void)class_give_back(tc, k);
     /* over its share (the budget shrank, or more threads came): whole classes go, the
      * largest blocks first, the class in use last */
     size_t share = pymt__tcache_share(), held = held_bytes(tc);
-    for (unsigned j = PYMT__NCLASSES; j-- > 0 && held > share;)
+    for (unsigned j = PYMT__NBINS; j-- > 0 && held > share;)
         if (j != c)
             held -= class_give_back(tc, j);
     if (held > share) {
@@ -319,7 +324,7 @@ static void tcache_setup(pymt__tcache *tc) {
     if (registry_n > drain_mark)
         drain_mark = registry_n;
     pymt__core_unlock();
-    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
+    for (unsigned c = 0; c < PYMT__NBINS; c++) {
         uint32_t start = start_max(c);
         /* hardened: the fast path's bins keep max 0 and always miss */
         if (pymt__hardened)
@@ -338,12 +343,12 @@ pymt__large_cache *pymt__tcache_large_cache(void) {
 }
 
 void *pymt__tcache_refill(size_t n) {
-    unsigned c = pymt__size_to_class(n);
+    unsigned c = pymt__size_class(n);
     pymt__tcache *tc = &pymt__tc;
     if (tc->state == PYMT__TC_NEW)
         tcache_setup(tc);
     if (tc->state != PYMT__TC_ACTIVE) {
-        void *p = pymt__pool_alloc_one(c);
+        void *p = pymt__block_alloc_one(c);
         if (p != NULL)
             PYMT_TRACK_ALLOC(p, n);
         return p;
@@ -362,10 +367,8 @@ void *pymt__tcache_refill(size_t n) {
         if (chain != NULL) {
             bump(&tc->adopted);
         } else {
-            pymt__core_lock();
             /* up to 2*max: a pool's whole free list rather than a walk of part of it */
-            chain = pymt__pool_take_locked(c, b->max, 2 * (size_t)b->max, &got);
-            pymt__core_unlock();
+            chain = pymt__block_take(c, b->max, 2 * (size_t)b->max, &got);
             if (chain == NULL)
                 return NULL; /* errno ENOMEM set by the pool core */
         }
@@ -386,7 +389,7 @@ static pymt__tcache *cache_for_free(void *p, unsigned c) {
     if (tc->state == PYMT__TC_ACTIVE)
         return tc;
     PYMT_TRACK_FREE(p, pymt__class_to_size(c));
-    pymt__pool_free_one(p);
+    pymt__block_free_one(p);
     return NULL;
 }
 
@@ -593,12 +596,21 @@ void pymt__tcache_flush_self(void) {
     pymt__large_release_all(&tc->large);
     pymt__arena *retire = NULL;
     bool locked = false;
-    for (unsigned c = 0; c < 2 * PYMT__NCLASSES; c++) {
+    for (unsigned c = 0; c < 2 * PYMT__NBINS; c++) {
         size_t n;
-        unsigned k = c % PYMT__NCLASSES;
-        void *chain = c < PYMT__NCLASSES ? bin_take_all(&tc->bins[k], &n) : spare_take(tc, k, &n);
+        unsigned k = c % PYMT__NBINS;
+        void *chain = c < PYMT__NBINS ? bin_take_all(&tc->bins[k], &n) : spare_take(tc, k, &n);
         if (chain == NULL)
             continue;
+        if (pymt__is_medium(k)) { /* a class lock is never taken under the core lock */
+            if (locked) {
+                pymt__core_unlock();
+                locked = false;
+            }
+            bump(&tc->flushes);
+            pymt__medium_give(k, chain);
+            continue;
+        }
         if (!locked) {
             pymt__core_lock();
             locked = true;
@@ -611,14 +623,14 @@ void pymt__tcache_flush_self(void) {
     pymt__pool_retire_list(retire);
 }
 
-void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, size_t *large,
+void pymt__tcache_counts_locked(size_t cached[PYMT__NBINS], size_t *threads, size_t *large,
                                 size_t *large_cached_bytes) {
     intptr_t big = pymt__load_relaxed(&pymt__large_global);
     size_t kept = 0;
-    for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+    for (unsigned c = 0; c < PYMT__NBINS; c++)
         cached[c] = 0;
     for (pymt__tcache *tc = registry; tc != NULL; tc = tc->next) {
-        for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+        for (unsigned c = 0; c < PYMT__NBINS; c++)
             cached[c] += pymt__load_relaxed(&tc->bins[c].count) +
                          pymt__load_relaxed(&tc->spare_count[c]);
         big += pymt__load_relaxed(&tc->large_delta);
@@ -699,7 +711,7 @@ static size_t chain_check(void *chain, unsigned c, size_t limit) {
 
 bool pymt__tcache_check(const pymt__tcache *tc) {
     bool hard = pymt__hardened;
-    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
+    for (unsigned c = 0; c < PYMT__NBINS; c++) {
         size_t limit = 2 * (size_t)class_max(c);
         const pymt__tbin *b = &tc->bins[c];
         if (b->max > class_max(c) || tc->hmag_max[c] > class_max(c) ||

@@ -22,8 +22,8 @@ static inline pymt__tbin *pymt__tcache_bin(unsigned c) {
     return b;
 }
 
-/* Pop a block of class c for a request of n bytes (1 <= n <= 512) off the bin; NULL when the
- * bin is empty. */
+/* Pop a block of class c (small or medium) for a request of n bytes off the bin; NULL when
+ * the bin is empty. */
 static inline void *pymt__tcache_pop(unsigned c, size_t n) {
     pymt__tbin *b = pymt__tcache_bin(c);
     void *p = b->head;
@@ -35,7 +35,8 @@ static inline void *pymt__tcache_pop(unsigned c, size_t n) {
     return p;
 }
 
-/* Push pool block p of class c on the bin; false when the bin is full (or not in use). */
+/* Push block p of class c (small or medium) on the bin; false when the bin is full (or not in
+ * use). */
 static inline bool pymt__tcache_push(void *p, unsigned c) {
     pymt__tbin *b = pymt__tcache_bin(c);
     uint32_t cnt = pymt__load_relaxed(&b->count);
@@ -50,10 +51,10 @@ static inline bool pymt__tcache_push(void *p, unsigned c) {
 
 /* The misses of pop and push, for the pools backend with thread caches (backend_pools.c).
  * They take what the caller has in its argument registers and find the class themselves.
- *   refill: a block for a request of 1 <= n <= 512 bytes when its bin is empty: set the
- *     thread's cache up on first use, then the spare magazine, a depot batch, or a batch from
- *     the pools (one core-lock acquisition). A thread that cannot cache gets one block from the
- *     pools under the lock. NULL + ENOMEM.
+ *   refill: a block for a request of 1 <= n <= pymt__medium_max bytes when its bin is empty:
+ *     set the thread's cache up on first use, then the spare magazine, a depot batch, or a
+ *     batch from the pools (one core-lock acquisition) or the medium class (its own lock). A
+ *     thread that cannot cache gets one block under the lock. NULL + ENOMEM.
  *   overflow: take back pool block p when its bin is full: the bin becomes the spare, or goes
  *     to the depot or the pools whole. A thread that cannot cache gives p to its pool. */
 void *pymt__tcache_refill(size_t n) PYMT__NOINLINE PYMT__COLD;
@@ -99,7 +100,7 @@ size_t pymt__tcache_share(void);
 size_t pymt__tcache_bytes_locked(size_t *big, size_t nbig);
 /* Blocks cached per class over all live thread caches, and the number of those caches.
  * Core lock held. */
-void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, size_t *large,
+void pymt__tcache_counts_locked(size_t cached[PYMT__NBINS], size_t *threads, size_t *large,
                                 size_t *large_cached_bytes);
 /* Cumulative refills, flushes, depot batches published and adopted. Core lock held. */
 void pymt__tcache_counters_locked(size_t *refills, size_t *flushes, size_t *published,

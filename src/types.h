@@ -16,7 +16,8 @@ enum pymt__arena_state {
     PYMT__ARENA_UNUSED = 0, /* slot without memory (on the free-slot stack or never used) */
     PYMT__ARENA_ACTIVE,     /* holds pools; owned by the core (lock) */
     PYMT__ARENA_RETIRING,   /* wholly free, unlinked; owned by the thread retiring it */
-    PYMT__ARENA_RESERVE     /* wholly free, pages discarded, on the reserve stack */
+    PYMT__ARENA_RESERVE,    /* wholly free, pages discarded, on the reserve stack */
+    PYMT__ARENA_MEDIUM      /* one medium class's run of blocks; owned by medium.c */
 };
 
 /* Arena metadata lives in a table of its own (never in the arena, never freed), so the lock-free
@@ -87,7 +88,7 @@ enum pymt__tcache_state {
 };
 
 typedef struct pymt__tcache {
-    pymt__tbin bins[PYMT__NCLASSES];
+    pymt__tbin bins[PYMT__NBINS];       /* small classes, then medium ones */
     /* The second magazine of each class: a bin that filled up, kept whole (owner only). Kept
      * apart from bins[] so the fast path's lines stay dense.
      * Hardened mode: bins[] stay empty with max 0 (the inline fast path always misses), and
@@ -95,14 +96,14 @@ typedef struct pymt__tcache {
      * (encoded links, free markers: harden.h), hmag_count[c] its length, hmag_max[c] its bound
      * (it holds up to twice that). */
     union {
-        void *spare[PYMT__NCLASSES];
-        void *hmag[PYMT__NCLASSES];
+        void *spare[PYMT__NBINS];
+        void *hmag[PYMT__NBINS];
     };
     union { /* written by the owner, read by stats */
-        _Atomic uint32_t spare_count[PYMT__NCLASSES];
-        _Atomic uint32_t hmag_count[PYMT__NCLASSES];
+        _Atomic uint32_t spare_count[PYMT__NBINS];
+        _Atomic uint32_t hmag_count[PYMT__NBINS];
     };
-    uint16_t hmag_max[PYMT__NCLASSES];  /* hardened mode only; owner only */
+    uint16_t hmag_max[PYMT__NBINS];     /* hardened mode only; owner only */
     /* Counters written by the owner only (relaxed load + store, never a shared read-modify-
      * write), read by stats under the core lock, folded into the globals at thread exit. */
     _Atomic intptr_t large_delta;       /* large object-memory blocks allocated minus freed */
@@ -115,7 +116,7 @@ typedef struct pymt__tcache {
      * class last had one, and the class the sweep looks at next. */
     uint32_t events;
     uint32_t sweep_next;
-    uint32_t last_use[PYMT__NCLASSES];
+    uint32_t last_use[PYMT__NBINS];
 } pymt__tcache;
 
 /* ---- options (options.c), read once by init ------------------------------------------------ */
@@ -132,6 +133,7 @@ typedef struct pymt__options {
     bool hugepages;         /* arenas in huge-page-advised pairs (PYMT_HUGEPAGES) */
     size_t tcache_bytes;    /* budget of all thread caches together (PYMT_TCACHE_BYTES) */
     bool harden;            /* hardened mode (PYMT_HARDEN); only with pooling */
+    bool medium;            /* the medium tier (PYMT_MEDIUM); only with pooling, not hardened */
 } pymt__options;
 
 /* ---- backends (backend.h): one table per family, chosen once by init -------------------------

@@ -266,8 +266,18 @@ static inline size_t check_vm_bytes(void) {
 /* ---- pymt helpers -------------------------------------------------------------------------- */
 
 /* Block size of a request served from the pools (1..512; 0 is served as 1). */
+/* The block a pool request of n bytes gets: multiples of 16 up to 512, then the medium classes
+ * (four per doubling, listed out here rather than computed as pymt computes them). */
 static inline size_t check_class_size(size_t n) {
-    return n == 0 ? 16 : (n + 15) / 16 * 16;
+    static const size_t medium[] = {640,  768,  896,  1024, 1280,  1536,  1792,
+                                    2048, 2560, 3072, 3584, 4096,  5120,  6144,
+                                    7168, 8192, 10240, 12288, 14336, 16384};
+    if (n <= 512)
+        return n == 0 ? 16 : (n + 15) / 16 * 16;
+    for (size_t i = 0; i < sizeof medium / sizeof medium[0]; i++)
+        if (n <= medium[i])
+            return medium[i];
+    return 0; /* not a pool request */
 }
 
 static inline bool check_aligned(const void *p) {
@@ -279,14 +289,22 @@ typedef struct check_totals {
     size_t total, in_use, cached, depot, free;
 } check_totals;
 
+/* Every pool class in one numbering: pymalloc's 32, then the medium tier's. */
+#define CHECK_ALL_CLASSES (PYMT_NUM_SIZE_CLASSES + PYMT_NUM_MEDIUM_CLASSES)
+static inline const pymt_class_stats *check_class_at(const pymt_stats *s, int c) {
+    return c < PYMT_NUM_SIZE_CLASSES ? &s->classes[c]
+                                     : &s->medium_classes[c - PYMT_NUM_SIZE_CLASSES];
+}
+
 static inline check_totals check_sum_classes(const pymt_stats *s) {
     check_totals t = {0, 0, 0, 0, 0};
-    for (int c = 0; c < PYMT_NUM_SIZE_CLASSES; c++) {
-        t.total += s->classes[c].blocks_total;
-        t.in_use += s->classes[c].blocks_in_use;
-        t.cached += s->classes[c].blocks_cached;
-        t.depot += s->classes[c].blocks_depot;
-        t.free += s->classes[c].blocks_free;
+    for (int c = 0; c < CHECK_ALL_CLASSES; c++) {
+        const pymt_class_stats *k = check_class_at(s, c);
+        t.total += k->blocks_total;
+        t.in_use += k->blocks_in_use;
+        t.cached += k->blocks_cached;
+        t.depot += k->blocks_depot;
+        t.free += k->blocks_free;
     }
     return t;
 }
@@ -294,8 +312,8 @@ static inline check_totals check_sum_classes(const pymt_stats *s) {
 /* Check the block accounting of every class (valid when no other thread allocates). */
 #define CHECK_STATS_ADD_UP(s)                                                                \
     do {                                                                                     \
-        for (int check_c_ = 0; check_c_ < PYMT_NUM_SIZE_CLASSES; check_c_++) {               \
-            const pymt_class_stats *k_ = &(s)->classes[check_c_];                            \
+        for (int check_c_ = 0; check_c_ < CHECK_ALL_CLASSES; check_c_++) {                   \
+            const pymt_class_stats *k_ = check_class_at((s), check_c_);                      \
             if (k_->blocks_total != k_->blocks_in_use + k_->blocks_cached + k_->blocks_depot + \
                                         k_->blocks_free) {                                   \
                 check_fail_at(__FILE__, __LINE__,                                            \
@@ -321,6 +339,12 @@ static inline pymt_stats check_stats(void) {
  * geometry and per-class statistics can be checked exactly. */
 static inline bool check_plain_pools(void) {
     return pymt_get_mode() == PYMT_MODE_PYMALLOC;
+}
+
+/* The largest object-memory request the pools serve: the medium ceiling while the medium tier
+ * is on, pymalloc's 512 bytes otherwise. */
+static inline size_t check_pool_max(void) {
+    return pymt_medium_enabled() ? PYMT_MEDIUM_REQUEST_THRESHOLD : PYMT_SMALL_REQUEST_THRESHOLD;
 }
 
 /* ---- runner -------------------------------------------------------------------------------- */

@@ -138,8 +138,8 @@ static void boundary_sizes_are_usable_in_full(void) {
             size_t usable = pymt_usable_size(p);
             CHECK(usable >= n);
             if (f == 0 && check_plain_pools()) {
-                /* object memory in pool mode: the class size up to 512, the system above */
-                if (n <= PYMT_SMALL_REQUEST_THRESHOLD)
+                /* object memory in pool mode: the class size up to the pools' ceiling */
+                if (n <= check_pool_max())
                     CHECK_EQ(usable, check_class_size(n));
             }
             fill(p, usable, (unsigned)n);
@@ -249,7 +249,7 @@ static void realloc_moves_between_pools_and_system_as_size_crosses(void) {
     pymt_stats s0 = check_stats();
     void *p = pymt_object_malloc(200);
     REQUIRE(p != NULL);
-    p = pymt_object_realloc(p, 2000);
+    p = pymt_object_realloc(p, check_pool_max() + 1000);
     REQUIRE(p != NULL);
     pymt_stats s1 = check_stats();
     CHECK_EQ(s1.large_in_use, s0.large_in_use + 1);
@@ -469,7 +469,9 @@ static void check_newvar(const pymt_type *t, ptrdiff_t n) {
     CHECK(check_aligned(v));
     size_t usable = pymt_usable_size(v);
     pymt_mode mode = pymt_get_mode();
-    bool exact = (mode == PYMT_MODE_PYMALLOC && want <= PYMT_SMALL_REQUEST_THRESHOLD) ||
+    if (mode == PYMT_MODE_PYMALLOC && want <= check_pool_max())
+        want = check_class_size(want); /* a medium block is its class's size */
+    bool exact = (mode == PYMT_MODE_PYMALLOC && want <= check_pool_max()) ||
                  mode == PYMT_MODE_PYMALLOC_DEBUG || mode == PYMT_MODE_MALLOC_DEBUG;
     if (exact ? usable != want : usable < want) {
         check_fail_at(__FILE__, __LINE__, "newvar allocates basicsize + n * itemsize, rounded");

@@ -1,14 +1,15 @@
 /* test_internal.c: the white-box test. It links the library's internals (the static library)
  * and calls the validators of every layer after each step of scripted scenarios: the pool core
  * (pymt__pool_check_locked, pymt__pool_lists_check_locked, pymt__heap_check_locked), the
- * arenas (pymt__arena_check_locked), the depot (pymt__depot_check) and the calling thread's
- * cache (pymt__tcache_check). Then it corrupts one field at a time and checks that the
- * validator meant to see it says false, and true again once the field is restored, so no
- * validator is one that cannot fail. Runs with PYMT_MALLOC=pymalloc (ctest ENVIRONMENT), and
- * again with PYMT_HARDEN=1 (internal.harden), where the same validators decode the encoded
- * links and check the free markers and canaries, and the hardened cases below corrupt a link,
- * a marker and a canary behind the allocator's back: the validators see each, and the
- * hardened depot stops a program that follows a corrupted batch (in a forked child). */
+ * arenas (pymt__arena_check_locked), the medium classes (pymt__medium_check), the depot
+ * (pymt__depot_check) and the calling thread's cache (pymt__tcache_check). Then it corrupts one
+ * field at a time and checks that the validator meant to see it says false, and true again
+ * once the field is restored, so no validator is one that cannot fail. Runs with
+ * PYMT_MALLOC=pymalloc (ctest ENVIRONMENT), and again with PYMT_HARDEN=1 (internal.harden),
+ * where the same validators decode the encoded links and check the free markers and canaries,
+ * and the hardened cases below corrupt a link, a marker and a canary behind the allocator's
+ * back: the validators see each, and the hardened depot stops a program that follows a
+ * corrupted batch (in a forked child). */
 #include "check.h"
 
 #include <pthread.h>
@@ -24,21 +25,30 @@ static bool core_ok(void) {
 }
 
 static bool depot_ok(void) {
-    for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+    for (unsigned c = 0; c < PYMT__NBINS; c++)
         if (!pymt__depot_check(c))
             return false;
     return true;
 }
 
+static bool medium_ok(void) {
+    for (unsigned i = 0; i < PYMT__NMEDIUM; i++)
+        if (!pymt__medium_check(i))
+            return false;
+    return true;
+}
+
 static bool all_ok(void) {
-    return core_ok() && depot_ok() && pymt__tcache_check(pymt__tcache_self());
+    return core_ok() && medium_ok() && depot_ok() && pymt__tcache_check(pymt__tcache_self());
 }
 
 enum { N = 20000 };
 static void *blocks[N];
 
 static size_t size_of(size_t i) {
-    return (i * 37) % 700 + 1; /* 1..700: every class and large blocks */
+    /* 1..700 mostly (every small class and the first medium ones), and one in eight up to
+     * 17000 (every medium class and large blocks) */
+    return i % 8 == 7 ? (i * 131) % 17000 + 1 : (i * 37) % 700 + 1;
 }
 
 static void scripted_steps_keep_every_invariant(void) {
@@ -124,6 +134,22 @@ static void pool_check_sees_a_wrong_count(void) {
     pymt__core_unlock();
     pymt_object_free(p);
     pymt_object_free(q);
+}
+
+/* A medium arena's header miscounted, then a kept empty arena put on the partial list. */
+static void medium_check_sees_a_wrong_count(void) {
+    if (!pymt_medium_enabled())
+        CHECK_SKIP("the medium tier is off");
+    void *p = pymt_object_malloc(3000);
+    REQUIRE(p != NULL);
+    unsigned i = pymt__size_class(3000) - PYMT__NCLASSES;
+    pymt__pool *h = (pymt__pool *)((uintptr_t)p & ~(uintptr_t)(PYMT__ARENA_SIZE - 1));
+    CHECK(pymt__medium_check(i));
+    h->count++;
+    CHECK(!pymt__medium_check(i));
+    h->count--;
+    CHECK(pymt__medium_check(i));
+    pymt_object_free(p);
 }
 
 static void lists_check_sees_a_misordered_arena(void) {
@@ -292,6 +318,7 @@ static const check_case cases[] = {
     CHECK_CASE(scripted_steps_keep_every_invariant),
     CHECK_CASE(cross_thread_frees_keep_every_invariant),
     CHECK_CASE(pool_check_sees_a_wrong_count),
+    CHECK_CASE(medium_check_sees_a_wrong_count),
     CHECK_CASE(lists_check_sees_a_misordered_arena),
     CHECK_CASE(tcache_check_sees_a_wrong_count),
     CHECK_CASE(depot_check_sees_a_block_of_another_class),

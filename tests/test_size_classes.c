@@ -98,8 +98,8 @@ static void zero_bytes_is_served_as_one(void) {
 
 static void above_threshold_goes_to_the_system_allocator(void) {
     REQUIRE(check_plain_pools());
-    size_t sizes[] = {PYMT_SMALL_REQUEST_THRESHOLD + 1, PYMT_SMALL_REQUEST_THRESHOLD + 16, 4096,
-                      1 << 20};
+    size_t max = check_pool_max();
+    size_t sizes[] = {max + 1, max + 16, 4 * max, 1 << 20};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         pymt_stats before = check_stats();
         void *p = pymt_object_malloc(sizes[i]);

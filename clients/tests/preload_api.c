@@ -36,6 +36,15 @@ static int debug_mode(void) {
     return d != NULL && *d == '1';
 }
 
+/* The medium tier: on as built (PRELOAD_EXPECT_MEDIUM, set by the test's CMake) unless
+ * PYMT_MEDIUM=0 turns it off. */
+static int medium_mode(void) {
+    const char *m = getenv("PYMT_MEDIUM"), *e = getenv("PRELOAD_EXPECT_MEDIUM");
+    if (m != NULL && strcmp(m, "0") == 0)
+        return 0;
+    return e != NULL && *e == '1';
+}
+
 static int preload_is_mapped(void) {
     FILE *f = fopen("/proc/self/maps", "r");
     char line[512];
@@ -69,11 +78,19 @@ static void small_requests_come_from_the_pools(void) {
     void *z = malloc(0);
     CHECK(z != NULL && malloc_usable_size(z) == (debug_mode() ? 0 : 16));
     free(z);
-    /* above the threshold: glibc's block, usable size 8 mod 16 */
-    void *big = malloc(1000);
-    CHECK(big != NULL && (debug_mode() ? malloc_usable_size(big) == 1000
+    /* 1000 bytes: the medium class of 1024 bytes, or glibc's block (usable size 8 mod 16) past
+     * pymalloc's threshold with the medium tier off */
+    void *mid = malloc(1000);
+    CHECK(mid != NULL && (debug_mode()    ? malloc_usable_size(mid) == 1000
+                          : medium_mode() ? malloc_usable_size(mid) == 1024
+                                          : malloc_usable_size(mid) % 16 == 8 &&
+                                                malloc_usable_size(mid) >= 1000));
+    free(mid);
+    /* past the medium ceiling: always glibc's block */
+    void *big = malloc(20000);
+    CHECK(big != NULL && (debug_mode() ? malloc_usable_size(big) == 20000
                                        : malloc_usable_size(big) % 16 == 8 &&
-                                             malloc_usable_size(big) >= 1000));
+                                             malloc_usable_size(big) >= 20000));
     free(big);
 }
 

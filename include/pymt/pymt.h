@@ -39,8 +39,15 @@ extern "C" {
 
 /* Geometry of the pools (fixed at build time; the same numbers as 64-bit pymalloc). */
 #define PYMT_ALIGNMENT 16                  /* every block is aligned to this many bytes */
-#define PYMT_SMALL_REQUEST_THRESHOLD 512   /* larger requests go to the system allocator */
+#define PYMT_SMALL_REQUEST_THRESHOLD 512   /* pymalloc's classes end here */
 #define PYMT_NUM_SIZE_CLASSES 32           /* 16, 32, ..., 512 bytes */
+/* The medium tier: 20 classes above pymalloc's, four per doubling (640, 768, 896, 1024, 1280,
+ * ..., 14336, 16384 bytes), each class in 1 MiB arenas of its own. On by default for object
+ * memory, objects and the drop-in malloc; off with PYMT_MEDIUM=0 in the environment or the
+ * CMake option PYMT_MEDIUM=OFF, and in the hardened mode: then every request above
+ * PYMT_SMALL_REQUEST_THRESHOLD goes to the system allocator, as in pymalloc. */
+#define PYMT_MEDIUM_REQUEST_THRESHOLD 16384 /* larger requests go to the system allocator */
+#define PYMT_NUM_MEDIUM_CLASSES 20
 
 /* ---------------------------------------------------------------------------------------------
  * Raw memory (the PyMem_Malloc family). Backed by the system allocator in every mode.
@@ -61,7 +68,8 @@ PYMT_API void pymt_mem_free(void *p);
 
 /* ---------------------------------------------------------------------------------------------
  * Object memory (the PyObject_Malloc family). Requests of at most PYMT_SMALL_REQUEST_THRESHOLD
- * bytes come from the pools (through a per-thread cache); larger ones from the system allocator.
+ * bytes come from the pools, and with the medium tier on up to PYMT_MEDIUM_REQUEST_THRESHOLD
+ * from its arenas, both through a per-thread cache; larger ones from the system allocator.
  * Same contracts as the raw family: malloc(0) is unique and non-NULL, free(NULL) is a no-op,
  * errors are NULL + ENOMEM with the allocator intact. A block may be freed by any thread.
  * Free with pymt_object_free (or pymt_object_del, the same domain). */
@@ -163,6 +171,11 @@ PYMT_API int pymt_set_tcache_budget(size_t bytes);
  * (/sys/kernel/mm/transparent_hugepage/enabled: "madvise" or "always"). */
 PYMT_API int pymt_hugepages_enabled(void);
 
+/* 1 when the medium tier serves requests of 513..PYMT_MEDIUM_REQUEST_THRESHOLD bytes of
+ * object memory, objects and the drop-in malloc (the default with pooling on; PYMT_MEDIUM=0,
+ * the CMake option PYMT_MEDIUM=OFF and the hardened mode turn it off), else 0. */
+PYMT_API int pymt_medium_enabled(void);
+
 /* 1 when the hardened mode is on (PYMT_HARDEN=1 in the environment, or a library built with
  * the CMake option PYMT_HARDEN=ON, and pooling on), else 0. In the hardened mode the free lists
  * of the pools, the thread caches and the depot hold their links encoded with a per-process
@@ -210,7 +223,7 @@ typedef struct pymt_stats {
     /* system-allocator side */
     size_t large_in_use;           /* blocks of the object family living on the system allocator */
     /* concurrency */
-    size_t lock_acquisitions;      /* times the core lock was taken */
+    size_t lock_acquisitions;      /* times the core lock (and a medium class lock) was taken */
     size_t tcache_refills;         /* batches a thread cache took from the core */
     size_t tcache_flushes;         /* batches a thread cache gave to the core */
     size_t handoffs_published;     /* batches and arenas pushed on the lock-free stacks */
@@ -236,6 +249,12 @@ typedef struct pymt_stats {
     size_t tcache_bytes;           /* bytes they hold now (blocks at block size) */
     size_t tcache_bytes_max;       /* the most one live cache holds */
     size_t depot_bytes;            /* bytes in the depot, all classes */
+    /* the medium tier (pymt_medium_enabled): per class as classes[], where pools counts the
+     * class's arenas; all zero when the tier is off. The totals above (bytes_*, pools_free
+     * aside) include these blocks. */
+    pymt_class_stats medium_classes[PYMT_NUM_MEDIUM_CLASSES];
+    size_t medium_arenas_empty;    /* wholly free medium arenas kept for reuse (pymt_trim
+                                      releases them) */
 } pymt_stats;
 
 /* Fill *out (whose size the caller passes, for compatibility across versions: only the first

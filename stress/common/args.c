@@ -91,5 +91,7 @@ void stress_parse(int argc, char **argv, const char *name, const stress_defaults
         }
     }
     stress_mode = pymt_get_mode();
+    if (pymt_medium_enabled())
+        stress_tier_max = PYMT_MEDIUM_REQUEST_THRESHOLD;
     stress_catch_crashes();
 }

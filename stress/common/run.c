@@ -17,6 +17,7 @@ atomic_bool stress_stop_flag;
 atomic_bool stress_reported;
 _Thread_local unsigned stress_tid;
 pymt_mode stress_mode;
+size_t stress_tier_max = PYMT_SMALL_REQUEST_THRESHOLD;
 
 double stress_now(void) {
     struct timespec ts;

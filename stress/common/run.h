@@ -33,6 +33,8 @@ extern atomic_bool stress_stop_flag;        /* set once the --seconds cap is rea
 extern atomic_bool stress_reported;         /* a failure message has been written */
 extern _Thread_local unsigned stress_tid;   /* 0: main thread; workers set their own */
 extern pymt_mode stress_mode;               /* pymt_get_mode(), read once by stress_parse */
+extern size_t stress_tier_max;              /* the largest request the pools serve: 512, or
+                                               16384 with the medium tier (stress_parse) */
 
 /* Seconds on the monotonic clock; since stress_t0 (the start of stress_parse). */
 double stress_now(void);

@@ -1,0 +1,99 @@
+/* medium.h: the medium tier (medium.c): requests of 513 bytes to 16 KiB from pymt's own
+ * arenas, in 20 classes four per doubling (internal.h: pymt__size_to_medium_class).
+ *
+ *   medium arena: 1 MiB, one class, one run of blocks
+ *   +--------+-----+-------------+-------+-------+-- ... --+-------+------+
+ *   | header | pad | class table | blk 0 | blk 1 |         | blk n | tail |
+ *   +--------+-----+-------------+-------+-------+-- ... --+-------+------+
+ *   0        48    64            128
+ * The header is a pool header (struct pymt__pool: class, count, carve offset, free list,
+ * list links), so a medium arena is a pool of 1 MiB, and the class table, which free() reads
+ * to find a block's class, holds the medium class in all 64 entries: the fast paths of free
+ * (objmem.h) and of the thread caches (tcache.h) serve medium blocks unchanged, with the
+ * medium classes' bins after the small ones. Classes 640 B .. 16 KiB hold 1638 .. 63 blocks
+ * per arena.
+ *
+ * Each class has its own lock and its own arenas: a refill of one medium class never waits for
+ * the pool core or for another class. The core lock is taken only to get a fresh arena from
+ * the arena layer. Lock order: a class lock, then the core lock; never the reverse.
+ * Not for the hardened mode, which keeps the tier off (init.c). */
+#ifndef PYMT_MEDIUM_H
+#define PYMT_MEDIUM_H
+
+#include "pool.h"
+
+/* Above 512 and at most this, a request is a medium one: PYMT__MEDIUM_MAX with the tier on,
+ * PYMT__SMALL_MAX (no medium request) with it off. Set once by init. */
+extern size_t pymt__medium_max;
+void pymt__medium_init(bool on);
+
+/* Is class c a medium one? */
+static inline bool pymt__is_medium(unsigned c) {
+    return c >= PYMT__NCLASSES;
+}
+
+/* Take want blocks of medium class c (at least one, fewer only when memory runs out): the
+ * chain (linked through word 0, NULL-terminated), its length in *got. NULL with *got 0 and
+ * errno ENOMEM when not one block can be had. Takes the class lock. */
+void *pymt__medium_take(unsigned c, size_t want, size_t *got);
+/* Give back a chain of blocks of medium class c (linked through word 0, NULL-terminated).
+ * Takes the class lock; an arena left wholly free is kept (one per class) or retired. */
+void pymt__medium_give(unsigned c, void *chain);
+/* One block, one free (the locked backend, threads without a cache). */
+void *pymt__medium_alloc_one(unsigned c);
+void pymt__medium_free_one(void *p);
+
+/* ---- both tiers, by class: what the thread caches and the locked backend call -------------- */
+
+/* Take a batch of class c: small classes from the pool core under the core lock (up to limit
+ * when a pool's whole free list can be spliced: pymt__pool_take_locked), medium ones from
+ * their class. *got 0 (NULL) means out of memory, errno ENOMEM. */
+static inline void *pymt__block_take(unsigned c, size_t want, size_t limit, size_t *got) {
+    if (pymt__is_medium(c))
+        return pymt__medium_take(c, want, got);
+    pymt__core_lock();
+    void *chain = pymt__pool_take_locked(c, want, limit, got);
+    pymt__core_unlock();
+    return chain;
+}
+/* Give back a chain of blocks of class c to its tier. */
+static inline void pymt__block_give(unsigned c, void *chain) {
+    if (pymt__is_medium(c)) {
+        pymt__medium_give(c, chain);
+        return;
+    }
+    pymt__arena *retire = NULL;
+    pymt__core_lock();
+    pymt__pool_give_locked(chain, &retire);
+    pymt__core_unlock();
+    pymt__pool_retire_list(retire);
+}
+static inline void *pymt__block_alloc_one(unsigned c) {
+    return pymt__is_medium(c) ? pymt__medium_alloc_one(c) : pymt__pool_alloc_one(c);
+}
+static inline void pymt__block_free_one(void *p) {
+    if (pymt__is_medium(pymt__block_class(p)))
+        pymt__medium_free_one(p);
+    else
+        pymt__pool_free_one(p);
+}
+
+/* Per-class figures (stats): c is 0..PYMT__NMEDIUM-1; pools counts arenas. Takes each class
+ * lock in turn. *empty: wholly free arenas kept; *locks, *contended: class-lock acquisitions,
+ * and those that found the lock taken. */
+void pymt__medium_counts(pymt__pool_class_counts out[PYMT__NMEDIUM], size_t *empty,
+                         size_t *locks, size_t *contended);
+/* Unmap every wholly free arena kept (pymt_trim); returns the bytes released. */
+size_t pymt__medium_trim(void);
+/* Validator: every arena of class c (index 0..PYMT__NMEDIUM-1) has a consistent header (class,
+ * count, carve offset, a free list of carved blocks of the class as long as the count says),
+ * a class table holding the class, and is on the class's list exactly when it has a free
+ * block; the class's counts add up. Takes the class lock. */
+bool pymt__medium_check(unsigned i);
+
+/* fork handlers: every class lock, taken before the core lock (the lock order). */
+void pymt__medium_atfork_prepare(void);
+void pymt__medium_atfork_parent(void);
+void pymt__medium_atfork_child(void);
+
+#endif /* PYMT_MEDIUM_H */

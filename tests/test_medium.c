@@ -1,0 +1,238 @@
+/* test_medium.c: the medium tier, 513 bytes to PYMT_MEDIUM_REQUEST_THRESHOLD.
+ *
+ * Proves: every request in every medium class gets that class's block (pymt_usable_size) and
+ * moves that class's blocks_in_use (pymt_get_stats); 512 is pymalloc's last class, 513 the
+ * first medium one, the ceiling the last, one past it the system allocator's; realloc keeps
+ * contents across both thresholds in every direction and stays in place within a class; the
+ * per-class stats add up; pymt_trim hands wholly free medium arenas back; PYMT_MEDIUM=0
+ * restores pymalloc's threshold exactly. CMake runs it with PYMT_MALLOC=pymalloc and
+ * PYMT_MEDIUM=1, and again with PYMT_MEDIUM=0 (medium.off). */
+#include "check.h"
+
+/* the medium classes' blocks, listed rather than computed: four per doubling */
+static const size_t blocks[PYMT_NUM_MEDIUM_CLASSES] = {
+    640,  768,  896,  1024, 1280,  1536,  1792,  2048,  2560,  3072,
+    3584, 4096, 5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384,
+};
+
+#define ARENA ((size_t)1 << 20) /* an arena: what one medium class maps at a time */
+
+static bool medium_expected(void) {
+    const char *m = getenv("PYMT_MEDIUM");
+    return m == NULL || strcmp(m, "0") != 0;
+}
+
+static void setting_is_the_environment(void) {
+    CHECK_EQ(pymt_medium_enabled(), medium_expected() ? 1 : 0);
+    CHECK_EQ(blocks[PYMT_NUM_MEDIUM_CLASSES - 1], (size_t)PYMT_MEDIUM_REQUEST_THRESHOLD);
+}
+
+/* one request of n bytes: its block is `block` bytes and class `cls` (-1: the system
+ * allocator, counted in large_in_use) moves by one while it is held */
+static void check_one(size_t n, size_t block, int cls) {
+    pymt_stats before = check_stats();
+    unsigned char *p = pymt_object_malloc(n);
+    REQUIRE(p != NULL);
+    pymt_stats during = check_stats();
+    CHECK(check_aligned(p));
+    if (cls >= 0) {
+        CHECK_EQ(pymt_usable_size(p), block);
+        CHECK_EQ(check_class_at(&during, cls)->blocks_in_use,
+                 check_class_at(&before, cls)->blocks_in_use + 1);
+        CHECK_EQ(during.large_in_use, before.large_in_use);
+    } else {
+        CHECK(pymt_usable_size(p) >= n);
+        CHECK_EQ(during.large_in_use, before.large_in_use + 1);
+        CHECK_EQ(check_sum_classes(&during).in_use, check_sum_classes(&before).in_use);
+    }
+    memset(p, 0xA5, pymt_usable_size(p));
+    pymt_object_free(p);
+    pymt_stats after = check_stats();
+    CHECK_EQ(after.large_in_use, before.large_in_use);
+    CHECK_EQ(check_sum_classes(&after).in_use, check_sum_classes(&before).in_use);
+}
+
+static void every_class_edge(void) {
+    REQUIRE(check_plain_pools());
+    if (!pymt_medium_enabled())
+        CHECK_SKIP("the medium tier is off");
+    check_one(512, 512, PYMT_NUM_SIZE_CLASSES - 1);
+    size_t lo = 513;
+    for (int i = 0; i < PYMT_NUM_MEDIUM_CLASSES; i++) {
+        int cls = PYMT_NUM_SIZE_CLASSES + i;
+        check_one(lo, blocks[i], cls);
+        check_one(lo + 1, blocks[i], cls);
+        check_one((lo + blocks[i]) / 2, blocks[i], cls);
+        check_one(blocks[i], blocks[i], cls);
+        lo = blocks[i] + 1;
+    }
+    check_one(PYMT_MEDIUM_REQUEST_THRESHOLD + 1, 0, -1);
+    check_one(4 * PYMT_MEDIUM_REQUEST_THRESHOLD, 0, -1);
+}
+
+static void calloc_zeroes_medium_blocks(void) {
+    REQUIRE(check_plain_pools());
+    /* dirty a block of every class first, so a reused one would show */
+    for (int i = 0; i < PYMT_NUM_MEDIUM_CLASSES; i++) {
+        unsigned char *p = pymt_object_malloc(blocks[i]);
+        REQUIRE(p != NULL);
+        memset(p, 0xEE, blocks[i]);
+        pymt_object_free(p);
+    }
+    for (int i = 0; i < PYMT_NUM_MEDIUM_CLASSES; i++) {
+        unsigned char *p = pymt_object_calloc(1, blocks[i]);
+        REQUIRE(p != NULL);
+        size_t bad = 0;
+        for (size_t k = 0; k < blocks[i]; k++)
+            bad += p[k] != 0;
+        CHECK_EQ(bad, 0);
+        pymt_object_free(p);
+    }
+}
+
+static void stats_report_the_block_sizes(void) {
+    pymt_stats s = check_stats();
+    for (int i = 0; i < PYMT_NUM_MEDIUM_CLASSES; i++)
+        CHECK_EQ(s.medium_classes[i].block_size, pymt_medium_enabled() ? blocks[i] : 0);
+}
+
+static void fill(unsigned char *p, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(seed * 31 + i * 7);
+}
+
+static size_t first_bad(const unsigned char *p, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != (unsigned char)(seed * 31 + i * 7))
+            return i;
+    return n;
+}
+
+static void realloc_keeps_contents_across_both_thresholds(void) {
+    const size_t c = PYMT_MEDIUM_REQUEST_THRESHOLD;
+    /* small -> medium -> large -> medium -> small, and every jump over a tier */
+    static const size_t walk[] = {100,   600,    c,     c + 1, 5000, 512, 513, 1,
+                                  c + 1, 300000, 16000, 40,    c,    100, 2000};
+    unsigned char *p = pymt_object_malloc(walk[0]);
+    REQUIRE(p != NULL);
+    fill(p, walk[0], 0);
+    for (size_t i = 1; i < sizeof walk / sizeof walk[0]; i++) {
+        size_t keep = walk[i] < walk[i - 1] ? walk[i] : walk[i - 1];
+        unsigned char *q = pymt_object_realloc(p, walk[i]);
+        REQUIRE(q != NULL);
+        CHECK_EQ(first_bad(q, keep, (unsigned)(i - 1)), keep);
+        CHECK(pymt_usable_size(q) >= walk[i]);
+        fill(q, walk[i], (unsigned)i);
+        p = q;
+    }
+    pymt_object_free(p);
+}
+
+static void realloc_stays_in_place_within_a_medium_class(void) {
+    REQUIRE(check_plain_pools());
+    if (!pymt_medium_enabled())
+        CHECK_SKIP("the medium tier is off");
+    size_t lo = 513;
+    for (int i = 0; i < PYMT_NUM_MEDIUM_CLASSES; i++) {
+        unsigned char *p = pymt_object_malloc(lo);
+        REQUIRE(p != NULL);
+        fill(p, lo, 3);
+        CHECK(pymt_object_realloc(p, blocks[i]) == p); /* grows to the block's end */
+        CHECK(pymt_object_realloc(p, lo) == p);        /* shrinks to the class's start */
+        CHECK_EQ(first_bad(p, lo, 3), lo);
+        unsigned char *q = pymt_object_realloc(p, blocks[i] + 1); /* the next class moves */
+        REQUIRE(q != NULL);
+        CHECK(q != p);
+        CHECK_EQ(first_bad(q, lo, 3), lo);
+        pymt_object_free(q);
+        lo = blocks[i] + 1;
+    }
+}
+
+static void stats_add_up_with_medium_blocks_held(void) {
+    REQUIRE(check_plain_pools());
+    enum { N = 24 };
+    void *held[PYMT_NUM_MEDIUM_CLASSES][N];
+    for (int i = 0; i < PYMT_NUM_MEDIUM_CLASSES; i++)
+        for (int k = 0; k < N; k++) {
+            held[i][k] = pymt_object_malloc(blocks[i] - (size_t)k);
+            REQUIRE(held[i][k] != NULL);
+        }
+    pymt_stats s = check_stats();
+    CHECK_STATS_ADD_UP(&s);
+    if (pymt_medium_enabled())
+        for (int i = 0; i < PYMT_NUM_MEDIUM_CLASSES; i++) {
+            CHECK(s.medium_classes[i].blocks_in_use >= N);
+            CHECK(s.medium_classes[i].pools >= 1);
+        }
+    for (int i = 0; i < PYMT_NUM_MEDIUM_CLASSES; i++)
+        for (int k = 0; k < N; k += 2)
+            pymt_object_free(held[i][k]);
+    s = check_stats();
+    CHECK_STATS_ADD_UP(&s);
+    for (int i = 0; i < PYMT_NUM_MEDIUM_CLASSES; i++)
+        for (int k = 1; k < N; k += 2)
+            pymt_object_free(held[i][k]);
+    pymt_thread_flush();
+    s = check_stats();
+    CHECK_STATS_ADD_UP(&s);
+    for (int i = 0; i < PYMT_NUM_MEDIUM_CLASSES; i++)
+        CHECK_EQ(s.medium_classes[i].blocks_cached, 0);
+}
+
+/* Enough 16 KiB blocks to fill several arenas, all freed: arenas that empty beyond the one the
+ * class keeps go back without a call, and pymt_trim hands back the kept one and the reserve. */
+static void trim_returns_medium_arenas(void) {
+    REQUIRE(check_plain_pools());
+    if (!pymt_medium_enabled())
+        CHECK_SKIP("the medium tier is off");
+    enum { N = 400 }; /* 6.25 MiB of 16 KiB blocks */
+    static void *held[N];
+    pymt_trim();
+    pymt_stats s0 = check_stats();
+    for (int i = 0; i < N; i++) {
+        held[i] = pymt_object_malloc(PYMT_MEDIUM_REQUEST_THRESHOLD);
+        REQUIRE(held[i] != NULL);
+    }
+    pymt_stats s1 = check_stats();
+    CHECK(s1.medium_classes[PYMT_NUM_MEDIUM_CLASSES - 1].pools >= 6);
+    CHECK(s1.bytes_mapped >= s0.bytes_mapped + (size_t)N * PYMT_MEDIUM_REQUEST_THRESHOLD);
+    for (int i = 0; i < N; i++)
+        pymt_object_free(held[i]);
+    pymt_stats s2 = check_stats();
+    CHECK(s2.bytes_mapped + 2 * ARENA <= s1.bytes_mapped);
+    size_t released = pymt_trim();
+    pymt_stats s3 = check_stats();
+    CHECK(released >= ARENA); /* at least the arena the class kept */
+    CHECK_EQ(s3.medium_arenas_empty, 0);
+    CHECK_EQ(s3.medium_classes[PYMT_NUM_MEDIUM_CLASSES - 1].blocks_in_use,
+             s0.medium_classes[PYMT_NUM_MEDIUM_CLASSES - 1].blocks_in_use);
+    CHECK(s3.bytes_mapped <= s0.bytes_mapped);
+}
+
+/* PYMT_MEDIUM=0: pymalloc's threshold exactly; 513 bytes and up are the system's. */
+static void off_means_pymalloc_threshold(void) {
+    REQUIRE(check_plain_pools());
+    if (pymt_medium_enabled())
+        CHECK_SKIP("the medium tier is on");
+    check_one(512, 512, PYMT_NUM_SIZE_CLASSES - 1);
+    check_one(513, 0, -1);
+    check_one(1024, 0, -1);
+    check_one(PYMT_MEDIUM_REQUEST_THRESHOLD, 0, -1);
+    pymt_stats s = check_stats();
+    for (int i = 0; i < PYMT_NUM_MEDIUM_CLASSES; i++)
+        CHECK_EQ(s.medium_classes[i].blocks_total, 0);
+}
+
+static const check_case cases[] = {
+    CHECK_CASE(setting_is_the_environment),
+    CHECK_CASE(every_class_edge),
+    CHECK_CASE(calloc_zeroes_medium_blocks),
+    CHECK_CASE(stats_report_the_block_sizes),
+    CHECK_CASE(realloc_keeps_contents_across_both_thresholds),
+    CHECK_CASE(realloc_stays_in_place_within_a_medium_class),
+    CHECK_CASE(stats_add_up_with_medium_blocks_held),
+    CHECK_CASE(trim_returns_medium_arenas),
+    CHECK_CASE(off_means_pymalloc_threshold),
+};
+CHECK_MAIN(cases)

@@ -58,11 +58,14 @@ static inline bool stress_rng_pct(stress_rng *r, unsigned pct) {
 }
 
 /* A request size for object memory: every class equally often, plenty just around the
- * threshold, some above it up to max_large, a few zero-byte requests.
+ * thresholds, some above the first up to max_large, a few zero-byte requests.
  *   ~2%  0
  *   ~70% 1..512: a class (16 B .. 512 B) uniformly, then a size inside it
- *   ~10% 496..528 (the last class and the first sizes past the threshold)
- *   rest 513..max_large */
+ *   ~10% 496..528 (the last class and the first sizes past pymalloc's threshold)
+ *   ~16% 513..max_large (the medium tier while it is on)
+ *   ~1%  16320..16448 (the medium ceiling and the first sizes past it)
+ *   ~1%  16385..32768 (the system allocator's, past the medium ceiling)
+ * (max_large 512 or less: the last 18% are 1..512 too) */
 static inline size_t stress_rand_size(stress_rng *r, size_t max_large) {
     uint64_t k = stress_rng_below(r, 100);
     if (k < 2)
@@ -75,6 +78,11 @@ static inline size_t stress_rand_size(stress_rng *r, size_t max_large) {
         return 496 + (size_t)stress_rng_below(r, 33);
     if (max_large <= PYMT_SMALL_REQUEST_THRESHOLD)
         return 1 + (size_t)stress_rng_below(r, PYMT_SMALL_REQUEST_THRESHOLD);
+    if (k == 98)
+        return PYMT_MEDIUM_REQUEST_THRESHOLD - 64 + (size_t)stress_rng_below(r, 129);
+    if (k == 99)
+        return PYMT_MEDIUM_REQUEST_THRESHOLD + 1 +
+               (size_t)stress_rng_below(r, PYMT_MEDIUM_REQUEST_THRESHOLD);
     return PYMT_SMALL_REQUEST_THRESHOLD + 1 +
            (size_t)stress_rng_below(r, max_large - PYMT_SMALL_REQUEST_THRESHOLD);
 }

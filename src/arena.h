@@ -26,8 +26,9 @@ static inline bool pymt__arena_lookup(const void *p) {
  * advised for transparent huge pages; reserve is how many wholly free arenas are kept mapped.
  * Returns false on failure. */
 bool pymt__arena_init(bool hugepages, unsigned reserve);
-/* A wholly free arena for the core: from the reserve, else freshly mapped. Core lock held.
- * NULL + ENOMEM when the OS refuses or the table is full. */
+/* A wholly free arena for a core: from the reserve, else freshly mapped. The caller holds the
+ * lock of the structure the arena joins (a core's); the arena layer serialises its own part
+ * with a lock of its own, taken last. NULL + ENOMEM when the OS refuses or the table is full. */
 pymt__arena *pymt__arena_new_locked(void);
 /* Dispose of an arena the core unlinked (state RETIRING), outside the core lock: into the
  * reserve (pages discarded) while it has room, else unmapped. Lock-free. */
@@ -36,7 +37,10 @@ void pymt__arena_retire(pymt__arena *a);
 void pymt__arena_unmap_retiring(pymt__arena *a);
 /* Unmap every reserve arena (pymt_trim). Returns bytes released. Core lock held. */
 size_t pymt__arena_trim_locked(void);
-/* In the child after fork: nothing in flight survives; recount. Core lock held. */
+/* fork: prepare takes the arena layer's lock (after the core locks), parent and child release
+ * it; in the child nothing in flight survives. */
+void pymt__arena_atfork_prepare(void);
+void pymt__arena_atfork_parent(void);
 void pymt__arena_atfork_child(void);
 
 /* Is a one of the arena table's records, handed out so far? (The hardened mode's check of a

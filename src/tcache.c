@@ -28,15 +28,17 @@
  * blocks first. An incremental sweep, one class every SWEEP_EVERY visits, gives back whatever a
  * class holds when that class has had no slow-path visit for SWEEP_AGE visits: a thread that
  * moves on from a size keeps nothing of it. Both send blocks where a full bin goes.
- * Exit: the pthread key destructor gives every bin and spare back to the pools under one lock
- * acquisition (so an exiting thread pins no arena through the depot), unregisters, and marks
+ * Exit: the pthread key destructor gives every bin and spare back to the pools, one lock
+ * acquisition per core concerned (so an exiting thread pins no arena through the depot),
+ * unregisters, and marks
  * the cache DEAD, so frees that happen later in the thread's teardown go straight to the
  * pools. When the live caches have halved since the last time, it also drains the depot into
  * the pools: blocks a shrinking thread pool left there would otherwise keep their arenas
  * mapped. The key sits in a slot above the keys created after pymt's init (pymt__tcache_init
  * says why), so its destructor also runs for a cache set up by another key's destructor in the
- * last round. The registry of live caches is a list under the core lock, walked by stats and
- * the fork child; only a cache whose destructor will run may be on it.
+ * last round. The registry of live caches is a list under the global lock
+ * (pymt__global_lock, which pymt__core_lock includes; never taken on a refill or flush),
+ * walked by stats and the fork child; only a cache whose destructor will run may be on it.
  * Only the pools backend with thread caches (backend_pools.c) calls refill and overflow; in
  * every other mode the bins stay at max 0 and empty, and nothing here runs.
  *
@@ -66,12 +68,12 @@ _Atomic intptr_t pymt__large_global;
 #define SHARE_MIN ((size_t)16 << 10) /* a thread's share is never below this */
 
 static pthread_key_t tcache_key;
-static pymt__tcache *registry;   /* live caches (core lock) */
-static size_t registry_n;        /* their number (core lock) */
-static size_t drain_mark;        /* live caches at the last depot drain, or most since (core lock) */
-static _Atomic size_t live_caches; /* registry_n, for the shares (written under the core lock) */
+static pymt__tcache *registry;   /* live caches (global lock) */
+static size_t registry_n;        /* their number (global lock) */
+static size_t drain_mark;        /* live caches at the last depot drain, or most since (global lock) */
+static _Atomic size_t live_caches; /* registry_n, for the shares (written under the global lock) */
 static _Atomic size_t budget;    /* all caches together; pymt_set_tcache_budget */
-/* counts of exited threads (folded under the core lock) */
+/* counts of exited threads (folded under the global lock) */
 static size_t gone_refills, gone_flushes, gone_published, gone_adopted;
 
 static inline void bump(_Atomic size_t *c) {
@@ -105,11 +107,7 @@ static void give_away(pymt__tcache *tc, unsigned c, void *chain, size_t n, size_
         bump(&tc->published);
         return;
     }
-    pymt__arena *retire = NULL;
-    pymt__core_lock();
-    pymt__pool_give_locked(chain, &retire);
-    pymt__core_unlock();
-    pymt__pool_retire_list(retire);
+    pymt__pool_give(chain);
 }
 
 /* Empty bin c completely; returns the chain and its length. */
@@ -147,10 +145,9 @@ static void tcache_destructor(void *arg) {
     }
     pymt__large_release_all(&tc->large);
     tc->state = PYMT__TC_DEAD;
-    pymt__arena *retire = NULL;
-    pymt__core_lock();
-    for (unsigned i = 0; i < nchains; i++)
-        pymt__pool_give_locked(chains[i], &retire);
+    pymt__global_lock();
+    /* each core concerned locked once, under the global lock that stats hold while they sum */
+    pymt__pool_give_chains(chains, nchains);
     gone_refills += pymt__load_relaxed(&tc->refills);
     gone_flushes += pymt__load_relaxed(&tc->flushes) + nchains;
     gone_published += pymt__load_relaxed(&tc->published);
@@ -169,8 +166,7 @@ static void tcache_destructor(void *arg) {
     bool drain = 2 * registry_n <= drain_mark;
     if (drain)
         drain_mark = registry_n;
-    pymt__core_unlock();
-    pymt__pool_retire_list(retire);
+    pymt__global_unlock();
     if (drain)
         pymt__depot_drain();
 }
@@ -204,7 +200,7 @@ bool pymt__tcache_init(size_t budget_bytes) {
     return true;
 }
 
-/* Is tc on the registry? (core lock held; for the assertion in tcache_setup) */
+/* Is tc on the registry? (global lock held; for the assertion in tcache_setup) */
 static bool registry_holds_locked(const pymt__tcache *tc) {
     for (const pymt__tcache *o = registry; o != NULL; o = o->next)
         if (o == tc)
@@ -306,7 +302,7 @@ static void tcache_setup(pymt__tcache *tc) {
         tc->state = PYMT__TC_OFF;
         return;
     }
-    pymt__core_lock();
+    pymt__global_lock();
     /* a node registered twice would make the list a cycle: stats and fork would spin on it */
     pymt__assert(!registry_holds_locked(tc));
     tc->prev = NULL;
@@ -318,7 +314,7 @@ static void tcache_setup(pymt__tcache *tc) {
     pymt__store_relaxed(&live_caches, registry_n);
     if (registry_n > drain_mark)
         drain_mark = registry_n;
-    pymt__core_unlock();
+    pymt__global_unlock();
     for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
         uint32_t start = start_max(c);
         /* hardened: the fast path's bins keep max 0 and always miss */
@@ -362,10 +358,8 @@ void *pymt__tcache_refill(size_t n) {
         if (chain != NULL) {
             bump(&tc->adopted);
         } else {
-            pymt__core_lock();
             /* up to 2*max: a pool's whole free list rather than a walk of part of it */
-            chain = pymt__pool_take_locked(c, b->max, 2 * (size_t)b->max, &got);
-            pymt__core_unlock();
+            chain = pymt__pool_take(c, b->max, 2 * (size_t)b->max, &got);
             if (chain == NULL)
                 return NULL; /* errno ENOMEM set by the pool core */
         }
@@ -474,9 +468,7 @@ static bool hmag_refill(pymt__tcache *tc, unsigned c) {
     if (chain != NULL) {
         bump(&tc->adopted);
     } else {
-        pymt__core_lock();
-        chain = pymt__pool_take_locked(c, max, 2 * (size_t)max, &got);
-        pymt__core_unlock();
+        chain = pymt__pool_take(c, max, 2 * (size_t)max, &got);
         if (chain == NULL)
             return false; /* errno ENOMEM set by the pool core */
     }
@@ -591,24 +583,19 @@ void pymt__tcache_flush_self(void) {
     if (tc->state != PYMT__TC_ACTIVE)
         return;
     pymt__large_release_all(&tc->large);
-    pymt__arena *retire = NULL;
-    bool locked = false;
+    void *chains[2 * PYMT__NCLASSES];
+    unsigned nchains = 0;
     for (unsigned c = 0; c < 2 * PYMT__NCLASSES; c++) {
         size_t n;
         unsigned k = c % PYMT__NCLASSES;
         void *chain = c < PYMT__NCLASSES ? bin_take_all(&tc->bins[k], &n) : spare_take(tc, k, &n);
         if (chain == NULL)
             continue;
-        if (!locked) {
-            pymt__core_lock();
-            locked = true;
-        }
         bump(&tc->flushes);
-        pymt__pool_give_locked(chain, &retire);
+        chains[nchains++] = chain;
     }
-    if (locked)
-        pymt__core_unlock();
-    pymt__pool_retire_list(retire);
+    /* each core concerned locked once */
+    pymt__pool_give_chains(chains, nchains);
 }
 
 void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, size_t *large,

@@ -132,6 +132,7 @@ typedef struct pymt__options {
     bool hugepages;         /* arenas in huge-page-advised pairs (PYMT_HUGEPAGES) */
     size_t tcache_bytes;    /* budget of all thread caches together (PYMT_TCACHE_BYTES) */
     bool harden;            /* hardened mode (PYMT_HARDEN); only with pooling */
+    unsigned cores;         /* pool cores (PYMT_CORES; default one per online CPU, up to 16) */
 } pymt__options;
 
 /* ---- backends (backend.h): one table per family, chosen once by init -------------------------

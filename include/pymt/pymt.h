@@ -210,7 +210,7 @@ typedef struct pymt_stats {
     /* system-allocator side */
     size_t large_in_use;           /* blocks of the object family living on the system allocator */
     /* concurrency */
-    size_t lock_acquisitions;      /* times the core lock was taken */
+    size_t lock_acquisitions;      /* times a core lock was taken (all cores) */
     size_t tcache_refills;         /* batches a thread cache took from the core */
     size_t tcache_flushes;         /* batches a thread cache gave to the core */
     size_t handoffs_published;     /* batches and arenas pushed on the lock-free stacks */
@@ -236,6 +236,10 @@ typedef struct pymt_stats {
     size_t tcache_bytes;           /* bytes they hold now (blocks at block size) */
     size_t tcache_bytes_max;       /* the most one live cache holds */
     size_t depot_bytes;            /* bytes in the depot, all classes */
+    /* the pool cores: each a lock and its own arenas; the threads are spread over them */
+    size_t pool_cores;             /* how many (PYMT_CORES; 0 when pooling is off) */
+    size_t lock_contended;         /* core-lock acquisitions that found a core's lock busy first
+                                      (each failed trylock counts, waits or tries another core) */
 } pymt_stats;
 
 /* Fill *out (whose size the caller passes, for compatibility across versions: only the first

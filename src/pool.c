@@ -7,10 +7,10 @@
  *
  * A core is pymalloc's bookkeeping, unchanged, over the arenas it took (pymt__arena_new_locked
  * under its lock). There are pymt__pool_init's number of them (PYMT_CORES, by default one per
- * online CPU up to PYMT__CORES_MAX). A thread is given a core at its first visit, round robin;
- * a refill (pymt__pool_take) tries that core's lock and, when it is busy, the other cores' in
- * turn, and waits for its own only when all are busy. A block always goes back to the core of
- * its arena (pymt__pool_give_chains splits a chain by core, then locks each core once), so a
+ * online CPU up to PYMT__CORES_MAX). A thread is given a core at its first visit, round robin,
+ * and a refill (pymt__pool_take) takes blocks from that core only. A block always goes back to
+ * the core of its arena (pymt__pool_give_chains splits a chain by core, then locks each core
+ * once), so a
  * core's counts describe its own arenas exactly, and cross-thread frees need nothing more than
  * that. A thread never holds two core locks, except through pymt__core_lock, which takes the
  * global lock and then every core's in index order (stats, trim, fork, validators).
@@ -140,33 +140,13 @@ static void core_release(core *k) {
     pthread_mutex_unlock(&k->mutex);
 }
 
-/* The core a refill takes blocks from, its mutex held: the thread's own; when that one is busy
- * (CORE_TRY_OTHERS), the first of the others that is free; when all are busy, the thread waits
- * for its own. */
-#ifndef PYMT__CORE_TRY_OTHERS
-#define PYMT__CORE_TRY_OTHERS 1
-#endif
+/* The core a refill takes blocks from, its mutex held: the thread's own, always. (Trying the
+ * other cores when it is busy was measured and lost: blocks taken from another core come back
+ * to that core, so the threads' gives meet on every lock; docs/design.md has the figures.) */
 static core *core_acquire_for_take(void) {
-    core *home = core_self();
-    if (pymt__likely(pthread_mutex_trylock(&home->mutex) == 0)) {
-        home->locks++;
-        return home;
-    }
-    size_t busy = 1;
-    if (PYMT__CORE_TRY_OTHERS)
-        for (unsigned i = 1; i < ncores; i++) {
-            core *o = &cores[(home->index + i) % ncores];
-            if (pthread_mutex_trylock(&o->mutex) == 0) {
-                o->locks++;
-                o->contended += busy;
-                return o;
-            }
-            busy++;
-        }
-    pthread_mutex_lock(&home->mutex);
-    home->locks++;
-    home->contended += busy;
-    return home;
+    core *k = core_self();
+    core_acquire(k);
+    return k;
 }
 
 void pymt__global_lock(void) {

@@ -118,9 +118,8 @@ void pymt__core_unlock(void);
  * (linked through word 0, NULL-terminated) and sets *got. A pool's whole free list is spliced
  * on in O(1), without touching its blocks, when *got stays <= limit (want <= limit), so *got
  * may exceed want by up to limit - want. *got == 0 means out of memory (errno ENOMEM).
- * pymt__pool_take: from the calling thread's core, or when its lock is busy another core whose
- * lock is free; takes that one lock. pymt__pool_take_locked: from the calling thread's core,
- * with pymt__core_lock held. */
+ * pymt__pool_take: from the calling thread's core, taking that core's lock (and no other).
+ * pymt__pool_take_locked: the same with pymt__core_lock held. */
 void *pymt__pool_take(unsigned c, size_t want, size_t limit, size_t *got);
 void *pymt__pool_take_locked(unsigned c, size_t want, size_t limit, size_t *got);
 /* Give back chains of blocks (each linked through word 0, NULL-terminated), any classes, any

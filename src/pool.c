@@ -10,9 +10,8 @@
  * online CPU up to PYMT__CORES_MAX). A thread is given a core at its first visit, round robin,
  * and a refill (pymt__pool_take) takes blocks from that core only. A block always goes back to
  * the core of its arena (pymt__pool_give_chains splits a chain by core, then locks each core
- * once), so a
- * core's counts describe its own arenas exactly, and cross-thread frees need nothing more than
- * that. A thread never holds two core locks, except through pymt__core_lock, which takes the
+ * once), so a core's counts describe its own arenas exactly, and cross-thread frees need
+ * nothing more than that. A thread never holds two core locks, except through pymt__core_lock, which takes the
  * global lock and then every core's in index order (stats, trim, fork, validators).
  * Entry points ending in _locked need pymt__core_lock held; the others lock what they need.
  * Invariants, per core (under its lock):

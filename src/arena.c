@@ -9,7 +9,7 @@
  *   metadata (pymt__arena) in a separate table of PYMT__MAX_ARENAS slots, reserved with
  *   MAP_NORESERVE at init, touched only as arenas are used, never freed.
  *
- * Life of an arena: UNUSED slot -> ACTIVE (mapped, on the core's lists; core lock) -> when all
+ * Life of an arena: UNUSED slot -> ACTIVE (mapped, on its core's lists; core lock) -> when all
  * 64 pools are free the core unlinks it and marks it RETIRING -> pymt__arena_retire, outside the
  * lock: either RESERVE (pages discarded with MADV_DONTNEED, pushed on the lock-free reserve stack,
  * still in the arena map) or unmapped (map entry cleared first, then munmap, then the slot is
@@ -19,8 +19,9 @@
  * Lock-free stacks (ConcurrencyKit ck_stack through lfstack.c): pushes come from any thread
  * without a lock; pops and take-alls happen only under arena_mutex (the arena layer's own lock,
  * taken inside pymt__arena_new_locked and pymt__arena_trim_locked, after any core lock: several
- * cores take arenas at once), so there is one popper at a time and the ABA problem cannot arise (the entry a popper read cannot be popped and
- * re-pushed by anyone else before its CAS). Entries are the metadata objects, which are never
+ * cores take arenas at once), so there is one popper at a time and the ABA problem cannot
+ * arise (the entry a popper read cannot be popped and re-pushed by anyone else before its
+ * CAS). Entries are the metadata objects, which are never
  * unmapped, so a stale next pointer is never a dangling one.
  *
  * Huge pages (PYMT_HUGEPAGES=1): arenas are mapped two at a time, 2 MiB-aligned, advised
@@ -49,7 +50,8 @@ static pymt__arena *arena_table;   /* PYMT__MAX_ARENAS slots; set once at init *
 static _Atomic uint32_t arena_table_used;
 static ck_stack_t arena_reserve;   /* RESERVE arenas; pushed lock-free, popped under lock */
 static ck_stack_t arena_free_slots;/* UNUSED slots that once had memory; same discipline */
-static void *arena_half;           /* huge pages: a pair's second arena, not handed out (arena_mutex) */
+static void *arena_half;           /* huge pages: a pair's second arena, not handed out
+                                      (arena_mutex) */
 static bool arena_hugepages;       /* set once at init */
 static unsigned arena_reserve_max; /* set once at init */
 

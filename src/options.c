@@ -104,7 +104,8 @@ extern char **environ;
 static void warn_unknown(void) {
     static const char *const known[] = {
         "PYMT_MALLOC", "PYMT_TCACHE", "PYMT_TCACHE_BYTES", "PYMT_ARENA_RESERVE", "PYMT_LARGE_CACHE",
-        "PYMT_HUGEPAGES", "PYMT_CORES", "PYMT_HARDEN", "PYMT_STATS", "PYMT_DEBUG_LOG", "PYMT_DEBUG_BACKTRACE",
+        "PYMT_HUGEPAGES", "PYMT_CORES", "PYMT_HARDEN", "PYMT_STATS", "PYMT_DEBUG_LOG",
+        "PYMT_DEBUG_BACKTRACE",
         "PYMT_SOAK_SECONDS", "PYMT_PYTHON_REGRTESTS"};
     for (char **e = environ; e != NULL && *e != NULL; e++) {
         const char *var = *e;

@@ -11,8 +11,9 @@
  * and a refill (pymt__pool_take) takes blocks from that core only. A block always goes back to
  * the core of its arena (pymt__pool_give_chains splits a chain by core, then locks each core
  * once), so a core's counts describe its own arenas exactly, and cross-thread frees need
- * nothing more than that. A thread never holds two core locks, except through pymt__core_lock, which takes the
- * global lock and then every core's in index order (stats, trim, fork, validators).
+ * nothing more than that. A thread never holds two core locks, except through
+ * pymt__core_lock, which takes the global lock and then every core's in index order (stats,
+ * trim, fork, validators).
  * Entry points ending in _locked need pymt__core_lock held; the others lock what they need.
  * Invariants, per core (under its lock):
  *   - a partly used pool is on usedpools[class]; a full one on no list; an empty one on its
@@ -52,8 +53,8 @@ typedef struct core {
     pthread_mutex_t mutex;
     unsigned index;                               /* in cores[]; set once at init */
     size_t locks;                                 /* acquisitions (under the mutex) */
-    size_t contended;                             /* trylocks that found a core busy, counted on
-                                                     the core the caller then took (under its mutex) */
+    size_t contended;                             /* acquisitions whose trylock found the
+                                                     mutex busy (under the mutex) */
     pymt__pool *usedpools[PYMT__NCLASSES];        /* partly used pools per class */
     pymt__arena *usable_arenas;
     pymt__arena *nfp2lasta[PYMT__POOLS_PER_ARENA + 1];
@@ -67,7 +68,7 @@ typedef struct core {
     size_t dirty_total;
 } __attribute__((aligned(64))) core;
 
-static core cores[PYMT__CORES_MAX];
+static core cores[PYMT__CORES_MAX] = {[0 ... PYMT__CORES_MAX - 1] = {.mutex = PTHREAD_MUTEX_INITIALIZER}};
 static bool core_lists_check(const core *k);
 static unsigned ncores = 1;       /* set once by pymt__pool_init, before any thread allocates */
 static pthread_mutex_t global_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -783,7 +784,8 @@ bool pymt__pool_check_locked(const pymt__pool *pool) {
     if (listed != carved - pool->count)
         return false;
     /* on its core's usedpools[c] exactly when partly used */
-    bool linked = pool->prevpool != NULL ? pool->prevpool->nextpool == pool : k->usedpools[c] == pool;
+    bool linked =
+        pool->prevpool != NULL ? pool->prevpool->nextpool == pool : k->usedpools[c] == pool;
     if (pool_is_full(pool))
         return !linked && pool->prevpool == NULL && pool->nextpool == NULL;
     return linked && (pool->nextpool == NULL || pool->nextpool->prevpool == pool);

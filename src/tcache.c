@@ -70,7 +70,8 @@ _Atomic intptr_t pymt__large_global;
 static pthread_key_t tcache_key;
 static pymt__tcache *registry;   /* live caches (global lock) */
 static size_t registry_n;        /* their number (global lock) */
-static size_t drain_mark;        /* live caches at the last depot drain, or most since (global lock) */
+static size_t drain_mark;        /* live caches at the last depot drain, or most since
+                                    (global lock) */
 static _Atomic size_t live_caches; /* registry_n, for the shares (written under the global lock) */
 static _Atomic size_t budget;    /* all caches together; pymt_set_tcache_budget */
 /* counts of exited threads (folded under the global lock) */

@@ -238,8 +238,8 @@ typedef struct pymt_stats {
     size_t depot_bytes;            /* bytes in the depot, all classes */
     /* the pool cores: each a lock and its own arenas; the threads are spread over them */
     size_t pool_cores;             /* how many (PYMT_CORES; 0 when pooling is off) */
-    size_t lock_contended;         /* core-lock acquisitions that found a core's lock busy first
-                                      (each failed trylock counts, waits or tries another core) */
+    size_t lock_contended;         /* core-lock acquisitions that found the lock busy and waited
+                                      (a trylock failed first) */
 } pymt_stats;
 
 /* Fill *out (whose size the caller passes, for compatibility across versions: only the first

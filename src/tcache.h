@@ -27,7 +27,7 @@ static inline pymt__tbin *pymt__tcache_bin(unsigned c) {
  * atomic, and no other thread writes the word); GCC emits three instructions for the C11 pair.
  * Under TSan, which must see the accesses, and on other targets, the C11 pair. */
 static inline void pymt__tbin_count_add(pymt__tbin *b, int32_t d) {
-#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+#if defined(__x86_64__) && !defined(PYMT__TSAN)
     __asm__("addl %1, %0" : "+m"(b->count) : "ri"(d));
 #else
     pymt__store_relaxed(&b->count, pymt__load_relaxed(&b->count) + (uint32_t)d);

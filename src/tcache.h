@@ -15,10 +15,16 @@
 extern PYMT__TLS pymt__tcache pymt__tc;
 
 /* The bin of class c, its address computed once: without the empty asm GCC re-derives the TLS
- * address for every access to the _Atomic count. */
+ * address for every access to the _Atomic count. On x86-64 the asm puts it in rdx, so that a
+ * popped block is loaded straight into rax, the return register (GCC otherwise holds the bin
+ * in rax and needs one more move). */
 static inline pymt__tbin *pymt__tcache_bin(unsigned c) {
     pymt__tbin *b = &pymt__tc.bins[c];
+#if defined(__x86_64__)
+    __asm__("" : "+d"(b));
+#else
     __asm__("" : "+r"(b));
+#endif
     return b;
 }
 

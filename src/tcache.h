@@ -1,9 +1,10 @@
 /* tcache.h: the per-thread cache fast path: pop and push per size class, inline, and the
  * entry points of tcache.c behind them. No lock, no atomic read-modify-write, no shared counter:
- * a bin belongs to its thread; only its count is an _Atomic word (relaxed load/store by the
- * owner, plain moves on x86-64) because stats read it from another thread. A bin whose max is 0
- * (thread not set up, caches not in use, thread exiting) refuses every push, and an empty bin
- * every pop, so the callers go to their slow paths. The cache itself (pymt__tcache) is in
+ * a bin belongs to its thread; only its room (max - count) and max are _Atomic words (relaxed
+ * loads and stores by the owner, one unlocked add or sub to memory on x86-64) because stats
+ * read them from another thread. A bin whose max is 0 (thread not set up, caches not in use,
+ * thread exiting) has room 0 and refuses every push, and an empty bin every pop, so the callers
+ * go to their slow paths. The cache itself (pymt__tcache) is in
  * types.h; the design of the magazines is in tcache.c. */
 #ifndef PYMT_TCACHE_H
 #define PYMT_TCACHE_H
@@ -83,8 +84,8 @@ static inline bool pymt__tcache_push(void *p, unsigned c) {
 }
 
 /* A bin's count and bound as the slow paths and stats see them. Another thread (stats) may
- * read a count that mixes an old max with a new room while the owner changes max; exact when
- * the owner is quiescent, and never above 2^31. */
+ * read a count that mixes an old max with a new room while the owner changes max (clamped at
+ * 0); exact when the owner is quiescent. */
 static inline uint32_t pymt__tbin_max(const pymt__tbin *b) {
     return pymt__load_relaxed(&b->max);
 }

@@ -87,19 +87,19 @@ static inline bool pymt__tcache_push(void *p, unsigned c) {
  * read a count that mixes an old max with a new room while the owner changes max (clamped at
  * 0); exact when the owner is quiescent. */
 static inline uint32_t pymt__tbin_max(const pymt__tbin *b) {
-    return pymt__load_relaxed(&b->max);
+    return pymt__load_relaxed(&b->bound);
 }
 static inline uint32_t pymt__tbin_count(const pymt__tbin *b) {
-    int64_t n = (int64_t)pymt__load_relaxed(&b->max) - pymt__load_relaxed(&b->room);
+    int64_t n = (int64_t)pymt__load_relaxed(&b->bound) - pymt__load_relaxed(&b->room);
     return n < 0 ? 0 : (uint32_t)n;
 }
 /* Owner only. */
 static inline void pymt__tbin_set_count(pymt__tbin *b, uint32_t n) {
-    pymt__store_relaxed(&b->room, (int32_t)(pymt__load_relaxed(&b->max) - n));
+    pymt__store_relaxed(&b->room, (int32_t)(pymt__load_relaxed(&b->bound) - n));
 }
 static inline void pymt__tbin_set_max(pymt__tbin *b, uint32_t max) {
     uint32_t n = pymt__tbin_count(b);
-    pymt__store_relaxed(&b->max, max);
+    pymt__store_relaxed(&b->bound, max);
     pymt__tbin_set_count(b, n);
 }
 

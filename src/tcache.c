@@ -114,9 +114,9 @@ static void give_away(pymt__tcache *tc, unsigned c, void *chain, size_t n, size_
 /* Empty bin c completely; returns the chain and its length. */
 static void *bin_take_all(pymt__tbin *b, size_t *n) {
     void *chain = b->head;
-    *n = pymt__load_relaxed(&b->count);
+    *n = pymt__tbin_count(b);
     b->head = NULL;
-    pymt__store_relaxed(&b->count, 0);
+    pymt__tbin_set_count(b, 0);
     return chain;
 }
 
@@ -136,7 +136,7 @@ static void tcache_destructor(void *arg) {
     for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
         size_t n;
         void *chain = bin_take_all(&tc->bins[c], &n);
-        tc->bins[c].max = 0;
+        pymt__tbin_set_max(&tc->bins[c], 0);
         tc->hmag_max[c] = 0;
         if (chain != NULL)
             chains[nchains++] = chain;
@@ -227,7 +227,7 @@ size_t pymt__tcache_share(void) {
 static size_t held_bytes(const pymt__tcache *tc) {
     size_t b = 0;
     for (unsigned c = 0; c < PYMT__NCLASSES; c++)
-        b += (pymt__load_relaxed(&tc->bins[c].count) + pymt__load_relaxed(&tc->spare_count[c])) *
+        b += (pymt__tbin_count(&tc->bins[c]) + pymt__load_relaxed(&tc->spare_count[c])) *
              pymt__class_to_size(c);
     return b;
 }
@@ -261,7 +261,7 @@ static size_t class_give_back(pymt__tcache *tc, unsigned c) {
     given = chain_give_back(tc, c, chain, n);
     chain = spare_take(tc, c, &n);
     given += chain_give_back(tc, c, chain, n);
-    tc->bins[c].max = start_max(c);
+    pymt__tbin_set_max(&tc->bins[c], start_max(c));
     return given;
 }
 
@@ -322,7 +322,7 @@ static void tcache_setup(pymt__tcache *tc) {
         if (pymt__hardened)
             tc->hmag_max[c] = (uint16_t)start;
         else
-            tc->bins[c].max = start;
+            pymt__tbin_set_max(&tc->bins[c], start);
     }
     tc->state = PYMT__TC_ACTIVE;
 }
@@ -351,23 +351,24 @@ void *pymt__tcache_refill(size_t n) {
     if (chain == NULL) {
         /* a refill: a class this thread keeps coming back for earns a bigger bin, up to its
          * bound; a batch from the depot, else a batch from the pools */
-        uint32_t grow = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
-        if (grow > b->max && may_grow(tc, c, b->max, grow))
-            b->max = grow;
+        uint32_t max = pymt__tbin_max(b);
+        uint32_t grow = 2 * max < class_max(c) ? 2 * max : class_max(c);
+        if (grow > max && may_grow(tc, c, max, grow))
+            pymt__tbin_set_max(b, grow);
         visit(tc, c);
         chain = pymt__depot_take(c, &got);
         if (chain != NULL) {
             bump(&tc->adopted);
         } else {
             /* up to 2*max: a pool's whole free list rather than a walk of part of it */
-            chain = pymt__pool_take(c, b->max, 2 * (size_t)b->max, &got);
+            chain = pymt__pool_take(c, pymt__tbin_max(b), 2 * (size_t)pymt__tbin_max(b), &got);
             if (chain == NULL)
                 return NULL; /* errno ENOMEM set by the pool core */
         }
         bump(&tc->refills);
     }
     b->head = pymt__blk_get(chain, 0);
-    pymt__store_relaxed(&b->count, (uint32_t)(got - 1));
+    pymt__tbin_set_count(b, (uint32_t)(got - 1));
     PYMT_TRACK_ALLOC(chain, n);
     return chain;
 }
@@ -391,17 +392,18 @@ void pymt__tcache_overflow(void *p) {
     if (tc == NULL)
         return;
     pymt__tbin *b = &tc->bins[c];
-    uint32_t count = pymt__load_relaxed(&b->count);
-    visit(tc, c);
-    count = pymt__load_relaxed(&b->count); /* the visit may have emptied the bin */
-    if (count >= b->max && b->max < class_max(c)) {
+    visit(tc, c); /* may empty the bin */
+    uint32_t count = pymt__tbin_count(b), max = pymt__tbin_max(b);
+    if (count >= max && max < class_max(c)) {
         /* a thread that keeps freeing this class (a consumer) earns a bigger bin too, so its
          * batches to the depot grow with it */
-        uint32_t grow = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
-        if (may_grow(tc, c, b->max, grow))
-            b->max = grow;
+        uint32_t grow = 2 * max < class_max(c) ? 2 * max : class_max(c);
+        if (may_grow(tc, c, max, grow)) {
+            pymt__tbin_set_max(b, grow);
+            max = grow;
+        }
     }
-    if (count >= b->max) {
+    if (count >= max) {
         size_t n;
         void *full = bin_take_all(b, &n);
         if (tc->spare[c] == NULL) {
@@ -607,7 +609,7 @@ void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, 
         cached[c] = 0;
     for (pymt__tcache *tc = registry; tc != NULL; tc = tc->next) {
         for (unsigned c = 0; c < PYMT__NCLASSES; c++)
-            cached[c] += pymt__load_relaxed(&tc->bins[c].count) +
+            cached[c] += pymt__tbin_count(&tc->bins[c]) +
                          pymt__load_relaxed(&tc->spare_count[c]);
         big += pymt__load_relaxed(&tc->large_delta);
         kept += pymt__load_relaxed(&tc->large.bytes);
@@ -690,12 +692,12 @@ bool pymt__tcache_check(const pymt__tcache *tc) {
     for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
         size_t limit = 2 * (size_t)class_max(c);
         const pymt__tbin *b = &tc->bins[c];
-        if (b->max > class_max(c) || tc->hmag_max[c] > class_max(c) ||
-            chain_check(b->head, c, limit) != pymt__load_relaxed(&b->count) ||
+        if (pymt__tbin_max(b) > class_max(c) || tc->hmag_max[c] > class_max(c) ||
+            chain_check(b->head, c, limit) != pymt__tbin_count(b) ||
             chain_check(tc->spare[c], c, limit) != pymt__load_relaxed(&tc->spare_count[c]))
             return false;
         /* hardened: the fast path's bins always miss; otherwise no hardened bound is set */
-        if (hard ? b->head != NULL || b->max != 0 : tc->hmag_max[c] != 0)
+        if (hard ? b->head != NULL || pymt__tbin_max(b) != 0 : tc->hmag_max[c] != 0)
             return false;
     }
     return true;

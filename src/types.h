@@ -72,10 +72,13 @@ typedef struct pymt__large_cache {
 } pymt__large_cache;
 
 /* ---- thread cache (tcache.c) --------------------------------------------------------------- */
+/* A bin counts down its room, max - count, so a push tests and updates one word; count and max
+ * (the field bound) are read and set only through tcache.h's pymt__tbin_* helpers, which keep
+ * room consistent. Room is negative after a refill that brought more than max blocks. */
 typedef struct pymt__tbin {
     void *head;               /* free blocks linked through word 0 (owner only) */
-    _Atomic uint32_t count;   /* blocks in the bin; written by the owner, read by stats */
-    uint32_t max;             /* 0: do not cache (owner only) */
+    _Atomic int32_t room;     /* max - blocks in the bin; written by the owner, read by stats */
+    _Atomic uint32_t bound;   /* max; 0: do not cache; written by the owner, read by stats */
 } pymt__tbin;
 
 enum pymt__tcache_state {

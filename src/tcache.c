@@ -71,6 +71,7 @@ static size_t registry_n;        /* their number (core lock) */
 static size_t drain_mark;        /* live caches at the last depot drain, or most since (core lock) */
 static _Atomic size_t live_caches; /* registry_n, for the shares (written under the core lock) */
 static _Atomic size_t budget;    /* all caches together; pymt_set_tcache_budget */
+static _Atomic size_t reserved_total; /* the live caches' reservations; by their owners */
 /* counts of exited threads (folded under the core lock) */
 static size_t gone_refills, gone_flushes, gone_published, gone_adopted;
 
@@ -130,6 +131,16 @@ static void *spare_take(pymt__tcache *tc, unsigned c, size_t *n) {
     return chain;
 }
 
+/* Drop every charge of tc, and give its whole reservation back to the budget: its bins and
+ * spares are empty (or about to be) and its bins' bounds 0. */
+static void uncharge_all(pymt__tcache *tc) {
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+        tc->bin_charge[c] = 0;
+    tc->charged = 0;
+    pymt__fetch_sub_relaxed(&reserved_total, tc->reserved);
+    tc->reserved = 0;
+}
+
 static void tcache_destructor(void *arg) {
     pymt__tcache *tc = arg;
     void *chains[2 * PYMT__NCLASSES];
@@ -147,6 +158,7 @@ static void tcache_destructor(void *arg) {
     }
     pymt__large_release_all(&tc->large);
     tc->state = PYMT__TC_DEAD;
+    uncharge_all(tc);
     pymt__arena *retire = NULL;
     pymt__core_lock();
     for (unsigned i = 0; i < nchains; i++)
@@ -226,7 +238,7 @@ size_t pymt__tcache_share(void) {
     return s < SHARE_MIN ? SHARE_MIN : s;
 }
 
-/* Bytes tc holds in its bins and spares (owner). */
+/* Bytes tc holds in its bins and spares (stats, under the core lock). */
 static size_t held_bytes(const pymt__tcache *tc) {
     size_t b = 0;
     for (unsigned c = 0; c < PYMT__NCLASSES; c++)
@@ -235,9 +247,67 @@ static size_t held_bytes(const pymt__tcache *tc) {
     return b;
 }
 
-/* The bound a bin starts from after giving back: TCACHE_MAX_START, or less when the share is
- * small: three magazines' worth (a spliced refill may hold two) of every class within the
- * share, never below one block. */
+/* ---- the budget: reservations and charges (owner only, but for the global count) ---------- */
+
+/* Reserve up to want more bytes of the budget; returns how many it got (0 when the budget is
+ * spent). A compare-and-swap, so the sum of the reservations never passes the budget. */
+static size_t budget_reserve(size_t want) {
+    size_t cap = pymt__load_relaxed(&budget), r = pymt__load_relaxed(&reserved_total);
+    for (;;) {
+        if (r >= cap)
+            return 0;
+        size_t get = cap - r < want ? cap - r : want;
+        if (pymt__cas_weak_relaxed(&reserved_total, &r, r + get))
+            return get;
+    }
+}
+
+/* Give bytes of tc's reservation back to the budget. */
+static void budget_release(pymt__tcache *tc, size_t bytes) {
+    tc->reserved -= bytes;
+    pymt__fetch_sub_relaxed(&reserved_total, bytes);
+}
+
+/* What a thread reserves beyond its charge when it reserves at all, so that a bin swinging to
+ * its spare and back does not come to the shared count each time: an eighth of the share, at
+ * most 8 KiB (one magazine). */
+static size_t reserve_slack(void) {
+    size_t q = pymt__tcache_share() / 8;
+    return q < 8192 ? q : 8192;
+}
+
+/* Charge tc more bytes, reserving from the budget what its reservation lacks (with the slack);
+ * false, nothing charged, when the budget has no room. */
+static bool charge_more(pymt__tcache *tc, size_t more) {
+    size_t need = tc->charged + more;
+    if (need > tc->reserved) {
+        size_t lack = need - tc->reserved;
+        size_t got = budget_reserve(lack + reserve_slack());
+        if (got < lack)
+            got += budget_reserve(lack - got); /* the slack may not fit where the lack does */
+        tc->reserved += got;                   /* kept even when short: it is within the budget */
+        if (got < lack)
+            return false;
+    }
+    tc->charged = need;
+    return true;
+}
+
+/* Charge the bin of class c for holding blocks blocks (more or fewer than now); false, nothing
+ * changed, when the budget has no room for more. */
+static bool bin_charge_set(pymt__tcache *tc, unsigned c, size_t blocks) {
+    size_t old = tc->bin_charge[c], size = pymt__class_to_size(c);
+    if (blocks > old && !charge_more(tc, (blocks - old) * size))
+        return false;
+    if (blocks < old)
+        tc->charged -= (old - blocks) * size;
+    tc->bin_charge[c] = (uint16_t)blocks;
+    return true;
+}
+
+/* The bound a bin starts from: TCACHE_MAX_START, or less when the share is small: three
+ * magazines' worth (a spliced refill may hold two) of every class within the share, never
+ * below one block. */
 static uint32_t start_max(unsigned c) {
     size_t fit = pymt__tcache_share() / (3 * (size_t)PYMT__NCLASSES * pymt__class_to_size(c));
     size_t m = TCACHE_MAX_START < class_max(c) ? TCACHE_MAX_START : class_max(c);
@@ -256,23 +326,89 @@ static size_t chain_give_back(pymt__tcache *tc, unsigned c, void *chain, size_t 
     return n * pymt__class_to_size(c);
 }
 
-/* Give back all that class c holds (bin and spare), and start its bin small again; returns the
- * bytes given back. */
-static size_t class_give_back(pymt__tcache *tc, unsigned c) {
-    size_t n, given;
-    void *chain = bin_take_all(&tc->bins[c], &n);
-    given = chain_give_back(tc, c, chain, n);
-    chain = spare_take(tc, c, &n);
-    given += chain_give_back(tc, c, chain, n);
-    tc->bins[c].max = start_max(c);
-    return given;
+/* Take the spare of class c and its charge off tc. */
+static void *spare_take_charged(pymt__tcache *tc, unsigned c, size_t *n) {
+    void *chain = spare_take(tc, c, n);
+    tc->charged -= *n * pymt__class_to_size(c);
+    return chain;
 }
 
-/* May the bin of class c grow from max to grow blocks? Only while the thread's cache, with
+/* Give back all that class c holds (bin and spare) and set its bin's bound to 0, so it is
+ * charged nothing until its next slow-path visit starts it again at start_max. */
+static void class_give_back(pymt__tcache *tc, unsigned c) {
+    size_t n;
+    void *chain = bin_take_all(&tc->bins[c], &n);
+    (void)chain_give_back(tc, c, chain, n);
+    chain = spare_take_charged(tc, c, &n);
+    (void)chain_give_back(tc, c, chain, n);
+    tc->bins[c].max = 0;
+    (void)bin_charge_set(tc, c, 0);
+}
+
+/* Keep tc's charge within its share: whole classes go, the largest blocks first, the class in
+ * use (c) last, and of it only the spare. Then what tc reserves beyond its charge and twice
+ * the slack goes back to the budget. */
+static void keep_share(pymt__tcache *tc, unsigned c) {
+    size_t share = pymt__tcache_share();
+    for (unsigned j = PYMT__NCLASSES; j-- > 0 && tc->charged > share;)
+        if (j != c && tc->bin_charge[j] + pymt__load_relaxed(&tc->spare_count[j]) != 0)
+            class_give_back(tc, j);
+    if (tc->charged > share) {
+        size_t n;
+        void *chain = spare_take_charged(tc, c, &n);
+        (void)chain_give_back(tc, c, chain, n);
+    }
+    size_t slack = reserve_slack();
+    if (tc->reserved > tc->charged + 2 * slack)
+        budget_release(tc, tc->reserved - tc->charged - slack);
+}
+
+/* May the bin of class c grow from max to grow blocks? Only while the thread's charge, with
  * two magazines of the new size, fits its share. */
 static bool may_grow(const pymt__tcache *tc, unsigned c, uint32_t max, uint32_t grow) {
     size_t more = 2 * (size_t)(grow - max) * pymt__class_to_size(c);
-    return held_bytes(tc) + more <= pymt__tcache_share();
+    return tc->charged + more <= pymt__tcache_share();
+}
+
+/* The bound the bin of class c may grow to at a slow-path visit (start_max from 0, else
+ * double, up to class_max), charged; its present bound when the share or the budget has no
+ * room for more. */
+static void bin_grow(pymt__tcache *tc, unsigned c) {
+    pymt__tbin *b = &tc->bins[c];
+    uint32_t grow = b->max == 0 ? start_max(c) : 2 * b->max < class_max(c) ? 2 * b->max
+                                                                            : class_max(c);
+    if (grow <= b->max || (b->max != 0 && !may_grow(tc, c, b->max, grow)))
+        return;
+    if (grow > tc->bin_charge[c] && !bin_charge_set(tc, c, grow)) {
+        keep_share(tc, c); /* its own excess first, then try once more */
+        if (!bin_charge_set(tc, c, grow))
+            return;
+    }
+    b->max = grow;
+}
+
+/* The bin of class c, empty, is about to take the blocks of chain after its first (got - 1 of
+ * them): charge them, and when the budget has no room for all, keep what fits (possibly
+ * none) and send the rest away. Returns the number of blocks the chain holds now. */
+static size_t batch_fit(pymt__tcache *tc, unsigned c, void *chain, size_t got) {
+    size_t keep = got - 1;
+    if (keep <= tc->bin_charge[c] || bin_charge_set(tc, c, keep))
+        return got;
+    keep_share(tc, c);
+    if (bin_charge_set(tc, c, keep))
+        return got;
+    size_t room = tc->bin_charge[c] + (tc->reserved - tc->charged) / pymt__class_to_size(c);
+    keep = room < keep ? room : keep;
+    void *last = chain;
+    for (size_t i = 0; i < keep; i++)
+        last = pymt__blk_get(last, 0);
+    void *rest = pymt__blk_get(last, 0);
+    pymt__blk_set(last, 0, NULL);
+    (void)chain_give_back(tc, c, rest, got - 1 - keep);
+    bool charged = bin_charge_set(tc, c, keep > tc->bin_charge[c] ? keep : tc->bin_charge[c]);
+    pymt__assert(charged); /* within the reservation: room counted it */
+    (void)charged;
+    return keep + 1;
 }
 
 /* A slow-path visit for class c: the sweep's step, and the share kept. */
@@ -283,19 +419,10 @@ static void visit(pymt__tcache *tc, unsigned c) {
     unsigned k = tc->sweep_next;
     tc->sweep_next = (k + 1) % PYMT__NCLASSES;
     if (k != c && tc->events - tc->last_use[k] > SWEEP_AGE &&
-        (tc->bins[k].head != NULL || tc->spare[k] != NULL))
-        (void)class_give_back(tc, k);
-    /* over its share (the budget shrank, or more threads came): whole classes go, the
-     * largest blocks first, the class in use last */
-    size_t share = pymt__tcache_share(), held = held_bytes(tc);
-    for (unsigned j = PYMT__NCLASSES; j-- > 0 && held > share;)
-        if (j != c)
-            held -= class_give_back(tc, j);
-    if (held > share) {
-        size_t n;
-        void *chain = spare_take(tc, c, &n);
-        (void)chain_give_back(tc, c, chain, n);
-    }
+        tc->bin_charge[k] + pymt__load_relaxed(&tc->spare_count[k]) != 0)
+        class_give_back(tc, k);
+    /* over its share (the budget shrank, or more threads came) */
+    keep_share(tc, c);
 }
 
 static void tcache_setup(pymt__tcache *tc) {
@@ -319,14 +446,12 @@ static void tcache_setup(pymt__tcache *tc) {
     if (registry_n > drain_mark)
         drain_mark = registry_n;
     pymt__core_unlock();
-    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
-        uint32_t start = start_max(c);
-        /* hardened: the fast path's bins keep max 0 and always miss */
-        if (pymt__hardened)
-            tc->hmag_max[c] = (uint16_t)start;
-        else
-            tc->bins[c].max = start;
-    }
+    /* A bin starts at bound 0, charged nothing: its class's first slow-path visit gives it
+     * start_max. Hardened: the fast path's bins keep max 0 and always miss, and the
+     * magazines start at start_max outside the budget. */
+    if (pymt__hardened)
+        for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+            tc->hmag_max[c] = (uint16_t)start_max(c);
     tc->state = PYMT__TC_ACTIVE;
 }
 
@@ -350,26 +475,33 @@ void *pymt__tcache_refill(size_t n) {
     }
     pymt__tbin *b = &tc->bins[c];
     size_t got;
-    void *chain = spare_take(tc, c, &got);
-    if (chain == NULL) {
-        /* a refill: a class this thread keeps coming back for earns a bigger bin, up to its
-         * bound; a batch from the depot, else a batch from the pools */
-        uint32_t grow = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
-        if (grow > b->max && may_grow(tc, c, b->max, grow))
-            b->max = grow;
+    void *chain = spare_take_charged(tc, c, &got);
+    if (chain != NULL) {
+        /* within the charge: the spare's blocks were charged, one is handed out */
+        if (got - 1 > tc->bin_charge[c])
+            (void)bin_charge_set(tc, c, got - 1);
+    } else {
+        /* a refill: the empty bin is charged for its bound alone; a class this thread keeps
+         * coming back for earns a bigger bin, up to its bound; a batch from the depot, else
+         * a batch from the pools, of which the bin keeps what the budget has room for */
+        (void)bin_charge_set(tc, c, b->max);
+        bin_grow(tc, c);
         visit(tc, c);
         chain = pymt__depot_take(c, &got);
         if (chain != NULL) {
             bump(&tc->adopted);
         } else {
+            /* up to 2*max: a pool's whole free list rather than a walk of part of it; one
+             * block when the bin has no room at all */
+            size_t want = b->max ? b->max : 1;
             pymt__core_lock();
-            /* up to 2*max: a pool's whole free list rather than a walk of part of it */
-            chain = pymt__pool_take_locked(c, b->max, 2 * (size_t)b->max, &got);
+            chain = pymt__pool_take_locked(c, want, b->max ? 2 * want : 1, &got);
             pymt__core_unlock();
             if (chain == NULL)
                 return NULL; /* errno ENOMEM set by the pool core */
         }
         bump(&tc->refills);
+        got = batch_fit(tc, c, chain, got);
     }
     b->head = pymt__blk_get(chain, 0);
     pymt__store_relaxed(&b->count, (uint32_t)(got - 1));
@@ -399,25 +531,30 @@ void pymt__tcache_overflow(void *p) {
     uint32_t count = pymt__load_relaxed(&b->count);
     visit(tc, c);
     count = pymt__load_relaxed(&b->count); /* the visit may have emptied the bin */
-    if (count >= b->max && b->max < class_max(c)) {
+    if (count >= b->max)
         /* a thread that keeps freeing this class (a consumer) earns a bigger bin too, so its
          * batches to the depot grow with it */
-        uint32_t grow = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
-        if (may_grow(tc, c, b->max, grow))
-            b->max = grow;
-    }
-    if (count >= b->max) {
+        bin_grow(tc, c);
+    if (count >= b->max && count != 0) {
         size_t n;
         void *full = bin_take_all(b, &n);
-        if (tc->spare[c] == NULL) {
+        (void)bin_charge_set(tc, c, b->max); /* empty: charged for its bound alone */
+        if (tc->spare[c] == NULL && charge_more(tc, n * pymt__class_to_size(c))) {
             /* the full bin becomes the spare */
             tc->spare[c] = full;
             pymt__store_relaxed(&tc->spare_count[c], (uint32_t)n);
         } else {
-            /* both full: the bin leaves the thread, while its blocks are still in the CPU
-             * cache (the pools walk the chain they are given; the spare's blocks are colder) */
+            /* both full (or no room in the budget for a spare): the bin leaves the thread,
+             * while its blocks are still in the CPU cache (the pools walk the chain they are
+             * given; the spare's blocks are colder) */
             (void)chain_give_back(tc, c, full, n);
         }
+    }
+    if (b->max == 0) {
+        /* the budget has no room for one block of this class: p goes to its pool */
+        PYMT_TRACK_FREE(p, pymt__class_to_size(c));
+        pymt__pool_free_one(p);
+        return;
     }
     bool pushed = pymt__tcache_push(p, c);
     pymt__assert(pushed);
@@ -609,6 +746,11 @@ void pymt__tcache_flush_self(void) {
     if (locked)
         pymt__core_unlock();
     pymt__pool_retire_list(retire);
+    /* the bins start again from 0, charged nothing (hardened: the magazines keep their
+     * bounds, which the budget does not count) */
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+        tc->bins[c].max = 0;
+    uncharge_all(tc);
 }
 
 void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, size_t *large,
@@ -683,6 +825,8 @@ void pymt__tcache_atfork_child_locked(void) {
         registry = NULL;
         registry_n = 0;
     }
+    /* the budget now holds this thread's reservation alone */
+    pymt__store_relaxed(&reserved_total, tc->state == PYMT__TC_ACTIVE ? tc->reserved : 0);
 }
 
 /* Blocks in a chain of class c, or SIZE_MAX when it holds something else or more than limit
@@ -699,6 +843,7 @@ static size_t chain_check(void *chain, unsigned c, size_t limit) {
 
 bool pymt__tcache_check(const pymt__tcache *tc) {
     bool hard = pymt__hardened;
+    size_t charged = 0;
     for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
         size_t limit = 2 * (size_t)class_max(c);
         const pymt__tbin *b = &tc->bins[c];
@@ -706,11 +851,21 @@ bool pymt__tcache_check(const pymt__tcache *tc) {
             chain_check(b->head, c, limit) != pymt__load_relaxed(&b->count) ||
             chain_check(tc->spare[c], c, limit) != pymt__load_relaxed(&tc->spare_count[c]))
             return false;
+        /* the budget: a bin is charged for its bound and for what it holds */
+        if (!hard && (tc->bin_charge[c] < b->max ||
+                      tc->bin_charge[c] < pymt__load_relaxed(&b->count)))
+            return false;
+        if (!hard)
+            charged += (tc->bin_charge[c] + (size_t)pymt__load_relaxed(&tc->spare_count[c])) *
+                       pymt__class_to_size(c);
         /* hardened: the fast path's bins always miss; otherwise no hardened bound is set */
         if (hard ? b->head != NULL || b->max != 0 : tc->hmag_max[c] != 0)
             return false;
     }
-    return true;
+    /* the charge is the sum of the classes', within the reservation, within the budget's
+     * count of all reservations */
+    return charged == tc->charged && tc->charged <= tc->reserved &&
+           tc->reserved <= pymt__load_relaxed(&reserved_total);
 }
 
 const pymt__tcache *pymt__tcache_self(void) {

@@ -116,6 +116,10 @@ typedef struct pymt__tcache {
     uint32_t events;
     uint32_t sweep_next;
     uint32_t last_use[PYMT__NCLASSES];
+    /* The budget (tcache.c, owner only): blocks each bin is charged for, bytes charged over
+     * the bins and spares, and bytes reserved from the budget (at least the charge). */
+    uint16_t bin_charge[PYMT__NCLASSES];
+    size_t charged, reserved;
 } pymt__tcache;
 
 /* ---- options (options.c), read once by init ------------------------------------------------ */

@@ -58,6 +58,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 
 
 PYMT__TLS pymt__tcache pymt__tc;
@@ -71,12 +72,26 @@ static size_t registry_n;        /* their number (core lock) */
 static size_t drain_mark;        /* live caches at the last depot drain, or most since (core lock) */
 static _Atomic size_t live_caches; /* registry_n, for the shares (written under the core lock) */
 static _Atomic size_t budget;    /* all caches together; pymt_set_tcache_budget */
-static _Atomic size_t reserved_total; /* the live caches' reservations; by their owners */
-/* counts of exited threads (folded under the core lock) */
+static _Atomic size_t reserved_total; /* the live caches' reservations (owners, trimmers) */
+static pymt__tcache *trim_next;  /* where the next search for room starts (core lock) */
+static size_t trim_locked(pymt__tcache *tc, size_t share, pymt__arena **retire);
+/* counts of exited threads, and flushes by trimmers (core lock) */
 static size_t gone_refills, gone_flushes, gone_published, gone_adopted;
 
 static inline void bump(_Atomic size_t *c) {
     pymt__store_relaxed(c, pymt__load_relaxed(c) + 1);
+}
+
+/* The owner's side of trim_lock: held through each slow path that touches the spares or the
+ * charges. A trimmer holds it for the time it takes to give a cache's spares to the pools. */
+static void slow_lock(pymt__tcache *tc) {
+    while (pymt__exchange_acquire(&tc->trim_lock, 1) != 0)
+        while (pymt__load_relaxed(&tc->trim_lock) != 0)
+            sched_yield();
+}
+
+static void slow_unlock(pymt__tcache *tc) {
+    pymt__store_release(&tc->trim_lock, 0); /* pairs with the exchange in slow_lock/trim_locked */
 }
 
 enum {
@@ -85,7 +100,8 @@ enum {
     TCACHE_CLASS_BYTES = 8192, /* a magazine holds about this many bytes of its class */
     TCACHE_MAX_MIN = 16,       /* ... but never fewer blocks than this */
     TCACHE_MAX_MAX = 256,      /* ... nor more */
-    TCACHE_MAX_START = 16      /* a bin starts here and doubles at each refill up to class_max */
+    TCACHE_MAX_START = 16,     /* a bin starts here and doubles at each refill up to class_max */
+    TRIM_LOOK = 8              /* caches a thread short of budget looks at, at most */
 };
 
 static uint32_t class_max(unsigned c) {
@@ -145,6 +161,7 @@ static void tcache_destructor(void *arg) {
     pymt__tcache *tc = arg;
     void *chains[2 * PYMT__NCLASSES];
     unsigned nchains = 0;
+    slow_lock(tc); /* a trimmer may be at the spares */
     for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
         size_t n;
         void *chain = bin_take_all(&tc->bins[c], &n);
@@ -159,6 +176,7 @@ static void tcache_destructor(void *arg) {
     pymt__large_release_all(&tc->large);
     tc->state = PYMT__TC_DEAD;
     uncharge_all(tc);
+    slow_unlock(tc);
     pymt__arena *retire = NULL;
     pymt__core_lock();
     for (unsigned i = 0; i < nchains; i++)
@@ -170,6 +188,8 @@ static void tcache_destructor(void *arg) {
     /* folded under the lock that stats hold while they sum, so no block is counted twice */
     pymt__fetch_add_relaxed(&pymt__large_global, pymt__load_relaxed(&tc->large_delta));
     pymt__store_relaxed(&tc->large_delta, 0);
+    if (trim_next == tc)
+        trim_next = tc->next;
     if (tc->prev)
         tc->prev->next = tc->next;
     else
@@ -226,6 +246,15 @@ static bool registry_holds_locked(const pymt__tcache *tc) {
 
 void pymt__tcache_set_budget(size_t bytes) {
     pymt__store_relaxed(&budget, bytes);
+    /* the caches now over their share give their spares back at once, idle or not, and
+     * their bins at their next slow path */
+    size_t share = pymt__tcache_share();
+    pymt__arena *retire = NULL;
+    pymt__core_lock();
+    for (pymt__tcache *tc = registry; tc != NULL; tc = tc->next)
+        (void)trim_locked(tc, share, &retire);
+    pymt__core_unlock();
+    pymt__pool_retire_list(retire);
 }
 
 size_t pymt__tcache_budget(void) {
@@ -276,8 +305,11 @@ static size_t reserve_slack(void) {
     return q < 8192 ? q : 8192;
 }
 
+static void trim_others(pymt__tcache *self, size_t want);
+
 /* Charge tc more bytes, reserving from the budget what its reservation lacks (with the slack);
- * false, nothing charged, when the budget has no room. */
+ * false, nothing charged, when the budget has no room. A thread within its share that finds
+ * no room takes it back from caches over theirs (trim_others) and tries once more. */
 static bool charge_more(pymt__tcache *tc, size_t more) {
     size_t need = tc->charged + more;
     if (need > tc->reserved) {
@@ -285,7 +317,11 @@ static bool charge_more(pymt__tcache *tc, size_t more) {
         size_t got = budget_reserve(lack + reserve_slack());
         if (got < lack)
             got += budget_reserve(lack - got); /* the slack may not fit where the lack does */
-        tc->reserved += got;                   /* kept even when short: it is within the budget */
+        if (got < lack && need <= pymt__tcache_share()) {
+            trim_others(tc, lack - got);
+            got += budget_reserve(lack - got);
+        }
+        tc->reserved += got; /* kept even when short: it is within the budget */
         if (got < lack)
             return false;
     }
@@ -350,6 +386,7 @@ static void class_give_back(pymt__tcache *tc, unsigned c) {
  * the slack goes back to the budget. */
 static void keep_share(pymt__tcache *tc, unsigned c) {
     size_t share = pymt__tcache_share();
+    tc->trim_asked = false;
     for (unsigned j = PYMT__NCLASSES; j-- > 0 && tc->charged > share;)
         if (j != c && tc->bin_charge[j] + pymt__load_relaxed(&tc->spare_count[j]) != 0)
             class_give_back(tc, j);
@@ -361,6 +398,52 @@ static void keep_share(pymt__tcache *tc, unsigned c) {
     size_t slack = reserve_slack();
     if (tc->reserved > tc->charged + 2 * slack)
         budget_release(tc, tc->reserved - tc->charged - slack);
+}
+
+/* ---- trimming: another thread takes a cache's spares back ----------------------------------- */
+
+/* Take back the spares of tc, a live cache, when it is charged more than share and its owner
+ * is in no slow path (a trimmer never waits for an owner), and ask the owner to keep to its
+ * share at its next slow path (its bins are its own alone). Core lock held: the spares go to
+ * the pools, arenas to *retire. Returns the bytes given back to the budget. */
+static size_t trim_locked(pymt__tcache *tc, size_t share, pymt__arena **retire) {
+    if (pymt__hardened || pymt__exchange_acquire(&tc->trim_lock, 1) != 0)
+        return 0; /* hardened: the spares' words are magazines the owner uses without the lock */
+    size_t before = tc->reserved;
+    if (tc->charged > share) {
+        for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
+            size_t n;
+            void *chain = spare_take_charged(tc, c, &n);
+            if (chain != NULL) {
+                pymt__pool_give_locked(chain, retire);
+                gone_flushes++;
+            }
+        }
+        tc->trim_asked = true;
+    }
+    if (tc->reserved > tc->charged)
+        budget_release(tc, tc->reserved - tc->charged);
+    slow_unlock(tc);
+    return before - tc->reserved;
+}
+
+/* Make room in the budget for want bytes for self (whose trim_lock its owner holds): trim the
+ * caches over their share among the next TRIM_LOOK of the registry, until want is freed. */
+static void trim_others(pymt__tcache *self, size_t want) {
+    size_t share = pymt__tcache_share(), freed = 0;
+    pymt__arena *retire = NULL;
+    pymt__core_lock();
+    pymt__tcache *o = trim_next;
+    for (unsigned i = 0; i < TRIM_LOOK && freed < want && registry_n > 1; i++) {
+        if (o == NULL)
+            o = registry;
+        if (o != self)
+            freed += trim_locked(o, share, &retire);
+        o = o->next;
+    }
+    trim_next = o;
+    pymt__core_unlock();
+    pymt__pool_retire_list(retire);
 }
 
 /* May the bin of class c grow from max to grow blocks? Only while the thread's charge, with
@@ -474,6 +557,9 @@ void *pymt__tcache_refill(size_t n) {
         return p;
     }
     pymt__tbin *b = &tc->bins[c];
+    slow_lock(tc);
+    if (tc->trim_asked)
+        keep_share(tc, c);
     size_t got;
     void *chain = spare_take_charged(tc, c, &got);
     if (chain != NULL) {
@@ -497,12 +583,15 @@ void *pymt__tcache_refill(size_t n) {
             pymt__core_lock();
             chain = pymt__pool_take_locked(c, want, b->max ? 2 * want : 1, &got);
             pymt__core_unlock();
-            if (chain == NULL)
+            if (chain == NULL) {
+                slow_unlock(tc);
                 return NULL; /* errno ENOMEM set by the pool core */
+            }
         }
         bump(&tc->refills);
         got = batch_fit(tc, c, chain, got);
     }
+    slow_unlock(tc);
     b->head = pymt__blk_get(chain, 0);
     pymt__store_relaxed(&b->count, (uint32_t)(got - 1));
     PYMT_TRACK_ALLOC(chain, n);
@@ -528,8 +617,11 @@ void pymt__tcache_overflow(void *p) {
     if (tc == NULL)
         return;
     pymt__tbin *b = &tc->bins[c];
-    uint32_t count = pymt__load_relaxed(&b->count);
+    slow_lock(tc);
+    if (tc->trim_asked)
+        keep_share(tc, c);
     visit(tc, c);
+    uint32_t count;
     count = pymt__load_relaxed(&b->count); /* the visit may have emptied the bin */
     if (count >= b->max)
         /* a thread that keeps freeing this class (a consumer) earns a bigger bin too, so its
@@ -550,6 +642,7 @@ void pymt__tcache_overflow(void *p) {
             (void)chain_give_back(tc, c, full, n);
         }
     }
+    slow_unlock(tc);
     if (b->max == 0) {
         /* the budget has no room for one block of this class: p goes to its pool */
         PYMT_TRACK_FREE(p, pymt__class_to_size(c));
@@ -730,6 +823,7 @@ void pymt__tcache_flush_self(void) {
     pymt__large_release_all(&tc->large);
     pymt__arena *retire = NULL;
     bool locked = false;
+    slow_lock(tc); /* before the core lock, as in every slow path */
     for (unsigned c = 0; c < 2 * PYMT__NCLASSES; c++) {
         size_t n;
         unsigned k = c % PYMT__NCLASSES;
@@ -751,6 +845,7 @@ void pymt__tcache_flush_self(void) {
     for (unsigned c = 0; c < PYMT__NCLASSES; c++)
         tc->bins[c].max = 0;
     uncharge_all(tc);
+    slow_unlock(tc);
 }
 
 void pymt__tcache_counts_locked(size_t cached[PYMT__NCLASSES], size_t *threads, size_t *large,
@@ -825,6 +920,7 @@ void pymt__tcache_atfork_child_locked(void) {
         registry = NULL;
         registry_n = 0;
     }
+    trim_next = NULL;
     /* the budget now holds this thread's reservation alone */
     pymt__store_relaxed(&reserved_total, tc->state == PYMT__TC_ACTIVE ? tc->reserved : 0);
 }

@@ -7,8 +7,10 @@
  * thread over all 32 classes. A refill from the pools may return up to 2*max blocks when that
  * lets the core splice a pool's whole free list instead of walking it block by block (above
  * 16 B a whole pool is two bins' worth at most, or one block more), so a thread can hold up
- * to twice that. A bin starts with a bound of 16 and doubles it at every refill (and every
- * overflow) until it reaches max(c), so a thread that touches a class a few times holds little.
+ * to twice that. A bin starts at bound 0, and its class's first slow path gives it start_max
+ * (16, or less when the share is small), doubled at every refill (and every overflow) until it
+ * reaches max(c), so a thread that touches a class a few times holds little and one that never
+ * touches it is charged nothing for it.
  *   push onto a full bin: the bin becomes the spare (O(1)); when there is a spare already, the
  *     full bin itself is sent away whole: to the lock-free depot while the depot holds fewer
  *     than 4*max blocks of the class, else to the pools under one lock acquisition. The bin
@@ -22,12 +24,45 @@
  * that allocated them need nothing special: a free block is a free block of its class, it goes
  * into the freeing thread's bin, and batches find their way back through the depot.
  * Footprint: what all caches hold together is bounded by a budget (PYMT_TCACHE_BYTES,
- * pymt_set_tcache_budget), shared evenly among the live caches (never less than SHARE_MIN).
- * At its slow-path visits a thread keeps within its share: a bin grows only while the thread's
- * cache fits its share, and a thread over its share gives back whole classes, the largest
- * blocks first. An incremental sweep, one class every SWEEP_EVERY visits, gives back whatever a
- * class holds when that class has had no slow-path visit for SWEEP_AGE visits: a thread that
- * moves on from a size keeps nothing of it. Both send blocks where a full bin goes.
+ * pymt_set_tcache_budget), and each live cache has a share of it, the budget over the live
+ * caches (never less than SHARE_MIN, so the shares may add up to more than the budget).
+ *   The bound. A cache charges, on its slow paths only, each bin for max(its bound, what it
+ *     held after its last slow path) blocks (the fast path pushes only below the bound and
+ *     pops only shrink it, so a bin never holds more than its charge) and each spare for its
+ *     blocks. The charge is covered by the cache's reservation, taken by compare-and-swap from
+ *     reserved_total, the one shared count of all reservations, which therefore never passes
+ *     the budget: held <= charged <= reserved, per cache, and the sum of the reservations <=
+ *     the budget, at every moment (a budget lowered below the sum is reached as the caches
+ *     give back). A cache reserves up to reserve_slack() beyond its charge, so a bin swinging
+ *     to its spare and back does not come to the shared count, and releases what it reserves
+ *     beyond twice the slack at its visits. "Never exceeded by more than one batch", for
+ *     readers: the statistics add the bins and spares up one by one while owners move
+ *     magazines between them, so a reading taken while threads run may count a magazine twice:
+ *     it passes the budget by at most one batch (a magazine, under 16 KiB) per slow path that
+ *     runs during the reading; a reading with the threads still sees the bound exactly.
+ *   No room. A refill or overflow the budget has no room for first gives back the thread's
+ *     own excess over its share (keep_share); a thread within its share then has up to
+ *     TRIM_LOOK caches over theirs trimmed (below); then it keeps what fits: a refill hands
+ *     out one block and caches as many of the batch as are covered, possibly none (the rest
+ *     goes where a full bin goes), an overflow sends the bin away instead of making it the
+ *     spare, and a free into a bin of bound 0 goes to its pool.
+ *   The share. At its slow-path visits a thread keeps within its share: a bin grows only while
+ *     the thread's charge fits its share, and a thread over its share gives back whole
+ *     classes, the largest blocks first (the bins of their classes drop to bound 0). An
+ *     incremental sweep, one class every SWEEP_EVERY visits, gives back whatever a class holds
+ *     when that class has had no slow-path visit for SWEEP_AGE visits: a thread that moves on
+ *     from a size keeps nothing of it. Both send blocks where a full bin goes.
+ *   Idle caches. A cache's bins are its owner's alone: the fast path uses them without any
+ *     synchronisation, so no other thread may touch them. Its spares, charges and reservation
+ *     are used only on slow paths, under trim_lock, which the owner takes around each of its
+ *     slow paths (refill, overflow, flush, exit; an uncontended exchange) and a trimmer tries
+ *     (never waits for) under the core lock. A trimmer gives the spares of a cache over its
+ *     share to the pools, releases its reservation beyond its charge, and sets trim_asked, on
+ *     which the owner keeps to its share at its next slow path. Trimmers: pymt_set_tcache_budget
+ *     (every cache over its new share, at once), and a thread short of budget (above). So an
+ *     idle cache over its share loses its spares without a call of its own, and the rest of
+ *     its excess at its next slow path. A thread takes its own trim_lock before the core lock,
+ *     and a trimmer holds the core lock and only tries trim_locks: no cycle.
  * Exit: the pthread key destructor gives every bin and spare back to the pools under one lock
  * acquisition (so an exiting thread pins no arena through the depot), unregisters, and marks
  * the cache DEAD, so frees that happen later in the thread's teardown go straight to the
@@ -52,8 +87,9 @@
  * full bin (depot, else pools), walking (and checking) them to cut the chain; an empty one
  * takes a depot batch, else a batch from the pools. Thread exit and pymt_thread_flush give the
  * magazine away as they give a spare. The magazines start from the same share-fitting bound as
- * the bins, but the sweep and the share's give-back (visit) do not run for them: a hardened
- * thread's cache is bounded by its magazines' bounds alone. */
+ * the bins, but the sweep, the share's give-back (visit), the charges and the trimmers do not
+ * run for them (the magazines occupy the spares' words and are used without trim_lock): a
+ * hardened thread's cache is bounded by its magazines' bounds alone, outside the budget. */
 #include "tcache.h"
 
 #include <errno.h>

@@ -459,8 +459,9 @@ static size_t trim_locked(pymt__tcache *tc, size_t share, pymt__arena **retire) 
     }
     if (tc->reserved > tc->charged)
         budget_release(tc, tc->reserved - tc->charged);
+    size_t freed = before - tc->reserved; /* read before the owner may run again */
     slow_unlock(tc);
-    return before - tc->reserved;
+    return freed;
 }
 
 /* Make room in the budget for want bytes for self (whose trim_lock its owner holds): trim the

@@ -145,7 +145,10 @@ static inline void pymt__tcache_count_large(intptr_t d) {
  * whose destructor gives an exiting thread's blocks back. */
 bool pymt__tcache_init(size_t budget);
 /* The budget of all caches together, and each live cache's share of it (never below 16 KiB).
- * Threads keep to a new budget at their next slow-path visits. */
+ * set_budget takes the spares of the caches over their new share back at once (their owners
+ * may be idle) and asks those caches to keep to it at their next slow paths; until they have,
+ * the caches' reservations may pass a lowered budget, and no cache reserves more. Takes the
+ * global lock, and each core's lock in turn for the spares given back. */
 void pymt__tcache_set_budget(size_t bytes);
 size_t pymt__tcache_budget(void);
 size_t pymt__tcache_share(void);

@@ -91,8 +91,9 @@ enum pymt__tcache_state {
 
 typedef struct pymt__tcache {
     pymt__tbin bins[PYMT__NCLASSES];
-    /* The second magazine of each class: a bin that filled up, kept whole (owner only). Kept
-     * apart from bins[] so the fast path's lines stay dense.
+    /* The second magazine of each class: a bin that filled up, kept whole (owner, or a trimmer
+     * holding trim_lock: see below). Kept apart from bins[] so the fast path's lines stay
+     * dense.
      * Hardened mode: bins[] stay empty with max 0 (the inline fast path always misses), and
      * the same words hold each class's one hardened magazine instead: hmag[c] its chain
      * (encoded links, free markers: harden.h), hmag_count[c] its length, hmag_max[c] its bound
@@ -112,13 +113,21 @@ typedef struct pymt__tcache {
     _Atomic size_t refills, flushes;    /* batches in from depot/core, out to depot/core */
     _Atomic size_t published, adopted;  /* batches pushed on / taken from the depot */
     uint32_t state;                     /* enum pymt__tcache_state; owner only */
-    struct pymt__tcache *next, *prev;   /* registry of live caches (core lock) */
+    struct pymt__tcache *next, *prev;   /* registry of live caches (global lock) */
     pymt__large_cache large;            /* large.c */
     /* The incremental sweep (owner only): slow-path visits so far, the visit at which each
      * class last had one, and the class the sweep looks at next. */
     uint32_t events;
     uint32_t sweep_next;
     uint32_t last_use[PYMT__NCLASSES];
+    /* The budget (tcache.c): blocks each bin is charged for, bytes charged over the bins and
+     * spares, bytes reserved from the budget (at least the charge), and a request to keep to
+     * the share at the next slow path. These and the spares are written by the owner in its
+     * slow paths and by a trimmer (a thread taking the spares back), each holding trim_lock. */
+    uint16_t bin_charge[PYMT__NCLASSES];
+    size_t charged, reserved;
+    bool trim_asked;
+    _Atomic uint32_t trim_lock; /* 1 while the owner's slow path or a trimmer runs */
 } pymt__tcache;
 
 /* ---- options (options.c), read once by init ------------------------------------------------ */

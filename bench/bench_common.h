@@ -1,7 +1,8 @@
 // bench_common.h: what the workload files share: the run configuration, a per-thread PRNG,
-// the skewed size distribution of the Python-like workloads, the wall-clock and getrusage
-// meter of the timed region, and the registration entry points that bench_main.cc calls once
-// it knows the allocator.
+// the skewed size distribution of the Python-like workloads, the wide one (8 B..16 KiB) of the
+// workloads modelled on the public allocator benchmarks, the wall-clock and getrusage meter of
+// the timed region, and the registration entry points that bench_main.cc calls once it knows
+// the allocator.
 #ifndef PYMT_BENCH_COMMON_H
 #define PYMT_BENCH_COMMON_H
 
@@ -52,6 +53,28 @@ extern uint16_t g_sizes[kSizeTableLen];
 void init_size_table();
 inline size_t skewed_size(uint64_t r) { return g_sizes[r & (kSizeTableLen - 1)]; }
 
+// Wide sizes, 8..16384 bytes, skewed to small the way rpmalloc's benchmark (rptest) draws its
+// "linear falloff" sizes: 8 + 16376 * u3 * |u1 + u2 - 1| with u1, u2, u3 uniform in [0, 1).
+// The product of a uniform and a linearly falling variable: mean about 2.7 KiB, median about
+// 1.8 KiB; one request in five is 512 bytes or below, one in four above 4 KiB. 4096 entries,
+// indexed by 12 bits of a random word; built once by init_size_table, identical in every
+// process.
+constexpr size_t kWideSizeMin = 8;
+constexpr size_t kWideSizeMax = 16384;
+constexpr size_t kWideTableLen = 4096;
+extern uint16_t g_wide_sizes[kWideTableLen];
+inline size_t wide_size(uint64_t r) { return g_wide_sizes[(r >> 20) & (kWideTableLen - 1)]; }
+
+// Write a block as a program that fills it would fault it in: its first word, one byte in
+// every further 4 KiB page, its last byte (rptest does the same, to commit every page
+// without measuring memset). size >= 8.
+inline void touch_pages(void *p, size_t size, uint64_t tag) {
+    auto *c = static_cast<volatile char *>(p);
+    *static_cast<volatile uint64_t *>(p) = tag;
+    for (size_t off = 4096; off < size; off += 4096) c[off] = 1;
+    c[size - 1] = 1;
+}
+
 // Registration, one per workload file; each registers the SysApi or PymtApi instantiation.
 void register_hotpair();
 void register_churn();
@@ -59,6 +82,10 @@ void register_objects();
 void register_prodcons();
 void register_realloc();
 void register_larson();
+void register_rptest();
+void register_alloctest();
+void register_mstress();
+void register_xmalloc();
 
 // Modes outside google-benchmark (bench_memory.cc, bench_footprint.cc, bench_main.cc).
 int print_env(const std::string &name);

@@ -66,6 +66,11 @@ HEADLINE = [
     "BM_ProdCons/1/threads:2", "BM_ProdCons/4/threads:8",
     "BM_ReallocString/4096/threads:1",
     "BM_Larson/threads:8",
+    "BM_LarsonSuite/threads:8",
+    "BM_RpTest/threads:2", "BM_RpTest/threads:8",
+    "BM_AllocTest/threads:2",
+    "BM_MStress/threads:2", "BM_MStress/threads:8",
+    "BM_XMalloc/threads:2",
 ]
 
 # The getrusage counters of a benchmark (see WallMeter in bench_common.h), which the report
@@ -308,6 +313,16 @@ def workload_title(w):
         return "list growth by realloc to %s" % human_bytes(arg)
     if head == "BM_Larson":
         return "larson: server with thread turnover"
+    if head == "BM_LarsonSuite":
+        return "larson, the suite's parameters (8-1000 B)"
+    if head == "BM_RpTest":
+        return "rptest: 8 B-16 KiB, cross-thread batches"
+    if head == "BM_AllocTest":
+        return "alloc-test: 8 B-16 KiB, own blocks only"
+    if head == "BM_MStress":
+        return "mstress: mixed sizes, realloc, transfers"
+    if head == "BM_XMalloc":
+        return "xmalloc: 64 B batches, producer to consumer"
     return w
 
 
@@ -324,7 +339,12 @@ def row_title(name):
              "BM_Objects": "object family, %s live" % (arg and human_count(arg)),
              "BM_ReallocString": "realloc growth to %s" % (arg and human_bytes(arg)),
              "BM_ReallocList": "list growth to %s" % (arg and human_bytes(arg)),
-             "BM_Larson": "larson"}.get(head, w)
+             "BM_Larson": "larson",
+             "BM_LarsonSuite": "larson, suite sizes",
+             "BM_RpTest": "rptest",
+             "BM_AllocTest": "alloc-test",
+             "BM_MStress": "mstress",
+             "BM_XMalloc": "xmalloc"}.get(head, w)
     return "%s, %d thread%s" % (short, t, "" if t == 1 else "s")
 
 

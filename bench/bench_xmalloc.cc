@@ -9,9 +9,10 @@
 //
 // Two threads: thread 0 allocates 64-byte blocks, writes a serial number into each and fills
 // a batch; thread 1 takes full batches, checks the serials and frees the blocks. The queue is
-// a single-producer single-consumer ring of 16 batch slots (the slots are the harness's
-// memory, not the allocator's); a full ring makes the producer wait, an empty one the
-// consumer (spin briefly, then yield).
+// a single-producer single-consumer ring of 64 batch slots (the slots are the harness's
+// memory, not the allocator's), so that up to 6400 blocks are in flight and a side that
+// the scheduler stops for a moment does not stop the other at once; a full ring makes the
+// producer wait, an empty one the consumer (spin briefly, then yield).
 // Items: blocks freed (counted on the consumer side). Threads 2.
 #include <atomic>
 
@@ -22,7 +23,7 @@ namespace {
 
 constexpr size_t kBlock = 64;
 constexpr size_t kBatch = 100;
-constexpr uint64_t kRingLen = 16;  // power of two
+constexpr uint64_t kRingLen = 64;  // power of two
 
 struct BatchSlot {
     void *blocks[kBatch];

@@ -10,8 +10,10 @@
 //   pymt_bench --list-allocs                                     the allocator names
 //
 // Workloads (bench_<workload>.cc): BM_HotPair, BM_HotPairKeep, BM_Churn, BM_Objects,
-// BM_ProdCons, BM_ReallocString, BM_ReallocList, BM_Larson. Every result is items_per_second;
-// ci/bench runs each allocator's process and divides by the glibc column of the same run.
+// BM_ProdCons, BM_ReallocString, BM_ReallocList, BM_Larson, BM_LarsonSuite, BM_RpTest,
+// BM_AllocTest, BM_MStress, BM_XMalloc. Every result is items_per_second, with the kernel's
+// share (sys_ms, minflt) beside it; ci/bench runs each allocator's process and divides by the
+// glibc column of the same run.
 #include <dlfcn.h>
 #include <malloc.h>
 #include <unistd.h>
@@ -41,6 +43,7 @@ namespace pb {
 
 Config g_config;
 uint16_t g_sizes[kSizeTableLen];
+uint16_t g_wide_sizes[kWideTableLen];
 
 void init_size_table() {
     // Fixed seed: every process and every run draws from the same table.
@@ -60,6 +63,17 @@ void init_size_table() {
             size = 193 + Rng::below(r2, 320);  // 193..512: the tail
         }
         g_sizes[i] = static_cast<uint16_t>(size);
+    }
+    // The wide table (see bench_common.h), from its own fixed seed.
+    Rng wide(20261125);
+    auto unit = [&wide] { return static_cast<double>(wide.next() >> 11) * 0x1p-53; };
+    for (size_t i = 0; i < kWideTableLen; i++) {
+        double u1 = unit(), u2 = unit(), u3 = unit();
+        double falloff = u1 + u2 - 1.0;
+        if (falloff < 0) falloff = -falloff;
+        double span = static_cast<double>(kWideSizeMax - kWideSizeMin);
+        size_t size = kWideSizeMin + static_cast<size_t>(span * u3 * falloff);
+        g_wide_sizes[i] = static_cast<uint16_t>(size < kWideSizeMax ? size : kWideSizeMax);
     }
 }
 
@@ -360,6 +374,10 @@ int main(int argc, char **argv) {
     pb::register_prodcons();
     pb::register_realloc();
     pb::register_larson();
+    pb::register_rptest();
+    pb::register_alloctest();
+    pb::register_mstress();
+    pb::register_xmalloc();
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;

@@ -10,7 +10,9 @@ published summary (bench/results/) has only that one.
 
   report.py clean FILE.json        drop machine paths from a google-benchmark file
   report.py summary RUN            write RUN/summary.json
-  report.py table RUN [OUT.md]     Markdown: every benchmark with its spread, then the verdict
+  report.py table RUN [OUT.md]     Markdown: every benchmark with its spread, the kernel's share
+                                   (system CPU time and minor page faults per million items,
+                                   against glibc), then the verdict
   report.py plot RUN               gnuplot PNG and SVG: ratios to glibc, thread scaling, memory
   report.py publish RUN DEST       summary, table and plots of RUN into DEST (bench/results)
   report.py compare OLD NEW        per benchmark and allocator, new/old, flagged beyond spread
@@ -64,14 +66,35 @@ HEADLINE = [
     "BM_ProdCons/1/threads:2", "BM_ProdCons/4/threads:8",
     "BM_ReallocString/4096/threads:1",
     "BM_Larson/threads:8",
+    "BM_LarsonSuite/threads:8",
+    "BM_RpTest/threads:2", "BM_RpTest/threads:8",
+    "BM_AllocTest/threads:2",
+    "BM_MStress/threads:2", "BM_MStress/threads:8",
+    "BM_XMalloc/threads:2",
 ]
+
+# The getrusage counters of a benchmark (see WallMeter in bench_common.h), which the report
+# puts per million items: entry key -> (counter, what the table calls it).
+KERNEL = {"sys": ("sys_ms", "system CPU ms"), "flt": ("minflt", "minor page faults")}
 
 
 # ---- loading a run ---------------------------------------------------------------------------
 
+def kernel_figures(b, entry):
+    """Adds sys and flt (per million items of the timed region) to entry, when the benchmark
+    b reported the getrusage counters."""
+    items = b.get("wall_items")
+    if not items:
+        return
+    for key, (counter, _) in KERNEL.items():
+        if counter in b:
+            entry[key] = b[counter] * 1e6 / items
+
+
 def parse_benchmarks(data):
-    """{bench: {value, wall, sd, threads}} of one google-benchmark file: value is the one
-    measurement, or the median of the repetitions when there were several (sd their spread)."""
+    """{bench: {value, wall, sd, threads, sys, flt}} of one google-benchmark file: value is the
+    one measurement, or the median of the repetitions when there were several (sd their
+    spread); sys and flt are system CPU ms and minor faults per million items."""
     benches = {}
     for b in data.get("benchmarks", []):
         if "items_per_second" not in b or b.get("error_occurred"):
@@ -84,10 +107,13 @@ def parse_benchmarks(data):
                 entry[key] = b["items_per_second"]
                 if key == "value" and "wall_items_per_second" in b:
                     entry["wall"] = b["wall_items_per_second"]
+                if key == "value":
+                    kernel_figures(b, entry)
         else:
             entry["value"] = b["items_per_second"]
             if "wall_items_per_second" in b:
                 entry["wall"] = b["wall_items_per_second"]
+            kernel_figures(b, entry)
     return {n: e for n, e in benches.items() if e.get("value")}
 
 
@@ -140,14 +166,16 @@ def load_raw(run):
             for r, parsed in enumerate(rounds):
                 for name, e in (parsed or {}).items():
                     ent = results[alloc].setdefault(
-                        name, {"threads": e["threads"], "rounds": [], "wall": [], "sd": []})
+                        name, {"threads": e["threads"], "rounds": [], "wall": [], "sd": [],
+                               "sys": [], "flt": []})
                     while len(ent["rounds"]) < r:
-                        ent["rounds"].append(None)
-                        ent["wall"].append(None)
-                        ent["sd"].append(None)
+                        for k in ("rounds", "wall", "sd", "sys", "flt"):
+                            ent[k].append(None)
                     ent["rounds"].append(e["value"])
                     ent["wall"].append(e.get("wall"))
                     ent["sd"].append(e.get("sd"))
+                    ent["sys"].append(e.get("sys"))
+                    ent["flt"].append(e.get("flt"))
         p = os.path.join(run, "memory-" + alloc + ".json")
         if os.path.exists(p):
             with open(p) as f:
@@ -184,6 +212,9 @@ def finish(run):
             e["lo"], e["hi"] = (min(vals), max(vals)) if vals else (None, None)
             walls = [w for w in e.get("wall", []) if w]
             e["wall_median"] = statistics.median(walls) if walls else None
+            for key in KERNEL:  # zero is a figure here, None is "not reported"
+                ks = [k for k in e.get(key, []) if k is not None]
+                e[key + "_median"] = statistics.median(ks) if ks else None
             # for compare: the spread within the rounds' repetitions plus between the rounds
             within = [s * s for s in e.get("sd", []) if s]
             var = (statistics.mean(within) if within else 0.0) + (
@@ -282,6 +313,16 @@ def workload_title(w):
         return "list growth by realloc to %s" % human_bytes(arg)
     if head == "BM_Larson":
         return "larson: server with thread turnover"
+    if head == "BM_LarsonSuite":
+        return "larson, the suite's parameters (8-1000 B)"
+    if head == "BM_RpTest":
+        return "rptest: 8 B-16 KiB, cross-thread batches"
+    if head == "BM_AllocTest":
+        return "alloc-test: 8 B-16 KiB, own blocks only"
+    if head == "BM_MStress":
+        return "mstress: mixed sizes, realloc, transfers"
+    if head == "BM_XMalloc":
+        return "xmalloc: 64 B batches, producer to consumer"
     return w
 
 
@@ -298,7 +339,12 @@ def row_title(name):
              "BM_Objects": "object family, %s live" % (arg and human_count(arg)),
              "BM_ReallocString": "realloc growth to %s" % (arg and human_bytes(arg)),
              "BM_ReallocList": "list growth to %s" % (arg and human_bytes(arg)),
-             "BM_Larson": "larson"}.get(head, w)
+             "BM_Larson": "larson",
+             "BM_LarsonSuite": "larson, suite sizes",
+             "BM_RpTest": "rptest",
+             "BM_AllocTest": "alloc-test",
+             "BM_MStress": "mstress",
+             "BM_XMalloc": "xmalloc"}.get(head, w)
     return "%s, %d thread%s" % (short, t, "" if t == 1 else "s")
 
 
@@ -406,6 +452,7 @@ def cmd_table(path, out=None):
                 a, m["count"], m["bytes_per_object"], m["overhead_per_object"],
                 (m["rss_peak"] - b0) / mib, (m["rss_after_free"] - b0) / mib,
                 (m["rss_after_trim"] - b0) / mib, m["trim_call"] or "none"))
+    lines += kernel_tables(run, cols)
     lines += footprint_table(run.get("footprint", {}))
     if os.path.exists(os.path.join(path, "throughput.png")):
         lines.append("")
@@ -418,6 +465,56 @@ def cmd_table(path, out=None):
     if out:
         with open(out, "w") as f:
             f.write(text)
+
+
+def fmt_kernel(x):
+    if x is None:
+        return "n/a"
+    if x == 0:
+        return "0"
+    if x >= 100:
+        return "%.0f" % x
+    if x >= 10:
+        return "%.1f" % x
+    return "%.2f" % x
+
+
+def kernel_tables(run, cols):
+    """Two tables, system CPU time and minor page faults, per million items of every benchmark
+    that reported them, each allocator beside its ratio to glibc."""
+    results = run["results"]
+    names = [n for n in bench_order(results)
+             if any(results.get(a, {}).get(n, {}).get("sys_median") is not None
+                    for a in ALLOCATORS)]
+    if not names:
+        return []
+    allocs = ["pymt"] + [a for a in cols if a != "pymt"]
+    lines = ["", "The kernel's share (getrusage of the whole process around each timed region: "
+             "every thread, exited ones included), per million items, median over the rounds; "
+             "in brackets the ratio to glibc's median. System CPU time is charged in scheduler "
+             "ticks scaled to the exact runtime, so it resolves to a few ms per 0.1 s "
+             "measurement: below about 1 ms per million items at tens of millions of items "
+             "per second, the figures are noise. Minor faults count pages touched for the "
+             "first time since the allocator mapped them (or mapped them again)."]
+    for key, (_, what) in KERNEL.items():
+        lines.append("")
+        head = ["benchmark", "glibc %s" % what] + [SHORT[a] for a in allocs
+                                                   if a in results]
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|")
+        for name in names:
+            g = results.get(BASE, {}).get(name, {}).get(key + "_median")
+            row = [row_title(name), fmt_kernel(g)]
+            for a in allocs:
+                if a not in results:
+                    continue
+                v = results[a].get(name, {}).get(key + "_median")
+                cell = fmt_kernel(v)
+                if v is not None and g:
+                    cell += " (%sx)" % (fmt_ratio(v / g) if v else "0")
+                row.append(cell)
+            lines.append("| " + " | ".join(row) + " |")
+    return lines
 
 
 def verdict_lines(run):

@@ -9,7 +9,7 @@
  *   metadata (pymt__arena) in a separate table of PYMT__MAX_ARENAS slots, reserved with
  *   MAP_NORESERVE at init, touched only as arenas are used, never freed.
  *
- * Life of an arena: UNUSED slot -> ACTIVE (mapped, on the core's lists; core lock), or MEDIUM
+ * Life of an arena: UNUSED slot -> ACTIVE (mapped, on its core's lists; core lock), or MEDIUM
  * (mapped, one medium class's run of blocks: medium.c) -> when all its pools (blocks) are free
  * its owner unlinks it and marks it RETIRING -> pymt__arena_retire, outside the lock: either
  * RESERVE (pages discarded with MADV_DONTNEED, pushed on the lock-free reserve stack, still in
@@ -18,9 +18,11 @@
  * slots from the free-slot stack, under its lock.
  *
  * Lock-free stacks (ConcurrencyKit ck_stack through lfstack.c): pushes come from any thread
- * without the lock; pops and take-alls happen only under the core lock, so there is one popper
- * at a time and the ABA problem cannot arise (the entry a popper read cannot be popped and
- * re-pushed by anyone else before its CAS). Entries are the metadata objects, which are never
+ * without a lock; pops and take-alls happen only under arena_mutex (the arena layer's own lock,
+ * taken inside pymt__arena_new_locked and pymt__arena_trim_locked, after any core lock: several
+ * cores take arenas at once), so there is one popper at a time and the ABA problem cannot
+ * arise (the entry a popper read cannot be popped and re-pushed by anyone else before its
+ * CAS). Entries are the metadata objects, which are never
  * unmapped, so a stale next pointer is never a dangling one.
  *
  * Huge pages (PYMT_HUGEPAGES=1): arenas are mapped two at a time, 2 MiB-aligned, advised
@@ -32,6 +34,7 @@
 #include "arena.h"
 
 #include <errno.h>
+#include <pthread.h>
 
 #include "lfstack.h"
 #include "os.h"
@@ -41,11 +44,15 @@
 
 _Atomic uint64_t pymt__arena_map[PYMT__MAP_WORDS];
 
+static pthread_mutex_t arena_mutex = PTHREAD_MUTEX_INITIALIZER; /* pops, slots, arena_half */
 static pymt__arena *arena_table;   /* PYMT__MAX_ARENAS slots; set once at init */
-static uint32_t arena_table_used;  /* slots handed out so far (core lock) */
+/* slots handed out so far: written under arena_mutex (release, after the slot's index);
+ * validators under any core lock read it (acquire) */
+static _Atomic uint32_t arena_table_used;
 static ck_stack_t arena_reserve;   /* RESERVE arenas; pushed lock-free, popped under lock */
 static ck_stack_t arena_free_slots;/* UNUSED slots that once had memory; same discipline */
-static void *arena_half;           /* huge pages: a pair's second arena, not handed out (core lock) */
+static void *arena_half;           /* huge pages: a pair's second arena, not handed out
+                                      (arena_mutex) */
 static bool arena_hugepages;       /* set once at init */
 static unsigned arena_reserve_max; /* set once at init */
 
@@ -81,7 +88,7 @@ static void counter_max(_Atomic size_t *hw, size_t v) {
     }
 }
 
-/* Memory for one arena. Core lock held. */
+/* Memory for one arena. arena_mutex held. */
 static void *arena_map_locked(void) {
     if (!arena_hugepages)
         return pymt__os_map_aligned(PYMT__ARENA_SIZE, PYMT__ARENA_SIZE);
@@ -98,7 +105,19 @@ static void *arena_map_locked(void) {
     return mem;
 }
 
-pymt__arena *pymt__arena_new_locked(void) {
+static pymt__arena *arena_new(uint32_t state);
+
+pymt__arena *pymt__arena_new_locked(uint32_t state) {
+    pthread_mutex_lock(&arena_mutex);
+    pymt__arena *a = arena_new(state);
+    int e = errno;
+    pthread_mutex_unlock(&arena_mutex);
+    errno = e;
+    return a;
+}
+
+/* pymt__arena_new_locked with arena_mutex held. */
+static pymt__arena *arena_new(uint32_t state) {
     /* 1. a reserve arena: already mapped and in the map, pages discarded (read as zero) */
     ck_stack_entry_t *e = pymt__ck_pop_upmc(&arena_reserve);
     if (e != NULL) {
@@ -106,7 +125,7 @@ pymt__arena *pymt__arena_new_locked(void) {
         pymt__arena *a = arena_of_link(e);
         pymt__fetch_sub_relaxed(&arenas_reserve_n, 1);
         pymt__fetch_add_relaxed(&arena_adopted, 1);
-        a->state = PYMT__ARENA_ACTIVE;
+        pymt__store_relaxed(&a->state, state);
         a->freepools = NULL;
         a->ncarved = 0;
         a->nfreepools = PYMT__POOLS_PER_ARENA;
@@ -119,9 +138,12 @@ pymt__arena *pymt__arena_new_locked(void) {
     if (e != NULL) {
         pymt__tsan_acquire(&arena_free_slots); /* pairs with the release in pymt__arena_unmap_retiring */
         a = arena_of_link(e);
-    } else if (arena_table_used < PYMT__MAX_ARENAS) {
-        a = &arena_table[arena_table_used];
-        a->index = arena_table_used++;
+    } else if (pymt__load_relaxed(&arena_table_used) < PYMT__MAX_ARENAS) {
+        uint32_t used = pymt__load_relaxed(&arena_table_used);
+        a = &arena_table[used];
+        a->index = used;
+        /* pairs with the acquires in the validators */
+        pymt__store_release(&arena_table_used, used + 1);
     } else {
         errno = ENOMEM;
         return NULL;
@@ -134,7 +156,7 @@ pymt__arena *pymt__arena_new_locked(void) {
     }
     if (mem == NULL) {
         a->address = 0;
-        a->state = PYMT__ARENA_UNUSED;
+        pymt__store_relaxed(&a->state, PYMT__ARENA_UNUSED);
         pymt__tsan_release(&arena_free_slots);
         pymt__ck_push_upmc(&arena_free_slots, &a->link);
         errno = ENOMEM;
@@ -142,7 +164,7 @@ pymt__arena *pymt__arena_new_locked(void) {
     }
     a->address = (uintptr_t)mem;
     arena_map_set(a->address, true);
-    a->state = PYMT__ARENA_ACTIVE;
+    pymt__store_relaxed(&a->state, state);
     a->freepools = NULL;
     a->ncarved = 0;
     a->nfreepools = PYMT__POOLS_PER_ARENA;
@@ -161,7 +183,7 @@ void pymt__arena_unmap_retiring(pymt__arena *a) {
     PYMT_TRACK_RELEASE(base, PYMT__ARENA_SIZE);
     pymt__os_unmap((void *)base, PYMT__ARENA_SIZE);
     a->address = 0;
-    a->state = PYMT__ARENA_UNUSED;
+    pymt__store_relaxed(&a->state, PYMT__ARENA_UNUSED);
     pymt__fetch_sub_relaxed(&arenas_current, 1);
     pymt__fetch_add_relaxed(&arenas_reclaimed_total, 1);
     pymt__tsan_release(&arena_free_slots); /* pairs with the acquire in pymt__arena_new_locked */
@@ -169,12 +191,12 @@ void pymt__arena_unmap_retiring(pymt__arena *a) {
 }
 
 void pymt__arena_retire(pymt__arena *a) {
-    pymt__assert(a->state == PYMT__ARENA_RETIRING);
+    pymt__assert(pymt__load_relaxed(&a->state) == PYMT__ARENA_RETIRING);
     size_t had = pymt__fetch_add_relaxed(&arenas_reserve_n, 1);
     if (had < arena_reserve_max) {
         PYMT_TRACK_RELEASE(a->address, PYMT__ARENA_SIZE);
         pymt__os_discard((void *)a->address, PYMT__ARENA_SIZE);
-        a->state = PYMT__ARENA_RESERVE;
+        pymt__store_relaxed(&a->state, PYMT__ARENA_RESERVE);
         pymt__fetch_add_relaxed(&arena_published, 1);
         pymt__tsan_release(&arena_reserve); /* pairs with the acquire in pymt__arena_new_locked */
         pymt__ck_push_upmc(&arena_reserve, &a->link);
@@ -185,7 +207,8 @@ void pymt__arena_retire(pymt__arena *a) {
 }
 
 size_t pymt__arena_trim_locked(void) {
-    /* Under the core lock, like every other take from the reserve: one popper at a time. */
+    /* Under arena_mutex, like every other take from the reserve: one popper at a time. */
+    pthread_mutex_lock(&arena_mutex);
     ck_stack_entry_t *e = pymt__ck_batch_pop_upmc(&arena_reserve);
     size_t released = 0;
     if (e != NULL)
@@ -204,12 +227,23 @@ size_t pymt__arena_trim_locked(void) {
         arena_half = NULL;
         released += PYMT__ARENA_SIZE;
     }
+    pthread_mutex_unlock(&arena_mutex);
     return released;
+}
+
+void pymt__arena_atfork_prepare(void) {
+    pthread_mutex_lock(&arena_mutex);
+}
+
+void pymt__arena_atfork_parent(void) {
+    pthread_mutex_unlock(&arena_mutex);
 }
 
 void pymt__arena_atfork_child(void) {
     /* Arenas that were between unlink and retire in other threads are lost to the child; the
-     * counters stay as they were (they count mappings, which the child inherited). */
+     * counters stay as they were (they count mappings, which the child inherited). The forking
+     * thread took the mutex in prepare and is the child's only thread. */
+    pthread_mutex_unlock(&arena_mutex);
 }
 
 void pymt__arena_counters_get(pymt__arena_counters *out) {
@@ -225,18 +259,20 @@ void pymt__arena_counters_get(pymt__arena_counters *out) {
 bool pymt__arena_is_record_locked(const pymt__arena *a) {
     uintptr_t off = (uintptr_t)a - (uintptr_t)arena_table;
     return arena_table != NULL && (uintptr_t)a >= (uintptr_t)arena_table &&
-           off < (uintptr_t)arena_table_used * sizeof(pymt__arena) &&
+           off < (uintptr_t)pymt__load_acquire(&arena_table_used) * sizeof(pymt__arena) &&
            off % sizeof(pymt__arena) == 0;
 }
 
 bool pymt__arena_check_locked(const pymt__arena *a) {
-    if (a == NULL || a->index >= arena_table_used || &arena_table[a->index] != a)
+    if (a == NULL || a->index >= pymt__load_acquire(&arena_table_used) ||
+        &arena_table[a->index] != a)
         return false;
-    if (a->state == PYMT__ARENA_MEDIUM) /* its header and blocks: pymt__medium_check */
+    uint32_t state = pymt__load_relaxed(&a->state);
+    if (state == PYMT__ARENA_MEDIUM) /* its header and blocks: pymt__medium_check */
         return a->address != 0 && (a->address & PYMT__ARENA_MASK) == 0 &&
                pymt__arena_lookup((const void *)a->address);
-    if (a->state != PYMT__ARENA_ACTIVE)
-        return a->state <= PYMT__ARENA_RESERVE;
+    if (state != PYMT__ARENA_ACTIVE)
+        return state <= PYMT__ARENA_RESERVE;
     if (a->address == 0 || (a->address & PYMT__ARENA_MASK) != 0 ||
         !pymt__arena_lookup((const void *)a->address))
         return false;
@@ -254,7 +290,8 @@ bool pymt__arena_check_locked(const pymt__arena *a) {
 }
 
 void pymt__arena_foreach_locked(uint32_t state, void (*f)(pymt__arena *a, void *ctx), void *ctx) {
-    for (uint32_t i = 0; i < arena_table_used; i++)
-        if (arena_table[i].state == state)
+    uint32_t used = pymt__load_acquire(&arena_table_used);
+    for (uint32_t i = 0; i < used; i++)
+        if (pymt__load_relaxed(&arena_table[i].state) == state)
             f(&arena_table[i], ctx);
 }

@@ -26,9 +26,11 @@ static inline bool pymt__arena_lookup(const void *p) {
  * advised for transparent huge pages; reserve is how many wholly free arenas are kept mapped.
  * Returns false on failure. */
 bool pymt__arena_init(bool hugepages, unsigned reserve);
-/* A wholly free arena for the core: from the reserve, else freshly mapped. Core lock held.
- * NULL + ENOMEM when the OS refuses or the table is full. */
-pymt__arena *pymt__arena_new_locked(void);
+/* A wholly free arena in state (ACTIVE for a pool core, MEDIUM for a medium class): from the
+ * reserve, else freshly mapped. The caller holds the lock of the structure the arena joins (a
+ * core's or a medium class's); the arena layer serialises its own part with a lock of its
+ * own, taken last. NULL + ENOMEM when the OS refuses or the table is full. */
+pymt__arena *pymt__arena_new_locked(uint32_t state);
 /* Dispose of an arena the core unlinked (state RETIRING), outside the core lock: into the
  * reserve (pages discarded) while it has room, else unmapped. Lock-free. */
 void pymt__arena_retire(pymt__arena *a);
@@ -36,7 +38,10 @@ void pymt__arena_retire(pymt__arena *a);
 void pymt__arena_unmap_retiring(pymt__arena *a);
 /* Unmap every reserve arena (pymt_trim). Returns bytes released. Core lock held. */
 size_t pymt__arena_trim_locked(void);
-/* In the child after fork: nothing in flight survives; recount. Core lock held. */
+/* fork: prepare takes the arena layer's lock (after the core locks), parent and child release
+ * it; in the child nothing in flight survives. */
+void pymt__arena_atfork_prepare(void);
+void pymt__arena_atfork_parent(void);
 void pymt__arena_atfork_child(void);
 
 /* Is a one of the arena table's records, handed out so far? (The hardened mode's check of a
@@ -47,8 +52,9 @@ bool pymt__arena_is_record_locked(const pymt__arena *a);
  * its counts within bounds, its free-pool list as long as the pools it counts carved and free).
  * Core lock held. */
 bool pymt__arena_check_locked(const pymt__arena *a);
-/* Calls f(a, ctx) for every arena in state (ACTIVE: the pool core's; MEDIUM: the medium
- * tier's), in slot order (validators, stats). Core lock held. */
+/* Calls f(a, ctx) for every arena in state, in slot order (validators, stats), with the locks
+ * of the arenas in that state held: pymt__core_lock for ACTIVE (the pool cores'), every medium
+ * class lock for MEDIUM (medium.c). */
 void pymt__arena_foreach_locked(uint32_t state, void (*f)(pymt__arena *a, void *ctx), void *ctx);
 
 /* Counters for stats (relaxed atomics; exact when quiescent). */

@@ -28,6 +28,7 @@
 #define pymt__fetch_or_release(p, v) atomic_fetch_or_explicit((p), (v), memory_order_release)
 #define pymt__fetch_and_release(p, v) atomic_fetch_and_explicit((p), (v), memory_order_release)
 #define pymt__exchange_relaxed(p, v) atomic_exchange_explicit((p), (v), memory_order_relaxed)
+#define pymt__exchange_acquire(p, v) atomic_exchange_explicit((p), (v), memory_order_acquire)
 #define pymt__cas_weak_relaxed(p, expp, v)                                                   \
     atomic_compare_exchange_weak_explicit((p), (expp), (v), memory_order_relaxed,            \
                                           memory_order_relaxed)

@@ -50,21 +50,25 @@ static void atfork_prepare(void) {
     pthread_mutex_lock(&init_mutex);
     if (atfork_debug())
         pymt__debug_atfork_prepare();
-    pymt__medium_atfork_prepare(); /* class locks before the core lock: medium.h */
+    /* the lock order: the global lock and the cores', the medium classes', the arena layer's */
     pymt__pool_atfork_prepare();
+    pymt__medium_atfork_prepare();
+    pymt__arena_atfork_prepare();
 }
 
 static void atfork_parent(void) {
-    pymt__pool_atfork_parent();
+    pymt__arena_atfork_parent();
     pymt__medium_atfork_parent();
+    pymt__pool_atfork_parent();
     if (atfork_debug())
         pymt__debug_atfork_parent();
     pthread_mutex_unlock(&init_mutex);
 }
 
 static void atfork_child(void) {
-    pymt__pool_atfork_child();
+    pymt__arena_atfork_child();
     pymt__medium_atfork_child();
+    pymt__pool_atfork_child();
     pymt__core_lock();
     pymt__tcache_atfork_child_locked();
     pymt__core_unlock();
@@ -128,6 +132,7 @@ void pymt__init_slow(void) {
         o.tcache = tcache_request != 0;
     if (hugepages_request >= 0)
         o.hugepages = hugepages_request != 0;
+    pymt__pool_init(o.cores);
     if (o.pooling && !pymt__arena_init(o.hugepages, o.arena_reserve)) {
         pymt__write_err("pymt: cannot reserve the arena table; pooling off\n");
         o.mode = o.debug ? PYMT_MODE_MALLOC_DEBUG : PYMT_MODE_MALLOC;

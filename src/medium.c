@@ -89,14 +89,10 @@ static void list_unlink(medium_class *m, pymt__pool *h) {
     h->nextpool = h->prevpool = NULL;
 }
 
-/* A fresh arena for class c, set up as one run of blocks. Class lock held; takes the core
- * lock (the arena layer's pops are made under it). NULL + ENOMEM. */
+/* A fresh arena for class c, set up as one run of blocks. Class lock held (the arena layer
+ * takes its own lock inside). NULL + ENOMEM. */
 static pymt__pool *arena_fresh(unsigned c) {
-    pymt__core_lock();
-    pymt__arena *a = pymt__arena_new_locked();
-    if (a != NULL)
-        a->state = PYMT__ARENA_MEDIUM;
-    pymt__core_unlock();
+    pymt__arena *a = pymt__arena_new_locked(PYMT__ARENA_MEDIUM);
     if (a == NULL)
         return NULL;
     pymt__pool *h = (pymt__pool *)a->address;
@@ -181,7 +177,7 @@ void pymt__medium_give(unsigned c, void *chain) {
                 m->empty = h;
             } else {
                 m->arenas--;
-                h->arena->state = PYMT__ARENA_RETIRING;
+                pymt__store_relaxed(&h->arena->state, PYMT__ARENA_RETIRING);
                 h->arena->nextarena = retire;
                 retire = h->arena;
             }
@@ -227,11 +223,11 @@ size_t pymt__medium_trim(void) {
         if (h != NULL) {
             m->empty = NULL;
             m->arenas--;
+            pymt__store_relaxed(&h->arena->state, PYMT__ARENA_RETIRING);
         }
         class_unlock(m);
         if (h != NULL) {
             /* straight to the OS, not into the reserve: trimming is giving back */
-            h->arena->state = PYMT__ARENA_RETIRING;
             pymt__arena_unmap_retiring(h->arena);
             released += PYMT__ARENA_SIZE;
         }
@@ -296,12 +292,13 @@ bool pymt__medium_check(unsigned i) {
         return false;
     medium_class *m = &classes[i];
     check_ctx x = {PYMT__NCLASSES + i, m, 0, 0, true};
-    class_lock(m);
-    pymt__core_lock();
+    /* every class lock: no medium arena changes state or is unmapped during the walk */
+    for (unsigned k = 0; k < PYMT__NMEDIUM; k++)
+        class_lock(&classes[k]);
     pymt__arena_foreach_locked(PYMT__ARENA_MEDIUM, check_one, &x);
-    pymt__core_unlock();
     bool ok = x.ok && x.arenas == m->arenas && x.out == m->out;
-    class_unlock(m);
+    for (unsigned k = PYMT__NMEDIUM; k-- > 0;)
+        class_unlock(&classes[k]);
     return ok;
 }
 

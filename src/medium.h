@@ -14,8 +14,10 @@
  * per arena.
  *
  * Each class has its own lock and its own arenas: a refill of one medium class never waits for
- * the pool core or for another class. The core lock is taken only to get a fresh arena from
- * the arena layer. Lock order: a class lock, then the core lock; never the reverse.
+ * the pool cores or for another class. Lock order: the global lock (a trimmer giving spares
+ * back), then a class lock, then the arena layer's own lock (a fresh arena); a class lock is
+ * never held while a core or the global lock is taken. The validator takes every class lock,
+ * in class order, as the fork handler does.
  * Not for the hardened mode, which keeps the tier off (init.c). */
 #ifndef PYMT_MEDIUM_H
 #define PYMT_MEDIUM_H
@@ -45,28 +47,20 @@ void pymt__medium_free_one(void *p);
 
 /* ---- both tiers, by class: what the thread caches and the locked backend call -------------- */
 
-/* Take a batch of class c: small classes from the pool core under the core lock (up to limit
- * when a pool's whole free list can be spliced: pymt__pool_take_locked), medium ones from
- * their class. *got 0 (NULL) means out of memory, errno ENOMEM. */
+/* Take a batch of class c: small classes from the calling thread's pool core under that
+ * core's lock (up to limit when a pool's whole free list can be spliced: pymt__pool_take),
+ * medium ones from their class. *got 0 (NULL) means out of memory, errno ENOMEM. */
 static inline void *pymt__block_take(unsigned c, size_t want, size_t limit, size_t *got) {
     if (pymt__is_medium(c))
         return pymt__medium_take(c, want, got);
-    pymt__core_lock();
-    void *chain = pymt__pool_take_locked(c, want, limit, got);
-    pymt__core_unlock();
-    return chain;
+    return pymt__pool_take(c, want, limit, got);
 }
-/* Give back a chain of blocks of class c to its tier. */
+/* Give back a chain of blocks of class c to its tier (small blocks to their arenas' cores). */
 static inline void pymt__block_give(unsigned c, void *chain) {
-    if (pymt__is_medium(c)) {
+    if (pymt__is_medium(c))
         pymt__medium_give(c, chain);
-        return;
-    }
-    pymt__arena *retire = NULL;
-    pymt__core_lock();
-    pymt__pool_give_locked(chain, &retire);
-    pymt__core_unlock();
-    pymt__pool_retire_list(retire);
+    else
+        pymt__pool_give(chain);
 }
 static inline void *pymt__block_alloc_one(unsigned c) {
     return pymt__is_medium(c) ? pymt__medium_alloc_one(c) : pymt__pool_alloc_one(c);
@@ -91,7 +85,8 @@ size_t pymt__medium_trim(void);
  * block; the class's counts add up. Takes the class lock. */
 bool pymt__medium_check(unsigned i);
 
-/* fork handlers: every class lock, taken before the core lock (the lock order). */
+/* fork handlers: every class lock, after the global and core locks and before the arena
+ * layer's (the lock order above; init.c calls them in that order). */
 void pymt__medium_atfork_prepare(void);
 void pymt__medium_atfork_parent(void);
 void pymt__medium_atfork_child(void);

@@ -14,6 +14,8 @@
  *   PYMT_LARGE_CACHE     size in KiB, 0..1 GiB, default 2048 (2 MiB): freed large
  *                        object-memory blocks each thread keeps for reuse; 0 turns it off
  *   PYMT_HUGEPAGES       boolean, default 0: arenas mapped in 2 MiB pairs, advised for huge pages
+ *   PYMT_CORES           number 1..16, default the online CPUs up to 16: independent pool
+ *                        cores (each a lock and its own arenas) the threads are spread over
  *   PYMT_HARDEN          boolean, default 0: the hardened mode (backend.h, docs/hardening.md):
  *                        free-list links encoded and checked, double frees and corrupted pool
  *                        headers stop the program with a report (the default is 1 in a
@@ -28,6 +30,7 @@
  * PYMT_SOAK_SECONDS, PYMT_PYTHON_REGRTESTS. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "options.h"
 
@@ -104,7 +107,8 @@ extern char **environ;
 static void warn_unknown(void) {
     static const char *const known[] = {
         "PYMT_MALLOC", "PYMT_TCACHE", "PYMT_TCACHE_BYTES", "PYMT_ARENA_RESERVE", "PYMT_LARGE_CACHE",
-        "PYMT_HUGEPAGES", "PYMT_HARDEN", "PYMT_MEDIUM", "PYMT_STATS", "PYMT_DEBUG_LOG",
+        "PYMT_HUGEPAGES", "PYMT_CORES", "PYMT_HARDEN", "PYMT_MEDIUM", "PYMT_STATS",
+        "PYMT_DEBUG_LOG",
         "PYMT_DEBUG_BACKTRACE",
         "PYMT_SOAK_SECONDS", "PYMT_PYTHON_REGRTESTS"};
     for (char **e = environ; e != NULL && *e != NULL; e++) {
@@ -161,6 +165,13 @@ void pymt__options_read(pymt__options *o) {
     o->arena_reserve = (unsigned)read_size("PYMT_ARENA_RESERVE", 2, 1, 1024);
     o->large_cache = read_size("PYMT_LARGE_CACHE", (size_t)2 << 20, 1024, (size_t)1 << 30);
     o->hugepages = read_bool("PYMT_HUGEPAGES", false);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t cores_default = cpus < 1 ? 1 : cpus > 16 ? 16 : (size_t)cpus;
+    o->cores = (unsigned)read_size("PYMT_CORES", cores_default, 1, 16);
+    if (o->cores == 0) {
+        bad_value("PYMT_CORES", getenv("PYMT_CORES"), "1 to 16");
+        o->cores = (unsigned)cores_default;
+    }
     o->harden = read_bool("PYMT_HARDEN", pymt__config_harden);
     o->medium = read_bool("PYMT_MEDIUM", pymt__config_medium);
     o->stats_at_exit = read_bool("PYMT_STATS", false);

@@ -128,13 +128,18 @@ PRELOAD_API void *malloc(size_t n) {
     return preload_malloc(n);
 }
 
+/* Free a block from outside pymt's arenas (glibc's, or the debug backend's). Out of line, so
+ * that free()'s pool path needs no stack frame. */
+PYMT__NOINLINE static void preload_foreign_free(void *p) {
+    preload_ensure_init(); /* the system allocator must be glibc's own before any call */
+    pymt__table_override_large->free(pymt__table_override_large->ctx, p);
+}
+
 PRELOAD_API void free(void *p) {
     if (pymt__arena_lookup(p)) /* false for NULL */
         preload_pool_free(p);
-    else if (p) {
-        preload_ensure_init(); /* the system allocator must be glibc's own before any call */
-        pymt__table_override_large->free(pymt__table_override_large->ctx, p);
-    }
+    else if (p)
+        preload_foreign_free(p);
 }
 
 PRELOAD_API void *calloc(size_t nelem, size_t elsize) {

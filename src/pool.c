@@ -1,19 +1,35 @@
-/* pool.c: the pool core, the classic pymalloc bookkeeping behind one global lock.
+/* pool.c: the pool core: several classic pymalloc cores, each behind a lock of its own.
  *
- * Callers hold pymt__core_lock (entry points end in _locked) except where a function takes it
- * itself (pymt__pool_alloc_one, pymt__pool_free_one, pymt__pool_trim).
- * Invariants (all under the lock):
+ *   thread 0 ---+                     +--> core 0: mutex, usedpools[32], usable_arenas, ...
+ *   thread 2 ---+-- refill / flush ---+         arenas A, C, ...   (index 0 in pool 0's pad)
+ *   thread 1 ---+                     +--> core 1: mutex, usedpools[32], usable_arenas, ...
+ *   thread 3 ---+                               arenas B, D, ...   (index 1)
+ *
+ * A core is pymalloc's bookkeeping, unchanged, over the arenas it took (pymt__arena_new_locked
+ * under its lock). There are pymt__pool_init's number of them (PYMT_CORES, by default one per
+ * online CPU up to PYMT__CORES_MAX). A thread is given a core at its first visit, round robin,
+ * and a refill (pymt__pool_take) takes blocks from that core only. A block always goes back to
+ * the core of its arena (pymt__pool_give_chains splits a chain by core, then locks each core
+ * once), so a core's counts describe its own arenas exactly, and cross-thread frees need
+ * nothing more than that. A thread never holds two core locks, except through
+ * pymt__core_lock, which takes the global lock and then every core's in index order (stats,
+ * trim, fork, validators).
+ * Entry points ending in _locked need pymt__core_lock held; the others lock what they need.
+ * Invariants, per core (under its lock):
  *   - a partly used pool is on usedpools[class]; a full one on no list; an empty one on its
  *     arena's freepools list (keeping its szidx, so reuse for the same class skips re-init);
- *   - usable_arenas holds the arenas with at least one free pool, in ascending order of
+ *   - usable_arenas holds the core's arenas with at least one free pool, in ascending order of
  *     nfreepools, so new pools come from the fullest arena and the emptiest arenas drain;
  *     nfp2lasta[n] is the last arena in that list with n free pools (pymalloc's search
  *     fingers, which keep the reordering O(1));
  *   - an arena whose 64 pools are all free leaves the list and is retired (reserve or unmap),
- *     unless it is the last of the list with all pools free (pymalloc keeps one: bpo-37257);
+ *     unless it is the last of the list with all pools free (pymalloc keeps one per core:
+ *     bpo-37257);
+ *   - every pool of an arena on a core's lists belongs to that core (the arena's core index);
  *   - blocks are carved lazily: a pool's never-used blocks start at nextoffset.
- * Blocks move in batches: pymt__pool_take_locked / pymt__pool_give_locked serve the thread
- * caches, one lock acquisition per batch. Never calls malloc; never touches a thread cache.
+ * Blocks move in batches: pymt__pool_take / pymt__pool_give_chains serve the thread caches,
+ * one core-lock acquisition per batch and core. Never calls malloc; never touches a thread
+ * cache.
  * Hardened mode (pymt__hardened, harden.h): free-list links are encoded and free blocks carry
  * the free marker; before the core uses a pool header it checks it (pool_verify: canary, class
  * against the arena's class table, arena record, offsets, count), it checks each link it
@@ -29,20 +45,39 @@
 #include "os.h"
 #include "track.h"
 
-static pthread_mutex_t core_mutex = PTHREAD_MUTEX_INITIALIZER;
-static size_t core_lock_count;                 /* under the lock */
-static pymt__pool *usedpools[PYMT__NCLASSES];  /* partly used pools per class */
-static pymt__arena *usable_arenas;
-static pymt__arena *nfp2lasta[PYMT__POOLS_PER_ARENA + 1];
-static size_t class_pools[PYMT__NCLASSES];     /* pools assigned to each class */
-static size_t class_blocks[PYMT__NCLASSES];    /* blocks those pools hold */
-static size_t class_out[PYMT__NCLASSES];       /* blocks out of those pools */
-/* Free pools of usable arenas whose pages are still resident ("dirty": they held blocks since
- * they were last carved from scratch), over all arenas (core lock). Past DIRTY_MAX the pools
- * of the emptiest arenas are purged until DIRTY_KEEP are left: their pages after the first go
- * back to the kernel, and the pool starts carving from scratch when it is used again. */
-static size_t dirty_total;
-enum { DIRTY_MAX = 128, DIRTY_KEEP = 64 }; /* 2 MiB and 1 MiB of free pools */
+/* One classic core: pymalloc's lists and counters behind a mutex of its own. An arena belongs
+ * to one core from the moment the core takes it until it is retired; the arena records the
+ * core's index in the pad of its pool 0 (pymt__arena_core), so the core of a block is found
+ * from its address, without a lock. */
+typedef struct core {
+    pthread_mutex_t mutex;
+    unsigned index;                               /* in cores[]; set once at init */
+    size_t locks;                                 /* acquisitions (under the mutex) */
+    size_t contended;                             /* acquisitions whose trylock found the
+                                                     mutex busy (under the mutex) */
+    pymt__pool *usedpools[PYMT__NCLASSES];        /* partly used pools per class */
+    pymt__arena *usable_arenas;
+    pymt__arena *nfp2lasta[PYMT__POOLS_PER_ARENA + 1];
+    size_t class_pools[PYMT__NCLASSES];           /* pools assigned to each class */
+    size_t class_blocks[PYMT__NCLASSES];          /* blocks those pools hold */
+    size_t class_out[PYMT__NCLASSES];             /* blocks out of those pools */
+    /* Free pools of the core's usable arenas whose pages are still resident ("dirty": they held
+     * blocks since they were last carved from scratch). Past dirty_max the pools of the
+     * emptiest arenas are purged until dirty_keep are left: their pages after the first go
+     * back to the kernel, and the pool starts carving from scratch when it is used again. */
+    size_t dirty_total;
+} __attribute__((aligned(64))) core;
+
+static core cores[PYMT__CORES_MAX] = {[0 ... PYMT__CORES_MAX - 1] = {.mutex = PTHREAD_MUTEX_INITIALIZER}};
+static bool core_lists_check(const core *k);
+static unsigned ncores = 1;       /* set once by pymt__pool_init, before any thread allocates */
+static pthread_mutex_t global_mutex = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic unsigned core_next; /* round robin of the threads over the cores */
+static PYMT__TLS uint8_t self_core; /* 1 + index of the calling thread's core; 0: not chosen */
+/* All cores together keep at most 2 MiB of dirty free pools, purging down to 1 MiB: each core
+ * its part (fixed at init). */
+enum { DIRTY_MAX = 128, DIRTY_KEEP = 64 };
+static size_t dirty_max = DIRTY_MAX, dirty_keep = DIRTY_KEEP;
 
 #define MAGIC(d) (UINT64_MAX / (d) + 1)
 const uint64_t pymt__class_magic[PYMT__NCLASSES] = {
@@ -53,21 +88,93 @@ const uint64_t pymt__class_magic[PYMT__NCLASSES] = {
 #undef MAGIC
 _Static_assert(PYMT__NCLASSES == 32, "one magic number per class");
 
+void pymt__pool_init(unsigned n) {
+    if (n == 0)
+        n = 1;
+    if (n > PYMT__CORES_MAX)
+        n = PYMT__CORES_MAX;
+    ncores = n;
+    for (unsigned i = 0; i < PYMT__CORES_MAX; i++)
+        cores[i].index = i;
+    dirty_max = DIRTY_MAX / n;
+    dirty_keep = DIRTY_KEEP / n;
+}
+
+unsigned pymt__pool_cores(void) {
+    return ncores;
+}
+
+/* The calling thread's core, chosen at its first visit: the threads take the cores in turn. */
+static core *core_self(void) {
+    unsigned i = self_core;
+    if (pymt__unlikely(i == 0)) {
+        i = pymt__fetch_add_relaxed(&core_next, 1) % ncores + 1;
+        self_core = (uint8_t)i;
+    }
+    return &cores[i - 1];
+}
+
+/* The core that owns the arena of pool block (or pool header) p. */
+static core *core_of(const void *p) {
+    unsigned i = pymt__arena_core(p);
+    if (pymt__unlikely(i >= ncores)) {
+        if (pymt__hardened)
+            pymt__harden_bad_pool(pymt__pool_of(p), "its arena's core index is out of range");
+        pymt__assert(i < ncores);
+    }
+    return &cores[i];
+}
+
+/* Take core k's mutex; a busy one is counted before the thread waits for it. */
+static void core_acquire(core *k) {
+    size_t busy = 0;
+    if (pthread_mutex_trylock(&k->mutex) != 0) {
+        busy = 1;
+        pthread_mutex_lock(&k->mutex);
+    }
+    k->locks++;
+    k->contended += busy;
+}
+
+static void core_release(core *k) {
+    pthread_mutex_unlock(&k->mutex);
+}
+
+/* The core a refill takes blocks from, its mutex held: the thread's own, always. (Trying the
+ * other cores when it is busy was measured and lost: blocks taken from another core come back
+ * to that core, so the threads' gives meet on every lock; docs/design.md has the figures.) */
+static core *core_acquire_for_take(void) {
+    core *k = core_self();
+    core_acquire(k);
+    return k;
+}
+
+void pymt__global_lock(void) {
+    pthread_mutex_lock(&global_mutex);
+}
+
+void pymt__global_unlock(void) {
+    pthread_mutex_unlock(&global_mutex);
+}
+
 void pymt__core_lock(void) {
-    pthread_mutex_lock(&core_mutex);
-    core_lock_count++;
+    pthread_mutex_lock(&global_mutex);
+    for (unsigned i = 0; i < ncores; i++)
+        core_acquire(&cores[i]);
 }
 
 void pymt__core_unlock(void) {
-    pthread_mutex_unlock(&core_mutex);
+    for (unsigned i = ncores; i-- > 0;)
+        core_release(&cores[i]);
+    pthread_mutex_unlock(&global_mutex);
 }
 
-static void usedpools_push(unsigned c, pymt__pool *pool) {
+static void usedpools_push(core *k, unsigned c, pymt__pool *pool) {
     pool->prevpool = NULL;
-    pool->nextpool = usedpools[c];
-    if (usedpools[c])
-        usedpools[c]->prevpool = pool;
-    usedpools[c] = pool;
+    pool->nextpool = k->usedpools[c];
+    if (k->usedpools[c])
+        k->usedpools[c]->prevpool = pool;
+    k->usedpools[c] = pool;
 }
 
 /* ---- hardened mode: the checks before the core trusts a header or a link ------------------- */
@@ -88,7 +195,9 @@ static void pool_verify(const pymt__pool *pool) {
         pymt__harden_bad_pool(pool, "its canary was overwritten");
     if (c >= PYMT__NCLASSES || pymt__block_class(pool) != c)
         pymt__harden_bad_pool(pool, "its class does not match the arena's class table");
-    if (!pymt__arena_is_record_locked(a) || a->state != PYMT__ARENA_ACTIVE ||
+    if (pymt__arena_core(pool) >= ncores)
+        pymt__harden_bad_pool(pool, "its arena's core index is out of range");
+    if (!pymt__arena_is_record_locked(a) || pymt__load_relaxed(&a->state) != PYMT__ARENA_ACTIVE ||
         a->address != ((uintptr_t)pool & ~(uintptr_t)PYMT__ARENA_MASK))
         pymt__harden_bad_pool(pool, "its arena pointer is not its arena's record");
     uintptr_t head = pymt__pool_overhead(pool);
@@ -101,42 +210,42 @@ static void pool_verify(const pymt__pool *pool) {
         pymt__harden_bad_pool(pool, "its free-list head is not a block of the pool");
 }
 
-static void usedpools_unlink(unsigned c, pymt__pool *pool) {
+static void usedpools_unlink(core *k, unsigned c, pymt__pool *pool) {
     if (pymt__hardened &&
-        ((pool->prevpool ? pool->prevpool->nextpool : usedpools[c]) != pool ||
+        ((pool->prevpool ? pool->prevpool->nextpool : k->usedpools[c]) != pool ||
          (pool->nextpool != NULL && pool->nextpool->prevpool != pool)))
         pymt__harden_bad_pool(pool, "its list neighbours do not point back at it");
     if (pool->prevpool)
         pool->prevpool->nextpool = pool->nextpool;
     else
-        usedpools[c] = pool->nextpool;
+        k->usedpools[c] = pool->nextpool;
     if (pool->nextpool)
         pool->nextpool->prevpool = pool->prevpool;
     pool->nextpool = pool->prevpool = NULL;
 }
 
-/* Arena a leaves usable_arenas (its neighbours are linked to each other). */
-static void usable_unlink(pymt__arena *a) {
+/* Arena a leaves k->usable_arenas (its neighbours are linked to each other). */
+static void usable_unlink(core *k, pymt__arena *a) {
     if (a->prevarena != NULL)
         a->prevarena->nextarena = a->nextarena;
     else
-        usable_arenas = a->nextarena;
+        k->usable_arenas = a->nextarena;
     if (a->nextarena != NULL)
         a->nextarena->prevarena = a->prevarena;
 }
 
 /* Arena a, with nf free pools, is about to stop being the last arena with nf: the finger
  * moves to its left neighbour when that one has nf too, else clears. */
-static void finger_leave(pymt__arena *a, uint32_t nf) {
-    if (nfp2lasta[nf] == a) {
+static void finger_leave(core *k, pymt__arena *a, uint32_t nf) {
+    if (k->nfp2lasta[nf] == a) {
         pymt__arena *p = a->prevarena;
-        nfp2lasta[nf] = (p != NULL && p->nfreepools == nf) ? p : NULL;
+        k->nfp2lasta[nf] = (p != NULL && p->nfreepools == nf) ? p : NULL;
     }
 }
 
-/* Arena a, wholly free and off usable_arenas, goes on the list to retire after the lock. */
+/* Arena a, wholly free and off k->usable_arenas, goes on the list to retire after the lock. */
 static void retire_push(pymt__arena *a, pymt__arena **retire) {
-    a->state = PYMT__ARENA_RETIRING;
+    pymt__store_relaxed(&a->state, PYMT__ARENA_RETIRING);
     a->prevarena = NULL;
     a->nextarena = *retire;
     *retire = a;
@@ -148,8 +257,8 @@ static bool pool_dirty(const pymt__pool *pool) {
 }
 
 /* Arena a leaves the usable list for good (retired): its dirty pools stop counting. */
-static void dirty_forget(pymt__arena *a) {
-    dirty_total -= a->ndirty;
+static void dirty_forget(core *k, pymt__arena *a) {
+    k->dirty_total -= a->ndirty;
     a->ndirty = 0;
 }
 
@@ -163,41 +272,44 @@ static void pool_purge_locked(pymt__pool *pool) {
 }
 
 /* Too many dirty free pools: purge those of the emptiest arenas (the list's tail) first, down to
- * DIRTY_KEEP; the fullest arenas, where new pools come from, keep theirs longest. */
-static void purge_locked(void) {
-    pymt__arena *last = usable_arenas;
+ * dirty_keep; the fullest arenas, where new pools come from, keep theirs longest. */
+static void purge_locked(core *k) {
+    pymt__arena *last = k->usable_arenas;
     while (last != NULL && last->nextarena != NULL)
         last = last->nextarena;
-    for (pymt__arena *a = last; a != NULL && dirty_total > DIRTY_KEEP; a = a->prevarena) {
+    for (pymt__arena *a = last; a != NULL && k->dirty_total > dirty_keep; a = a->prevarena) {
         if (a->ndirty == 0)
             continue;
         for (pymt__pool *p = a->freepools; p != NULL && a->ndirty > 0; p = p->nextpool)
             if (pool_dirty(p)) {
                 pool_purge_locked(p);
                 a->ndirty--;
-                dirty_total--;
+                k->dirty_total--;
             }
     }
 }
 
 /* A pool for class c from the arenas; NULL + ENOMEM when no arena can be had. */
-static pymt__pool *pool_new_locked(unsigned c) {
-    pymt__assert_expensive(pymt__pool_lists_check_locked());
-    if (usable_arenas == NULL) {
-        pymt__arena *a = pymt__arena_new_locked();
+static pymt__pool *pool_new_locked(core *k, unsigned c) {
+    pymt__assert_expensive(core_lists_check(k));
+    if (k->usable_arenas == NULL) {
+        pymt__arena *a = pymt__arena_new_locked(PYMT__ARENA_ACTIVE);
         if (a == NULL)
             return NULL;
+        /* the arena joins core k: the index goes in pool 0's pad, which the pools never use
+         * and a purge keeps (it is in the first page) */
+        pymt__arena_core_set(a->address, k->index);
         a->nextarena = a->prevarena = NULL;
-        usable_arenas = a;
-        pymt__assert(nfp2lasta[a->nfreepools] == NULL);
-        nfp2lasta[a->nfreepools] = a;
+        k->usable_arenas = a;
+        pymt__assert(k->nfp2lasta[a->nfreepools] == NULL);
+        k->nfp2lasta[a->nfreepools] = a;
     }
-    pymt__arena *a = usable_arenas;
+    pymt__arena *a = k->usable_arenas;
     pymt__assert(a->nfreepools > 0);
-    if (nfp2lasta[a->nfreepools] == a)
-        nfp2lasta[a->nfreepools] = NULL; /* it was the last with that many */
+    if (k->nfp2lasta[a->nfreepools] == a)
+        k->nfp2lasta[a->nfreepools] = NULL; /* it was the last with that many */
     if (a->nfreepools > 1)
-        nfp2lasta[a->nfreepools - 1] = a; /* the head is the only one with one fewer */
+        k->nfp2lasta[a->nfreepools - 1] = a; /* the head is the only one with one fewer */
     pymt__pool *pool = a->freepools;
     bool fresh = pool == NULL;
     if (!fresh) {
@@ -209,7 +321,7 @@ static pymt__pool *pool_new_locked(unsigned c) {
         a->freepools = pool->nextpool;
         if (pool_dirty(pool)) {
             a->ndirty--;
-            dirty_total--;
+            k->dirty_total--;
         }
     } else {
         pool = (pymt__pool *)(a->address + (size_t)a->ncarved * PYMT__POOL_SIZE);
@@ -221,7 +333,7 @@ static pymt__pool *pool_new_locked(unsigned c) {
         pool->count = 0;
     }
     if (--a->nfreepools == 0) {
-        usable_unlink(a); /* the head */
+        usable_unlink(k, a); /* the head */
         a->nextarena = a->prevarena = NULL;
     }
     if (pool->szidx != c) {
@@ -234,9 +346,9 @@ static pymt__pool *pool_new_locked(unsigned c) {
         PYMT_TRACK_POOL_INIT((char *)pool + head, PYMT__POOL_SIZE - head);
     }
     pool->count = 0;
-    class_pools[c]++;
-    class_blocks[c] += pymt__pool_blocks(pool, c);
-    usedpools_push(c, pool);
+    k->class_pools[c]++;
+    k->class_blocks[c] += pymt__pool_blocks(pool, c);
+    usedpools_push(k, c, pool);
     return pool;
 }
 
@@ -252,7 +364,7 @@ static uint32_t chain_length(void *b) {
     return n;
 }
 
-void *pymt__pool_take_locked(unsigned c, size_t want, size_t limit, size_t *got) {
+static void *core_take_locked(core *k, unsigned c, size_t want, size_t limit, size_t *got) {
     size_t size = pymt__class_to_size(c);
     bool hard = pymt__hardened;
     void *head = NULL, *tail = NULL;
@@ -260,8 +372,8 @@ void *pymt__pool_take_locked(unsigned c, size_t want, size_t limit, size_t *got)
     bool spliced = false;
     pymt__assert(want <= limit);
     while (n < want && !spliced) {
-        pymt__pool *pool = usedpools[c];
-        if (pool == NULL && (pool = pool_new_locked(c)) == NULL)
+        pymt__pool *pool = k->usedpools[c];
+        if (pool == NULL && (pool = pool_new_locked(k, c)) == NULL)
             break;
         if (hard) {
             pool_verify(pool);
@@ -305,10 +417,10 @@ void *pymt__pool_take_locked(unsigned c, size_t want, size_t limit, size_t *got)
             }
             /* then never-used ones, carved in one pass: each linked to the next */
             if (n < want && pool->nextoffset <= pymt__pool_maxnext(c)) {
-                size_t k = (pymt__pool_maxnext(c) - pool->nextoffset) / size + 1;
-                if (k > want - n)
-                    k = want - n;
-                char *first = (char *)pool + pool->nextoffset, *last = first + (k - 1) * size;
+                size_t m = (pymt__pool_maxnext(c) - pool->nextoffset) / size + 1;
+                if (m > want - n)
+                    m = want - n;
+                char *first = (char *)pool + pool->nextoffset, *last = first + (m - 1) * size;
                 for (char *q = first; q < last; q += size)
                     pymt__link_set(q, q + size);
                 if (hard)
@@ -319,17 +431,17 @@ void *pymt__pool_take_locked(unsigned c, size_t want, size_t limit, size_t *got)
                 else
                     head = first;
                 tail = last;
-                pool->nextoffset += (uint32_t)(k * size);
-                n += k;
+                pool->nextoffset += (uint32_t)(m * size);
+                n += m;
             }
         }
         pool->count += (uint32_t)(n - before);
         if (pool_is_full(pool))
-            usedpools_unlink(c, pool);
+            usedpools_unlink(k, c, pool);
     }
     if (tail != NULL)
         pymt__link_set(tail, NULL);
-    class_out[c] += n;
+    k->class_out[c] += n;
     *got = n;
     if (n == 0)
         errno = ENOMEM;
@@ -337,43 +449,43 @@ void *pymt__pool_take_locked(unsigned c, size_t want, size_t limit, size_t *got)
 }
 
 /* Pool became empty: to its arena's free list, with pymalloc's four cases for the arena. */
-static void pool_empty_locked(pymt__pool *pool, pymt__arena **retire) {
+static void pool_empty_locked(core *k, pymt__pool *pool, pymt__arena **retire) {
     pymt__arena *a = pool->arena;
-    class_pools[pool->szidx]--;
-    class_blocks[pool->szidx] -= pymt__pool_blocks(pool, pool->szidx);
+    k->class_pools[pool->szidx]--;
+    k->class_blocks[pool->szidx] -= pymt__pool_blocks(pool, pool->szidx);
     pool->nextpool = a->freepools;
     a->freepools = pool;
     a->ndirty++;
-    dirty_total++;
+    k->dirty_total++;
     uint32_t nf = a->nfreepools;
-    pymt__arena *lastnf = nfp2lasta[nf];
-    finger_leave(a, nf); /* a moves on to nf + 1 */
+    pymt__arena *lastnf = k->nfp2lasta[nf];
+    finger_leave(k, a, nf); /* a moves on to nf + 1 */
     a->nfreepools = ++nf;
 
     if (nf == PYMT__POOLS_PER_ARENA && a->nextarena != NULL) {
         /* case 1: wholly free and not the last usable arena: unlink and retire */
-        usable_unlink(a);
-        dirty_forget(a);
+        usable_unlink(k, a);
+        dirty_forget(k, a);
         retire_push(a, retire);
         return;
     }
     if (nf == 1) {
         /* case 2: it had no free pool, so it was on no list: to the head */
-        a->nextarena = usable_arenas;
+        a->nextarena = k->usable_arenas;
         a->prevarena = NULL;
-        if (usable_arenas)
-            usable_arenas->prevarena = a;
-        usable_arenas = a;
-        if (nfp2lasta[1] == NULL)
-            nfp2lasta[1] = a;
+        if (k->usable_arenas)
+            k->usable_arenas->prevarena = a;
+        k->usable_arenas = a;
+        if (k->nfp2lasta[1] == NULL)
+            k->nfp2lasta[1] = a;
         return;
     }
-    if (nfp2lasta[nf] == NULL)
-        nfp2lasta[nf] = a;
+    if (k->nfp2lasta[nf] == NULL)
+        k->nfp2lasta[nf] = a;
     if (a == lastnf)
         return; /* case 3: still in order */
     /* case 4: move right, after lastnf */
-    usable_unlink(a);
+    usable_unlink(k, a);
     a->prevarena = lastnf;
     a->nextarena = lastnf->nextarena;
     if (a->nextarena != NULL)
@@ -381,59 +493,143 @@ static void pool_empty_locked(pymt__pool *pool, pymt__arena **retire) {
     lastnf->nextarena = a;
 }
 
-/* Give back k blocks of one pool, already linked first -> ... -> last. */
-static void run_give_locked(void *first, void *last, uint32_t k, pymt__arena **retire) {
+/* Give back n blocks of one pool of core k, already linked first -> ... -> last. */
+static void run_give_locked(core *k, void *first, void *last, uint32_t n, pymt__arena **retire) {
     pymt__pool *pool = pymt__pool_of(first);
     if (pymt__hardened) {
         pool_verify(pool);
-        if (pool->count < k)
+        if (pool->count < n)
             pymt__harden_bad_pool(pool, "its count is lower than the blocks coming back");
     }
     unsigned c = pool->szidx;
     bool was_full = pool_is_full(pool);
     pymt__link_set(last, pool->freeblock);
     pool->freeblock = first;
-    pymt__assert(pool->count >= k);
-    pool->count -= k;
-    class_out[c] -= k;
+    pymt__assert(pool->count >= n);
+    pool->count -= n;
+    k->class_out[c] -= n;
     if (pool->count == 0) {
         if (!was_full)
-            usedpools_unlink(c, pool);
-        pool_empty_locked(pool, retire);
-        if (dirty_total > DIRTY_MAX)
-            purge_locked();
+            usedpools_unlink(k, c, pool);
+        pool_empty_locked(k, pool, retire);
+        if (k->dirty_total > dirty_max)
+            purge_locked(k);
     } else if (was_full) {
-        usedpools_push(c, pool);
+        usedpools_push(k, c, pool);
+    }
+}
+
+/* The run of pool blocks that starts at first: the blocks after it of the same pool, linked
+ * one to the next. Sets *last to its last block and *n to its length; returns the block after
+ * it (NULL at the end of the chain). The hardened mode checks each block's marker and each link
+ * before it follows it. */
+static void *chain_run(void *first, void **last, uint32_t *n) {
+    bool hard = pymt__hardened;
+    pymt__pool *pool = pymt__pool_of(first);
+    void *b = first, *next;
+    uint32_t k = 1;
+    for (;;) {
+        if (hard && !pymt__harden_marked(b))
+            pymt__harden_bad_marker(b, pymt__block_class(b), "a chain given back to the pools");
+        next = pymt__link_get(b);
+        /* a chain may mix classes: each block is checked against its own */
+        if (hard && next != NULL &&
+            !(pymt__arena_lookup(next) && pymt__block_ok(next, pymt__block_class(next))))
+            pymt__harden_bad_link(b, pymt__block_class(b), next, "a chain given back to the pools");
+        if (next == NULL || pymt__pool_of(next) != pool)
+            break;
+        b = next;
+        k++;
+    }
+    *last = b;
+    *n = k;
+    return next;
+}
+
+/* Give a chain whose blocks all belong to core k (lock held) back to their pools. */
+static void core_give_locked(core *k, void *chain, pymt__arena **retire) {
+    /* Blocks of one pool come in runs (a bin holds them in the order the program freed them,
+     * which follows the order they were carved): each run is spliced onto its pool's free list
+     * at once, with one header update. */
+    while (chain != NULL) {
+        void *last;
+        uint32_t n;
+        void *next = chain_run(chain, &last, &n);
+        run_give_locked(k, chain, last, n, retire);
+        chain = next;
     }
 }
 
 void pymt__pool_give_locked(void *chain, pymt__arena **retire) {
-    /* Blocks of one pool come in runs (a bin holds them in the order the program freed them,
-     * which follows the order they were carved): each run is spliced onto its pool's free list
-     * at once, with one header update. */
-    bool hard = pymt__hardened;
     while (chain != NULL) {
-        pymt__pool *pool = pymt__pool_of(chain);
-        void *last = chain, *next;
-        uint32_t k = 1;
-        for (;;) {
-            if (hard && !pymt__harden_marked(last))
-                pymt__harden_bad_marker(last, pymt__block_class(last),
-                                        "a chain given back to the pools");
-            next = pymt__link_get(last);
-            /* a chain may mix classes: each block is checked against its own */
-            if (hard && next != NULL &&
-                !(pymt__arena_lookup(next) && pymt__block_ok(next, pymt__block_class(next))))
-                pymt__harden_bad_link(last, pymt__block_class(last), next,
-                                      "a chain given back to the pools");
-            if (next == NULL || pymt__pool_of(next) != pool)
-                break;
-            last = next;
-            k++;
-        }
-        run_give_locked(chain, last, k, retire);
+        void *last;
+        uint32_t n;
+        void *next = chain_run(chain, &last, &n);
+        run_give_locked(core_of(chain), chain, last, n, retire);
         chain = next;
     }
+}
+
+void pymt__pool_give_chains(void *const *chains, unsigned nchains) {
+    pymt__arena *retire = NULL;
+    if (ncores == 1) {
+        core *k = &cores[0];
+        core_acquire(k);
+        for (unsigned j = 0; j < nchains; j++)
+            core_give_locked(k, chains[j], &retire);
+        core_release(k);
+        pymt__pool_retire_list(retire);
+        return;
+    }
+    /* Split the runs by core, outside every lock: each core's runs are relinked into one chain
+     * (a link is rewritten only where the next run belongs to another core), and then each core
+     * that has blocks coming back is locked once. */
+    void *head[PYMT__CORES_MAX], *tail[PYMT__CORES_MAX];
+    uint32_t used = 0;
+    for (unsigned j = 0; j < nchains; j++) {
+        unsigned prev = PYMT__CORES_MAX;
+        for (void *b = chains[j]; b != NULL;) {
+            void *last;
+            uint32_t n;
+            void *next = chain_run(b, &last, &n);
+            unsigned i = core_of(b)->index;
+            if (!(used & (1u << i))) {
+                head[i] = b;
+                used |= 1u << i;
+            } else if (prev != i) {
+                pymt__link_set(tail[i], b);
+            }
+            tail[i] = last;
+            prev = i;
+            b = next;
+        }
+    }
+    for (unsigned i = 0; i < ncores; i++) {
+        if (!(used & (1u << i)))
+            continue;
+        pymt__link_set(tail[i], NULL);
+        core_acquire(&cores[i]);
+        core_give_locked(&cores[i], head[i], &retire);
+        core_release(&cores[i]);
+    }
+    pymt__pool_retire_list(retire);
+}
+
+void pymt__pool_give(void *chain) {
+    pymt__pool_give_chains(&chain, 1);
+}
+
+void *pymt__pool_take(unsigned c, size_t want, size_t limit, size_t *got) {
+    core *k = core_acquire_for_take();
+    void *chain = core_take_locked(k, c, want, limit, got);
+    int e = errno;
+    core_release(k);
+    errno = e;
+    return chain;
+}
+
+void *pymt__pool_take_locked(unsigned c, size_t want, size_t limit, size_t *got) {
+    return core_take_locked(core_self(), c, want, limit, got);
 }
 
 void pymt__pool_retire_list(pymt__arena *retire) {
@@ -447,9 +643,7 @@ void pymt__pool_retire_list(pymt__arena *retire) {
 
 void *pymt__pool_alloc_one(unsigned c) {
     size_t got;
-    pymt__core_lock();
-    void *b = pymt__pool_take_locked(c, 1, 1, &got);
-    pymt__core_unlock();
+    void *b = pymt__pool_take(c, 1, 1, &got);
     if (pymt__hardened && b != NULL)
         pymt__harden_clear(b);
     return b;
@@ -472,7 +666,8 @@ bool pymt__pool_lists_block_locked(const void *p) {
 
 void pymt__pool_free_one(void *p) {
     pymt__arena *retire = NULL;
-    pymt__core_lock();
+    core *k = core_of(p);
+    core_acquire(k);
     if (pymt__hardened) {
         unsigned c = pymt__block_class(p);
         if (!pymt__block_ok(p, c))
@@ -484,41 +679,52 @@ void pymt__pool_free_one(void *p) {
                                          : "a thread's cache or the depot (its marker is set)");
         pymt__harden_mark(p);
     }
-    run_give_locked(p, p, 1, &retire);
-    pymt__core_unlock();
+    run_give_locked(k, p, p, 1, &retire);
+    core_release(k);
     pymt__pool_retire_list(retire);
 }
 
 void pymt__pool_counts_locked(pymt__pool_class_counts out[PYMT__NCLASSES], size_t *pools_free,
-                              size_t *lock_count) {
-    size_t pf = 0;
-    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
-        out[c].pools = class_pools[c];
-        out[c].blocks = class_blocks[c];
-        out[c].out = class_out[c];
+                              size_t *lock_count, size_t *contended) {
+    size_t pf = 0, locks = 0, busy = 0;
+    for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+        out[c].pools = out[c].blocks = out[c].out = 0;
+    for (unsigned i = 0; i < ncores; i++) {
+        const core *k = &cores[i];
+        for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
+            out[c].pools += k->class_pools[c];
+            out[c].blocks += k->class_blocks[c];
+            out[c].out += k->class_out[c];
+        }
+        /* empty pools: in usable arenas (full arenas have none) */
+        for (const pymt__arena *a = k->usable_arenas; a != NULL; a = a->nextarena)
+            pf += a->nfreepools;
+        locks += k->locks;
+        busy += k->contended;
     }
-    /* empty pools: in usable arenas (full arenas have none) */
-    for (pymt__arena *a = usable_arenas; a != NULL; a = a->nextarena)
-        pf += a->nfreepools;
     *pools_free = pf;
-    *lock_count = core_lock_count;
+    *lock_count = locks;
+    *contended = busy;
 }
 
 size_t pymt__pool_trim(void) {
     pymt__core_lock();
     pymt__assert_expensive(pymt__heap_check_locked());
     size_t released = pymt__arena_trim_locked();
-    /* the one wholly free arena pymalloc keeps on the list goes too */
+    /* the one wholly free arena pymalloc keeps on each core's list goes too */
     pymt__arena *retire = NULL;
-    for (pymt__arena *a = usable_arenas; a != NULL;) {
-        pymt__arena *next = a->nextarena;
-        if (a->nfreepools == PYMT__POOLS_PER_ARENA) {
-            finger_leave(a, a->nfreepools);
-            usable_unlink(a);
-            dirty_forget(a);
-            retire_push(a, &retire);
+    for (unsigned i = 0; i < ncores; i++) {
+        core *k = &cores[i];
+        for (pymt__arena *a = k->usable_arenas; a != NULL;) {
+            pymt__arena *next = a->nextarena;
+            if (a->nfreepools == PYMT__POOLS_PER_ARENA) {
+                finger_leave(k, a, a->nfreepools);
+                usable_unlink(k, a);
+                dirty_forget(k, a);
+                retire_push(a, &retire);
+            }
+            a = next;
         }
-        a = next;
     }
     pymt__core_unlock();
     /* straight to the OS, not the reserve: that is what trim is for */
@@ -541,10 +747,9 @@ void pymt__pool_atfork_parent(void) {
 }
 
 void pymt__pool_atfork_child(void) {
-    /* the forking thread took the lock in prepare and is the child's only thread: it may
-     * unlock it (re-initialising an initialised mutex is undefined) */
+    /* the forking thread took the locks in prepare and is the child's only thread: it may
+     * unlock them (re-initialising an initialised mutex is undefined) */
     pymt__core_unlock();
-    pymt__arena_atfork_child();
 }
 
 /* ---- validators ----------------------------------------------------------------------------- */
@@ -554,8 +759,9 @@ bool pymt__pool_check_locked(const pymt__pool *pool) {
     const pymt__arena *a = pool->arena;
     if (c >= PYMT__NCLASSES || a == NULL ||
         a->address != ((uintptr_t)pool & ~(uintptr_t)PYMT__ARENA_MASK) ||
-        pymt__block_class(pool) != c)
+        pymt__block_class(pool) != c || pymt__arena_core(pool) >= ncores)
         return false;
+    const core *k = &cores[pymt__arena_core(pool)];
     size_t size = pymt__class_to_size(c), head = pymt__pool_overhead(pool);
     if (pool->canary != (pymt__hardened ? pymt__harden_canary(pool) : 0) ||
         pool->nextoffset < head || (pool->nextoffset - head) % size != 0 ||
@@ -574,34 +780,44 @@ bool pymt__pool_check_locked(const pymt__pool *pool) {
     }
     if (listed != carved - pool->count)
         return false;
-    /* on usedpools[c] exactly when partly used */
-    bool linked = pool->prevpool != NULL ? pool->prevpool->nextpool == pool : usedpools[c] == pool;
+    /* on its core's usedpools[c] exactly when partly used */
+    bool linked =
+        pool->prevpool != NULL ? pool->prevpool->nextpool == pool : k->usedpools[c] == pool;
     if (pool_is_full(pool))
         return !linked && pool->prevpool == NULL && pool->nextpool == NULL;
     return linked && (pool->nextpool == NULL || pool->nextpool->prevpool == pool);
 }
 
-bool pymt__pool_lists_check_locked(void) {
+/* pymt__pool_lists_check_locked for one core (its lock held). */
+static bool core_lists_check(const core *k) {
     for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
         const pymt__pool *prev = NULL;
         size_t n = 0;
-        for (const pymt__pool *p = usedpools[c]; p != NULL; prev = p, p = p->nextpool) {
+        for (const pymt__pool *p = k->usedpools[c]; p != NULL; prev = p, p = p->nextpool) {
             if (p->prevpool != prev || p->szidx != c || p->count == 0 || pool_is_full(p) ||
-                ++n > class_pools[c])
+                pymt__arena_core(p) != k->index || ++n > k->class_pools[c])
                 return false;
         }
     }
     const pymt__arena *last[PYMT__POOLS_PER_ARENA + 1] = {0};
     const pymt__arena *prev = NULL;
-    for (const pymt__arena *a = usable_arenas; a != NULL; prev = a, a = a->nextarena) {
-        if (a->prevarena != prev || a->state != PYMT__ARENA_ACTIVE || a->nfreepools == 0 ||
+    for (const pymt__arena *a = k->usable_arenas; a != NULL; prev = a, a = a->nextarena) {
+        if (a->prevarena != prev || pymt__load_relaxed(&a->state) != PYMT__ARENA_ACTIVE || a->nfreepools == 0 ||
             a->nfreepools > PYMT__POOLS_PER_ARENA ||
-            (prev != NULL && prev->nfreepools > a->nfreepools))
+            (prev != NULL && prev->nfreepools > a->nfreepools) ||
+            pymt__arena_core((const void *)a->address) != k->index)
             return false;
         last[a->nfreepools] = a;
     }
     for (unsigned n = 1; n <= PYMT__POOLS_PER_ARENA; n++)
-        if (nfp2lasta[n] != last[n])
+        if (k->nfp2lasta[n] != last[n])
+            return false;
+    return true;
+}
+
+bool pymt__pool_lists_check_locked(void) {
+    for (unsigned i = 0; i < ncores; i++)
+        if (!core_lists_check(&cores[i]))
             return false;
     return true;
 }
@@ -609,6 +825,7 @@ bool pymt__pool_lists_check_locked(void) {
 typedef struct heap_walk {
     size_t pools[PYMT__NCLASSES], blocks[PYMT__NCLASSES], out[PYMT__NCLASSES];
     size_t dirty;
+    unsigned core; /* the core whose arenas are walked */
     bool ok;
 } heap_walk;
 
@@ -618,6 +835,13 @@ static void heap_walk_arena(pymt__arena *a, void *ctx) {
         w->ok = false;
         return;
     }
+    /* a core carves pool 0 as it takes an arena, so an active arena has a core index */
+    if (a->ncarved == 0 || pymt__arena_core((const void *)a->address) >= ncores) {
+        w->ok = false;
+        return;
+    }
+    if (pymt__arena_core((const void *)a->address) != w->core)
+        return;
     uint64_t free_mask = 0;
     uint32_t dirty = 0;
     for (const pymt__pool *p = a->freepools; p != NULL; p = p->nextpool) {
@@ -644,13 +868,16 @@ static void heap_walk_arena(pymt__arena *a, void *ctx) {
 }
 
 bool pymt__heap_check_locked(void) {
-    heap_walk w = {.ok = true};
-    pymt__arena_foreach_locked(PYMT__ARENA_ACTIVE, heap_walk_arena, &w);
-    if (!w.ok || w.dirty != dirty_total || !pymt__pool_lists_check_locked())
-        return false;
-    for (unsigned c = 0; c < PYMT__NCLASSES; c++)
-        if (w.pools[c] != class_pools[c] || w.blocks[c] != class_blocks[c] ||
-            w.out[c] != class_out[c])
+    for (unsigned i = 0; i < ncores; i++) {
+        const core *k = &cores[i];
+        heap_walk w = {.ok = true, .core = i};
+        pymt__arena_foreach_locked(PYMT__ARENA_ACTIVE, heap_walk_arena, &w);
+        if (!w.ok || w.dirty != k->dirty_total || !core_lists_check(k))
             return false;
+        for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+            if (w.pools[c] != k->class_pools[c] || w.blocks[c] != k->class_blocks[c] ||
+                w.out[c] != k->class_out[c])
+                return false;
+    }
     return true;
 }

@@ -31,6 +31,23 @@ _Static_assert(PYMT__ARENA_TABLE_OFFSET + PYMT__POOLS_PER_ARENA <= PYMT__POOL0_O
 static inline uint8_t *pymt__arena_classes(const void *p) {
     return (uint8_t *)(((uintptr_t)p & ~(uintptr_t)PYMT__ARENA_MASK) + PYMT__ARENA_TABLE_OFFSET);
 }
+/* The index of the core an arena belongs to (pool.c), in the pad of pool 0 after its header:
+ * written when a core takes the arena, before any of its blocks is handed out, and not again
+ * until the arena is retired, so a thread holding a block of the arena (live, or free in a
+ * cache or the depot) reads it without a lock. */
+#define PYMT__ARENA_CORE_OFFSET 48u
+#define PYMT__CORES_MAX 16u
+_Static_assert(PYMT__ARENA_CORE_OFFSET >= sizeof(struct pymt__pool) &&
+                   PYMT__ARENA_CORE_OFFSET < PYMT__ARENA_TABLE_OFFSET,
+               "core index in pool 0's pad");
+_Static_assert(PYMT__CORES_MAX <= 32, "a core index fits a byte and a 32-bit mask");
+static inline unsigned pymt__arena_core(const void *p) {
+    return *(const uint8_t *)(((uintptr_t)p & ~(uintptr_t)PYMT__ARENA_MASK) +
+                              PYMT__ARENA_CORE_OFFSET);
+}
+static inline void pymt__arena_core_set(uintptr_t arena, unsigned core) {
+    *(uint8_t *)(arena + PYMT__ARENA_CORE_OFFSET) = (uint8_t)core;
+}
 static inline unsigned pymt__block_class(const void *p) {
     return pymt__arena_classes(p)[((uintptr_t)p >> PYMT__POOL_BITS) & (PYMT__POOLS_PER_ARENA - 1)];
 }
@@ -75,7 +92,19 @@ static inline bool pymt__block_ok(const void *b, unsigned c) {
     return pymt__arena_lookup(b) && pymt__block_class(b) == c && pymt__block_aligned(b, c);
 }
 
-/* The core lock (a pthread mutex), and its counters for stats. */
+/* The pool core is several classic cores (pool.c), each with its own arenas and mutex; a
+ * thread takes its batches from one of them, and a block goes back to the core of its arena.
+ * pymt__pool_init fixes their number (0: one) before any thread allocates; pymt__pool_cores
+ * says how many there are.
+ * Locks, in the order they are taken: the global lock, then core 0, 1, ..., then the arena
+ * layer's own. pymt__global_lock guards what is global (the thread-cache registry); the
+ * refill and flush entry points below take one core's lock and never the global one.
+ * pymt__core_lock takes the global lock and every core's (stats, trim, fork, validators,
+ * tests): the entry points ending in _locked need it held. */
+void pymt__pool_init(unsigned ncores);
+unsigned pymt__pool_cores(void);
+void pymt__global_lock(void);
+void pymt__global_unlock(void);
 void pymt__core_lock(void);
 void pymt__core_unlock(void);
 
@@ -88,12 +117,19 @@ void pymt__core_unlock(void);
 /* Take want blocks of class c from the pools, or fewer when memory runs out; returns the chain
  * (linked through word 0, NULL-terminated) and sets *got. A pool's whole free list is spliced
  * on in O(1), without touching its blocks, when *got stays <= limit (want <= limit), so *got
- * may exceed want by up to limit - want. Core lock held. *got == 0 means out of memory (errno
- * ENOMEM). */
+ * may exceed want by up to limit - want. *got == 0 means out of memory (errno ENOMEM).
+ * pymt__pool_take: from the calling thread's core, taking that core's lock (and no other).
+ * pymt__pool_take_locked: the same with pymt__core_lock held. */
+void *pymt__pool_take(unsigned c, size_t want, size_t limit, size_t *got);
 void *pymt__pool_take_locked(unsigned c, size_t want, size_t limit, size_t *got);
-/* Give back a chain of blocks (linked through word 0, NULL-terminated), any classes. Arenas that
- * became wholly free are added to *retire (linked through nextarena) for pymt__arena_retire
- * after the lock is dropped. Core lock held. */
+/* Give back chains of blocks (each linked through word 0, NULL-terminated), any classes, any
+ * cores: each block goes to the core of its arena, and each core concerned is locked once.
+ * Arenas that became wholly free are retired before it returns. No core lock held (the global
+ * lock may be). */
+void pymt__pool_give_chains(void *const *chains, unsigned nchains);
+void pymt__pool_give(void *chain);
+/* The same for one chain with pymt__core_lock held: arenas that became wholly free are added
+ * to *retire (linked through nextarena) for pymt__pool_retire_list after the lock is dropped. */
 void pymt__pool_give_locked(void *chain, pymt__arena **retire);
 /* Retire a list collected by pymt__pool_give_locked. No lock needed. */
 void pymt__pool_retire_list(pymt__arena *retire);
@@ -107,27 +143,32 @@ void pymt__pool_free_one(void *p);
  * block was found)? Walks the list, stopping at a link that fails its check. Core lock held. */
 bool pymt__pool_lists_block_locked(const void *p);
 
-/* Per-class figures under the core lock (stats). */
+/* Per-class figures under pymt__core_lock (stats). */
 typedef struct pymt__pool_class_counts {
     size_t pools, blocks, out; /* pools of the class; blocks they hold; blocks out of them */
 } pymt__pool_class_counts;
+/* Per-class figures over all cores, the empty pools, core-lock acquisitions, and how many
+ * of those found a core's lock busy first (a trylock that failed). */
 void pymt__pool_counts_locked(pymt__pool_class_counts out[PYMT__NCLASSES], size_t *pools_free,
-                              size_t *lock_count);
-/* Validators (debug preset assertions and the white-box test). Core lock held.
- * pymt__pool_check_locked: one pool in use or empty: its counts, offsets, free list and class
- *   entry agree, and it is on usedpools[class] exactly when it is partly used.
- * pymt__pool_lists_check_locked: usedpools and usable_arenas are well-formed doubly linked
- *   lists; usable_arenas ascends in nfreepools and nfp2lasta points at the last arena of each
- *   count.
- * pymt__heap_check_locked: every active arena and every carved pool passes its check, and the
- *   per-class counts (pools, blocks, blocks out) add up to what the pools hold. */
+                              size_t *lock_count, size_t *contended);
+/* Validators (debug preset assertions and the white-box test), pymt__core_lock held.
+ * pymt__pool_check_locked: one pool in use or empty: its counts, offsets, free list, class
+ *   entry and core index agree, and it is on its core's usedpools[class] exactly when it is
+ *   partly used.
+ * pymt__pool_lists_check_locked: for every core, usedpools and usable_arenas are well-formed
+ *   doubly linked lists of that core's pools and arenas; usable_arenas ascends in nfreepools
+ *   and nfp2lasta points at the last arena of each count.
+ * pymt__heap_check_locked: every active arena belongs to a core and passes its check with its
+ *   carved pools, and per core the per-class counts (pools, blocks, blocks out) and the dirty
+ *   count add up to what its pools hold. */
 bool pymt__pool_check_locked(const pymt__pool *pool);
 bool pymt__pool_lists_check_locked(void);
 bool pymt__heap_check_locked(void);
 
 /* Unmap the reserve arenas (pymt_trim); returns bytes released. Takes the lock. */
 size_t pymt__pool_trim(void);
-/* fork handlers */
+/* fork handlers: the global lock and every core's (pymt__core_lock). The arena layer's lock
+ * comes after the medium classes' (init.c takes them in that order). */
 void pymt__pool_atfork_prepare(void);
 void pymt__pool_atfork_parent(void);
 void pymt__pool_atfork_child(void);

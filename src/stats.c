@@ -1,7 +1,7 @@
-/* stats.c: pymt_get_stats and pymt_print_stats. Figures come from the pool core and the thread
- * cache registry under one core-lock acquisition, plus the relaxed counters of the lock-free
- * layers, so the per-class identity blocks_total == in_use + cached + depot + free holds exactly
- * whenever no other thread is allocating at that moment. */
+/* stats.c: pymt_get_stats and pymt_print_stats. Figures come from the pool cores and the thread
+ * cache registry under pymt__core_lock (the global lock and every core's), plus the relaxed
+ * counters of the lock-free layers, so the per-class identity blocks_total == in_use + cached +
+ * depot + free holds exactly whenever no other thread is allocating at that moment. */
 #include <errno.h>
 #include <string.h>
 
@@ -14,14 +14,14 @@ static void stats_collect(pymt_stats *s) {
     s->mode = pymt__opt.mode;
     s->tcache_enabled = pymt__opt.tcache && pymt__opt.pooling;
     pymt__pool_class_counts pc[PYMT__NBINS];
-    size_t cached[PYMT__NBINS], depot[PYMT__NBINS], pools_free = 0, locks = 0, threads = 0,
-           large = 0, large_kept = 0, medium_locks = 0, medium_contended = 0;
-    /* the medium classes first, each under its own lock (never inside the core lock: the lock
+    size_t cached[PYMT__NBINS], depot[PYMT__NBINS], pools_free = 0, locks = 0, busy = 0,
+           threads = 0, large = 0, large_kept = 0, medium_locks = 0, medium_busy = 0;
+    /* the medium classes first, each under its own lock (never inside a core lock: the lock
      * order of medium.h) */
     pymt__medium_counts(pc + PYMT__NCLASSES, &s->medium_arenas_empty, &medium_locks,
-                        &medium_contended);
+                        &medium_busy);
     pymt__core_lock();
-    pymt__pool_counts_locked(pc, &pools_free, &locks);
+    pymt__pool_counts_locked(pc, &pools_free, &locks, &busy);
     pymt__tcache_counts_locked(cached, &threads, &large, &large_kept);
     size_t refills, flushes, pub, ad;
     pymt__tcache_counters_locked(&refills, &flushes, &pub, &ad);
@@ -70,7 +70,8 @@ static void stats_collect(pymt_stats *s) {
     s->large_in_use = large;
     s->large_cached_bytes = large_kept;
     s->lock_acquisitions = locks + medium_locks;
-    (void)medium_contended;
+    s->lock_contended = busy + medium_busy;
+    s->pool_cores = pymt__opt.pooling ? pymt__pool_cores() : 0;
     s->tcache_refills = refills;
     s->tcache_flushes = flushes;
     s->handoffs_published = pub + ac.published;
@@ -155,7 +156,9 @@ PYMT_API void pymt_print_stats(FILE *f) {
     fprintf(f, "# large object-memory blocks       = %zu\n", s.large_in_use);
     fprintf(f, "# bytes in large blocks kept       = %zu\n", s.large_cached_bytes);
     fprintf(f, "\n");
-    fprintf(f, "# core lock acquisitions           = %zu\n", s.lock_acquisitions);
+    fprintf(f, "# core lock acquisitions           = %zu (%zu cores)\n", s.lock_acquisitions,
+            s.pool_cores);
+    fprintf(f, "# contended core lock acquisitions = %zu\n", s.lock_contended);
     fprintf(f, "# thread cache refills / flushes   = %zu / %zu\n", s.tcache_refills,
             s.tcache_flushes);
     fprintf(f, "# lock-free handoffs pub / adopted = %zu / %zu\n", s.handoffs_published,

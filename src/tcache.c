@@ -7,8 +7,10 @@
  * thread over all 32 classes. A refill from the pools may return up to 2*max blocks when that
  * lets the core splice a pool's whole free list instead of walking it block by block (above
  * 16 B a whole pool is two bins' worth at most, or one block more), so a thread can hold up
- * to twice that. A bin starts with a bound of 16 and doubles it at every refill (and every
- * overflow) until it reaches max(c), so a thread that touches a class a few times holds little.
+ * to twice that. A bin starts at bound 0, and its class's first slow path gives it start_max
+ * (16, or less when the share is small), doubled at every refill (and every overflow) until it
+ * reaches max(c), so a thread that touches a class a few times holds little and one that never
+ * touches it is charged nothing for it.
  *   push onto a full bin: the bin becomes the spare (O(1)); when there is a spare already, the
  *     full bin itself is sent away whole: to the lock-free depot while the depot holds fewer
  *     than 4*max blocks of the class, else to the pools under one lock acquisition. The bin
@@ -22,21 +24,59 @@
  * that allocated them need nothing special: a free block is a free block of its class, it goes
  * into the freeing thread's bin, and batches find their way back through the depot.
  * Footprint: what all caches hold together is bounded by a budget (PYMT_TCACHE_BYTES,
- * pymt_set_tcache_budget), shared evenly among the live caches (never less than SHARE_MIN).
- * At its slow-path visits a thread keeps within its share: a bin grows only while the thread's
- * cache fits its share, and a thread over its share gives back whole classes, the largest
- * blocks first. An incremental sweep, one class every SWEEP_EVERY visits, gives back whatever a
- * class holds when that class has had no slow-path visit for SWEEP_AGE visits: a thread that
- * moves on from a size keeps nothing of it. Both send blocks where a full bin goes.
- * Exit: the pthread key destructor gives every bin and spare back to the pools under one lock
- * acquisition (so an exiting thread pins no arena through the depot), unregisters, and marks
+ * pymt_set_tcache_budget), and each live cache has a share of it, the budget over the live
+ * caches (never less than SHARE_MIN, so the shares may add up to more than the budget).
+ *   The bound. A cache charges, on its slow paths only, each bin for max(its bound, what it
+ *     held after its last slow path) blocks (the fast path pushes only below the bound and
+ *     pops only shrink it, so a bin never holds more than its charge) and each spare for its
+ *     blocks. The charge is covered by the cache's reservation, taken by compare-and-swap from
+ *     reserved_total, the one shared count of all reservations, which therefore never passes
+ *     the budget: held <= charged <= reserved, per cache, and the sum of the reservations <=
+ *     the budget, at every moment (a budget lowered below the sum is reached as the caches
+ *     give back). A cache reserves up to reserve_slack() beyond its charge, so a bin swinging
+ *     to its spare and back does not come to the shared count, and releases what it reserves
+ *     beyond twice the slack at its visits. "Never exceeded by more than one batch", for
+ *     readers: the statistics add the bins and spares up one by one while owners move
+ *     magazines between them, so a reading taken while threads run may count a magazine twice:
+ *     it passes the budget by at most one batch (a magazine, under 16 KiB) per slow path that
+ *     runs during the reading; a reading with the threads still sees the bound exactly.
+ *   No room. A refill or overflow the budget has no room for first gives back the thread's
+ *     own excess over its share (keep_share); a thread within its share then has up to
+ *     TRIM_LOOK caches over theirs trimmed (below); then it keeps what fits: a refill hands
+ *     out one block and caches as many of the batch as are covered, possibly none (the rest
+ *     goes where a full bin goes), an overflow sends the bin away instead of making it the
+ *     spare, and a free into a bin of bound 0 goes to its pool.
+ *   The share. At its slow-path visits a thread keeps within its share: a bin grows only while
+ *     the thread's charge fits its share, and a thread over its share gives back whole
+ *     classes, the largest blocks first (the bins of their classes drop to bound 0). An
+ *     incremental sweep, one class every SWEEP_EVERY visits, gives back whatever a class holds
+ *     when that class has had no slow-path visit for SWEEP_AGE visits: a thread that moves on
+ *     from a size keeps nothing of it. Both send blocks where a full bin goes.
+ *   Idle caches. A cache's bins are its owner's alone: the fast path uses them without any
+ *     synchronisation, so no other thread may touch them. Its spares, charges and reservation
+ *     are used only on slow paths, under trim_lock, which the owner takes around each of its
+ *     slow paths (refill, overflow, flush, exit; an uncontended exchange) and a trimmer tries
+ *     (never waits for) under the global lock, which guards the registry it walks. A trimmer
+ *     takes the spares of a cache over its share, releases its reservation beyond its charge,
+ *     sets trim_asked, on which the owner keeps to its share at its next slow path, drops the
+ *     cache's trim_lock and gives the spares to their pools' cores. Trimmers:
+ *     pymt_set_tcache_budget (every cache over its new share, at once), and a thread short of
+ *     budget (above). So an idle cache over its share loses its spares without a call of its
+ *     own, and the rest of its excess at its next slow path. Lock order: a thread's own
+ *     trim_lock, then the global lock, then a core's; a trimmer holds the global lock and only
+ *     tries trim_locks, and no core lock is held while a trim_lock is tried: no cycle.
+ * Exit: the pthread key destructor gives every bin and spare back to the pools, one lock
+ * acquisition per core concerned (so an exiting thread pins no arena through the depot),
+ * unregisters, and marks
  * the cache DEAD, so frees that happen later in the thread's teardown go straight to the
  * pools. When the live caches have halved since the last time, it also drains the depot into
  * the pools: blocks a shrinking thread pool left there would otherwise keep their arenas
  * mapped. The key sits in a slot above the keys created after pymt's init (pymt__tcache_init
  * says why), so its destructor also runs for a cache set up by another key's destructor in the
- * last round. The registry of live caches is a list under the core lock, walked by stats and
- * the fork child; only a cache whose destructor will run may be on it.
+ * last round. The registry of live caches is a list under the global lock
+ * (pymt__global_lock, which pymt__core_lock includes; a refill or flush takes it only when
+ * short of budget, to trim others), walked by stats, the trimmers and the fork child; only a
+ * cache whose destructor will run may be on it.
  * Only the pools backend with thread caches (backend_pools.c) calls refill and overflow; in
  * every other mode the bins stay at max 0 and empty, and nothing here runs.
  *
@@ -52,12 +92,14 @@
  * full bin (depot, else pools), walking (and checking) them to cut the chain; an empty one
  * takes a depot batch, else a batch from the pools. Thread exit and pymt_thread_flush give the
  * magazine away as they give a spare. The magazines start from the same share-fitting bound as
- * the bins, but the sweep and the share's give-back (visit) do not run for them: a hardened
- * thread's cache is bounded by its magazines' bounds alone. */
+ * the bins, but the sweep, the share's give-back (visit), the charges and the trimmers do not
+ * run for them (the magazines occupy the spares' words and are used without trim_lock): a
+ * hardened thread's cache is bounded by its magazines' bounds alone, outside the budget. */
 #include "tcache.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 
 
 PYMT__TLS pymt__tcache pymt__tc;
@@ -66,16 +108,32 @@ _Atomic intptr_t pymt__large_global;
 #define SHARE_MIN ((size_t)16 << 10) /* a thread's share is never below this */
 
 static pthread_key_t tcache_key;
-static pymt__tcache *registry;   /* live caches (core lock) */
-static size_t registry_n;        /* their number (core lock) */
-static size_t drain_mark;        /* live caches at the last depot drain, or most since (core lock) */
-static _Atomic size_t live_caches; /* registry_n, for the shares (written under the core lock) */
+static pymt__tcache *registry;   /* live caches (global lock) */
+static size_t registry_n;        /* their number (global lock) */
+static size_t drain_mark;        /* live caches at the last depot drain, or most since
+                                    (global lock) */
+static _Atomic size_t live_caches; /* registry_n, for the shares (written under the global lock) */
 static _Atomic size_t budget;    /* all caches together; pymt_set_tcache_budget */
-/* counts of exited threads (folded under the core lock) */
+static _Atomic size_t reserved_total; /* the live caches' reservations (owners, trimmers) */
+static pymt__tcache *trim_next;  /* where the next search for room starts (global lock) */
+static size_t trim_locked(pymt__tcache *tc, size_t share);
+/* counts of exited threads, and flushes by trimmers (global lock) */
 static size_t gone_refills, gone_flushes, gone_published, gone_adopted;
 
 static inline void bump(_Atomic size_t *c) {
     pymt__store_relaxed(c, pymt__load_relaxed(c) + 1);
+}
+
+/* The owner's side of trim_lock: held through each slow path that touches the spares or the
+ * charges. A trimmer holds it for the time it takes to give a cache's spares to the pools. */
+static void slow_lock(pymt__tcache *tc) {
+    while (pymt__exchange_acquire(&tc->trim_lock, 1) != 0)
+        while (pymt__load_relaxed(&tc->trim_lock) != 0)
+            sched_yield();
+}
+
+static void slow_unlock(pymt__tcache *tc) {
+    pymt__store_release(&tc->trim_lock, 0); /* pairs with the exchange in slow_lock/trim_locked */
 }
 
 enum {
@@ -86,7 +144,8 @@ enum {
     TCACHE_CLASS_BYTES = 8192, /* a magazine holds about this many bytes of its class */
     TCACHE_MAX_MIN = 16,       /* ... but never fewer blocks than this */
     TCACHE_MAX_MAX = 256,      /* ... nor more */
-    TCACHE_MAX_START = 16      /* a bin starts here and doubles at each refill up to class_max */
+    TCACHE_MAX_START = 16,     /* a bin starts here and doubles at each refill up to class_max */
+    TRIM_LOOK = 8              /* caches a thread short of budget looks at, at most */
 };
 
 static uint32_t class_max(unsigned c) {
@@ -115,9 +174,9 @@ static void give_away(pymt__tcache *tc, unsigned c, void *chain, size_t n, size_
 /* Empty bin c completely; returns the chain and its length. */
 static void *bin_take_all(pymt__tbin *b, size_t *n) {
     void *chain = b->head;
-    *n = pymt__load_relaxed(&b->count);
+    *n = pymt__tbin_count(b);
     b->head = NULL;
-    pymt__store_relaxed(&b->count, 0);
+    pymt__tbin_set_count(b, 0);
     return chain;
 }
 
@@ -130,17 +189,28 @@ static void *spare_take(pymt__tcache *tc, unsigned c, size_t *n) {
     return chain;
 }
 
+/* Drop every charge of tc, and give its whole reservation back to the budget: its bins and
+ * spares are empty (or about to be) and its bins' bounds 0. */
+static void uncharge_all(pymt__tcache *tc) {
+    for (unsigned c = 0; c < PYMT__NBINS; c++)
+        tc->bin_charge[c] = 0;
+    tc->charged = 0;
+    pymt__fetch_sub_relaxed(&reserved_total, tc->reserved);
+    tc->reserved = 0;
+}
+
 static void tcache_destructor(void *arg) {
     pymt__tcache *tc = arg;
-    /* the small classes' chains under one core-lock acquisition, the medium ones after it */
+    /* the small classes' chains to their cores, the medium ones to their classes after */
     void *chains[2 * PYMT__NCLASSES], *medium[2 * PYMT__NMEDIUM];
     unsigned nchains = 0, nmedium = 0;
+    slow_lock(tc); /* a trimmer may be at the spares */
     for (unsigned c = 0; c < PYMT__NBINS; c++) {
         size_t n;
         void *chain[2];
         chain[0] = bin_take_all(&tc->bins[c], &n);
         chain[1] = spare_take(tc, c, &n);
-        tc->bins[c].max = 0;
+        pymt__tbin_set_max(&tc->bins[c], 0);
         tc->hmag_max[c] = 0;
         for (unsigned k = 0; k < 2; k++)
             if (chain[k] != NULL && pymt__is_medium(c))
@@ -150,10 +220,11 @@ static void tcache_destructor(void *arg) {
     }
     pymt__large_release_all(&tc->large);
     tc->state = PYMT__TC_DEAD;
-    pymt__arena *retire = NULL;
-    pymt__core_lock();
-    for (unsigned i = 0; i < nchains; i++)
-        pymt__pool_give_locked(chains[i], &retire);
+    uncharge_all(tc);
+    slow_unlock(tc);
+    pymt__global_lock();
+    /* each core concerned locked once, under the global lock that stats hold while they sum */
+    pymt__pool_give_chains(chains, nchains);
     gone_refills += pymt__load_relaxed(&tc->refills);
     gone_flushes += pymt__load_relaxed(&tc->flushes) + nchains + nmedium;
     gone_published += pymt__load_relaxed(&tc->published);
@@ -161,6 +232,8 @@ static void tcache_destructor(void *arg) {
     /* folded under the lock that stats hold while they sum, so no block is counted twice */
     pymt__fetch_add_relaxed(&pymt__large_global, pymt__load_relaxed(&tc->large_delta));
     pymt__store_relaxed(&tc->large_delta, 0);
+    if (trim_next == tc)
+        trim_next = tc->next;
     if (tc->prev)
         tc->prev->next = tc->next;
     else
@@ -172,8 +245,7 @@ static void tcache_destructor(void *arg) {
     bool drain = 2 * registry_n <= drain_mark;
     if (drain)
         drain_mark = registry_n;
-    pymt__core_unlock();
-    pymt__pool_retire_list(retire);
+    pymt__global_unlock();
     for (unsigned i = 0; i < nmedium; i++)
         pymt__medium_give(pymt__block_class(medium[i]), medium[i]);
     if (drain)
@@ -209,7 +281,7 @@ bool pymt__tcache_init(size_t budget_bytes) {
     return true;
 }
 
-/* Is tc on the registry? (core lock held; for the assertion in tcache_setup) */
+/* Is tc on the registry? (global lock held; for the assertion in tcache_setup) */
 static bool registry_holds_locked(const pymt__tcache *tc) {
     for (const pymt__tcache *o = registry; o != NULL; o = o->next)
         if (o == tc)
@@ -219,6 +291,13 @@ static bool registry_holds_locked(const pymt__tcache *tc) {
 
 void pymt__tcache_set_budget(size_t bytes) {
     pymt__store_relaxed(&budget, bytes);
+    /* the caches now over their share give their spares back at once, idle or not, and
+     * their bins at their next slow path */
+    size_t share = pymt__tcache_share();
+    pymt__global_lock();
+    for (pymt__tcache *tc = registry; tc != NULL; tc = tc->next)
+        (void)trim_locked(tc, share);
+    pymt__global_unlock();
 }
 
 size_t pymt__tcache_budget(void) {
@@ -231,20 +310,85 @@ size_t pymt__tcache_share(void) {
     return s < SHARE_MIN ? SHARE_MIN : s;
 }
 
-/* Bytes tc holds in its bins and spares (owner). */
+/* Bytes tc holds in its bins and spares (stats, under the core lock). */
 static size_t held_bytes(const pymt__tcache *tc) {
     size_t b = 0;
     for (unsigned c = 0; c < PYMT__NBINS; c++)
-        b += (pymt__load_relaxed(&tc->bins[c].count) + pymt__load_relaxed(&tc->spare_count[c])) *
+        b += (pymt__tbin_count(&tc->bins[c]) + pymt__load_relaxed(&tc->spare_count[c])) *
              pymt__class_to_size(c);
     return b;
 }
 
-/* The bound a bin starts from after giving back: TCACHE_MAX_START, or less when the share is
- * small: three magazines' worth (a spliced refill may hold two) of every class within the
- * share, never below one block. */
+/* ---- the budget: reservations and charges (owner only, but for the global count) ---------- */
+
+/* Reserve up to want more bytes of the budget; returns how many it got (0 when the budget is
+ * spent). A compare-and-swap, so the sum of the reservations never passes the budget. */
+static size_t budget_reserve(size_t want) {
+    size_t cap = pymt__load_relaxed(&budget), r = pymt__load_relaxed(&reserved_total);
+    for (;;) {
+        if (r >= cap)
+            return 0;
+        size_t get = cap - r < want ? cap - r : want;
+        if (pymt__cas_weak_relaxed(&reserved_total, &r, r + get))
+            return get;
+    }
+}
+
+/* Give bytes of tc's reservation back to the budget. */
+static void budget_release(pymt__tcache *tc, size_t bytes) {
+    tc->reserved -= bytes;
+    pymt__fetch_sub_relaxed(&reserved_total, bytes);
+}
+
+/* What a thread reserves beyond its charge when it reserves at all, so that a bin swinging to
+ * its spare and back does not come to the shared count each time: an eighth of the share, at
+ * most 8 KiB (one magazine). */
+static size_t reserve_slack(void) {
+    size_t q = pymt__tcache_share() / 8;
+    return q < 8192 ? q : 8192;
+}
+
+static void trim_others(pymt__tcache *self, size_t want);
+
+/* Charge tc more bytes, reserving from the budget what its reservation lacks (with the slack);
+ * false, nothing charged, when the budget has no room. A thread within its share that finds
+ * no room takes it back from caches over theirs (trim_others) and tries once more. */
+static bool charge_more(pymt__tcache *tc, size_t more) {
+    size_t need = tc->charged + more;
+    if (need > tc->reserved) {
+        size_t lack = need - tc->reserved;
+        size_t got = budget_reserve(lack + reserve_slack());
+        if (got < lack)
+            got += budget_reserve(lack - got); /* the slack may not fit where the lack does */
+        if (got < lack && need <= pymt__tcache_share()) {
+            trim_others(tc, lack - got);
+            got += budget_reserve(lack - got);
+        }
+        tc->reserved += got; /* kept even when short: it is within the budget */
+        if (got < lack)
+            return false;
+    }
+    tc->charged = need;
+    return true;
+}
+
+/* Charge the bin of class c for holding blocks blocks (more or fewer than now); false, nothing
+ * changed, when the budget has no room for more. */
+static bool bin_charge_set(pymt__tcache *tc, unsigned c, size_t blocks) {
+    size_t old = tc->bin_charge[c], size = pymt__class_to_size(c);
+    if (blocks > old && !charge_more(tc, (blocks - old) * size))
+        return false;
+    if (blocks < old)
+        tc->charged -= (old - blocks) * size;
+    tc->bin_charge[c] = (uint16_t)blocks;
+    return true;
+}
+
+/* The bound a bin starts from: TCACHE_MAX_START, or less when the share is small: three
+ * magazines' worth (a spliced refill may hold two) of every class within the share, never
+ * below one block. */
 static uint32_t start_max(unsigned c) {
-    size_t fit = pymt__tcache_share() / (3 * (size_t)PYMT__NCLASSES * pymt__class_to_size(c));
+    size_t fit = pymt__tcache_share() / (3 * (size_t)PYMT__NBINS * pymt__class_to_size(c));
     size_t m = TCACHE_MAX_START < class_max(c) ? TCACHE_MAX_START : class_max(c);
     if (fit < m)
         m = fit ? fit : 1;
@@ -261,23 +405,142 @@ static size_t chain_give_back(pymt__tcache *tc, unsigned c, void *chain, size_t 
     return n * pymt__class_to_size(c);
 }
 
-/* Give back all that class c holds (bin and spare), and start its bin small again; returns the
- * bytes given back. */
-static size_t class_give_back(pymt__tcache *tc, unsigned c) {
-    size_t n, given;
-    void *chain = bin_take_all(&tc->bins[c], &n);
-    given = chain_give_back(tc, c, chain, n);
-    chain = spare_take(tc, c, &n);
-    given += chain_give_back(tc, c, chain, n);
-    tc->bins[c].max = start_max(c);
-    return given;
+/* Take the spare of class c and its charge off tc. */
+static void *spare_take_charged(pymt__tcache *tc, unsigned c, size_t *n) {
+    void *chain = spare_take(tc, c, n);
+    tc->charged -= *n * pymt__class_to_size(c);
+    return chain;
 }
 
-/* May the bin of class c grow from max to grow blocks? Only while the thread's cache, with
+/* Give back all that class c holds (bin and spare) and set its bin's bound to 0, so it is
+ * charged nothing until its next slow-path visit starts it again at start_max. */
+static void class_give_back(pymt__tcache *tc, unsigned c) {
+    size_t n;
+    void *chain = bin_take_all(&tc->bins[c], &n);
+    (void)chain_give_back(tc, c, chain, n);
+    chain = spare_take_charged(tc, c, &n);
+    (void)chain_give_back(tc, c, chain, n);
+    pymt__tbin_set_max(&tc->bins[c], 0);
+    (void)bin_charge_set(tc, c, 0);
+}
+
+/* Keep tc's charge within its share: whole classes go, the largest blocks first, the class in
+ * use (c) last, and of it only the spare. Then what tc reserves beyond its charge and twice
+ * the slack goes back to the budget. */
+static void keep_share(pymt__tcache *tc, unsigned c) {
+    size_t share = pymt__tcache_share();
+    tc->trim_asked = false;
+    for (unsigned j = PYMT__NBINS; j-- > 0 && tc->charged > share;)
+        if (j != c && tc->bin_charge[j] + pymt__load_relaxed(&tc->spare_count[j]) != 0)
+            class_give_back(tc, j);
+    if (tc->charged > share) {
+        size_t n;
+        void *chain = spare_take_charged(tc, c, &n);
+        (void)chain_give_back(tc, c, chain, n);
+    }
+    size_t slack = reserve_slack();
+    if (tc->reserved > tc->charged + 2 * slack)
+        budget_release(tc, tc->reserved - tc->charged - slack);
+}
+
+/* ---- trimming: another thread takes a cache's spares back ----------------------------------- */
+
+/* Take back the spares of tc, a live cache, when it is charged more than share and its owner
+ * is in no slow path (a trimmer never waits for an owner), and ask the owner to keep to its
+ * share at its next slow path (its bins are its own alone). Global lock held (the registry);
+ * the spares go to their pools' cores once tc's trim_lock is dropped, each core locked once.
+ * Returns the bytes given back to the budget. */
+static size_t trim_locked(pymt__tcache *tc, size_t share) {
+    if (pymt__hardened || pymt__exchange_acquire(&tc->trim_lock, 1) != 0)
+        return 0; /* hardened: the spares' words are magazines the owner uses without the lock */
+    size_t before = tc->reserved;
+    void *chains[PYMT__NBINS];
+    unsigned nchains = 0, nsmall = 0;
+    if (tc->charged > share) {
+        for (unsigned c = 0; c < PYMT__NBINS; c++) {
+            size_t n;
+            void *chain = spare_take_charged(tc, c, &n);
+            if (chain != NULL)
+                chains[nchains++] = chain;
+            if (c == PYMT__NCLASSES - 1)
+                nsmall = nchains; /* the small classes' chains come first */
+        }
+        tc->trim_asked = true;
+    }
+    if (tc->reserved > tc->charged)
+        budget_release(tc, tc->reserved - tc->charged);
+    size_t freed = before - tc->reserved; /* read before the owner may run again */
+    slow_unlock(tc);
+    gone_flushes += nchains;
+    pymt__pool_give_chains(chains, nsmall);
+    for (unsigned i = nsmall; i < nchains; i++)
+        pymt__medium_give(pymt__block_class(chains[i]), chains[i]);
+    return freed;
+}
+
+/* Make room in the budget for want bytes for self (whose trim_lock its owner holds): trim the
+ * caches over their share among the next TRIM_LOOK of the registry, until want is freed. */
+static void trim_others(pymt__tcache *self, size_t want) {
+    size_t share = pymt__tcache_share(), freed = 0;
+    pymt__global_lock();
+    pymt__tcache *o = trim_next;
+    for (unsigned i = 0; i < TRIM_LOOK && freed < want && registry_n > 1; i++) {
+        if (o == NULL)
+            o = registry;
+        if (o != self)
+            freed += trim_locked(o, share);
+        o = o->next;
+    }
+    trim_next = o;
+    pymt__global_unlock();
+}
+
+/* May the bin of class c grow from max to grow blocks? Only while the thread's charge, with
  * two magazines of the new size, fits its share. */
 static bool may_grow(const pymt__tcache *tc, unsigned c, uint32_t max, uint32_t grow) {
     size_t more = 2 * (size_t)(grow - max) * pymt__class_to_size(c);
-    return held_bytes(tc) + more <= pymt__tcache_share();
+    return tc->charged + more <= pymt__tcache_share();
+}
+
+/* The bound the bin of class c may grow to at a slow-path visit (start_max from 0, else
+ * double, up to class_max), charged; its present bound when the share or the budget has no
+ * room for more. */
+static void bin_grow(pymt__tcache *tc, unsigned c) {
+    pymt__tbin *b = &tc->bins[c];
+    uint32_t max = pymt__tbin_max(b);
+    uint32_t grow = max == 0 ? start_max(c) : 2 * max < class_max(c) ? 2 * max : class_max(c);
+    if (grow <= max || (max != 0 && !may_grow(tc, c, max, grow)))
+        return;
+    if (grow > tc->bin_charge[c] && !bin_charge_set(tc, c, grow)) {
+        keep_share(tc, c); /* its own excess first, then try once more */
+        if (!bin_charge_set(tc, c, grow))
+            return;
+    }
+    pymt__tbin_set_max(b, grow);
+}
+
+/* The bin of class c, empty, is about to take the blocks of chain after its first (got - 1 of
+ * them): charge them, and when the budget has no room for all, keep what fits (possibly
+ * none) and send the rest away. Returns the number of blocks the chain holds now. */
+static size_t batch_fit(pymt__tcache *tc, unsigned c, void *chain, size_t got) {
+    size_t keep = got - 1;
+    if (keep <= tc->bin_charge[c] || bin_charge_set(tc, c, keep))
+        return got;
+    keep_share(tc, c);
+    if (bin_charge_set(tc, c, keep))
+        return got;
+    size_t room = tc->bin_charge[c] + (tc->reserved - tc->charged) / pymt__class_to_size(c);
+    keep = room < keep ? room : keep;
+    void *last = chain;
+    for (size_t i = 0; i < keep; i++)
+        last = pymt__blk_get(last, 0);
+    void *rest = pymt__blk_get(last, 0);
+    pymt__blk_set(last, 0, NULL);
+    (void)chain_give_back(tc, c, rest, got - 1 - keep);
+    bool charged = bin_charge_set(tc, c, keep > tc->bin_charge[c] ? keep : tc->bin_charge[c]);
+    pymt__assert(charged); /* within the reservation: room counted it */
+    (void)charged;
+    return keep + 1;
 }
 
 /* A slow-path visit for class c: the sweep's step, and the share kept. */
@@ -288,19 +551,10 @@ static void visit(pymt__tcache *tc, unsigned c) {
     unsigned k = tc->sweep_next;
     tc->sweep_next = (k + 1) % PYMT__NBINS;
     if (k != c && tc->events - tc->last_use[k] > SWEEP_AGE &&
-        (tc->bins[k].head != NULL || tc->spare[k] != NULL))
-        (void)class_give_back(tc, k);
-    /* over its share (the budget shrank, or more threads came): whole classes go, the
-     * largest blocks first, the class in use last */
-    size_t share = pymt__tcache_share(), held = held_bytes(tc);
-    for (unsigned j = PYMT__NBINS; j-- > 0 && held > share;)
-        if (j != c)
-            held -= class_give_back(tc, j);
-    if (held > share) {
-        size_t n;
-        void *chain = spare_take(tc, c, &n);
-        (void)chain_give_back(tc, c, chain, n);
-    }
+        tc->bin_charge[k] + pymt__load_relaxed(&tc->spare_count[k]) != 0)
+        class_give_back(tc, k);
+    /* over its share (the budget shrank, or more threads came) */
+    keep_share(tc, c);
 }
 
 static void tcache_setup(pymt__tcache *tc) {
@@ -311,7 +565,7 @@ static void tcache_setup(pymt__tcache *tc) {
         tc->state = PYMT__TC_OFF;
         return;
     }
-    pymt__core_lock();
+    pymt__global_lock();
     /* a node registered twice would make the list a cycle: stats and fork would spin on it */
     pymt__assert(!registry_holds_locked(tc));
     tc->prev = NULL;
@@ -323,15 +577,13 @@ static void tcache_setup(pymt__tcache *tc) {
     pymt__store_relaxed(&live_caches, registry_n);
     if (registry_n > drain_mark)
         drain_mark = registry_n;
-    pymt__core_unlock();
-    for (unsigned c = 0; c < PYMT__NBINS; c++) {
-        uint32_t start = start_max(c);
-        /* hardened: the fast path's bins keep max 0 and always miss */
-        if (pymt__hardened)
-            tc->hmag_max[c] = (uint16_t)start;
-        else
-            tc->bins[c].max = start;
-    }
+    pymt__global_unlock();
+    /* A bin starts at bound 0, charged nothing: its class's first slow-path visit gives it
+     * start_max. Hardened: the fast path's bins keep max 0 and always miss, and the
+     * magazines start at start_max outside the budget. */
+    if (pymt__hardened)
+        for (unsigned c = 0; c < PYMT__NBINS; c++)
+            tc->hmag_max[c] = (uint16_t)start_max(c);
     tc->state = PYMT__TC_ACTIVE;
 }
 
@@ -354,28 +606,42 @@ void *pymt__tcache_refill(size_t n) {
         return p;
     }
     pymt__tbin *b = &tc->bins[c];
+    slow_lock(tc);
+    if (tc->trim_asked)
+        keep_share(tc, c);
     size_t got;
-    void *chain = spare_take(tc, c, &got);
-    if (chain == NULL) {
-        /* a refill: a class this thread keeps coming back for earns a bigger bin, up to its
-         * bound; a batch from the depot, else a batch from the pools */
-        uint32_t grow = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
-        if (grow > b->max && may_grow(tc, c, b->max, grow))
-            b->max = grow;
+    void *chain = spare_take_charged(tc, c, &got);
+    if (chain != NULL) {
+        /* within the charge: the spare's blocks were charged, one is handed out */
+        if (got - 1 > tc->bin_charge[c])
+            (void)bin_charge_set(tc, c, got - 1);
+    } else {
+        /* a refill: the empty bin is charged for its bound alone; a class this thread keeps
+         * coming back for earns a bigger bin, up to its bound; a batch from the depot, else
+         * a batch from the pools, of which the bin keeps what the budget has room for */
+        (void)bin_charge_set(tc, c, pymt__tbin_max(b));
+        bin_grow(tc, c);
         visit(tc, c);
         chain = pymt__depot_take(c, &got);
         if (chain != NULL) {
             bump(&tc->adopted);
         } else {
-            /* up to 2*max: a pool's whole free list rather than a walk of part of it */
-            chain = pymt__block_take(c, b->max, 2 * (size_t)b->max, &got);
-            if (chain == NULL)
+            /* up to 2*max: a pool's whole free list rather than a walk of part of it; one
+             * block when the bin has no room at all */
+            uint32_t max = pymt__tbin_max(b);
+            size_t want = max ? max : 1;
+            chain = pymt__block_take(c, want, max ? 2 * want : 1, &got);
+            if (chain == NULL) {
+                slow_unlock(tc);
                 return NULL; /* errno ENOMEM set by the pool core */
+            }
         }
         bump(&tc->refills);
+        got = batch_fit(tc, c, chain, got);
     }
+    slow_unlock(tc);
     b->head = pymt__blk_get(chain, 0);
-    pymt__store_relaxed(&b->count, (uint32_t)(got - 1));
+    pymt__tbin_set_count(b, (uint32_t)(got - 1));
     PYMT_TRACK_ALLOC(chain, n);
     return chain;
 }
@@ -399,28 +665,36 @@ void pymt__tcache_overflow(void *p) {
     if (tc == NULL)
         return;
     pymt__tbin *b = &tc->bins[c];
-    uint32_t count = pymt__load_relaxed(&b->count);
-    visit(tc, c);
-    count = pymt__load_relaxed(&b->count); /* the visit may have emptied the bin */
-    if (count >= b->max && b->max < class_max(c)) {
+    slow_lock(tc);
+    if (tc->trim_asked)
+        keep_share(tc, c);
+    visit(tc, c); /* may empty the bin */
+    uint32_t count = pymt__tbin_count(b);
+    if (count >= pymt__tbin_max(b))
         /* a thread that keeps freeing this class (a consumer) earns a bigger bin too, so its
          * batches to the depot grow with it */
-        uint32_t grow = 2 * b->max < class_max(c) ? 2 * b->max : class_max(c);
-        if (may_grow(tc, c, b->max, grow))
-            b->max = grow;
-    }
-    if (count >= b->max) {
+        bin_grow(tc, c);
+    if (count >= pymt__tbin_max(b) && count != 0) {
         size_t n;
         void *full = bin_take_all(b, &n);
-        if (tc->spare[c] == NULL) {
+        (void)bin_charge_set(tc, c, pymt__tbin_max(b)); /* empty: charged for its bound alone */
+        if (tc->spare[c] == NULL && charge_more(tc, n * pymt__class_to_size(c))) {
             /* the full bin becomes the spare */
             tc->spare[c] = full;
             pymt__store_relaxed(&tc->spare_count[c], (uint32_t)n);
         } else {
-            /* both full: the bin leaves the thread, while its blocks are still in the CPU
-             * cache (the pools walk the chain they are given; the spare's blocks are colder) */
+            /* both full (or no room in the budget for a spare): the bin leaves the thread,
+             * while its blocks are still in the CPU cache (the pools walk the chain they are
+             * given; the spare's blocks are colder) */
             (void)chain_give_back(tc, c, full, n);
         }
+    }
+    slow_unlock(tc);
+    if (pymt__tbin_max(b) == 0) {
+        /* the budget has no room for one block of this class: p goes to its pool */
+        PYMT_TRACK_FREE(p, pymt__class_to_size(c));
+        pymt__pool_free_one(p);
+        return;
     }
     bool pushed = pymt__tcache_push(p, c);
     pymt__assert(pushed);
@@ -477,9 +751,7 @@ static bool hmag_refill(pymt__tcache *tc, unsigned c) {
     if (chain != NULL) {
         bump(&tc->adopted);
     } else {
-        pymt__core_lock();
-        chain = pymt__pool_take_locked(c, max, 2 * (size_t)max, &got);
-        pymt__core_unlock();
+        chain = pymt__pool_take(c, max, 2 * (size_t)max, &got);
         if (chain == NULL)
             return false; /* errno ENOMEM set by the pool core */
     }
@@ -594,33 +866,31 @@ void pymt__tcache_flush_self(void) {
     if (tc->state != PYMT__TC_ACTIVE)
         return;
     pymt__large_release_all(&tc->large);
-    pymt__arena *retire = NULL;
-    bool locked = false;
+    void *chains[2 * PYMT__NCLASSES], *medium[2 * PYMT__NMEDIUM];
+    unsigned nchains = 0, nmedium = 0;
+    slow_lock(tc); /* before any core lock, as in every slow path */
     for (unsigned c = 0; c < 2 * PYMT__NBINS; c++) {
         size_t n;
         unsigned k = c % PYMT__NBINS;
         void *chain = c < PYMT__NBINS ? bin_take_all(&tc->bins[k], &n) : spare_take(tc, k, &n);
         if (chain == NULL)
             continue;
-        if (pymt__is_medium(k)) { /* a class lock is never taken under the core lock */
-            if (locked) {
-                pymt__core_unlock();
-                locked = false;
-            }
-            bump(&tc->flushes);
-            pymt__medium_give(k, chain);
-            continue;
-        }
-        if (!locked) {
-            pymt__core_lock();
-            locked = true;
-        }
         bump(&tc->flushes);
-        pymt__pool_give_locked(chain, &retire);
+        if (pymt__is_medium(k))
+            medium[nmedium++] = chain;
+        else
+            chains[nchains++] = chain;
     }
-    if (locked)
-        pymt__core_unlock();
-    pymt__pool_retire_list(retire);
+    /* each core concerned locked once, then each medium class */
+    pymt__pool_give_chains(chains, nchains);
+    for (unsigned i = 0; i < nmedium; i++)
+        pymt__medium_give(pymt__block_class(medium[i]), medium[i]);
+    /* the bins start again from 0, charged nothing (hardened: the magazines keep their
+     * bounds, which the budget does not count) */
+    for (unsigned c = 0; c < PYMT__NBINS; c++)
+        pymt__tbin_set_max(&tc->bins[c], 0);
+    uncharge_all(tc);
+    slow_unlock(tc);
 }
 
 void pymt__tcache_counts_locked(size_t cached[PYMT__NBINS], size_t *threads, size_t *large,
@@ -631,7 +901,7 @@ void pymt__tcache_counts_locked(size_t cached[PYMT__NBINS], size_t *threads, siz
         cached[c] = 0;
     for (pymt__tcache *tc = registry; tc != NULL; tc = tc->next) {
         for (unsigned c = 0; c < PYMT__NBINS; c++)
-            cached[c] += pymt__load_relaxed(&tc->bins[c].count) +
+            cached[c] += pymt__tbin_count(&tc->bins[c]) +
                          pymt__load_relaxed(&tc->spare_count[c]);
         big += pymt__load_relaxed(&tc->large_delta);
         kept += pymt__load_relaxed(&tc->large.bytes);
@@ -695,6 +965,9 @@ void pymt__tcache_atfork_child_locked(void) {
         registry = NULL;
         registry_n = 0;
     }
+    trim_next = NULL;
+    /* the budget now holds this thread's reservation alone */
+    pymt__store_relaxed(&reserved_total, tc->state == PYMT__TC_ACTIVE ? tc->reserved : 0);
 }
 
 /* Blocks in a chain of class c, or SIZE_MAX when it holds something else or more than limit
@@ -711,18 +984,29 @@ static size_t chain_check(void *chain, unsigned c, size_t limit) {
 
 bool pymt__tcache_check(const pymt__tcache *tc) {
     bool hard = pymt__hardened;
+    size_t charged = 0;
     for (unsigned c = 0; c < PYMT__NBINS; c++) {
         size_t limit = 2 * (size_t)class_max(c);
         const pymt__tbin *b = &tc->bins[c];
-        if (b->max > class_max(c) || tc->hmag_max[c] > class_max(c) ||
-            chain_check(b->head, c, limit) != pymt__load_relaxed(&b->count) ||
+        if (pymt__tbin_max(b) > class_max(c) || tc->hmag_max[c] > class_max(c) ||
+            chain_check(b->head, c, limit) != pymt__tbin_count(b) ||
             chain_check(tc->spare[c], c, limit) != pymt__load_relaxed(&tc->spare_count[c]))
             return false;
+        /* the budget: a bin is charged for its bound and for what it holds */
+        if (!hard && (tc->bin_charge[c] < pymt__tbin_max(b) ||
+                      tc->bin_charge[c] < pymt__tbin_count(b)))
+            return false;
+        if (!hard)
+            charged += (tc->bin_charge[c] + (size_t)pymt__load_relaxed(&tc->spare_count[c])) *
+                       pymt__class_to_size(c);
         /* hardened: the fast path's bins always miss; otherwise no hardened bound is set */
-        if (hard ? b->head != NULL || b->max != 0 : tc->hmag_max[c] != 0)
+        if (hard ? b->head != NULL || pymt__tbin_max(b) != 0 : tc->hmag_max[c] != 0)
             return false;
     }
-    return true;
+    /* the charge is the sum of the classes', within the reservation, within the budget's
+     * count of all reservations */
+    return charged == tc->charged && tc->charged <= tc->reserved &&
+           tc->reserved <= pymt__load_relaxed(&reserved_total);
 }
 
 const pymt__tcache *pymt__tcache_self(void) {

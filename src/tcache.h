@@ -1,9 +1,10 @@
 /* tcache.h: the per-thread cache fast path: pop and push per size class, inline, and the
  * entry points of tcache.c behind them. No lock, no atomic read-modify-write, no shared counter:
- * a bin belongs to its thread; only its count is an _Atomic word (relaxed load/store by the
- * owner, plain moves on x86-64) because stats read it from another thread. A bin whose max is 0
- * (thread not set up, caches not in use, thread exiting) refuses every push, and an empty bin
- * every pop, so the callers go to their slow paths. The cache itself (pymt__tcache) is in
+ * a bin belongs to its thread; only its room (max - count) and max are _Atomic words (relaxed
+ * loads and stores by the owner, one unlocked add or sub to memory on x86-64) because stats
+ * read them from another thread. A bin whose max is 0 (thread not set up, caches not in use,
+ * thread exiting) has room 0 and refuses every push, and an empty bin every pop, so the callers
+ * go to their slow paths. The cache itself (pymt__tcache) is in
  * types.h; the design of the magazines is in tcache.c. */
 #ifndef PYMT_TCACHE_H
 #define PYMT_TCACHE_H
@@ -15,12 +16,48 @@
 extern PYMT__TLS pymt__tcache pymt__tc;
 
 /* The bin of class c, its address computed once: without the empty asm GCC re-derives the TLS
- * address for every access to the _Atomic count. */
+ * address for every access to the _Atomic count. On x86-64 the asm puts it in rdx, so that a
+ * popped block is loaded straight into rax, the return register (GCC otherwise holds the bin
+ * in rax and needs one more move). */
 static inline pymt__tbin *pymt__tcache_bin(unsigned c) {
     pymt__tbin *b = &pymt__tc.bins[c];
+#if defined(__x86_64__)
+    __asm__("" : "+d"(b));
+#else
     __asm__("" : "+r"(b));
+#endif
     return b;
 }
+
+/* The owner's updates of a bin's room, its only writer (stats read it with relaxed loads).
+ * On x86-64 one unlocked add or sub to memory does a relaxed load and a relaxed store (each
+ * single-copy atomic), where GCC emits load, op, store for the C11 pair; the sub's flags say
+ * whether there was room. Under TSan, which must see the accesses, and elsewhere, the C11 pair. */
+#if defined(__x86_64__) && !defined(PYMT__TSAN)
+static inline void pymt__tbin_room_inc(pymt__tbin *b) {
+    __asm__("addl $1, %0" : "+m"(b->room));
+}
+/* room -= 1 when room > 0; false (room as it was) otherwise */
+static inline bool pymt__tbin_room_take(pymt__tbin *b) {
+    bool none;
+    __asm__("subl $1, %0" : "+m"(b->room), "=@ccl"(none)); /* room - 1 < 0 */
+    if (pymt__likely(!none))
+        return true;
+    pymt__tbin_room_inc(b);
+    return false;
+}
+#else
+static inline void pymt__tbin_room_inc(pymt__tbin *b) {
+    pymt__store_relaxed(&b->room, pymt__load_relaxed(&b->room) + 1);
+}
+static inline bool pymt__tbin_room_take(pymt__tbin *b) {
+    int32_t r = pymt__load_relaxed(&b->room);
+    if (r <= 0)
+        return false;
+    pymt__store_relaxed(&b->room, r - 1);
+    return true;
+}
+#endif
 
 /* Pop a block of class c (small or medium) for a request of n bytes off the bin; NULL when
  * the bin is empty. */
@@ -29,7 +66,7 @@ static inline void *pymt__tcache_pop(unsigned c, size_t n) {
     void *p = b->head;
     if (pymt__likely(p != NULL)) {
         b->head = pymt__blk_get(p, 0);
-        pymt__store_relaxed(&b->count, pymt__load_relaxed(&b->count) - 1);
+        pymt__tbin_room_inc(b);
         PYMT_TRACK_ALLOC(p, n);
     }
     return p;
@@ -39,14 +76,32 @@ static inline void *pymt__tcache_pop(unsigned c, size_t n) {
  * use). */
 static inline bool pymt__tcache_push(void *p, unsigned c) {
     pymt__tbin *b = pymt__tcache_bin(c);
-    uint32_t cnt = pymt__load_relaxed(&b->count);
-    if (pymt__unlikely(cnt >= b->max))
+    if (pymt__unlikely(!pymt__tbin_room_take(b)))
         return false;
     PYMT_TRACK_FREE(p, pymt__class_to_size(c));
     pymt__blk_set(p, 0, b->head);
     b->head = p;
-    pymt__store_relaxed(&b->count, cnt + 1);
     return true;
+}
+
+/* A bin's count and bound as the slow paths and stats see them. Another thread (stats) may
+ * read a count that mixes an old max with a new room while the owner changes max (clamped at
+ * 0); exact when the owner is quiescent. */
+static inline uint32_t pymt__tbin_max(const pymt__tbin *b) {
+    return pymt__load_relaxed(&b->bound);
+}
+static inline uint32_t pymt__tbin_count(const pymt__tbin *b) {
+    int64_t n = (int64_t)pymt__load_relaxed(&b->bound) - pymt__load_relaxed(&b->room);
+    return n < 0 ? 0 : (uint32_t)n;
+}
+/* Owner only. */
+static inline void pymt__tbin_set_count(pymt__tbin *b, uint32_t n) {
+    pymt__store_relaxed(&b->room, (int32_t)(pymt__load_relaxed(&b->bound) - n));
+}
+static inline void pymt__tbin_set_max(pymt__tbin *b, uint32_t max) {
+    uint32_t n = pymt__tbin_count(b);
+    pymt__store_relaxed(&b->bound, max);
+    pymt__tbin_set_count(b, n);
 }
 
 /* The misses of pop and push, for the pools backend with thread caches (backend_pools.c).
@@ -91,7 +146,10 @@ static inline void pymt__tcache_count_large(intptr_t d) {
  * whose destructor gives an exiting thread's blocks back. */
 bool pymt__tcache_init(size_t budget);
 /* The budget of all caches together, and each live cache's share of it (never below 16 KiB).
- * Threads keep to a new budget at their next slow-path visits. */
+ * set_budget takes the spares of the caches over their new share back at once (their owners
+ * may be idle) and asks those caches to keep to it at their next slow paths; until they have,
+ * the caches' reservations may pass a lowered budget, and no cache reserves more. Takes the
+ * global lock, and each core's lock in turn for the spares given back. */
 void pymt__tcache_set_budget(size_t bytes);
 size_t pymt__tcache_budget(void);
 size_t pymt__tcache_share(void);

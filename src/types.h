@@ -30,7 +30,7 @@ typedef struct pymt__arena {
     uint32_t ncarved;           /* pools carved so far, from the base up (core lock) */
     struct pymt__arena *nextarena, *prevarena; /* usable_arenas, ascending nfreepools */
     uint32_t index;             /* slot number in the table */
-    uint32_t state;             /* enum pymt__arena_state */
+    _Atomic uint32_t state;     /* enum pymt__arena_state; relaxed: validators read it unlocked */
     uint32_t ndirty;            /* free pools whose pages are still resident (core lock) */
 } pymt__arena;
 
@@ -73,10 +73,13 @@ typedef struct pymt__large_cache {
 } pymt__large_cache;
 
 /* ---- thread cache (tcache.c) --------------------------------------------------------------- */
+/* A bin counts down its room, max - count, so a push tests and updates one word; count and max
+ * (the field bound) are read and set only through tcache.h's pymt__tbin_* helpers, which keep
+ * room consistent. Room is negative after a refill that brought more than max blocks. */
 typedef struct pymt__tbin {
     void *head;               /* free blocks linked through word 0 (owner only) */
-    _Atomic uint32_t count;   /* blocks in the bin; written by the owner, read by stats */
-    uint32_t max;             /* 0: do not cache (owner only) */
+    _Atomic int32_t room;     /* max - blocks in the bin; written by the owner, read by stats */
+    _Atomic uint32_t bound;   /* max; 0: do not cache; written by the owner, read by stats */
 } pymt__tbin;
 
 enum pymt__tcache_state {
@@ -89,8 +92,9 @@ enum pymt__tcache_state {
 
 typedef struct pymt__tcache {
     pymt__tbin bins[PYMT__NBINS];       /* small classes, then medium ones */
-    /* The second magazine of each class: a bin that filled up, kept whole (owner only). Kept
-     * apart from bins[] so the fast path's lines stay dense.
+    /* The second magazine of each class: a bin that filled up, kept whole (owner, or a trimmer
+     * holding trim_lock: see below). Kept apart from bins[] so the fast path's lines stay
+     * dense.
      * Hardened mode: bins[] stay empty with max 0 (the inline fast path always misses), and
      * the same words hold each class's one hardened magazine instead: hmag[c] its chain
      * (encoded links, free markers: harden.h), hmag_count[c] its length, hmag_max[c] its bound
@@ -110,13 +114,21 @@ typedef struct pymt__tcache {
     _Atomic size_t refills, flushes;    /* batches in from depot/core, out to depot/core */
     _Atomic size_t published, adopted;  /* batches pushed on / taken from the depot */
     uint32_t state;                     /* enum pymt__tcache_state; owner only */
-    struct pymt__tcache *next, *prev;   /* registry of live caches (core lock) */
+    struct pymt__tcache *next, *prev;   /* registry of live caches (global lock) */
     pymt__large_cache large;            /* large.c */
     /* The incremental sweep (owner only): slow-path visits so far, the visit at which each
      * class last had one, and the class the sweep looks at next. */
     uint32_t events;
     uint32_t sweep_next;
     uint32_t last_use[PYMT__NBINS];
+    /* The budget (tcache.c): blocks each bin is charged for, bytes charged over the bins and
+     * spares, bytes reserved from the budget (at least the charge), and a request to keep to
+     * the share at the next slow path. These and the spares are written by the owner in its
+     * slow paths and by a trimmer (a thread taking the spares back), each holding trim_lock. */
+    uint16_t bin_charge[PYMT__NBINS];
+    size_t charged, reserved;
+    bool trim_asked;
+    _Atomic uint32_t trim_lock; /* 1 while the owner's slow path or a trimmer runs */
 } pymt__tcache;
 
 /* ---- options (options.c), read once by init ------------------------------------------------ */
@@ -134,6 +146,7 @@ typedef struct pymt__options {
     size_t tcache_bytes;    /* budget of all thread caches together (PYMT_TCACHE_BYTES) */
     bool harden;            /* hardened mode (PYMT_HARDEN); only with pooling */
     bool medium;            /* the medium tier (PYMT_MEDIUM); only with pooling, not hardened */
+    unsigned cores;         /* pool cores (PYMT_CORES; default one per online CPU, up to 16) */
 } pymt__options;
 
 /* ---- backends (backend.h): one table per family, chosen once by init -------------------------

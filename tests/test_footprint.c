@@ -2,11 +2,17 @@
  * the pools and the depot drains as the thread pool shrinks, so arenas are released without
  * pymt_trim (stats and RSS back near the start); a thread over its share of the budget gives
  * blocks back at its next slow-path visit; a class a thread has moved on from is emptied by
- * the sweep; the budget can be set at run time and the statistics show it. Runs with
- * PYMT_MALLOC=pymalloc (ctest ENVIRONMENT). */
+ * the sweep; an idle cache gives its spares back when the budget is lowered (no call of its
+ * own) and keeps to its share from its next slow path; idle caches over their share make room
+ * for threads short of budget; all caches together never hold more than the budget while
+ * their threads are still, nor more than one magazine per thread over it while they run;
+ * exited threads leave their part of the budget behind; the budget can be set at run time and
+ * the statistics show it. Runs with PYMT_MALLOC=pymalloc (ctest ENVIRONMENT);
+ * FOOTPRINT_VERBOSE=1 prints the figures the budget cases compare. */
 #include "check.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 enum { PER_CLASS = 600, THREADS = 32 };
 
@@ -54,8 +60,8 @@ static void exited_threads_memory_returns_without_trim(void) {
     for (unsigned c = 0; c < PYMT_NUM_SIZE_CLASSES; c++)
         CHECK_EQ(s.classes[c].blocks_in_use, s0.classes[c].blocks_in_use);
     /* wholly free arenas left: at most the reserve (2, pages discarded) and the one pymalloc
-     * keeps on its list */
-    CHECK(s.arenas_current <= s0.arenas_current + 3);
+     * keeps on its list, on each pool core's list */
+    CHECK(s.arenas_current <= s0.arenas_current + 2 + s.pool_cores);
     if (!CHECK_SANITIZED) {
         size_t rss = check_rss_bytes();
         if (rss > rss0 + ((size_t)2 << 20)) {
@@ -182,6 +188,242 @@ static void empty_pools_of_live_arenas_are_purged(void) {
         pymt_object_free(p[i]);
 }
 
+/* ---- the global budget, seen from outside the caches -------------------------------------- */
+
+/* A thread that churns sizes lo..hi (step 16), n blocks each, then parks, holding what its
+ * cache kept, until told to make one call or to go. */
+typedef struct parked {
+    pthread_t t;
+    size_t lo, hi;
+    int n;
+    int phase; /* 1 parked, 2 made its one call (lock) */
+    int cmd;   /* 0 stay, 1 make one call, 2 go (lock) */
+} parked;
+
+static pthread_mutex_t park_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
+
+static void churn_sizes(size_t lo, size_t hi, int n) {
+    static _Thread_local void *p[PER_CLASS];
+    for (size_t size = lo; size <= hi; size += 16) {
+        for (int i = 0; i < n; i++) {
+            p[i] = pymt_object_malloc(size);
+            if (p[i] == NULL)
+                abort();
+            memset(p[i], 0x33, size);
+        }
+        for (int i = 0; i < n; i++)
+            pymt_object_free(p[i]);
+    }
+}
+
+static void *park_worker(void *arg) {
+    parked *w = arg;
+    churn_sizes(w->lo, w->hi, w->n);
+    pthread_mutex_lock(&park_mu);
+    w->phase = 1;
+    pthread_cond_broadcast(&park_cv);
+    while (w->cmd == 0)
+        pthread_cond_wait(&park_cv, &park_mu);
+    if (w->cmd == 1) {
+        /* one allocation of a class it has not used (a slow path), and its free */
+        pthread_mutex_unlock(&park_mu);
+        pymt_object_free(pymt_object_malloc(512));
+        pthread_mutex_lock(&park_mu);
+        w->phase = 2;
+        pthread_cond_broadcast(&park_cv);
+        while (w->cmd != 2)
+            pthread_cond_wait(&park_cv, &park_mu);
+    }
+    pthread_mutex_unlock(&park_mu);
+    return NULL;
+}
+
+static void park_start(parked *w, size_t lo, size_t hi, int n) {
+    *w = (parked){.lo = lo, .hi = hi, .n = n};
+    REQUIRE(pthread_create(&w->t, NULL, park_worker, w) == 0);
+    pthread_mutex_lock(&park_mu);
+    while (w->phase < 1)
+        pthread_cond_wait(&park_cv, &park_mu);
+    pthread_mutex_unlock(&park_mu);
+}
+
+static void park_command(parked *w, int cmd, int wait_phase) {
+    pthread_mutex_lock(&park_mu);
+    w->cmd = cmd;
+    pthread_cond_broadcast(&park_cv);
+    while (w->phase < wait_phase)
+        pthread_cond_wait(&park_cv, &park_mu);
+    pthread_mutex_unlock(&park_mu);
+}
+
+static void park_end(parked *w) {
+    park_command(w, 2, 0);
+    pthread_join(w->t, NULL);
+}
+
+/* The budget is lowered while a thread idles with a full cache: its spares come back at once
+ * (it makes no call), and its next slow path brings it within its new share. */
+static void an_idle_thread_gives_back_when_the_budget_is_lowered(void) {
+    REQUIRE(pymt_set_tcache_budget((size_t)8 << 20) == 0);
+    /* the main thread has a cache (two share the budget) that holds nothing from here on */
+    pymt_object_free(pymt_object_malloc(16));
+    pymt_thread_flush();
+    parked w;
+    park_start(&w, 16, 256, PER_CLASS);
+    pymt_stats s1 = check_stats(); /* the parked thread's cache is the largest */
+    REQUIRE(pymt_set_tcache_budget((size_t)64 << 10) == 0);
+    pymt_stats s2 = check_stats();
+    park_command(&w, 1, 2);
+    pymt_stats s3 = check_stats();
+    park_end(&w);
+    REQUIRE(pymt_set_tcache_budget((size_t)8 << 20) == 0);
+    if (getenv("FOOTPRINT_VERBOSE"))
+        fprintf(stderr, "idle %zu, lowered %zu, one call %zu (share %zu)\n", s1.tcache_bytes_max,
+                s2.tcache_bytes_max, s3.tcache_bytes_max, s3.tcache_share);
+    if (s1.tcache_bytes_max < ((size_t)128 << 10) ||
+        s2.tcache_bytes_max > s1.tcache_bytes_max * 3 / 4) {
+        check_fail_at(__FILE__, __LINE__, "an idle cache gives its spares back without a call");
+        fprintf(stderr, "    idle cache %zu bytes, after the budget fell to 64 KiB %zu\n",
+                s1.tcache_bytes_max, s2.tcache_bytes_max);
+    }
+    if (s3.tcache_bytes_max > s3.tcache_share) {
+        check_fail_at(__FILE__, __LINE__, "one slow path later the cache is within its share");
+        fprintf(stderr, "    cache %zu bytes, share %zu\n", s3.tcache_bytes_max,
+                s3.tcache_share);
+    }
+}
+
+static void *churn_and_measure(void *arg) {
+    churn_sizes(16, 256, PER_CLASS);
+    *(size_t *)arg = check_stats().tcache_bytes_max; /* this thread's cache: main's is empty */
+    return NULL;
+}
+
+enum { EXITERS = 6 };
+
+/* Threads that exit without a call give their reservations back with their blocks: with a
+ * small budget, the last of several threads run one after the other caches as much as the
+ * first did, instead of finding the budget spent by threads that are gone. */
+static void exited_threads_leave_their_budget_behind(void) {
+    size_t budget = (size_t)64 << 10, held[EXITERS];
+    REQUIRE(pymt_set_tcache_budget(budget) == 0);
+    pymt_thread_flush();
+    for (int i = 0; i < EXITERS; i++) {
+        pthread_t t;
+        REQUIRE(pthread_create(&t, NULL, churn_and_measure, &held[i]) == 0);
+        pthread_join(t, NULL);
+    }
+    pymt_stats s = check_stats();
+    REQUIRE(pymt_set_tcache_budget((size_t)8 << 20) == 0);
+    CHECK(held[0] >= ((size_t)8 << 10));
+    if (held[EXITERS - 1] < held[0] / 2) {
+        check_fail_at(__FILE__, __LINE__, "the last thread caches as the first did");
+        fprintf(stderr, "    first thread's cache %zu bytes, last thread's %zu\n", held[0],
+                held[EXITERS - 1]);
+    }
+    CHECK(s.tcache_bytes == 0);
+}
+
+enum { CROWD = 6 };
+
+/* Threads come one after the other into a budget their shares do not fit in (64 KiB, at
+ * least 16 KiB each): the newcomers, short of room, take it from the idle caches over their
+ * share, and all the caches together stay within the budget. */
+static void idle_caches_make_room_for_threads_that_need_it(void) {
+    size_t budget = (size_t)64 << 10;
+    REQUIRE(pymt_set_tcache_budget(budget) == 0);
+    pymt_thread_flush();
+    parked w[CROWD];
+    park_start(&w[0], 16, 256, PER_CLASS);
+    pymt_stats first = check_stats();
+    for (int i = 1; i < CROWD; i++)
+        park_start(&w[i], 16, 256, PER_CLASS);
+    pymt_stats all = check_stats();
+    for (int i = 0; i < CROWD; i++)
+        park_end(&w[i]);
+    REQUIRE(pymt_set_tcache_budget((size_t)8 << 20) == 0);
+    if (getenv("FOOTPRINT_VERBOSE"))
+        fprintf(stderr, "first %zu, largest of all %zu, total %zu\n", first.tcache_bytes_max,
+                all.tcache_bytes_max, all.tcache_bytes);
+    CHECK(all.tcache_bytes <= budget);
+    if (all.tcache_bytes_max >= first.tcache_bytes_max) {
+        check_fail_at(__FILE__, __LINE__, "the first idle cache gave room to the later threads");
+        fprintf(stderr, "    first cache %zu bytes alone, largest with %d threads %zu\n",
+                first.tcache_bytes_max, CROWD, all.tcache_bytes_max);
+    }
+}
+
+enum { CHURNERS = 16, ROUNDS = 12 };
+
+static pthread_barrier_t round_end, round_go;
+static _Atomic int churners_busy;
+
+static void *budget_churner(void *arg) {
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    enum { N = 300 };
+    static _Thread_local void *p[N];
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int k = 0; k < 8; k++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t size = 16 * (1 + (seed >> 16) % 32);
+            for (int i = 0; i < N; i++)
+                if ((p[i] = pymt_object_malloc(size)) == NULL)
+                    abort();
+            for (int i = 0; i < N; i++)
+                pymt_object_free(p[i]);
+        }
+        atomic_fetch_sub(&churners_busy, 1);
+        pthread_barrier_wait(&round_end); /* the main thread looks while all are still */
+        pthread_barrier_wait(&round_go);
+    }
+    return NULL;
+}
+
+/* Many threads churn with a budget far below the sum of their shares: the bytes in all caches
+ * never pass the budget when the threads are still, and while they run never by more than one
+ * batch (one magazine, at most 16 KiB) per thread: the stats add up the bins and spares one
+ * by one while the owners move blocks between them. */
+static void the_caches_together_stay_within_the_budget(void) {
+    size_t budget = (size_t)64 << 10, slack = (size_t)CHURNERS * (16 << 10);
+    REQUIRE(pymt_set_tcache_budget(budget) == 0);
+    pymt_thread_flush();
+    REQUIRE(pthread_barrier_init(&round_end, NULL, CHURNERS + 1) == 0);
+    REQUIRE(pthread_barrier_init(&round_go, NULL, CHURNERS + 1) == 0);
+    pthread_t t[CHURNERS];
+    atomic_store(&churners_busy, CHURNERS);
+    for (int i = 0; i < CHURNERS; i++)
+        REQUIRE(pthread_create(&t[i], NULL, budget_churner, (void *)(uintptr_t)(i + 1)) == 0);
+    size_t most_running = 0, most_still = 0, samples = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        while (atomic_load(&churners_busy) > 0) {
+            pymt_stats s = check_stats();
+            samples++;
+            if (s.tcache_bytes > most_running)
+                most_running = s.tcache_bytes;
+        }
+        pthread_barrier_wait(&round_end);
+        pymt_stats s = check_stats();
+        if (s.tcache_bytes > most_still)
+            most_still = s.tcache_bytes;
+        atomic_store(&churners_busy, CHURNERS);
+        pthread_barrier_wait(&round_go);
+    }
+    for (int i = 0; i < CHURNERS; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&round_end);
+    pthread_barrier_destroy(&round_go);
+    REQUIRE(pymt_set_tcache_budget((size_t)8 << 20) == 0);
+    if (most_still > budget || most_running > budget + slack) {
+        check_fail_at(__FILE__, __LINE__, "all caches within the budget");
+        fprintf(stderr, "    budget %zu: at most %zu bytes with the threads still, %zu while "
+                        "they ran (%zu samples)\n", budget, most_still, most_running, samples);
+    }
+    if (getenv("FOOTPRINT_VERBOSE"))
+        fprintf(stderr, "budget %zu: still %zu, running %zu (%zu samples)\n", budget, most_still,
+                most_running, samples);
+}
+
 static void stats_print_the_budget(void) {
     char *text = check_stats_text();
     CHECK(text != NULL && strstr(text, "# thread cache budget / share") != NULL);
@@ -194,6 +436,10 @@ static const check_case cases[] = {
     CHECK_CASE(exited_threads_memory_returns_without_trim),
     CHECK_CASE(a_thread_keeps_within_its_share),
     CHECK_CASE(a_class_left_behind_is_swept),
+    CHECK_CASE(an_idle_thread_gives_back_when_the_budget_is_lowered),
+    CHECK_CASE(idle_caches_make_room_for_threads_that_need_it),
+    CHECK_CASE(the_caches_together_stay_within_the_budget),
+    CHECK_CASE(exited_threads_leave_their_budget_behind),
     CHECK_CASE(empty_pools_of_live_arenas_are_purged),
     CHECK_CASE(stats_print_the_budget),
 };

@@ -175,13 +175,19 @@ static void tcache_check_sees_a_wrong_count(void) {
     REQUIRE(p != NULL && q != NULL);
     pymt_object_free(p); /* the bin of class 1 (hardened: its magazine) now holds a block */
     pymt__tcache *tc = &pymt__tc;
-    _Atomic uint32_t *count = pymt__hardened ? &tc->hmag_count[1] : &tc->bins[1].count;
     REQUIRE((pymt__hardened ? tc->hmag[1] : tc->bins[1].head) != NULL);
     CHECK(pymt__tcache_check(tc));
-    uint32_t n = pymt__load_relaxed(count);
-    pymt__store_relaxed(count, n + 1);
-    CHECK(!pymt__tcache_check(tc));
-    pymt__store_relaxed(count, n);
+    if (pymt__hardened) {
+        uint32_t n = pymt__load_relaxed(&tc->hmag_count[1]);
+        pymt__store_relaxed(&tc->hmag_count[1], n + 1);
+        CHECK(!pymt__tcache_check(tc));
+        pymt__store_relaxed(&tc->hmag_count[1], n);
+    } else {
+        uint32_t n = pymt__tbin_count(&tc->bins[1]);
+        pymt__tbin_set_count(&tc->bins[1], n + 1);
+        CHECK(!pymt__tcache_check(tc));
+        pymt__tbin_set_count(&tc->bins[1], n);
+    }
     CHECK(pymt__tcache_check(tc));
     pymt_object_free(q);
 }

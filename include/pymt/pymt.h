@@ -223,7 +223,7 @@ typedef struct pymt_stats {
     /* system-allocator side */
     size_t large_in_use;           /* blocks of the object family living on the system allocator */
     /* concurrency */
-    size_t lock_acquisitions;      /* times the core lock (and a medium class lock) was taken */
+    size_t lock_acquisitions;      /* times a core lock or a medium class lock was taken */
     size_t tcache_refills;         /* batches a thread cache took from the core */
     size_t tcache_flushes;         /* batches a thread cache gave to the core */
     size_t handoffs_published;     /* batches and arenas pushed on the lock-free stacks */
@@ -249,6 +249,10 @@ typedef struct pymt_stats {
     size_t tcache_bytes;           /* bytes they hold now (blocks at block size) */
     size_t tcache_bytes_max;       /* the most one live cache holds */
     size_t depot_bytes;            /* bytes in the depot, all classes */
+    /* the pool cores: each a lock and its own arenas; the threads are spread over them */
+    size_t pool_cores;             /* how many (PYMT_CORES; 0 when pooling is off) */
+    size_t lock_contended;         /* core-lock acquisitions that found the lock busy and waited
+                                      (a trylock failed first) */
     /* the medium tier (pymt_medium_enabled): per class as classes[], where pools counts the
      * class's arenas; all zero when the tier is off. The totals above (bytes_*, pools_free
      * aside) include these blocks. */

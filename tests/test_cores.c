@@ -1,0 +1,179 @@
+/* test_cores.c: the pool cores (pool.c), white-box. Runs with PYMT_CORES=2 (ctest ENVIRONMENT;
+ * cores.one runs it again with one core, where the cases that need two say so and pass
+ * trivially). It checks that threads are spread over the cores, that a block goes back to the
+ * core of its arena however it travels (freed by another thread, in a chain that mixes both
+ * cores), that every core's validators hold after each step (a block counted back on the wrong
+ * core breaks its per-core counts, which pymt__heap_check_locked compares with what the pools
+ * hold), and that a refill which finds its core's lock busy is counted in
+ * pymt_stats.lock_contended. */
+#include "check.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#include "objmem.h"
+
+static bool cores_ok(void) {
+    pymt__core_lock();
+    bool ok = pymt__heap_check_locked() && pymt__pool_lists_check_locked();
+    pymt__core_unlock();
+    return ok;
+}
+
+static pymt_stats stats_now(void) {
+    pymt_stats s;
+    if (pymt_get_stats(&s, sizeof s) != 0)
+        abort();
+    return s;
+}
+
+enum { NB = 3000 };
+
+typedef struct job {
+    void **blocks;
+    size_t n, size;
+    unsigned core; /* core of the thread's first block */
+} job;
+
+static void *alloc_job(void *arg) {
+    job *j = arg;
+    for (size_t i = 0; i < j->n; i++) {
+        j->blocks[i] = pymt_object_malloc(j->size);
+        if (j->blocks[i] == NULL)
+            abort();
+        memset(j->blocks[i], 0x5a, j->size);
+    }
+    j->core = pymt__arena_core(j->blocks[0]);
+    return NULL;
+}
+
+static void *free_job(void *arg) {
+    job *j = arg;
+    for (size_t i = 0; i < j->n; i++)
+        pymt_object_free(j->blocks[i]);
+    return NULL; /* the exit gives this thread's cache back, split by core */
+}
+
+static void run(void *(*fn)(void *), job *j) {
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, fn, j) == 0);
+    REQUIRE(pthread_join(t, NULL) == 0);
+}
+
+static void option_sets_the_number_of_cores(void) {
+    pymt_stats s = stats_now();
+    const char *env = getenv("PYMT_CORES");
+    CHECK_EQ(s.pool_cores, (size_t)(env != NULL ? atoi(env) : 2));
+    CHECK_EQ(s.pool_cores, pymt__pool_cores());
+}
+
+/* Two threads that start one after the other take consecutive cores (round robin), so with two
+ * cores their blocks come from arenas of different cores; all of a thread's blocks come from
+ * its own core. */
+static void threads_are_spread_over_the_cores(void) {
+    static void *a[NB], *b[NB];
+    job ja = {a, NB, 48, 0}, jb = {b, NB, 48, 0};
+    run(alloc_job, &ja);
+    run(alloc_job, &jb);
+    CHECK(cores_ok());
+    if (pymt__pool_cores() >= 2)
+        CHECK(ja.core != jb.core);
+    for (size_t i = 0; i < NB; i++) {
+        CHECK_EQ(pymt__arena_core(a[i]), ja.core);
+        CHECK_EQ(pymt__arena_core(b[i]), jb.core);
+    }
+    run(free_job, &ja);
+    run(free_job, &jb);
+    CHECK(cores_ok());
+}
+
+/* Blocks of one core freed by a thread of the other go back to their own core: every core's
+ * counts still match what its pools hold, and nothing is left in use. */
+static void a_block_freed_by_another_core_goes_home(void) {
+    static void *a[NB], *b[NB];
+    pymt_stats s0 = stats_now();
+    job ja = {a, NB, 80, 0}, jb = {b, NB, 80, 0};
+    run(alloc_job, &ja);
+    run(alloc_job, &jb);
+    /* swap: each thread frees the other's blocks */
+    job fa = {b, NB, 80, 0}, fb = {a, NB, 80, 0};
+    run(free_job, &fa);
+    CHECK(cores_ok());
+    run(free_job, &fb);
+    CHECK(cores_ok());
+    pymt_stats s = stats_now();
+    unsigned c = pymt__size_to_class(80);
+    CHECK_EQ(s.classes[c].blocks_in_use, s0.classes[c].blocks_in_use);
+}
+
+/* One chain that alternates between the two cores' blocks, given back at once: split by core,
+ * each part to its own core. */
+static void a_chain_mixing_cores_is_split(void) {
+    static void *a[NB], *b[NB];
+    job ja = {a, NB, 32, 0}, jb = {b, NB, 32, 0};
+    run(alloc_job, &ja);
+    run(alloc_job, &jb);
+    size_t out0 = 0;
+    unsigned c = pymt__size_to_class(32);
+    pymt_stats s0 = stats_now();
+    out0 = s0.classes[c].blocks_in_use;
+    /* a[0] -> b[0] -> a[1] -> b[1] -> ... -> NULL */
+    void *chain = NULL;
+    for (size_t i = NB; i-- > 0;) {
+        pymt__link_set(b[i], chain);
+        pymt__link_set(a[i], b[i]);
+        chain = a[i];
+        if (pymt__hardened) {
+            pymt__harden_mark(a[i]);
+            pymt__harden_mark(b[i]);
+        }
+    }
+    pymt__pool_give(chain);
+    CHECK(cores_ok());
+    pymt_stats s = stats_now();
+    CHECK_EQ(s.classes[c].blocks_in_use, out0 - 2 * NB);
+}
+
+/* A refill that finds its core's lock held is counted as contended before it waits. */
+static pthread_barrier_t ready, go;
+static void *refill_job(void *arg) {
+    (void)arg;
+    pymt_object_free(pymt_object_malloc(8)); /* the cache is set up (registry: global lock) */
+    pthread_barrier_wait(&ready);
+    pthread_barrier_wait(&go);
+    void *p = pymt_object_malloc(400); /* a class this thread never used: a refill */
+    if (p == NULL)
+        abort();
+    pymt_object_free(p);
+    return NULL;
+}
+
+static void a_busy_core_lock_is_counted(void) {
+    pymt_stats s0 = stats_now();
+    REQUIRE(pthread_barrier_init(&ready, NULL, 2) == 0);
+    REQUIRE(pthread_barrier_init(&go, NULL, 2) == 0);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, refill_job, NULL) == 0);
+    pthread_barrier_wait(&ready);
+    pymt__core_lock(); /* every core's lock, so the thread's own is busy */
+    pthread_barrier_wait(&go);
+    struct timespec d = {0, 100 * 1000 * 1000};
+    nanosleep(&d, NULL);
+    pymt__core_unlock();
+    REQUIRE(pthread_join(t, NULL) == 0);
+    pthread_barrier_destroy(&ready);
+    pthread_barrier_destroy(&go);
+    pymt_stats s = stats_now();
+    CHECK(s.lock_contended >= s0.lock_contended + 1);
+    CHECK(s.lock_acquisitions > s0.lock_acquisitions);
+    CHECK(cores_ok());
+}
+
+static const check_case cases[] = {
+    CHECK_CASE(option_sets_the_number_of_cores),
+    CHECK_CASE(threads_are_spread_over_the_cores),
+    CHECK_CASE(a_block_freed_by_another_core_goes_home),
+    CHECK_CASE(a_chain_mixing_cores_is_split),
+    CHECK_CASE(a_busy_core_lock_is_counted),
+};
+CHECK_MAIN(cases)

@@ -101,8 +101,23 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include "records.h"
 
-PYMT__TLS pymt__tcache pymt__tc;
+
+PYMT__TLS pymt__tcache_tls pymt__tc;
+
+/* The records of the live caches (global lock), and the read-only stand-ins a thread's
+ * pymt__tc.tc points to when it has no record: never written, all their magazines empty with
+ * bound 0, so every path that finds one takes its state's way. */
+static pymt__records records = PYMT__RECORDS_INIT(sizeof(pymt__tcache));
+static pymt__tcache tc_new = {.state = PYMT__TC_NEW}, tc_setting_up = {.state = PYMT__TC_SETUP},
+                    tc_off = {.state = PYMT__TC_OFF}, tc_dead = {.state = PYMT__TC_DEAD};
+
+/* The calling thread's cache: its record, or the stand-in for one not set up yet. */
+static pymt__tcache *tc_self(void) {
+    pymt__tcache *tc = pymt__tc.tc;
+    return pymt__likely(tc != NULL) ? tc : &tc_new;
+}
 _Atomic intptr_t pymt__large_global;
 
 #define SHARE_MIN ((size_t)16 << 10) /* a thread's share is never below this */
@@ -220,6 +235,7 @@ static void tcache_destructor(void *arg) {
     }
     pymt__large_release_all(&tc->large);
     tc->state = PYMT__TC_DEAD;
+    pymt__tc.tc = &tc_dead; /* frees later in the thread's teardown go to the pools */
     uncharge_all(tc);
     slow_unlock(tc);
     pymt__global_lock();
@@ -245,6 +261,8 @@ static void tcache_destructor(void *arg) {
     bool drain = 2 * registry_n <= drain_mark;
     if (drain)
         drain_mark = registry_n;
+    /* off the registry, so no trimmer or reader of stats can reach the record any more */
+    pymt__records_free(&records, tc);
     pymt__global_unlock();
     for (unsigned i = 0; i < nmedium; i++)
         pymt__medium_give(pymt__block_class(medium[i]), medium[i]);
@@ -557,14 +575,27 @@ static void visit(pymt__tcache *tc, unsigned c) {
     keep_share(tc, c);
 }
 
-static void tcache_setup(pymt__tcache *tc) {
-    tc->state = PYMT__TC_SETUP;
-    /* may allocate (keys past the first 32 get a second-level array): such calls see SETUP
-     * and are served by the pools directly */
-    if (pthread_setspecific(tcache_key, tc) != 0) {
-        tc->state = PYMT__TC_OFF;
-        return;
+/* Set the calling thread's cache up: its record, the key whose destructor gives it back, its
+ * place on the registry. Returns the record, or the stand-in for a thread that does not cache
+ * (no memory for a record, no key slot). */
+static pymt__tcache *tcache_setup(void) {
+    /* pthread_setspecific may allocate (keys past the first 32 get a second-level array):
+     * such calls see SETUP and are served by the pools directly */
+    pymt__tc.tc = &tc_setting_up;
+    pymt__global_lock();
+    pymt__tcache *tc = pymt__records_alloc(&records);
+    pymt__global_unlock();
+    if (tc != NULL && pthread_setspecific(tcache_key, tc) != 0) {
+        pymt__global_lock();
+        pymt__records_free(&records, tc);
+        pymt__global_unlock();
+        tc = NULL;
     }
+    if (tc == NULL) {
+        pymt__tc.tc = &tc_off;
+        return &tc_off;
+    }
+    tc->bins = pymt__tc.bins;
     pymt__global_lock();
     /* a node registered twice would make the list a cycle: stats and fork would spin on it */
     pymt__assert(!registry_holds_locked(tc));
@@ -585,20 +616,22 @@ static void tcache_setup(pymt__tcache *tc) {
         for (unsigned c = 0; c < PYMT__NBINS; c++)
             tc->hmag_max[c] = (uint16_t)start_max(c);
     tc->state = PYMT__TC_ACTIVE;
+    pymt__tc.tc = tc;
+    return tc;
 }
 
 pymt__large_cache *pymt__tcache_large_cache(void) {
-    pymt__tcache *tc = &pymt__tc;
+    pymt__tcache *tc = tc_self();
     if (tc->state == PYMT__TC_NEW)
-        tcache_setup(tc);
+        tc = tcache_setup();
     return tc->state == PYMT__TC_ACTIVE ? &tc->large : NULL;
 }
 
 void *pymt__tcache_refill(size_t n) {
     unsigned c = pymt__size_class(n);
-    pymt__tcache *tc = &pymt__tc;
+    pymt__tcache *tc = tc_self();
     if (tc->state == PYMT__TC_NEW)
-        tcache_setup(tc);
+        tc = tcache_setup();
     if (tc->state != PYMT__TC_ACTIVE) {
         void *p = pymt__block_alloc_one(c);
         if (p != NULL)
@@ -649,9 +682,9 @@ void *pymt__tcache_refill(size_t n) {
 /* The calling thread's cache for a free of p (class c), set up on first use; NULL when the
  * thread cannot cache, and then p has gone straight to its pool. */
 static pymt__tcache *cache_for_free(void *p, unsigned c) {
-    pymt__tcache *tc = &pymt__tc;
+    pymt__tcache *tc = tc_self();
     if (tc->state == PYMT__TC_NEW)
-        tcache_setup(tc);
+        tc = tcache_setup();
     if (tc->state == PYMT__TC_ACTIVE)
         return tc;
     PYMT_TRACK_FREE(p, pymt__class_to_size(c));
@@ -737,7 +770,7 @@ void pymt__tcache_harden_check_live(const char *call, void *p) {
     if (pymt__unlikely(!pymt__block_aligned(p, c)))
         pymt__harden_bad_pointer(call, p, c);
     if (pymt__unlikely(pymt__blk_peek(p, 1) == pymt__harden_tag(p)))
-        harden_double_free(&pymt__tc, call, p, c);
+        harden_double_free(tc_self(), call, p, c);
 }
 
 /* Fill the empty magazine of class c: a depot batch, else a batch from the pools. */
@@ -765,9 +798,9 @@ static bool hmag_refill(pymt__tcache *tc, unsigned c) {
  * a thread that cannot cache gets one block from the pools. */
 PYMT__NOINLINE PYMT__COLD static void *harden_malloc_slow(size_t n) {
     unsigned c = pymt__size_to_class(n);
-    pymt__tcache *tc = &pymt__tc;
+    pymt__tcache *tc = tc_self();
     if (tc->state == PYMT__TC_NEW)
-        tcache_setup(tc);
+        tc = tcache_setup();
     if (tc->state != PYMT__TC_ACTIVE) {
         void *p = pymt__pool_alloc_one(c); /* checked, and cleared, by the core */
         if (p != NULL)
@@ -781,7 +814,7 @@ PYMT__NOINLINE PYMT__COLD static void *harden_malloc_slow(size_t n) {
 
 void *pymt__tcache_harden_malloc(size_t n) {
     unsigned c = pymt__size_to_class(n);
-    pymt__tcache *tc = &pymt__tc;
+    pymt__tcache *tc = tc_self();
     void *p = tc->hmag[c];
     if (pymt__unlikely(p == NULL))
         return harden_malloc_slow(n);
@@ -841,7 +874,7 @@ PYMT__NOINLINE PYMT__COLD static void harden_free_slow(void *p, unsigned c) {
 }
 
 void pymt__tcache_harden_free(void *p) {
-    pymt__tcache *tc = &pymt__tc;
+    pymt__tcache *tc = tc_self();
     unsigned c = pymt__block_class(p); /* p is in an arena: the caller looked it up */
     uintptr_t m = pymt__harden_mix(p);
     if (pymt__unlikely(!pymt__block_aligned(p, c)))
@@ -862,7 +895,7 @@ void pymt__tcache_harden_free(void *p) {
 }
 
 void pymt__tcache_flush_self(void) {
-    pymt__tcache *tc = &pymt__tc;
+    pymt__tcache *tc = tc_self();
     if (tc->state != PYMT__TC_ACTIVE)
         return;
     pymt__large_release_all(&tc->large);
@@ -946,9 +979,11 @@ void pymt__tcache_counters_locked(size_t *refills, size_t *flushes, size_t *publ
 
 void pymt__tcache_atfork_child_locked(void) {
     /* the other threads are gone in the child; their cached blocks are lost with them */
-    pymt__tcache *tc = &pymt__tc;
-    /* their large-block counts still describe live blocks of this address space */
-    for (pymt__tcache *o = registry; o != NULL; o = o->next) {
+    pymt__tcache *tc = tc_self();
+    /* their large-block counts still describe live blocks of this address space; their
+     * records go back */
+    for (pymt__tcache *o = registry, *next; o != NULL; o = next) {
+        next = o->next;
         if (o == tc)
             continue;
         pymt__fetch_add_relaxed(&pymt__large_global, pymt__load_relaxed(&o->large_delta));
@@ -956,6 +991,7 @@ void pymt__tcache_atfork_child_locked(void) {
         gone_flushes += pymt__load_relaxed(&o->flushes);
         gone_published += pymt__load_relaxed(&o->published);
         gone_adopted += pymt__load_relaxed(&o->adopted);
+        pymt__records_free(&records, o);
     }
     if (tc->state == PYMT__TC_ACTIVE) {
         tc->next = tc->prev = NULL;
@@ -985,6 +1021,13 @@ static size_t chain_check(void *chain, unsigned c, size_t limit) {
 bool pymt__tcache_check(const pymt__tcache *tc) {
     bool hard = pymt__hardened;
     size_t charged = 0;
+    if (tc->bins == NULL) { /* a stand-in: not caching, every magazine empty with bound 0 */
+        for (unsigned c = 0; c < PYMT__NBINS; c++)
+            if (tc->spare[c] != NULL || pymt__load_relaxed(&tc->spare_count[c]) != 0 ||
+                tc->hmag_max[c] != 0)
+                return false;
+        return tc->state != PYMT__TC_ACTIVE && tc->charged == 0 && tc->reserved == 0;
+    }
     for (unsigned c = 0; c < PYMT__NBINS; c++) {
         size_t limit = 2 * (size_t)class_max(c);
         const pymt__tbin *b = &tc->bins[c];
@@ -1010,5 +1053,12 @@ bool pymt__tcache_check(const pymt__tcache *tc) {
 }
 
 const pymt__tcache *pymt__tcache_self(void) {
-    return &pymt__tc;
+    return tc_self();
+}
+
+bool pymt__tcache_records_check(void) {
+    pymt__global_lock();
+    bool ok = pymt__records_check(&records) && records.live >= registry_n;
+    pymt__global_unlock();
+    return ok;
 }

@@ -13,7 +13,7 @@
 #include "large.h"
 #include "track.h"
 
-extern PYMT__TLS pymt__tcache pymt__tc;
+extern PYMT__TLS pymt__tcache_tls pymt__tc;
 
 /* The bin of class c, its address computed once: without the empty asm GCC re-derives the TLS
  * address for every access to the _Atomic count. On x86-64 the asm puts it in rdx, so that a
@@ -135,8 +135,8 @@ extern _Atomic intptr_t pymt__large_global; /* the same for threads without a li
 /* Count a large object-memory block in (+1) or out (-1). A thread with a cache counts in its
  * own word (no atomic read-modify-write on a shared line); others in the global word. */
 static inline void pymt__tcache_count_large(intptr_t d) {
-    pymt__tcache *tc = &pymt__tc;
-    if (pymt__likely(tc->state == PYMT__TC_ACTIVE))
+    pymt__tcache *tc = pymt__tc.tc;
+    if (pymt__likely(tc != NULL && tc->state == PYMT__TC_ACTIVE))
         pymt__store_relaxed(&tc->large_delta, pymt__load_relaxed(&tc->large_delta) + d);
     else
         pymt__fetch_add_relaxed(&pymt__large_global, d);
@@ -174,5 +174,8 @@ void pymt__tcache_atfork_child_locked(void);
 bool pymt__tcache_check(const pymt__tcache *tc);
 /* The calling thread's cache (white-box tests). */
 const pymt__tcache *pymt__tcache_self(void);
+/* Validator: the caches' records are consistent (records.h), and every one handed out belongs
+ * to a cache on the registry or to one being set up or torn down. Takes the global lock. */
+bool pymt__tcache_records_check(void);
 
 #endif /* PYMT_TCACHE_H */

@@ -90,8 +90,13 @@ enum pymt__tcache_state {
     PYMT__TC_DEAD       /* destructor ran: no caching until the thread is gone */
 };
 
+/* A thread cache is in two parts. The bins, which the inline fast paths pop and push, are in
+ * the thread's TLS block (pymt__tcache_tls); the rest, used on slow paths only, is a record
+ * (pymt__tcache) on pymt's own pages (records.h), set up at the thread's first slow path and
+ * given back at its exit, so that the TLS block stays small enough for a library loaded with
+ * dlopen (the C library's spare static TLS is a couple of KiB, shared by every such library). */
 typedef struct pymt__tcache {
-    pymt__tbin bins[PYMT__NBINS];       /* small classes, then medium ones */
+    pymt__tbin *bins;                   /* the owner's bins, in its TLS block */
     /* The second magazine of each class: a bin that filled up, kept whole (owner, or a trimmer
      * holding trim_lock: see below). Kept apart from bins[] so the fast path's lines stay
      * dense.
@@ -130,6 +135,13 @@ typedef struct pymt__tcache {
     bool trim_asked;
     _Atomic uint32_t trim_lock; /* 1 while the owner's slow path or a trimmer runs */
 } pymt__tcache;
+
+typedef struct pymt__tcache_tls {
+    pymt__tbin bins[PYMT__NBINS]; /* small classes, then medium ones */
+    /* the record once set up; NULL before, and a shared read-only stand-in saying "set-up
+     * under way", "not caching" or "exited" otherwise (tcache.c) */
+    pymt__tcache *tc;
+} pymt__tcache_tls;
 
 /* ---- options (options.c), read once by init ------------------------------------------------ */
 typedef struct pymt__options {

@@ -15,6 +15,7 @@
 #include <pthread.h>
 
 #include "objmem.h"
+#include "records.h"
 
 /* Every validator of the core, under one acquisition of the core lock. */
 static bool core_ok(void) {
@@ -39,7 +40,8 @@ static bool medium_ok(void) {
 }
 
 static bool all_ok(void) {
-    return core_ok() && medium_ok() && depot_ok() && pymt__tcache_check(pymt__tcache_self());
+    return core_ok() && medium_ok() && depot_ok() && pymt__tcache_check(pymt__tcache_self()) &&
+           pymt__tcache_records_check();
 }
 
 enum { N = 20000 };
@@ -136,6 +138,46 @@ static void pool_check_sees_a_wrong_count(void) {
     pymt_object_free(q);
 }
 
+/* Records (records.h): handed out zeroed, chunks mapped as needed and unmapped as they empty
+ * down to one; the validator sees a free record's link overwritten. */
+static void records_come_and_go_and_check_sees_a_bad_link(void) {
+    enum { NREC = 200 };
+    pymt__records r = PYMT__RECORDS_INIT(1500);
+    static unsigned char *rec[NREC];
+    for (int i = 0; i < NREC; i++) {
+        rec[i] = pymt__records_alloc(&r);
+        REQUIRE(rec[i] != NULL);
+        size_t nonzero = 0;
+        for (size_t k = 0; k < 1500; k++)
+            nonzero += rec[i][k] != 0;
+        CHECK_EQ(nonzero, 0);
+        memset(rec[i], 0xC3, 1500);
+    }
+    CHECK(r.chunks >= NREC * 1500 / PYMT__RECORDS_CHUNK + 1);
+    CHECK_EQ(r.live, NREC);
+    CHECK(pymt__records_check(&r));
+    for (int i = 0; i < NREC; i += 2)
+        pymt__records_free(&r, rec[i]);
+    CHECK(pymt__records_check(&r));
+    /* a use after free of the record: its link (in the 16 bytes before it) overwritten */
+    void *saved;
+    memcpy(&saved, rec[10] - 16, sizeof saved);
+    memset(rec[10] - 16, 0x5A, sizeof saved);
+    CHECK(!pymt__records_check(&r));
+    memcpy(rec[10] - 16, &saved, sizeof saved);
+    CHECK(pymt__records_check(&r));
+    for (int i = 0; i < NREC; i += 2) { /* reused zeroed */
+        rec[i] = pymt__records_alloc(&r);
+        REQUIRE(rec[i] != NULL);
+        CHECK(rec[i][0] == 0 && rec[i][1499] == 0);
+    }
+    for (int i = 0; i < NREC; i++)
+        pymt__records_free(&r, rec[i]);
+    CHECK_EQ(r.live, 0);
+    CHECK_EQ(r.chunks, 1);
+    CHECK(pymt__records_check(&r));
+}
+
 /* A medium arena's header miscounted, then a kept empty arena put on the partial list. */
 static void medium_check_sees_a_wrong_count(void) {
     if (!pymt_medium_enabled())
@@ -174,7 +216,8 @@ static void tcache_check_sees_a_wrong_count(void) {
     void *p = pymt_object_malloc(32), *q = pymt_object_malloc(32);
     REQUIRE(p != NULL && q != NULL);
     pymt_object_free(p); /* the bin of class 1 (hardened: its magazine) now holds a block */
-    pymt__tcache *tc = &pymt__tc;
+    pymt__tcache *tc = pymt__tc.tc;
+    REQUIRE(tc != NULL);
     REQUIRE((pymt__hardened ? tc->hmag[1] : tc->bins[1].head) != NULL);
     CHECK(pymt__tcache_check(tc));
     if (pymt__hardened) {
@@ -258,7 +301,8 @@ static void hardened_validators_see_a_corrupted_link_marker_and_canary(void) {
         p = pymt_object_malloc(96);
         REQUIRE(p != NULL && pymt__pool_of(p) == pymt__pool_of(keep));
     }
-    pymt__tcache *tc = &pymt__tc;
+    pymt__tcache *tc = pymt__tc.tc;
+    REQUIRE(tc != NULL);
     pymt_object_free(p); /* p heads the class-5 magazine */
     REQUIRE(tc->hmag[5] == p);
     CHECK(pymt__tcache_check(tc));
@@ -325,6 +369,7 @@ static const check_case cases[] = {
     CHECK_CASE(cross_thread_frees_keep_every_invariant),
     CHECK_CASE(pool_check_sees_a_wrong_count),
     CHECK_CASE(medium_check_sees_a_wrong_count),
+    CHECK_CASE(records_come_and_go_and_check_sees_a_bad_link),
     CHECK_CASE(lists_check_sees_a_misordered_arena),
     CHECK_CASE(tcache_check_sees_a_wrong_count),
     CHECK_CASE(depot_check_sees_a_block_of_another_class),

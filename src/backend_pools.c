@@ -79,7 +79,7 @@ static void large_release(const pools_ops *ops, void *p) {
 
 static void *pools_malloc(void *ctx, size_t n) {
     const pools_ops *ops = ctx;
-    if (n <= pymt__medium_max)
+    if (n <= pymt__medium_limit())
         return ops->small_alloc(n ? n : 1);
     return large_alloc(ops, n, false);
 }
@@ -87,7 +87,7 @@ static void *pools_malloc(void *ctx, size_t n) {
 static void *pools_calloc(void *ctx, size_t nelem, size_t elsize) {
     const pools_ops *ops = ctx;
     size_t n = nelem * elsize; /* checked by the caller */
-    if (n > pymt__medium_max)
+    if (n > pymt__medium_limit())
         return large_alloc(ops, n, true);
     void *p = ops->small_alloc(n ? n : 1);
     if (p != NULL)
@@ -122,7 +122,7 @@ static void *pools_realloc(void *ctx, void *p, size_t n) {
         ops->small_free(p);
         return q;
     }
-    if (n > pymt__medium_max)
+    if (n > pymt__medium_limit())
         return pymt__large_realloc(ops->large_cache(), p, n);
     /* a large block shrinking under the threshold moves into the pools */
     void *q = ops->small_alloc(n ? n : 1);

@@ -22,7 +22,7 @@
 
 #include "track.h"
 
-size_t pymt__medium_max = PYMT__SMALL_MAX;
+_Atomic size_t pymt__medium_max = PYMT__SMALL_MAX;
 
 #define MEDIUM_HEAD PYMT__POOL0_OVERHEAD /* header and class table; blocks start here */
 
@@ -38,7 +38,7 @@ static medium_class classes[PYMT__NMEDIUM] = {
     [0 ... PYMT__NMEDIUM - 1] = {.lock = PTHREAD_MUTEX_INITIALIZER}};
 
 void pymt__medium_init(bool on) {
-    pymt__medium_max = on ? PYMT__MEDIUM_MAX : PYMT__SMALL_MAX;
+    pymt__store_relaxed(&pymt__medium_max, on ? PYMT__MEDIUM_MAX : PYMT__SMALL_MAX);
 }
 
 static medium_class *class_of(unsigned c) {

@@ -1,8 +1,9 @@
 /* objmem.h: object memory's fast paths, inline: pymt_object_malloc and pymt_object_free
  * (api_objmem.c) are these, and so are callers inside pymt's own binaries that reach object
  * memory through another signature (CPython's PEP 445 adaptors in clients/python_domains.c).
- *   malloc: 1..512 bytes -> pop the thread's bin; anything else, or an empty bin -> the slow
- *           path, which goes through object memory's backend table (init.h)
+ *   malloc: 1..512 bytes, and 513 bytes to the medium ceiling while the tier is on -> pop
+ *           the thread's bin of the class; anything else, or an empty bin -> the slow path,
+ *           which goes through object memory's backend table (init.h)
  *   free:   a pool block (arena map) -> push on the thread's bin; anything else, or a full bin
  *           -> the slow path, through the table
  * No mode is tested here: in every mode but pymalloc with caches the bins are empty with max 0,
@@ -23,6 +24,10 @@ void pymt__objmem_free_slow(void *p) PYMT__NOINLINE;
 static inline void *pymt__objmem_malloc(size_t n) {
     if (pymt__likely(n - 1 < PYMT__SMALL_MAX)) {
         void *p = pymt__tcache_pop(pymt__size_to_class(n), n);
+        if (pymt__likely(p != NULL))
+            return p;
+    } else if (n - 1 < pymt__medium_limit()) { /* 513..the ceiling; none with the tier off */
+        void *p = pymt__tcache_pop(pymt__size_to_medium_class(n), n);
         if (pymt__likely(p != NULL))
             return p;
     }

@@ -112,7 +112,7 @@ static inline void *preload_malloc(size_t n) {
         void *p = pymt__tcache_pop(0, 1);
         return p != NULL ? p : preload_small_slow(0);
     }
-    if (n <= pymt__medium_max)
+    if (n <= pymt__medium_limit())
         return preload_medium(n);
     return preload_large_malloc(n);
 }
@@ -148,7 +148,7 @@ PRELOAD_API void *calloc(size_t nelem, size_t elsize) {
         errno = ENOMEM;
         return NULL;
     }
-    if (n > pymt__medium_max) {
+    if (n > pymt__medium_limit()) {
         /* glibc skips zeroing fresh mmapped memory */
         preload_ensure_init();
         return pymt__table_override_large->calloc(pymt__table_override_large->ctx, nelem, elsize);

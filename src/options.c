@@ -15,14 +15,16 @@
  *                        object-memory blocks each thread keeps for reuse; 0 turns it off
  *   PYMT_HUGEPAGES       boolean, default 0: arenas mapped in 2 MiB pairs, advised for huge pages
  *   PYMT_CORES           number 1..16, default the online CPUs up to 16: independent pool
- *                        cores (each a lock and its own arenas) the threads are spread over
+ *                        cores (each a lock and its own arenas) the threads are spread over;
+ *                        1 is a single lock
  *   PYMT_HARDEN          boolean, default 0: the hardened mode (backend.h, docs/hardening.md):
  *                        free-list links encoded and checked, double frees and corrupted pool
  *                        headers stop the program with a report (the default is 1 in a
  *                        PYMT_HARDEN=ON build); applies whenever pooling is on
  *   PYMT_MEDIUM          boolean, default 1 (0 in a PYMT_MEDIUM=OFF build): the medium tier,
- *                        513 B..16 KiB from pymt's arenas (medium.h); 0: above 512 bytes the
- *                        system allocator, as pymalloc. Off in the hardened mode
+ *                        513 B..16 KiB of object memory, objects and the drop-in malloc from
+ *                        pymt's arenas (medium.h); 0: above 512 bytes the system allocator, as
+ *                        pymalloc. Off in the hardened mode and without pooling (init.c)
  *   PYMT_STATS           boolean, default 0: print the statistics to stderr at exit
  *   PYMT_DEBUG_LOG       file for debug reports (default stderr)
  *   PYMT_DEBUG_BACKTRACE boolean, default 0: record the allocation stack of every debug block

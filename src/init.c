@@ -6,9 +6,10 @@
  * same thread (pthread_atfork or atexit may allocate in some C libraries, and in the drop-in
  * malloc that allocation is pymt) find the tables still on the system allocator, which serves
  * them; their blocks are freed correctly later because they are not in any arena.
- * fork: prepare takes the init, debug and core locks (in that order, the order every other path
- * takes them in); the parent releases them; so does the child (its only thread is the one that
- * took them), which keeps only its own thread cache. */
+ * fork: prepare takes the init and debug locks, the global and core locks, the medium classes'
+ * and the arena layer's (in that order, the order every other path takes them in); the parent
+ * releases them; so does the child (its only thread is the one that took them), which keeps
+ * only its own thread cache. */
 #include "init.h"
 
 #include <pthread.h>

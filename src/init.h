@@ -19,8 +19,8 @@ extern pymt__options pymt__opt;
 extern const pymt__backend *pymt__table_raw;      /* pymt_mem_* */
 extern const pymt__backend *pymt__table_objmem;   /* pymt_object_malloc/calloc/realloc/free */
 extern const pymt__backend *pymt__table_object;   /* pymt_object_new/newvar/del */
-extern const pymt__backend *pymt__table_override; /* malloc/free/... of the drop-in, <= 512 B */
-extern const pymt__backend *pymt__table_override_large; /* ... > 512 B and blocks not in arenas */
+extern const pymt__backend *pymt__table_override; /* malloc/free/... of the drop-in, pool sizes */
+extern const pymt__backend *pymt__table_override_large; /* ... larger, and blocks not in arenas */
 
 /* True once pymt__init_slow has finished (an acquire load: the options and tables are then
  * visible). */

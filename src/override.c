@@ -4,14 +4,15 @@
  *
  *   request                               served by
  *   malloc/calloc <= 512 bytes            the pools (pymt's object memory, thread caches)
- *   malloc/calloc > 512 bytes             glibc (__libc_malloc / __libc_calloc) directly
+ *   malloc/calloc 513 B..16 KiB           the medium tier (the same, while PYMT_MEDIUM is on)
+ *   malloc/calloc larger                  glibc (__libc_malloc / __libc_calloc) directly
  *   alignment <= 16 (posix_memalign...)   as malloc: every pymt and glibc block is 16-aligned
  *   alignment > 16                        glibc's __libc_memalign
  *   free(p), p in a pymt arena            the pools
  *   free(p), any other p                  glibc's __libc_free: blocks from glibc, including
  *                                         those allocated before the preload took effect
  *   realloc(p), p in a pymt arena         kept by pymalloc's rule (fits, shrinks < 25%), else
- *                                         moved (to glibc above 512)
+ *                                         moved (to glibc above the pools' ceiling)
  *   realloc(p), any other p               glibc's __libc_realloc (the block stays on glibc)
  *   malloc_usable_size                    the size class, or glibc's chunk size
  * C++: libstdc++'s operator new/delete call malloc/free, and its aligned new calls

@@ -1,10 +1,17 @@
 /* tcache.c: the per-thread caches behind tcache.h: set-up, refill and flush in batches, the
  * thread-exit destructor, pymt_thread_flush, and the registry that stats walk.
  *
+ * A cache is the thread's bins, in TLS (pymt__tc: what the inline fast paths touch), and a
+ * record with the rest (pymt__tcache), taken from records.c's pool of records under the global
+ * lock at the thread's first slow path and given back by its exit destructor; before set-up and
+ * after exit pymt__tc.tc names a read-only stand-in whose state says so (types.h says why the
+ * cache is cut in two).
+ *
  * Per class c a thread keeps two magazines (Bonwick's magazine layer): the bin the fast path
  * pops and pushes, and a spare. Each holds at most max(c) blocks, max = clamp(8 KiB / size, 16,
- * 256) (16 B -> 256 blocks, 32 B -> 256, 64 B -> 128, ..., 512 B -> 16), so 512 KiB per
- * thread over all 32 classes. A refill from the pools may return up to 2*max blocks when that
+ * 256) for the small classes (16 B -> 256 blocks, 32 B -> 256, 64 B -> 128, ..., 512 B -> 16),
+ * so 512 KiB per thread over all 32 of them, and about 64 KiB of its class, at least 4 blocks,
+ * for a medium class (640 B -> 102 blocks, 16 KiB -> 4). A refill from the pools may return up to 2*max blocks when that
  * lets the core splice a pool's whole free list instead of walking it block by block (above
  * 16 B a whole pool is two bins' worth at most, or one block more), so a thread can hold up
  * to twice that. A bin starts at bound 0, and its class's first slow path gives it start_max
@@ -66,9 +73,9 @@
  *     trim_lock, then the global lock, then a core's; a trimmer holds the global lock and only
  *     tries trim_locks, and no core lock is held while a trim_lock is tried: no cycle.
  * Exit: the pthread key destructor gives every bin and spare back to the pools, one lock
- * acquisition per core concerned (so an exiting thread pins no arena through the depot),
- * unregisters, and marks
- * the cache DEAD, so frees that happen later in the thread's teardown go straight to the
+ * acquisition per core concerned and per medium class concerned (so an exiting thread pins no
+ * arena through the depot), unregisters, gives its record back, and marks the cache DEAD, so
+ * frees that happen later in the thread's teardown go straight to the
  * pools. When the live caches have halved since the last time, it also drains the depot into
  * the pools: blocks a shrinking thread pool left there would otherwise keep their arenas
  * mapped. The key sits in a slot above the keys created after pymt's init (pymt__tcache_init
@@ -152,15 +159,15 @@ static void slow_unlock(pymt__tcache *tc) {
 }
 
 enum {
-    SWEEP_EVERY = 8,           /* slow-path visits between two steps of the sweep */
+    SWEEP_EVERY = 8,             /* slow-path visits between two steps of the sweep */
+    SWEEP_AGE = 512,             /* visits without one of a class before the sweep empties it */
+    TCACHE_CLASS_BYTES = 8192,   /* a small class's magazine holds about this many bytes */
+    TCACHE_MAX_MIN = 16,         /* ... but never fewer blocks than this */
+    TCACHE_MAX_MAX = 256,        /* ... nor more (any class) */
     TCACHE_MEDIUM_BYTES = 65536, /* a medium class's magazine holds about this many bytes */
     TCACHE_MEDIUM_MIN = 4,       /* ... but never fewer blocks than this */
-    SWEEP_AGE = 512,           /* visits without one of a class before the sweep empties it */
-    TCACHE_CLASS_BYTES = 8192, /* a magazine holds about this many bytes of its class */
-    TCACHE_MAX_MIN = 16,       /* ... but never fewer blocks than this */
-    TCACHE_MAX_MAX = 256,      /* ... nor more */
-    TCACHE_MAX_START = 16,     /* a bin starts here and doubles at each refill up to class_max */
-    TRIM_LOOK = 8              /* caches a thread short of budget looks at, at most */
+    TCACHE_MAX_START = 16,       /* a bin starts here and doubles at each refill up to class_max */
+    TRIM_LOOK = 8                /* caches a thread short of budget looks at, at most */
 };
 
 static uint32_t class_max(unsigned c) {

@@ -2,7 +2,8 @@
  *
  * Three families, as in CPython; memory from one family is freed by the same family only:
  *   raw memory     pymt_mem_*                         undistinguished chunks (system allocator)
- *   object memory  pymt_object_malloc/calloc/realloc/free  pools for requests <= 512 bytes
+ *   object memory  pymt_object_malloc/calloc/realloc/free  pools for requests <= 512 bytes,
+ *                                                     the medium tier up to 16 KiB
  *   objects        pymt_object_new/newvar/del         typed objects on object memory
  * Every function here is thread-safe and may be called before any set-up: the library
  * initialises itself on first use, reading its environment once (PYMT_MALLOC, PYMT_TCACHE, ...).

@@ -733,7 +733,7 @@ void pymt__tcache_overflow(void *p) {
     if (pymt__tbin_max(b) == 0) {
         /* the budget has no room for one block of this class: p goes to its pool */
         PYMT_TRACK_FREE(p, pymt__class_to_size(c));
-        pymt__pool_free_one(p);
+        pymt__block_free_one(p);
         return;
     }
     bool pushed = pymt__tcache_push(p, c);

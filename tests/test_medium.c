@@ -9,6 +9,8 @@
  * PYMT_MEDIUM=1, and again with PYMT_MEDIUM=0 (medium.off). */
 #include "check.h"
 
+#include <pthread.h>
+
 /* the medium classes' blocks, listed rather than computed: four per doubling */
 static const size_t blocks[PYMT_NUM_MEDIUM_CLASSES] = {
     640,  768,  896,  1024, 1280,  1536,  1792,  2048,  2560,  3072,
@@ -210,6 +212,65 @@ static void trim_returns_medium_arenas(void) {
     CHECK(s3.bytes_mapped <= s0.bytes_mapped);
 }
 
+/* Many classes each left with a wholly free arena: at most two are kept over all classes, the
+ * others go back, so a program that has freed everything does not keep an arena per class. */
+static void few_empty_arenas_are_kept_over_all_classes(void) {
+    REQUIRE(check_plain_pools());
+    if (!pymt_medium_enabled())
+        CHECK_SKIP("the medium tier is off");
+    pymt_trim();
+    void *held[8];
+    for (int i = 0; i < 8; i++) {
+        held[i] = pymt_object_malloc(blocks[12 + i]); /* 5 KiB .. 16 KiB: an arena each */
+        REQUIRE(held[i] != NULL);
+    }
+    pymt_stats s0 = check_stats();
+    for (int i = 0; i < 8; i++)
+        CHECK(s0.medium_classes[12 + i].pools >= 1);
+    for (int i = 0; i < 8; i++)
+        pymt_object_free(held[i]);
+    pymt_thread_flush(); /* the blocks leave the thread's cache: every arena is now empty */
+    pymt_stats s1 = check_stats();
+    size_t arenas = 0;
+    for (int i = 0; i < 8; i++)
+        arenas += s1.medium_classes[12 + i].pools;
+    CHECK(s1.medium_arenas_empty <= 2);
+    CHECK(arenas <= 2);
+}
+
+/* Threads that each hold and free 16 KiB blocks, more of them than a small budget has room for
+ * (the medium.budget variant: PYMT_TCACHE_BYTES=64K over eight threads): a thread whose bin of
+ * the class has bound 0 sends a freed block back to its tier, not to the pool core. */
+enum { WORKERS = 8, HOLD = 6, ROUNDS = 200 };
+static void *medium_worker(void *arg) {
+    (void)arg;
+    void *held[HOLD];
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < HOLD; i++)
+            if ((held[i] = pymt_object_malloc(blocks[PYMT_NUM_MEDIUM_CLASSES - 1 - i % 3])) == NULL)
+                return NULL;
+        for (int i = 0; i < HOLD; i++) {
+            memset(held[i], r, 640);
+            pymt_object_free(held[i]);
+        }
+    }
+    return (void *)1;
+}
+
+static void threads_over_a_small_budget(void) {
+    pthread_t t[WORKERS];
+    for (int i = 0; i < WORKERS; i++)
+        REQUIRE(pthread_create(&t[i], NULL, medium_worker, NULL) == 0);
+    for (int i = 0; i < WORKERS; i++) {
+        void *res = NULL;
+        REQUIRE(pthread_join(t[i], &res) == 0);
+        CHECK(res != NULL);
+    }
+    pymt_stats s = check_stats();
+    CHECK_STATS_ADD_UP(&s);
+    CHECK(s.tcache_bytes <= s.tcache_budget + PYMT_MEDIUM_REQUEST_THRESHOLD * 16);
+}
+
 /* PYMT_MEDIUM=0: pymalloc's threshold exactly; 513 bytes and up are the system's. */
 static void off_means_pymalloc_threshold(void) {
     REQUIRE(check_plain_pools());
@@ -233,6 +294,8 @@ static const check_case cases[] = {
     CHECK_CASE(realloc_stays_in_place_within_a_medium_class),
     CHECK_CASE(stats_add_up_with_medium_blocks_held),
     CHECK_CASE(trim_returns_medium_arenas),
+    CHECK_CASE(few_empty_arenas_are_kept_over_all_classes),
     CHECK_CASE(off_means_pymalloc_threshold),
+    CHECK_CASE(threads_over_a_small_budget),
 };
 CHECK_MAIN(cases)

@@ -7,7 +7,10 @@
  *   - empty: one wholly free arena kept for reuse, off the list, pages resident, so a program
  *     that frees everything of a class and allocates again does not map and fault a fresh
  *     arena each time; a second arena that empties is retired (arena.c: into the reserve with
- *     its pages discarded, or unmapped); pymt_trim retires the kept ones too;
+ *     its pages discarded, or unmapped), and so is one that empties while MEDIUM_KEPT_MAX
+ *     arenas are kept over all classes (kept_total), so that what the tier holds resident
+ *     once a program has freed everything stays within that many MiB, not one per class;
+ *     pymt_trim retires the kept ones too;
  *   - arenas, out: the class's arenas (the kept one included) and the blocks out of them (with
  *     the program, in thread caches, in the depot).
  * Blocks are carved lazily, from the base of the run up (the header's nextoffset), and taken
@@ -25,6 +28,18 @@
 _Atomic size_t pymt__medium_max = PYMT__SMALL_MAX;
 
 #define MEDIUM_HEAD PYMT__POOL0_OVERHEAD /* header and class table; blocks start here */
+#define MEDIUM_KEPT_MAX 2u               /* wholly free arenas kept, over all classes */
+
+static _Atomic unsigned kept_total; /* arenas kept empty, all classes (a relaxed count) */
+
+/* May one more wholly free arena be kept? Takes a place in kept_total when it may. */
+static bool keep_one_more(void) {
+    unsigned n = pymt__load_relaxed(&kept_total);
+    while (n < MEDIUM_KEPT_MAX)
+        if (pymt__cas_weak_relaxed(&kept_total, &n, n + 1))
+            return true;
+    return false;
+}
 
 typedef struct medium_class {
     pthread_mutex_t lock;
@@ -123,6 +138,7 @@ void *pymt__medium_take(unsigned c, size_t want, size_t *got) {
             h = m->empty;
             if (h != NULL) {
                 m->empty = NULL;
+                pymt__fetch_sub_relaxed(&kept_total, 1);
             } else {
                 h = arena_fresh(c);
                 if (h == NULL)
@@ -173,7 +189,7 @@ void pymt__medium_give(unsigned c, void *chain) {
         m->out--;
         if (--h->count == 0) {
             list_unlink(m, h);
-            if (m->empty == NULL) {
+            if (m->empty == NULL && keep_one_more()) {
                 m->empty = h;
             } else {
                 m->arenas--;
@@ -222,6 +238,7 @@ size_t pymt__medium_trim(void) {
         pymt__pool *h = m->empty;
         if (h != NULL) {
             m->empty = NULL;
+            pymt__fetch_sub_relaxed(&kept_total, 1);
             m->arenas--;
             pymt__store_relaxed(&h->arena->state, PYMT__ARENA_RETIRING);
         }
@@ -296,7 +313,11 @@ bool pymt__medium_check(unsigned i) {
     for (unsigned k = 0; k < PYMT__NMEDIUM; k++)
         class_lock(&classes[k]);
     pymt__arena_foreach_locked(PYMT__ARENA_MEDIUM, check_one, &x);
-    bool ok = x.ok && x.arenas == m->arenas && x.out == m->out;
+    unsigned kept = 0;
+    for (unsigned k = 0; k < PYMT__NMEDIUM; k++)
+        kept += classes[k].empty != NULL;
+    bool ok = x.ok && x.arenas == m->arenas && x.out == m->out &&
+              kept == pymt__load_relaxed(&kept_total) && kept <= MEDIUM_KEPT_MAX;
     for (unsigned k = PYMT__NMEDIUM; k-- > 0;)
         class_unlock(&classes[k]);
     return ok;

@@ -86,7 +86,8 @@ size_t pymt__medium_trim(void);
 /* Validator: every arena of class c (index 0..PYMT__NMEDIUM-1) has a consistent header (class,
  * count, carve offset, a free list of carved blocks of the class as long as the count says),
  * a class table holding the class, and is on the class's list exactly when it has a free
- * block; the class's counts add up. Takes the class lock. */
+ * block; the class's counts add up; the arenas kept empty over all classes are as many as
+ * counted, and no more than the cap. Takes every class lock. */
 bool pymt__medium_check(unsigned i);
 
 /* fork handlers: every class lock, after the global and core locks and before the arena

@@ -1,13 +1,18 @@
 /* api_object.c: objects, pymt_object_new/newvar/del (the PyObject_New family): typed objects on
  * object memory, through the objects' backend table (the same as object memory's, except in
- * debug mode, where the blocks are tagged as objects). The size is checked for overflow before
- * any arithmetic reaches the allocator; the head (refcount 1, type, and ob_size for var
+ * debug mode, where the blocks are tagged as objects). The thread cache's bins come first, as
+ * for object memory (objmem.h): they are in use only where the objects' table is the pools
+ * backend, and a miss goes through the objects' table. The size is checked for overflow
+ * before any arithmetic reaches the allocator; the head (refcount 1, type, and ob_size for var
  * objects) is set here. */
 #include <errno.h>
 
-#include "init.h"
+#include "objmem.h"
 
 static void *object_alloc(size_t n) {
+    void *p = pymt__objmem_pop(n);
+    if (pymt__likely(p != NULL))
+        return p;
     pymt__ensure_init();
     return pymt__table_object->malloc(pymt__table_object->ctx, n);
 }
@@ -53,6 +58,8 @@ PYMT_API pymt_varobject *pymt_object_newvar(const pymt_type *type, ptrdiff_t n) 
 }
 
 PYMT_API void pymt_object_del(void *op) {
+    if (pymt__objmem_push(op))
+        return;
     if (op == NULL)
         return;
     pymt__ensure_init();

@@ -20,23 +20,34 @@
 void *pymt__objmem_malloc_slow(size_t n) PYMT__NOINLINE;
 void pymt__objmem_free_slow(void *p) PYMT__NOINLINE;
 
+/* The inline parts alone, for the two families whose blocks the thread caches hold (object
+ * memory and objects: the same pools backend whenever the bins are in use), each family
+ * continuing through its own table on a miss.
+ * pop: a block for n bytes from the thread's bin of its class; NULL when the bin is empty, n is
+ * 0 or past the pools' ceiling (513..the medium ceiling only while the tier is on). */
+static inline void *pymt__objmem_pop(size_t n) {
+    if (pymt__likely(n - 1 < PYMT__SMALL_MAX))
+        return pymt__tcache_pop(pymt__size_to_class(n), n);
+    if (n - 1 < pymt__medium_limit())
+        return pymt__tcache_pop(pymt__size_to_medium_class(n), n);
+    return NULL;
+}
+/* push: p on the thread's bin of its class when p is a pool block and the bin has room. */
+static inline bool pymt__objmem_push(void *p) {
+    return pymt__likely(pymt__arena_lookup(p)) && pymt__likely(pymt__tcache_push(p, pymt__block_class(p)));
+}
+
 /* pymt_object_malloc. */
 static inline void *pymt__objmem_malloc(size_t n) {
-    if (pymt__likely(n - 1 < PYMT__SMALL_MAX)) {
-        void *p = pymt__tcache_pop(pymt__size_to_class(n), n);
-        if (pymt__likely(p != NULL))
-            return p;
-    } else if (n - 1 < pymt__medium_limit()) { /* 513..the ceiling; none with the tier off */
-        void *p = pymt__tcache_pop(pymt__size_to_medium_class(n), n);
-        if (pymt__likely(p != NULL))
-            return p;
-    }
+    void *p = pymt__objmem_pop(n);
+    if (pymt__likely(p != NULL))
+        return p;
     return pymt__objmem_malloc_slow(n);
 }
 
 /* pymt_object_free. */
 static inline void pymt__objmem_free(void *p) {
-    if (pymt__likely(pymt__arena_lookup(p)) && pymt__likely(pymt__tcache_push(p, pymt__block_class(p))))
+    if (pymt__objmem_push(p))
         return;
     pymt__objmem_free_slow(p);
 }

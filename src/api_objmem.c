@@ -1,7 +1,10 @@
 /* api_objmem.c: object memory, pymt_object_malloc/calloc/realloc/free (the PyObject_Malloc
- * family), and pymt_usable_size. malloc and free are the inline fast paths of objmem.h; the
- * others check their sizes, initialise if need be, and call object memory's backend table. */
+ * family), and pymt_usable_size. malloc and free are the inline fast paths of objmem.h; realloc
+ * of a pool block whose class the thread caches is served here too (kept in place, or moved
+ * through the bins); the rest check their sizes, initialise if need be, and call object
+ * memory's backend table. */
 #include <errno.h>
+#include <string.h>
 
 #include "objmem.h"
 
@@ -21,7 +24,35 @@ PYMT_API void *pymt_object_calloc(size_t nelem, size_t elsize) {
     return pymt__table_objmem->calloc(pymt__table_objmem->ctx, nelem, elsize);
 }
 
+/* realloc of p, a pool block of class c whose bin has a bound, so the pools backend with thread
+ * caches is in force (in every other mode, and for a thread that does not cache, the bins have
+ * bound 0 and the table decides): the pools backend's rule (pools_realloc in backend_pools.c),
+ * kept in place when n fits the block and is more than three quarters of it, else moved to a
+ * block popped from the bins; NULL when the bins cannot serve it without the slow path. */
+static void *realloc_cached(void *p, unsigned c, size_t n) {
+    size_t size = pymt__class_to_size(c);
+    if (n - 1 < size && 4 * n > 3 * size) {
+        PYMT_TRACK_RESIZE(p, size, n);
+        return p;
+    }
+    void *q = pymt__objmem_pop(n);
+    if (q == NULL)
+        return NULL;
+    PYMT_TRACK_OPEN(p, size); /* the copy reads past the old request */
+    memcpy(q, p, n < size ? n : size);
+    pymt__objmem_free(p);
+    return q;
+}
+
 PYMT_API void *pymt_object_realloc(void *p, size_t n) {
+    if (pymt__likely(pymt__arena_lookup(p))) {
+        unsigned c = pymt__block_class(p);
+        if (pymt__likely(pymt__tbin_max(pymt__tcache_bin(c)) != 0)) {
+            void *q = realloc_cached(p, c, n);
+            if (pymt__likely(q != NULL))
+                return q;
+        }
+    }
     if (pymt__unlikely(n > PTRDIFF_MAX)) {
         errno = ENOMEM;
         return NULL;

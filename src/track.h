@@ -26,7 +26,7 @@
  * A free block's words 0 and 1 hold the allocator's links; nothing else of it is read.
  *
  * Valgrind (memcheck): ALLOC is VALGRIND_MALLOCLIKE_BLOCK of the whole block (the request
- * rounded up to 16 bytes: a pool block's size; memcheck cannot be told a new size for a block
+ * rounded up to its class: 16 bytes up to 512, a medium class's step above; memcheck cannot be told a new size for a block
  * resized in place without knowing the old request, so it sees block sizes), so a read of a
  * freed block or past the block is reported against a heap block with its allocation and free
  * stacks; RESIZE, OPEN and USABLE have nothing to do. FREE is VALGRIND_FREELIKE_BLOCK, POOL_INIT marks
@@ -65,9 +65,19 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
+/* The block a pool request of n bytes gets, as pymt_usable_size reports it: a multiple of 16
+ * up to 512 bytes, then the medium classes, four per doubling (internal.h). Valgrind is told
+ * the whole block, so the program may use what pymt_usable_size promises and realloc may copy
+ * the whole block. */
+static inline size_t pymt__track_block(size_t n) {
+    if (n <= 512)
+        return ((n ? n : 1) + 15) & ~(size_t)15;
+    size_t m = n - 1, step = (size_t)1 << (63 - __builtin_clzll(m) - 2);
+    return (m / step + 1) * step;
+}
 static inline void pymt__track_alloc(void *p, size_t n) {
 #if PYMT_CONFIG_VALGRIND
-    VALGRIND_MALLOCLIKE_BLOCK(p, ((n ? n : 1) + 15) & ~(size_t)15, 0, 0);
+    VALGRIND_MALLOCLIKE_BLOCK(p, pymt__track_block(n), 0, 0);
 #endif
 #if PYMT__TRACK_ASAN
     __asan_unpoison_memory_region(p, n);

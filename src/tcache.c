@@ -167,6 +167,7 @@ enum {
     TCACHE_MEDIUM_BYTES = 65536, /* a medium class's magazine holds about this many bytes */
     TCACHE_MEDIUM_MIN = 4,       /* ... but never fewer blocks than this */
     TCACHE_MAX_START = 16,       /* a bin starts here and doubles at each refill up to class_max */
+    TCACHE_MEDIUM_START = 2,     /* ... a medium class's bin here */
     TRIM_LOOK = 8                /* caches a thread short of budget looks at, at most */
 };
 
@@ -414,7 +415,8 @@ static bool bin_charge_set(pymt__tcache *tc, unsigned c, size_t blocks) {
  * below one block. */
 static uint32_t start_max(unsigned c) {
     size_t fit = pymt__tcache_share() / (3 * (size_t)PYMT__NBINS * pymt__class_to_size(c));
-    size_t m = TCACHE_MAX_START < class_max(c) ? TCACHE_MAX_START : class_max(c);
+    size_t start = pymt__is_medium(c) ? TCACHE_MEDIUM_START : TCACHE_MAX_START;
+    size_t m = start < class_max(c) ? start : class_max(c);
     if (fit < m)
         m = fit ? fit : 1;
     return (uint32_t)m;

@@ -74,6 +74,11 @@ static unsigned ncores = 1;       /* set once by pymt__pool_init, before any thr
 static pthread_mutex_t global_mutex = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic unsigned core_next; /* round robin of the threads over the cores */
 static PYMT__TLS uint8_t self_core; /* 1 + index of the calling thread's core; 0: not chosen */
+/* Bit i set once core i has taken an arena (never cleared): while one bit alone is set, every
+ * pool block belongs to that core, and a chain given back needs no split by core. A thread
+ * holding a block got it after its core set the bit (through the core's lock, or a depot batch
+ * whose push and pop are ordered), so a relaxed load sees the bit. */
+static _Atomic uint32_t cores_used;
 /* All cores together keep at most 2 MiB of dirty free pools, purging down to 1 MiB: each core
  * its part (fixed at init). */
 enum { DIRTY_MAX = 128, DIRTY_KEEP = 64 };
@@ -299,6 +304,8 @@ static pymt__pool *pool_new_locked(core *k, unsigned c) {
         /* the arena joins core k: the index goes in pool 0's pad, which the pools never use
          * and a purge keeps (it is in the first page) */
         pymt__arena_core_set(a->address, k->index);
+        if (!(pymt__load_relaxed(&cores_used) & (1u << k->index)))
+            pymt__fetch_or_release(&cores_used, 1u << k->index);
         a->nextarena = a->prevarena = NULL;
         k->usable_arenas = a;
         pymt__assert(k->nfp2lasta[a->nfreepools] == NULL);
@@ -572,8 +579,9 @@ void pymt__pool_give_locked(void *chain, pymt__arena **retire) {
 
 void pymt__pool_give_chains(void *const *chains, unsigned nchains) {
     pymt__arena *retire = NULL;
-    if (ncores == 1) {
-        core *k = &cores[0];
+    uint32_t used_by = pymt__load_relaxed(&cores_used);
+    if (ncores == 1 || (used_by & (used_by - 1)) == 0) { /* one core holds every arena */
+        core *k = &cores[used_by ? __builtin_ctz(used_by) : 0];
         core_acquire(k);
         for (unsigned j = 0; j < nchains; j++)
             core_give_locked(k, chains[j], &retire);

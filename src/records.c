@@ -96,7 +96,9 @@ bool pymt__records_check(const pymt__records *r) {
             if (s < (const char *)k + HEAD || s >= (const char *)k + PYMT__RECORDS_CHUNK ||
                 (size_t)(s - (const char *)k - HEAD) % slot_size(r) != 0)
                 return false;
-            memcpy(&s, s, sizeof s);
+            const char *next;
+            memcpy(&next, s, sizeof next);
+            s = next;
         }
         if (nfree != k->carved - k->used)
             return false;

@@ -7,9 +7,10 @@
  *   objects        pymt_object_new/newvar/del (each slot keeps the pymt_type its object uses)
  * with sizes from 0 to 80 KiB, biased towards the edges of the size classes and of the pools
  * (0, 1, 15, 16, 17, ..., 512, 513, 4096, 16384, 16385, 65536), and doing to them what programs
- * do: realloc in every direction (grow, shrink, across 512, to 0, from NULL), pymt_usable_size
- * (and then use all of those bytes), pymt_trim, pymt_thread_flush, bursts of thousands of blocks
- * of one size (pools and arenas fill up and empty; a few survivors stay behind in the slots), and
+ * do: realloc in every direction (grow, shrink, across 512 and the medium ceiling, to 0, from
+ * NULL), pymt_usable_size (and then use all of those bytes), pymt_trim, pymt_thread_flush,
+ * bursts of thousands of blocks of one size (pools and arenas fill up and empty; a few
+ * survivors stay behind in the slots), and
  * runs of operations on a second thread, which frees blocks the first thread allocated and leaves
  * its own behind for the first thread to free (its cache is flushed when it exits). Families
  * are never mixed: that is an error the debug mode reports and aborts on.
@@ -249,6 +250,20 @@ static size_t round16(size_t n) {
     return (n + 15) & ~(size_t)15;
 }
 
+/* The pools' ceiling: 512 bytes, or the medium tier's while it is on (set in init). */
+static size_t pool_max = PYMT_SMALL_REQUEST_THRESHOLD;
+
+/* The block of a pool request of n (1..pool_max) bytes: 16-byte steps up to 512, then four
+ * medium classes per doubling (pymt.h), worked out here by rounding up to a quarter step. */
+static size_t class_block(size_t n) {
+    if (n <= PYMT_SMALL_REQUEST_THRESHOLD)
+        return round16(n);
+    size_t step = PYMT_SMALL_REQUEST_THRESHOLD / 4;
+    while (8 * step <= n - 1)
+        step *= 2;
+    return (n + step - 1) / step * step;
+}
+
 /* The head pymt wrote into an object. */
 static void head_check(const slot *s, const char *when) {
     if (s->family == F_OBJECT || s->family == F_VAROBJECT) {
@@ -280,9 +295,7 @@ static void block_new(slot *s, bool zeroed) {
     else if (debug)
         byte_check(s, s->head, s->size, CLEAN, "new memory in debug mode");
     bool objdomain = s->family != F_MEM;
-    s->cls = pooled && objdomain && s->size <= PYMT_SMALL_REQUEST_THRESHOLD
-                 ? round16(s->size ? s->size : 1)
-                 : 0;
+    s->cls = pooled && objdomain && s->size <= pool_max ? class_block(s->size ? s->size : 1) : 0;
     s->serial = ++serial;
     head_check(s, "new object");
     pat_fill(s, s->head, s->size);
@@ -372,7 +385,7 @@ static void realloc_slot(slot *s, unsigned arg) {
     if ((uintptr_t)q % PYMT_ALIGNMENT != 0)
         fail(s, "realloc to %zu gave %p, not aligned to %d bytes", n, (void *)q, PYMT_ALIGNMENT);
     size_t want = n ? n : 1, old = s->size;
-    if (s->cls != 0 && want <= PYMT_SMALL_REQUEST_THRESHOLD) {
+    if (s->cls != 0 && want <= pool_max) {
         /* pymt.h: a pool block stays when the request fits its class and shrinks it by less
          * than a quarter, and moves otherwise (the new block exists before the old is freed) */
         bool stay = want <= s->cls && 4 * want > 3 * s->cls;
@@ -381,10 +394,10 @@ static void realloc_slot(slot *s, unsigned arg) {
                  stay ? "moved it" : "kept it in place");
     }
     if (s->family == F_OBJMEM && pooled && q == s->p &&
-        (s->cls != 0) != (want <= PYMT_SMALL_REQUEST_THRESHOLD))
+        (s->cls != 0) != (want <= pool_max))
         fail(s, "realloc to %zu kept a %s block in place", n, s->cls ? "pool" : "system");
-    if (s->family == F_OBJMEM && pooled && (q != s->p || n > PYMT_SMALL_REQUEST_THRESHOLD))
-        s->cls = n <= PYMT_SMALL_REQUEST_THRESHOLD ? round16(want) : 0;
+    if (s->family == F_OBJMEM && pooled && (q != s->p || n > pool_max))
+        s->cls = n <= pool_max ? class_block(want) : 0;
     s->p = q;
     s->size = n;
     pat_check(s, 0, old < n ? old : n, "kept prefix after realloc");
@@ -604,6 +617,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     setenv("PYMT_MALLOC", FUZZ_DEBUG_MODE ? "debug" : "pymalloc", 1);
     pymt_mode m = pymt_get_mode();
     pooled = m == PYMT_MODE_PYMALLOC;
+    if (pymt_medium_enabled())
+        pool_max = PYMT_MEDIUM_REQUEST_THRESHOLD;
     debug = m == PYMT_MODE_PYMALLOC_DEBUG || m == PYMT_MODE_MALLOC_DEBUG;
     if (FUZZ_DEBUG_MODE ? m != PYMT_MODE_PYMALLOC_DEBUG : m != PYMT_MODE_PYMALLOC)
         fail(NULL, "pymt runs in mode %d, not the one this target set", (int)m);

@@ -204,6 +204,18 @@ void pymt__medium_give(unsigned c, void *chain) {
     pymt__pool_retire_list(retire);
 }
 
+void pymt__block_give_chains(void **chains, unsigned nchains) {
+    unsigned nsmall = 0;
+    for (unsigned i = 0; i < nchains; i++) {
+        unsigned c = pymt__block_class(chains[i]);
+        if (pymt__is_medium(c))
+            pymt__medium_give(c, chains[i]);
+        else
+            chains[nsmall++] = chains[i];
+    }
+    pymt__pool_give_chains(chains, nsmall);
+}
+
 void *pymt__medium_alloc_one(unsigned c) {
     size_t got;
     return pymt__medium_take(c, 1, &got);

@@ -66,6 +66,11 @@ static inline void pymt__block_give(unsigned c, void *chain) {
     else
         pymt__pool_give(chain);
 }
+/* Give back chains of blocks (each of one class, linked through word 0, NULL-terminated, the
+ * array reordered): the medium ones to their classes, the small ones to their cores, each core
+ * concerned locked once (pymt__pool_give_chains). No core or class lock held (the global lock
+ * may be). */
+void pymt__block_give_chains(void **chains, unsigned nchains);
 static inline void *pymt__block_alloc_one(unsigned c) {
     return pymt__is_medium(c) ? pymt__medium_alloc_one(c) : pymt__pool_alloc_one(c);
 }

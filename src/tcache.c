@@ -224,9 +224,8 @@ static void uncharge_all(pymt__tcache *tc) {
 
 static void tcache_destructor(void *arg) {
     pymt__tcache *tc = arg;
-    /* the small classes' chains to their cores, the medium ones to their classes after */
-    void *chains[2 * PYMT__NCLASSES], *medium[2 * PYMT__NMEDIUM];
-    unsigned nchains = 0, nmedium = 0;
+    void *chains[2 * PYMT__NBINS];
+    unsigned nchains = 0;
     slow_lock(tc); /* a trimmer may be at the spares */
     for (unsigned c = 0; c < PYMT__NBINS; c++) {
         size_t n;
@@ -236,9 +235,7 @@ static void tcache_destructor(void *arg) {
         pymt__tbin_set_max(&tc->bins[c], 0);
         tc->hmag_max[c] = 0;
         for (unsigned k = 0; k < 2; k++)
-            if (chain[k] != NULL && pymt__is_medium(c))
-                medium[nmedium++] = chain[k];
-            else if (chain[k] != NULL)
+            if (chain[k] != NULL)
                 chains[nchains++] = chain[k];
     }
     pymt__large_release_all(&tc->large);
@@ -247,10 +244,11 @@ static void tcache_destructor(void *arg) {
     uncharge_all(tc);
     slow_unlock(tc);
     pymt__global_lock();
-    /* each core concerned locked once, under the global lock that stats hold while they sum */
-    pymt__pool_give_chains(chains, nchains);
+    /* each core and medium class concerned locked once, under the global lock that stats hold
+     * while they sum */
+    pymt__block_give_chains(chains, nchains);
     gone_refills += pymt__load_relaxed(&tc->refills);
-    gone_flushes += pymt__load_relaxed(&tc->flushes) + nchains + nmedium;
+    gone_flushes += pymt__load_relaxed(&tc->flushes) + nchains;
     gone_published += pymt__load_relaxed(&tc->published);
     gone_adopted += pymt__load_relaxed(&tc->adopted);
     /* folded under the lock that stats hold while they sum, so no block is counted twice */
@@ -272,8 +270,6 @@ static void tcache_destructor(void *arg) {
     /* off the registry, so no trimmer or reader of stats can reach the record any more */
     pymt__records_free(&records, tc);
     pymt__global_unlock();
-    for (unsigned i = 0; i < nmedium; i++)
-        pymt__medium_give(pymt__block_class(medium[i]), medium[i]);
     if (drain)
         pymt__depot_drain();
 }
@@ -482,15 +478,13 @@ static size_t trim_locked(pymt__tcache *tc, size_t share) {
         return 0; /* hardened: the spares' words are magazines the owner uses without the lock */
     size_t before = tc->reserved;
     void *chains[PYMT__NBINS];
-    unsigned nchains = 0, nsmall = 0;
+    unsigned nchains = 0;
     if (tc->charged > share) {
         for (unsigned c = 0; c < PYMT__NBINS; c++) {
             size_t n;
             void *chain = spare_take_charged(tc, c, &n);
             if (chain != NULL)
                 chains[nchains++] = chain;
-            if (c == PYMT__NCLASSES - 1)
-                nsmall = nchains; /* the small classes' chains come first */
         }
         tc->trim_asked = true;
     }
@@ -499,9 +493,7 @@ static size_t trim_locked(pymt__tcache *tc, size_t share) {
     size_t freed = before - tc->reserved; /* read before the owner may run again */
     slow_unlock(tc);
     gone_flushes += nchains;
-    pymt__pool_give_chains(chains, nsmall);
-    for (unsigned i = nsmall; i < nchains; i++)
-        pymt__medium_give(pymt__block_class(chains[i]), chains[i]);
+    pymt__block_give_chains(chains, nchains);
     return freed;
 }
 
@@ -908,8 +900,8 @@ void pymt__tcache_flush_self(void) {
     if (tc->state != PYMT__TC_ACTIVE)
         return;
     pymt__large_release_all(&tc->large);
-    void *chains[2 * PYMT__NCLASSES], *medium[2 * PYMT__NMEDIUM];
-    unsigned nchains = 0, nmedium = 0;
+    void *chains[2 * PYMT__NBINS];
+    unsigned nchains = 0;
     slow_lock(tc); /* before any core lock, as in every slow path */
     for (unsigned c = 0; c < 2 * PYMT__NBINS; c++) {
         size_t n;
@@ -918,15 +910,9 @@ void pymt__tcache_flush_self(void) {
         if (chain == NULL)
             continue;
         bump(&tc->flushes);
-        if (pymt__is_medium(k))
-            medium[nmedium++] = chain;
-        else
-            chains[nchains++] = chain;
+        chains[nchains++] = chain;
     }
-    /* each core concerned locked once, then each medium class */
-    pymt__pool_give_chains(chains, nchains);
-    for (unsigned i = 0; i < nmedium; i++)
-        pymt__medium_give(pymt__block_class(medium[i]), medium[i]);
+    pymt__block_give_chains(chains, nchains); /* each core and class concerned locked once */
     /* the bins start again from 0, charged nothing (hardened: the magazines keep their
      * bounds, which the budget does not count) */
     for (unsigned c = 0; c < PYMT__NBINS; c++)

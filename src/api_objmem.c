@@ -31,7 +31,7 @@ PYMT_API void *pymt_object_calloc(size_t nelem, size_t elsize) {
  * block popped from the bins; NULL when the bins cannot serve it without the slow path. */
 static void *realloc_cached(void *p, unsigned c, size_t n) {
     size_t size = pymt__class_to_size(c);
-    if (n - 1 < size && 4 * n > 3 * size) {
+    if (n != 0 && pymt__realloc_keeps(n, size)) {
         PYMT_TRACK_RESIZE(p, size, n);
         return p;
     }

@@ -110,7 +110,7 @@ static void *pools_realloc(void *ctx, void *p, size_t n) {
     if (pymt__arena_lookup(p)) {
         size_t size = pymt__class_to_size(pymt__block_class(p));
         size_t want = n ? n : 1;
-        if (want <= size && 4 * want > 3 * size) {
+        if (pymt__realloc_keeps(want, size)) {
             PYMT_TRACK_RESIZE(p, size, want);
             return p;
         }

@@ -105,6 +105,11 @@ static inline size_t pymt__class_to_size(unsigned c) {
     unsigned i = c - PYMT__NCLASSES;
     return (size_t)(5u + (i & 3u)) << (7u + (i >> 2));
 }
+/* pymalloc's realloc rule: a pool block of size bytes stays in place for a request of want
+ * (1..) bytes when it fits and shrinks the block by less than a quarter. */
+static inline bool pymt__realloc_keeps(size_t want, size_t size) {
+    return want <= size && 4 * want > 3 * size;
+}
 
 /* nelem * elsize for a calloc: false, with errno ENOMEM, when it overflows or exceeds
  * PTRDIFF_MAX (the limit every pymt size obeys). */

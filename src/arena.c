@@ -1,21 +1,22 @@
-/* arena.c: arenas (1 MiB, 1 MiB-aligned mappings that the pool core carves into 64 pools of
- * 16 KiB), the arena map that answers "is this pointer ours?" without a lock, and the arena
- * reserve.
+/* arena.c: arenas (1 MiB, 1 MiB-aligned, carved by the pool core into 64 pools of 16 KiB),
+ * the arena range and the pool tags that answer "is this pointer ours, and of which class?"
+ * without a lock (arena.h), and the arena reserve.
  *
- *   arena: 1 MiB, 1 MiB-aligned; pool and arena of a block by masking the address
- *   +---------+---------+---------+-- ... --+----------+
- *   | pool 0  | pool 1  | pool 2  |         | pool 63  |   64 pools x 16 KiB
- *   +---------+---------+---------+-- ... --+----------+
- *   metadata (pymt__arena) in a separate table of PYMT__MAX_ARENAS slots, reserved with
- *   MAP_NORESERVE at init, touched only as arenas are used, never freed.
+ *   the range, reserved at init (PROT_NONE; up to 256 GiB of address space, no memory):
+ *   +----------+----------+----------+-- ... --+-------------+
+ *   | slot 0   | slot 1   | slot 2   |         | slot n-1    |   1 MiB each; a slot's memory is
+ *   +----------+----------+----------+-- ... --+-------------+   mapped while its arena lives
+ *   arena: | pool 0 | pool 1 | ... | pool 63 |   pool and arena of a block by masking the address
+ *   metadata (pymt__arena) in a separate table with a record per slot, reserved with
+ *   MAP_NORESERVE at init, touched only as slots are used, never freed.
  *
  * Life of an arena: UNUSED slot -> ACTIVE (mapped, on its core's lists; core lock), or MEDIUM
  * (mapped, one medium class's run of blocks: medium.c) -> when all its pools (blocks) are free
- * its owner unlinks it and marks it RETIRING -> pymt__arena_retire, outside the lock: either
- * RESERVE (pages discarded with MADV_DONTNEED, pushed on the lock-free reserve stack, still in
- * the arena map) or unmapped (map entry cleared first, then munmap, then the slot is
- * pushed on the lock-free free-slot stack). The core takes arenas back from the reserve, then
- * slots from the free-slot stack, under its lock.
+ * its owner unlinks it and marks it RETIRING -> pymt__arena_retire, outside the lock: its tags
+ * cleared, then either RESERVE (pages discarded with MADV_DONTNEED, pushed on the lock-free
+ * reserve stack) or unmapped (PROT_NONE again, then the slot is pushed on the lock-free
+ * free-slot stack). The core takes arenas back from the reserve, then slots from the free-slot
+ * stack, then never-used slots, under its lock.
  *
  * Lock-free stacks (ConcurrencyKit ck_stack through lfstack.c): pushes come from any thread
  * without a lock; pops and take-alls happen only under arena_mutex (the arena layer's own lock,
@@ -25,10 +26,11 @@
  * CAS). Entries are the metadata objects, which are never
  * unmapped, so a stale next pointer is never a dangling one.
  *
- * Huge pages (PYMT_HUGEPAGES=1): arenas are mapped two at a time, 2 MiB-aligned, advised
- * MADV_HUGEPAGE. The kernel backs a range with a huge page at the first touch only when the
- * whole aligned 2 MiB lies in one mapping, which an arena mapped on its own never does; the
- * second arena of a pair waits in arena_half until the core needs one.
+ * Huge pages (PYMT_HUGEPAGES=1): never-used slots are mapped two at a time (the range is 2 MiB
+ * aligned, so an even slot and the next make an aligned 2 MiB), advised MADV_HUGEPAGE. The
+ * kernel backs a range with a huge page at the first touch only when the whole aligned 2 MiB
+ * lies in one mapping, which an arena mapped on its own never is; the second slot of a pair
+ * waits, mapped, in arena_half until the core needs one.
  *
  * Never calls malloc. */
 #include "arena.h"
@@ -40,19 +42,23 @@
 #include "os.h"
 #include "track.h"
 
-#define PYMT__MAX_ARENAS (1u << 18) /* 256 GiB of pool memory */
+#define RANGE_MIN ((size_t)64 << 20) /* the least range init accepts */
 
-_Atomic uint64_t pymt__arena_map[PYMT__MAP_WORDS];
+_Atomic uintptr_t pymt__range_base;
+_Atomic size_t pymt__range_size;
+_Atomic uint8_t pymt__pool_tags[PYMT__TAGS];
 
 static pthread_mutex_t arena_mutex = PTHREAD_MUTEX_INITIALIZER; /* pops, slots, arena_half */
-static pymt__arena *arena_table;   /* PYMT__MAX_ARENAS slots; set once at init */
+static pymt__arena *arena_table;   /* a record per slot of the range; set once at init */
+static uint32_t arena_slots;       /* slots in the range; set once at init */
+static _Atomic size_t slots_mapped; /* slots with memory (arenas, the reserve, arena_half) */
 /* slots handed out so far: written under arena_mutex (release, after the slot's index);
  * validators under any core lock read it (acquire) */
 static _Atomic uint32_t arena_table_used;
 static ck_stack_t arena_reserve;   /* RESERVE arenas; pushed lock-free, popped under lock */
 static ck_stack_t arena_free_slots;/* UNUSED slots that once had memory; same discipline */
-static void *arena_half;           /* huge pages: a pair's second arena, not handed out
-                                      (arena_mutex) */
+static pymt__arena *arena_half;    /* huge pages: a pair's second slot, mapped, not handed
+                                      out (arena_mutex) */
 static bool arena_hugepages;       /* set once at init */
 static unsigned arena_reserve_max; /* set once at init */
 
@@ -68,18 +74,29 @@ static pymt__arena *arena_of_link(ck_stack_entry_t *e) {
 bool pymt__arena_init(bool hugepages, unsigned reserve) {
     arena_hugepages = hugepages;
     arena_reserve_max = reserve;
-    arena_table = pymt__os_reserve(sizeof(pymt__arena) * PYMT__MAX_ARENAS);
-    return arena_table != NULL;
+    size_t size;
+    void *base = pymt__os_reserve_range(PYMT__RANGE_MAX, RANGE_MIN, 2 * PYMT__ARENA_SIZE, &size);
+    if (base == NULL)
+        return false;
+    arena_table = pymt__os_reserve(sizeof(pymt__arena) * (size >> PYMT__ARENA_BITS));
+    if (arena_table == NULL) {
+        pymt__os_unmap(base, size);
+        return false;
+    }
+    arena_slots = (uint32_t)(size >> PYMT__ARENA_BITS);
+    pymt__store_relaxed(&pymt__range_base, (uintptr_t)base);
+    pymt__store_relaxed(&pymt__range_size, size);
+    return true;
 }
 
-static void arena_map_set(uintptr_t base, bool on) {
-    uint64_t bit = (uint64_t)1 << ((base >> PYMT__ARENA_BITS) & 63);
-    _Atomic uint64_t *w = &pymt__arena_map[base >> (PYMT__ARENA_BITS + 6)];
-    /* pairs with the acquire in pymt__arena_lookup */
-    if (on)
-        pymt__fetch_or_release(w, bit);
-    else
-        pymt__fetch_and_release(w, ~bit);
+static uintptr_t slot_address(uint32_t index) {
+    return pymt__load_relaxed(&pymt__range_base) + ((uintptr_t)index << PYMT__ARENA_BITS);
+}
+
+/* The tags of a's 64 pools back to 0 (a RETIRING arena: no block of it is live or cached). */
+static void tags_clear(const pymt__arena *a) {
+    for (unsigned k = 0; k < PYMT__POOLS_PER_ARENA; k++)
+        pymt__pool_tag_clear((const char *)a->address + k * PYMT__POOL_SIZE);
 }
 
 static void counter_max(_Atomic size_t *hw, size_t v) {
@@ -88,21 +105,80 @@ static void counter_max(_Atomic size_t *hw, size_t v) {
     }
 }
 
-/* Memory for one arena. arena_mutex held. */
-static void *arena_map_locked(void) {
-    if (!arena_hugepages)
-        return pymt__os_map_aligned(PYMT__ARENA_SIZE, PYMT__ARENA_SIZE);
-    void *mem = arena_half;
-    if (mem != NULL) {
-        arena_half = NULL;
-        return mem;
-    }
-    mem = pymt__os_map_aligned(2 * PYMT__ARENA_SIZE, 2 * PYMT__ARENA_SIZE);
-    if (mem == NULL)
+/* Map n slots from at, as far as RLIMIT_AS allows: the slots already mapped count as mappings
+ * of their own (pymt__os_space_allows), so the range, which the kernel counted whole when it
+ * was reserved, never lets the pools grow past a limit set later. */
+static bool slot_commit(uintptr_t at, uint32_t n) {
+    size_t inside = pymt__load_relaxed(&slots_mapped) << PYMT__ARENA_BITS;
+    if (!pymt__os_space_allows(n * PYMT__ARENA_SIZE, inside) ||
+        !pymt__os_commit((void *)at, n * PYMT__ARENA_SIZE))
+        return false;
+    pymt__fetch_add_relaxed(&slots_mapped, n);
+    return true;
+}
+
+/* The next never-used slot with its memory mapped, or two with huge pages (the second waits in
+ * arena_half). arena_mutex held. NULL + ENOMEM when the range has no such slot left or the
+ * kernel refuses. */
+static pymt__arena *slot_fresh_locked(void) {
+    uint32_t used = pymt__load_relaxed(&arena_table_used), n = arena_hugepages ? 2 : 1;
+    if (used + n > arena_slots || !slot_commit(slot_address(used), n)) {
+        errno = ENOMEM;
         return NULL;
-    (void)pymt__os_advise_huge(mem, 2 * PYMT__ARENA_SIZE); /* refused: plain pages */
-    arena_half = (char *)mem + PYMT__ARENA_SIZE;
-    return mem;
+    }
+    if (arena_hugepages) /* refused: plain pages */
+        (void)pymt__os_advise_huge((void *)slot_address(used), n * PYMT__ARENA_SIZE);
+    for (uint32_t i = 0; i < n; i++) {
+        arena_table[used + i].index = used + i;
+        arena_table[used + i].address = slot_address(used + i);
+    }
+    /* pairs with the acquires in the validators */
+    pymt__store_release(&arena_table_used, used + n);
+    if (n == 2)
+        arena_half = &arena_table[used + 1];
+    return &arena_table[used];
+}
+
+/* A recycled slot with its memory mapped, or NULL: none (*refused false), or the kernel
+ * refused (*refused true, errno ENOMEM). */
+static pymt__arena *slot_recycled_locked(bool *refused) {
+    *refused = false;
+    ck_stack_entry_t *e = pymt__ck_pop_upmc(&arena_free_slots);
+    if (e == NULL)
+        return NULL;
+    pymt__tsan_acquire(&arena_free_slots); /* pairs with the release in slot_release */
+    pymt__arena *a = arena_of_link(e);
+    if (!slot_commit(slot_address(a->index), 1)) {
+        *refused = true;
+        pymt__tsan_release(&arena_free_slots);
+        pymt__ck_push_upmc(&arena_free_slots, &a->link);
+        return NULL;
+    }
+    a->address = slot_address(a->index);
+    if (arena_hugepages) /* joins its pair's other half when that is mapped */
+        (void)pymt__os_advise_huge((void *)a->address, PYMT__ARENA_SIZE);
+    return a;
+}
+
+/* A slot with its memory mapped (address set, state UNUSED): the half a huge-page pair left,
+ * a recycled slot, else a never-used one; with huge pages never-used pairs come before
+ * recycled slots, which are single (an aligned pair only while the range has never-used
+ * slots left). arena_mutex held. NULL + ENOMEM when the range is full or the kernel refuses. */
+static pymt__arena *slot_take_locked(void) {
+    pymt__arena *a = arena_half;
+    if (a != NULL) {
+        arena_half = NULL;
+        return a;
+    }
+    bool refused;
+    if (arena_hugepages) {
+        a = slot_fresh_locked();
+        return a != NULL ? a : slot_recycled_locked(&refused);
+    }
+    a = slot_recycled_locked(&refused);
+    if (a != NULL || refused)
+        return a;
+    return slot_fresh_locked();
 }
 
 static pymt__arena *arena_new(uint32_t state);
@@ -118,7 +194,7 @@ pymt__arena *pymt__arena_new_locked(uint32_t state) {
 
 /* pymt__arena_new_locked with arena_mutex held. */
 static pymt__arena *arena_new(uint32_t state) {
-    /* 1. a reserve arena: already mapped and in the map, pages discarded (read as zero) */
+    /* 1. a reserve arena: still mapped, pages discarded (read as zero), tags clear */
     ck_stack_entry_t *e = pymt__ck_pop_upmc(&arena_reserve);
     if (e != NULL) {
         pymt__tsan_acquire(&arena_reserve); /* pairs with the release in pymt__arena_retire */
@@ -132,38 +208,10 @@ static pymt__arena *arena_new(uint32_t state) {
         a->nextarena = a->prevarena = NULL;
         return a;
     }
-    /* 2. a slot: recycled, else the next never-used one */
-    pymt__arena *a;
-    e = pymt__ck_pop_upmc(&arena_free_slots);
-    if (e != NULL) {
-        pymt__tsan_acquire(&arena_free_slots); /* pairs with the release in pymt__arena_unmap_retiring */
-        a = arena_of_link(e);
-    } else if (pymt__load_relaxed(&arena_table_used) < PYMT__MAX_ARENAS) {
-        uint32_t used = pymt__load_relaxed(&arena_table_used);
-        a = &arena_table[used];
-        a->index = used;
-        /* pairs with the acquires in the validators */
-        pymt__store_release(&arena_table_used, used + 1);
-    } else {
-        errno = ENOMEM;
+    /* 2. a slot, its memory mapped */
+    pymt__arena *a = slot_take_locked();
+    if (a == NULL)
         return NULL;
-    }
-    void *mem = arena_map_locked();
-    if (mem != NULL && ((uintptr_t)mem >> 48) != 0) {
-        /* outside the map's reach: never happens without a hint above 47 bits */
-        pymt__os_unmap(mem, PYMT__ARENA_SIZE);
-        mem = NULL;
-    }
-    if (mem == NULL) {
-        a->address = 0;
-        pymt__store_relaxed(&a->state, PYMT__ARENA_UNUSED);
-        pymt__tsan_release(&arena_free_slots);
-        pymt__ck_push_upmc(&arena_free_slots, &a->link);
-        errno = ENOMEM;
-        return NULL;
-    }
-    a->address = (uintptr_t)mem;
-    arena_map_set(a->address, true);
     pymt__store_relaxed(&a->state, state);
     a->freepools = NULL;
     a->ncarved = 0;
@@ -175,25 +223,30 @@ static pymt__arena *arena_new(uint32_t state) {
     return a;
 }
 
-void pymt__arena_unmap_retiring(pymt__arena *a) {
-    uintptr_t base = a->address;
-    /* cleared before munmap: once the range can belong to someone else, no free() of a pointer
-     * in it may take it for ours */
-    arena_map_set(base, false);
-    PYMT_TRACK_RELEASE(base, PYMT__ARENA_SIZE);
-    pymt__os_unmap((void *)base, PYMT__ARENA_SIZE);
+/* a's memory back to the kernel and its slot on the free-slot stack (a is RETIRING, its tags
+ * clear, or arena_half). */
+static void slot_release(pymt__arena *a) {
+    PYMT_TRACK_RELEASE(a->address, PYMT__ARENA_SIZE);
+    pymt__os_decommit((void *)a->address, PYMT__ARENA_SIZE);
+    pymt__fetch_sub_relaxed(&slots_mapped, 1);
     a->address = 0;
     pymt__store_relaxed(&a->state, PYMT__ARENA_UNUSED);
+    pymt__tsan_release(&arena_free_slots); /* pairs with the acquire in slot_take_locked */
+    pymt__ck_push_upmc(&arena_free_slots, &a->link);
+}
+
+void pymt__arena_unmap_retiring(pymt__arena *a) {
+    tags_clear(a);
     pymt__fetch_sub_relaxed(&arenas_current, 1);
     pymt__fetch_add_relaxed(&arenas_reclaimed_total, 1);
-    pymt__tsan_release(&arena_free_slots); /* pairs with the acquire in pymt__arena_new_locked */
-    pymt__ck_push_upmc(&arena_free_slots, &a->link);
+    slot_release(a);
 }
 
 void pymt__arena_retire(pymt__arena *a) {
     pymt__assert(pymt__load_relaxed(&a->state) == PYMT__ARENA_RETIRING);
     size_t had = pymt__fetch_add_relaxed(&arenas_reserve_n, 1);
     if (had < arena_reserve_max) {
+        tags_clear(a);
         PYMT_TRACK_RELEASE(a->address, PYMT__ARENA_SIZE);
         pymt__os_discard((void *)a->address, PYMT__ARENA_SIZE);
         pymt__store_relaxed(&a->state, PYMT__ARENA_RESERVE);
@@ -223,7 +276,7 @@ size_t pymt__arena_trim_locked(void) {
     }
     if (arena_half != NULL) {
         /* resident when its pair got a huge page */
-        pymt__os_unmap(arena_half, PYMT__ARENA_SIZE);
+        slot_release(arena_half);
         arena_half = NULL;
         released += PYMT__ARENA_SIZE;
     }
@@ -268,17 +321,19 @@ bool pymt__arena_check_locked(const pymt__arena *a) {
         &arena_table[a->index] != a)
         return false;
     uint32_t state = pymt__load_relaxed(&a->state);
-    if (state == PYMT__ARENA_MEDIUM) /* its header and blocks: pymt__medium_check */
-        return a->address != 0 && (a->address & PYMT__ARENA_MASK) == 0 &&
-               pymt__arena_lookup((const void *)a->address);
+    if (state == PYMT__ARENA_MEDIUM) /* its header, tags and blocks: pymt__medium_check */
+        return a->address == slot_address(a->index);
     if (state != PYMT__ARENA_ACTIVE)
         return state <= PYMT__ARENA_RESERVE;
-    if (a->address == 0 || (a->address & PYMT__ARENA_MASK) != 0 ||
-        !pymt__arena_lookup((const void *)a->address))
+    if (a->address != slot_address(a->index))
         return false;
     if (a->ncarved > PYMT__POOLS_PER_ARENA || a->nfreepools > PYMT__POOLS_PER_ARENA ||
         a->nfreepools < PYMT__POOLS_PER_ARENA - a->ncarved)
         return false;
+    /* carved pools have a tag, the others none */
+    for (uint32_t k = 0; k < PYMT__POOLS_PER_ARENA; k++)
+        if ((pymt__pool_tag((const char *)a->address + k * PYMT__POOL_SIZE) != 0) != (k < a->ncarved))
+            return false;
     /* the free-pool list holds exactly the carved pools that are free */
     uint32_t listed = 0;
     for (const pymt__pool *p = a->freepools; p != NULL; p = p->nextpool) {

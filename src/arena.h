@@ -4,22 +4,43 @@
 
 #include "types.h"
 
-/* The arena map: "is this pointer in one of our arenas?" without the lock. One bit per 1 MiB of
- * the 48-bit user address space: 2^28 bits = 32 MiB of BSS, zero pages the kernel maps only
- * where arenas live (one 4 KiB page of bits covers 32 GiB of addresses), so a lookup is one
- * load from a line shared by every arena within 512 MiB. A bit is set (release) when an arena is
- * mapped and cleared before it is unmapped; readers use acquire loads. The arena object is found
- * through the pool header (pool->arena) once a pointer is known to be ours. */
-#define PYMT__MAP_WORDS ((size_t)1 << (48 - PYMT__ARENA_BITS - 6))
-extern _Atomic uint64_t pymt__arena_map[PYMT__MAP_WORDS];
+/* The arena range: every arena lives in one reservation of address space made at init,
+ * [base, base + size), slot i of the arena table at base + i MiB; the range is PROT_NONE except
+ * where an arena is mapped. "Is this pointer ours?" is then a subtraction and a compare, and the
+ * pool tags, one byte per 16 KiB of the range in BSS (zero pages the kernel maps only where
+ * pools live: one 4 KiB page of tags covers 64 MiB), give a pool block's class with one more
+ * load. A tag is the class + 1 of the pool it covers, 0 while the pool has never been carved
+ * (or its arena is gone): written under the lock of the pool's owner (a core's, a medium
+ * class's) while the pool holds no live block, read by free() of a live block, so the read never
+ * races with the write; relaxed atomics for readers of wild pointers. base and size are written
+ * once at init (before, both 0: nothing is in the range). */
+#define PYMT__RANGE_MAX ((size_t)1 << 38) /* 256 GiB: 2^18 arena slots */
+#define PYMT__TAGS (PYMT__RANGE_MAX >> PYMT__POOL_BITS)
+extern PYMT__HIDDEN _Atomic uintptr_t pymt__range_base;
+extern PYMT__HIDDEN _Atomic size_t pymt__range_size;
+extern PYMT__HIDDEN _Atomic uint8_t pymt__pool_tags[PYMT__TAGS];
 
+/* p's pool tag: class + 1 of p's pool when p is in a carved pool of an arena, else 0. */
+static inline unsigned pymt__pool_tag(const void *p) {
+    uintptr_t d = (uintptr_t)p - pymt__load_relaxed(&pymt__range_base);
+    if (pymt__unlikely(d >= pymt__load_relaxed(&pymt__range_size)))
+        return 0;
+    return pymt__load_relaxed(&pymt__pool_tags[d >> PYMT__POOL_BITS]);
+}
+/* Is p in a pool of either tier that has been carved since its arena was mapped? (Blocks of the
+ * pools, free or live, and the headers: callers check alignment where it matters.) */
 static inline bool pymt__arena_lookup(const void *p) {
-    uintptr_t w = (uintptr_t)p >> (PYMT__ARENA_BITS + 6);
-    if (pymt__unlikely(w >= PYMT__MAP_WORDS))
-        return false;
-    /* pairs with the release in arena_map_set */
-    uint64_t bits = pymt__load_acquire(&pymt__arena_map[w]);
-    return (bits >> (((uintptr_t)p >> PYMT__ARENA_BITS) & 63)) & 1;
+    return pymt__pool_tag(p) != 0;
+}
+/* The tag of the pool at address pool (in the range): the owner's lock held, no live block in
+ * the pool. */
+static inline void pymt__pool_tag_set(const void *pool, unsigned c) {
+    uintptr_t d = (uintptr_t)pool - pymt__load_relaxed(&pymt__range_base);
+    pymt__store_relaxed(&pymt__pool_tags[d >> PYMT__POOL_BITS], (uint8_t)(c + 1));
+}
+static inline void pymt__pool_tag_clear(const void *pool) {
+    uintptr_t d = (uintptr_t)pool - pymt__load_relaxed(&pymt__range_base);
+    pymt__store_relaxed(&pymt__pool_tags[d >> PYMT__POOL_BITS], 0);
 }
 
 /* One-time set-up (the slot table), from init: hugepages maps arenas in 2 MiB-aligned pairs
@@ -34,7 +55,8 @@ pymt__arena *pymt__arena_new_locked(uint32_t state);
 /* Dispose of an arena the core unlinked (state RETIRING), outside the core lock: into the
  * reserve (pages discarded) while it has room, else unmapped. Lock-free. */
 void pymt__arena_retire(pymt__arena *a);
-/* Clear the map entry of a RETIRING arena and unmap it; the slot goes to the free-slot stack. */
+/* Clear the tags of a RETIRING (or RESERVE) arena and unmap it (the range keeps its place);
+ * the slot goes to the free-slot stack. */
 void pymt__arena_unmap_retiring(pymt__arena *a);
 /* Unmap every reserve arena (pymt_trim). Returns bytes released. Core lock held. */
 size_t pymt__arena_trim_locked(void);
@@ -48,8 +70,9 @@ void pymt__arena_atfork_child(void);
  * pool header's arena pointer before the core follows it.) Core lock held. */
 bool pymt__arena_is_record_locked(const pymt__arena *a);
 
-/* Validator: a's record is consistent with its state (an ACTIVE arena is mapped, in the map,
- * its counts within bounds, its free-pool list as long as the pools it counts carved and free).
+/* Validator: a's record is consistent with its state (an ACTIVE arena is mapped at its slot's
+ * address, its counts within bounds, exactly its carved pools tagged, its free-pool list as
+ * long as the pools it counts carved and free).
  * Core lock held. */
 bool pymt__arena_check_locked(const pymt__arena *a);
 /* Calls f(a, ctx) for every arena in state, in slot order (validators, stats), with the locks

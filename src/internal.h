@@ -42,6 +42,9 @@ static const bool pymt__config_medium = !PYMT_CONFIG_NO_MEDIUM; /* the medium ti
 #define pymt__likely(x) __builtin_expect(!!(x), 1)
 #define pymt__unlikely(x) __builtin_expect(!!(x), 0)
 #define PYMT__NOINLINE __attribute__((noinline))
+/* On a variable the fast paths read: defined in this module, so a position-independent load of
+ * it is one RIP-relative instruction rather than a GOT load and then the load. */
+#define PYMT__HIDDEN __attribute__((visibility("hidden")))
 #define PYMT__COLD __attribute__((cold))
 #define PYMT__TLS __thread __attribute__((tls_model("initial-exec")))
 

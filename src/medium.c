@@ -21,7 +21,6 @@
 #include "medium.h"
 
 #include <errno.h>
-#include <string.h>
 
 #include "track.h"
 
@@ -118,9 +117,10 @@ static pymt__pool *arena_fresh(unsigned c) {
     h->freeblock = NULL;
     h->nextpool = h->prevpool = NULL;
     h->arena = a;
-    /* every 16 KiB slot of the arena says c: free() finds a block's class where it finds a
+    /* every 16 KiB of the arena is tagged c: free() finds a block's class where it finds a
      * pool block's (pymt__block_class) */
-    memset(pymt__arena_classes(h), (int)c, PYMT__POOLS_PER_ARENA);
+    for (unsigned k = 0; k < PYMT__POOLS_PER_ARENA; k++)
+        pymt__pool_tag_set((char *)h + k * PYMT__POOL_SIZE, c);
     PYMT_TRACK_POOL_INIT((char *)h + MEDIUM_HEAD, PYMT__ARENA_SIZE - MEDIUM_HEAD);
     return h;
 }
@@ -277,9 +277,8 @@ static bool arena_ok(const pymt__pool *h, unsigned c, const pymt__arena *a) {
     size_t size = pymt__class_to_size(c);
     if ((uintptr_t)h != a->address || h->arena != a || h->szidx != c)
         return false;
-    const uint8_t *table = pymt__arena_classes(h);
     for (unsigned k = 0; k < PYMT__POOLS_PER_ARENA; k++)
-        if (table[k] != c)
+        if (pymt__pool_tag((const char *)h + k * PYMT__POOL_SIZE) != c + 1)
             return false;
     if (h->nextoffset < MEDIUM_HEAD || h->nextoffset > PYMT__ARENA_SIZE ||
         (h->nextoffset - MEDIUM_HEAD) % size != 0)

@@ -26,7 +26,7 @@
 
 /* Above 512 and at most this, a request is a medium one: PYMT__MEDIUM_MAX with the tier on,
  * PYMT__SMALL_MAX (no medium request) with it off. Set once by init. */
-extern _Atomic size_t pymt__medium_max;
+extern PYMT__HIDDEN _Atomic size_t pymt__medium_max;
 /* Relaxed: a thread may ask before init has run (512 then), and init's store is the only one. */
 static inline size_t pymt__medium_limit(void) {
     return pymt__load_relaxed(&pymt__medium_max);

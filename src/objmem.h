@@ -4,8 +4,8 @@
  *   malloc: 1..512 bytes, and 513 bytes to the medium ceiling while the tier is on -> pop
  *           the thread's bin of the class; anything else, or an empty bin -> the slow path,
  *           which goes through object memory's backend table (init.h)
- *   free:   a pool block (arena map) -> push on the thread's bin; anything else, or a full bin
- *           -> the slow path, through the table
+ *   free:   a pool block (its pool tag, arena.h) -> push on the thread's bin; anything else
+ *           (tag 0: its bin is always full), or a full bin -> the slow path, through the table
  * No mode is tested here: in every mode but pymalloc with caches the bins are empty with max 0,
  * so every call takes the slow path, and the table there says what the mode does.
  * This is the one internal header a client may include: the CPython adaptors
@@ -34,7 +34,7 @@ static inline void *pymt__objmem_pop(size_t n) {
 }
 /* push: p on the thread's bin of its class when p is a pool block and the bin has room. */
 static inline bool pymt__objmem_push(void *p) {
-    return pymt__likely(pymt__arena_lookup(p)) && pymt__likely(pymt__tcache_push(p, pymt__block_class(p)));
+    return pymt__likely(pymt__tcache_push_tagged(p, pymt__pool_tag(p)));
 }
 
 /* pymt_object_malloc. */

@@ -1,20 +1,20 @@
 /* os.c: the only file that talks to the kernel: mmap, munmap, madvise, page size, and the
  * random bytes of the hardened mode's secrets (getrandom).
- * Arenas are 1 MiB and 1 MiB-aligned: pymt__os_map_aligned first asks for exactly one arena
- * near the last one (usually aligned for free), and otherwise maps twice the size and unmaps
- * the unaligned head and tail. Errors return NULL; errno is ENOMEM. Nothing here locks. */
+ * Arenas live in one range reserved at init (pymt__os_reserve_range: PROT_NONE, aligned by
+ * mapping the size plus the alignment and unmapping the head and tail) and are committed and
+ * decommitted in place with MAP_FIXED mappings over it. Errors return NULL or false; errno is
+ * ENOMEM. Nothing here locks. */
 #include "os.h"
 
-#include "atomic.h"
-
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
-
-static _Atomic uintptr_t os_next_hint; /* where the next aligned mapping may land; a guess only */
+#include <unistd.h>
 
 void *pymt__os_reserve(size_t size) {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -26,36 +26,65 @@ void *pymt__os_reserve(size_t size) {
     return p;
 }
 
-void *pymt__os_map_aligned(size_t size, size_t align) {
-    uintptr_t hint = pymt__load_relaxed(&os_next_hint);
-    if (hint != 0) {
-        void *p = mmap((void *)hint, size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        if (((uintptr_t)p & (align - 1)) == 0) {
-            pymt__store_relaxed(&os_next_hint, (uintptr_t)p + size);
-            return p;
-        }
-        munmap(p, size);
+void *pymt__os_reserve_range(size_t size, size_t min, size_t align, size_t *got) {
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
+        while (size > min && size > lim.rlim_cur / 4)
+            size /= 2;
+    for (; size >= min; size /= 2) {
+        char *raw = mmap(NULL, size + align, PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (raw == MAP_FAILED)
+            continue;
+        uintptr_t base = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+        size_t head = base - (uintptr_t)raw;
+        if (head)
+            munmap(raw, head);
+        if (align - head)
+            munmap((char *)base + size, align - head);
+        *got = size;
+        return (void *)base;
     }
-    size_t span = size + align;
-    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) {
+    errno = ENOMEM;
+    return NULL;
+}
+
+bool pymt__os_space_allows(size_t size, size_t inside) {
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_AS, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY)
+        return true;
+    /* the address space's size in pages: the first number of /proc/self/statm */
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return true;
+    char buf[64];
+    ssize_t got = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (got <= 0)
+        return true;
+    size_t pages = 0;
+    for (ssize_t i = 0; i < got && buf[i] >= '0' && buf[i] <= '9'; i++)
+        pages = pages * 10 + (size_t)(buf[i] - '0');
+    if (pages * (size_t)sysconf(_SC_PAGESIZE) + inside + size <= lim.rlim_cur)
+        return true;
+    errno = ENOMEM;
+    return false;
+}
+
+bool pymt__os_commit(void *p, size_t size) {
+    void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                   -1, 0);
+    if (q == MAP_FAILED) {
         errno = ENOMEM;
-        return NULL;
+        return false;
     }
-    uintptr_t base = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
-    size_t head = base - (uintptr_t)raw;
-    size_t tail = span - head - size;
-    if (head)
-        munmap(raw, head);
-    if (tail)
-        munmap((char *)base + size, tail);
-    pymt__store_relaxed(&os_next_hint, base + size);
-    return (void *)base;
+    return true;
+}
+
+void pymt__os_decommit(void *p, size_t size) {
+    /* mapped over, not unmapped: the range stays ours, so no one else's mapping lands in it */
+    (void)mmap(p, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+               0);
 }
 
 void pymt__os_unmap(void *p, size_t size) {

@@ -9,8 +9,24 @@
 /* Map size bytes of zeroed read-write memory without reserving swap (for large sparse metadata
  * tables); NULL + ENOMEM on failure. */
 void *pymt__os_reserve(size_t size);
-/* Map size bytes aligned to align (a power of two >= the page size). */
-void *pymt__os_map_aligned(size_t size, size_t align);
+/* Reserve address space without memory behind it (PROT_NONE, no swap): the largest of size,
+ * size/2, size/4 ... down to min that the kernel grants (and that RLIMIT_AS leaves room for:
+ * at most a quarter of the limit), aligned to align (a power of two >= the page size); *got
+ * is the size granted. NULL + ENOMEM when not even min is granted. */
+void *pymt__os_reserve_range(size_t size, size_t min, size_t align, size_t *got);
+/* Would RLIMIT_AS let the process map size more bytes, counting inside bytes already mapped
+ * inside reserved ranges as if they were mappings of their own? Asked before committing memory
+ * inside a reserved range, which the kernel does not count against the limit (the range
+ * counted whole when it was reserved): memory mapped there is held to the limit as a new
+ * mapping would be, so a program under a limit gets ENOMEM from pymt as it would from the
+ * kernel (a little early: the range's mapped part counts twice). True when there is no limit
+ * or the address space's size cannot be read; false sets errno to ENOMEM. */
+bool pymt__os_space_allows(size_t size, size_t inside);
+/* Back [p, p+size), inside a reserved range, with fresh zeroed read-write pages; false + ENOMEM
+ * when the kernel refuses (the range stays reserved). */
+bool pymt__os_commit(void *p, size_t size);
+/* Give [p, p+size) back to the kernel, keeping it reserved (PROT_NONE again). */
+void pymt__os_decommit(void *p, size_t size);
 void pymt__os_unmap(void *p, size_t size);
 /* Ask for transparent huge pages on [p, p+size) (MADV_HUGEPAGE); false if refused. */
 bool pymt__os_advise_huge(void *p, size_t size);

@@ -136,11 +136,19 @@ PYMT__NOINLINE static void preload_foreign_free(void *p) {
     pymt__table_override_large->free(pymt__table_override_large->ctx, p);
 }
 
-PRELOAD_API void free(void *p) {
-    if (pymt__arena_lookup(p)) /* false for NULL */
-        preload_pool_free(p);
+/* free() when the bin of p's pool tag refused it: a pool block whose bin is full, or anything
+ * else (tag 0), NULL included. */
+PYMT__NOINLINE static void preload_free_miss(void *p) {
+    if (pymt__arena_lookup(p))
+        preload_pool_free_slow(p);
     else if (p)
         preload_foreign_free(p);
+}
+
+PRELOAD_API void free(void *p) {
+    if (pymt__likely(pymt__tcache_push_tagged(p, pymt__pool_tag(p))))
+        return;
+    preload_free_miss(p);
 }
 
 PRELOAD_API void *calloc(size_t nelem, size_t elsize) {

@@ -348,10 +348,11 @@ static pymt__pool *pool_new_locked(core *k, unsigned c) {
         pool->szidx = c;
         pool->freeblock = NULL;
         pool->nextoffset = (uint32_t)head;
-        pymt__arena_classes(pool)[((uintptr_t)pool >> PYMT__POOL_BITS) &
-                                  (PYMT__POOLS_PER_ARENA - 1)] = (uint8_t)c;
         PYMT_TRACK_POOL_INIT((char *)pool + head, PYMT__POOL_SIZE - head);
     }
+    /* also when szidx already says c: a pool carved in an arena from the reserve reads szidx
+     * 0 from its discarded page, and its tag was cleared at retirement */
+    pymt__pool_tag_set(pool, c);
     pool->count = 0;
     k->class_pools[c]++;
     k->class_blocks[c] += pymt__pool_blocks(pool, c);

@@ -15,22 +15,13 @@ static inline pymt__pool *pymt__pool_of(const void *p) {
     return (pymt__pool *)((uintptr_t)p & ~(uintptr_t)PYMT__POOL_MASK);
 }
 
-/* The arena's class table: one byte per pool, the pool's size class, in pool 0 after its header.
- *   pool 0: | header 48 | pad 16 | class table 64 | blocks ...      (blocks start at 128)
- *   pool k: | header 48 | blocks ...                                (blocks start at 48)
- * free() reads a block's class here rather than from its pool header: pool headers sit at
- * 16 KiB-aligned addresses, which share a handful of cache sets, so with a few hundred pools in
- * use every header read missed L2; the tables of all arenas fit in a few lines. An entry is
- * written under the core lock while its pool holds no live block, and read by free() of a live
- * block of that pool, so the read never races with the write. */
-#define PYMT__ARENA_TABLE_OFFSET 64u
+/* Pool 0 of an arena keeps the core index after its header (below); its blocks start at 128.
+ *   pool 0: | header 48 | core 1 | pad 79 | blocks ...      (blocks start at 128)
+ *   pool k: | header 48 | blocks ...                        (blocks start at 48)
+ * free() reads a block's class from the pool tags (arena.h), not from its pool header: pool
+ * headers sit at 16 KiB-aligned addresses, which share a handful of cache sets, so with a few
+ * hundred pools in use every header read missed L2; the tags of 64 MiB of pools share a page. */
 #define PYMT__POOL0_OVERHEAD 128u
-_Static_assert(PYMT__ARENA_TABLE_OFFSET >= sizeof(struct pymt__pool), "table after the header");
-_Static_assert(PYMT__ARENA_TABLE_OFFSET + PYMT__POOLS_PER_ARENA <= PYMT__POOL0_OVERHEAD,
-               "table before pool 0's blocks");
-static inline uint8_t *pymt__arena_classes(const void *p) {
-    return (uint8_t *)(((uintptr_t)p & ~(uintptr_t)PYMT__ARENA_MASK) + PYMT__ARENA_TABLE_OFFSET);
-}
 /* The index of the core an arena belongs to (pool.c), in the pad of pool 0 after its header:
  * written when a core takes the arena, before any of its blocks is handed out, and not again
  * until the arena is retired, so a thread holding a block of the arena (live, or free in a
@@ -38,7 +29,7 @@ static inline uint8_t *pymt__arena_classes(const void *p) {
 #define PYMT__ARENA_CORE_OFFSET 48u
 #define PYMT__CORES_MAX 16u
 _Static_assert(PYMT__ARENA_CORE_OFFSET >= sizeof(struct pymt__pool) &&
-                   PYMT__ARENA_CORE_OFFSET < PYMT__ARENA_TABLE_OFFSET,
+                   PYMT__ARENA_CORE_OFFSET < PYMT__POOL0_OVERHEAD,
                "core index in pool 0's pad");
 _Static_assert(PYMT__CORES_MAX <= 32, "a core index fits a byte and a 32-bit mask");
 static inline unsigned pymt__arena_core(const void *p) {
@@ -48,8 +39,9 @@ static inline unsigned pymt__arena_core(const void *p) {
 static inline void pymt__arena_core_set(uintptr_t arena, unsigned core) {
     *(uint8_t *)(arena + PYMT__ARENA_CORE_OFFSET) = (uint8_t)core;
 }
+/* The class of p, a pointer into a carved pool (pymt__arena_lookup(p) holds). */
 static inline unsigned pymt__block_class(const void *p) {
-    return pymt__arena_classes(p)[((uintptr_t)p >> PYMT__POOL_BITS) & (PYMT__POOLS_PER_ARENA - 1)];
+    return pymt__pool_tag(p) - 1;
 }
 /* Bytes before the first block of a pool. */
 static inline size_t pymt__pool_overhead(const pymt__pool *pool) {

@@ -84,6 +84,19 @@ static inline bool pymt__tcache_push(void *p, unsigned c) {
     return true;
 }
 
+/* Push block p on the bin of its pool tag (pymt__pool_tag: class + 1, or 0 for the untagged bin,
+ * which is always full); false when the bin is full or not in use. */
+static inline bool pymt__tcache_push_tagged(void *p, unsigned tag) {
+    _Static_assert(offsetof(pymt__tcache_tls, bins) == sizeof(pymt__tbin), "untagged bin first");
+    pymt__tbin *b = (pymt__tbin *)((char *)&pymt__tc + (size_t)tag * sizeof(pymt__tbin));
+    if (pymt__unlikely(!pymt__tbin_room_take(b)))
+        return false;
+    PYMT_TRACK_FREE(p, pymt__class_to_size(tag - 1));
+    pymt__blk_set(p, 0, b->head);
+    b->head = p;
+    return true;
+}
+
 /* A bin's count and bound as the slow paths and stats see them. Another thread (stats) may
  * read a count that mixes an old max with a new room while the owner changes max (clamped at
  * 0); exact when the owner is quiescent. */

@@ -137,7 +137,10 @@ typedef struct pymt__tcache {
 } pymt__tcache;
 
 typedef struct pymt__tcache_tls {
-    pymt__tbin bins[PYMT__NBINS]; /* small classes, then medium ones */
+    /* the bin of pool tag 0 (an address in the arena range but in no carved pool: the slow
+     * path's to judge), always full: room and bound stay 0 */
+    pymt__tbin untagged;
+    pymt__tbin bins[PYMT__NBINS]; /* small classes, then medium ones: the bin of tag c + 1 */
     /* the record once set up; NULL before, and a shared read-only stand-in saying "set-up
      * under way", "not caching" or "exited" otherwise (tcache.c) */
     pymt__tcache *tc;

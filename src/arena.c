@@ -3,9 +3,10 @@
  * without a lock (arena.h), and the arena reserve.
  *
  *   the range, reserved at init (PROT_NONE; up to 256 GiB of address space, no memory):
- *   +----------+----------+----------+-- ... --+-------------+
- *   | slot 0   | slot 1   | slot 2   |         | slot n-1    |   1 MiB each; a slot's memory is
- *   +----------+----------+----------+-- ... --+-------------+   mapped while its arena lives
+ *   +-----------+--------+--------+-- ... --+-----------+
+ *   | tags      | slot 0 | slot 1 |         | slot n-1  |   slots 1 MiB each; a slot's memory
+ *   +-----------+--------+--------+-- ... --+-----------+   is mapped while its arena lives
+ *    16 MiB, sparse (arena.h)
  *   arena: | pool 0 | pool 1 | ... | pool 63 |   pool and arena of a block by masking the address
  *   metadata (pymt__arena) in a separate table with a record per slot, reserved with
  *   MAP_NORESERVE at init, touched only as slots are used, never freed.
@@ -42,15 +43,15 @@
 #include "os.h"
 #include "track.h"
 
-#define RANGE_MIN ((size_t)64 << 20) /* the least range init accepts */
+#define TAGS_BYTES ((size_t)PYMT__TAGS)     /* at the range's base */
+#define RANGE_MIN (TAGS_BYTES + ((size_t)64 << 20)) /* the least range init accepts: 64 slots */
 
-_Atomic uintptr_t pymt__range_base;
-_Atomic size_t pymt__range_size;
-_Atomic uint8_t pymt__pool_tags[PYMT__TAGS];
+_Atomic uintptr_t pymt__range_base = PYMT__RANGE_NONE;
 
 static pthread_mutex_t arena_mutex = PTHREAD_MUTEX_INITIALIZER; /* pops, slots, arena_half */
 static pymt__arena *arena_table;   /* a record per slot of the range; set once at init */
 static uint32_t arena_slots;       /* slots in the range; set once at init */
+static size_t range_bytes;         /* the range's size, tags included; set once at init */
 static _Atomic size_t slots_mapped; /* slots with memory (arenas, the reserve, arena_half) */
 /* slots handed out so far: written under arena_mutex (release, after the slot's index);
  * validators under any core lock read it (acquire) */
@@ -78,19 +79,30 @@ bool pymt__arena_init(bool hugepages, unsigned reserve) {
     void *base = pymt__os_reserve_range(PYMT__RANGE_MAX, RANGE_MIN, 2 * PYMT__ARENA_SIZE, &size);
     if (base == NULL)
         return false;
-    arena_table = pymt__os_reserve(sizeof(pymt__arena) * (size >> PYMT__ARENA_BITS));
-    if (arena_table == NULL) {
+    if ((((uintptr_t)base + size - 1) >> 48) != 0) {
+        /* the depot packs a block address into 48 bits (depot.c); mmap without a hint never
+         * goes there */
+        pymt__os_unmap(base, size);
+        errno = ENOMEM;
+        return false;
+    }
+    uint32_t slots = (uint32_t)((size - TAGS_BYTES) >> PYMT__ARENA_BITS);
+    arena_table = pymt__os_reserve(sizeof(pymt__arena) * slots);
+    if (arena_table == NULL || !pymt__os_commit_sparse(base, TAGS_BYTES)) {
+        if (arena_table != NULL)
+            pymt__os_unmap(arena_table, sizeof(pymt__arena) * slots);
+        arena_table = NULL;
         pymt__os_unmap(base, size);
         return false;
     }
-    arena_slots = (uint32_t)(size >> PYMT__ARENA_BITS);
+    arena_slots = slots;
+    range_bytes = size;
     pymt__store_relaxed(&pymt__range_base, (uintptr_t)base);
-    pymt__store_relaxed(&pymt__range_size, size);
     return true;
 }
 
 static uintptr_t slot_address(uint32_t index) {
-    return pymt__load_relaxed(&pymt__range_base) + ((uintptr_t)index << PYMT__ARENA_BITS);
+    return pymt__load_relaxed(&pymt__range_base) + TAGS_BYTES + ((uintptr_t)index << PYMT__ARENA_BITS);
 }
 
 /* The tags of a's 64 pools back to 0 (a RETIRING arena: no block of it is live or cached). */
@@ -231,7 +243,7 @@ static void slot_release(pymt__arena *a) {
     pymt__fetch_sub_relaxed(&slots_mapped, 1);
     a->address = 0;
     pymt__store_relaxed(&a->state, PYMT__ARENA_UNUSED);
-    pymt__tsan_release(&arena_free_slots); /* pairs with the acquire in slot_take_locked */
+    pymt__tsan_release(&arena_free_slots); /* pairs with the acquire in slot_recycled_locked */
     pymt__ck_push_upmc(&arena_free_slots, &a->link);
 }
 
@@ -297,6 +309,10 @@ void pymt__arena_atfork_child(void) {
      * counters stay as they were (they count mappings, which the child inherited). The forking
      * thread took the mutex in prepare and is the child's only thread. */
     pthread_mutex_unlock(&arena_mutex);
+}
+
+size_t pymt__arena_range_bytes(void) {
+    return range_bytes;
 }
 
 void pymt__arena_counters_get(pymt__arena_counters *out) {

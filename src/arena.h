@@ -1,31 +1,35 @@
-/* arena.h: arenas, the arena map, and the arena reserve (arena.c). */
+/* arena.h: arenas, the arena range and its pool tags, and the arena reserve (arena.c). */
 #ifndef PYMT_ARENA_H
 #define PYMT_ARENA_H
 
 #include "types.h"
 
-/* The arena range: every arena lives in one reservation of address space made at init,
- * [base, base + size), slot i of the arena table at base + i MiB; the range is PROT_NONE except
- * where an arena is mapped. "Is this pointer ours?" is then a subtraction and a compare, and the
- * pool tags, one byte per 16 KiB of the range in BSS (zero pages the kernel maps only where
- * pools live: one 4 KiB page of tags covers 64 MiB), give a pool block's class with one more
- * load. A tag is the class + 1 of the pool it covers, 0 while the pool has never been carved
- * (or its arena is gone): written under the lock of the pool's owner (a core's, a medium
- * class's) while the pool holds no live block, read by free() of a live block, so the read never
- * races with the write; relaxed atomics for readers of wild pointers. base and size are written
- * once at init (before, both 0: nothing is in the range). */
-#define PYMT__RANGE_MAX ((size_t)1 << 38) /* 256 GiB: 2^18 arena slots */
-#define PYMT__TAGS (PYMT__RANGE_MAX >> PYMT__POOL_BITS)
+/* The arena range: every arena lives in one reservation of address space made at init; the
+ * range is PROT_NONE except where memory is mapped.
+ *   base                 base + 16 MiB
+ *   | pool tags, 16 MiB  | slot 0 | slot 1 | ...  slot n-1 |     (n: up to 2^18 - 16)
+ * Slot i of the arena table is at base + 16 MiB + i MiB. The pool tags, one byte per 16 KiB of
+ * the 256 GiB that follow base (mapped read-write without swap at init; the kernel gives pages
+ * only where tags are written: one 4 KiB page of tags covers 64 MiB of pools), answer "is this
+ * pointer ours, and of which class?" with a subtraction, a shift, a compare and one load. A
+ * tag is the class + 1 of the pool it covers, 0 for anything else (a pool never carved, an
+ * arena gone, the tags themselves, the part of the 256 GiB past a smaller range): written under
+ * the lock of the pool's owner (a core's, a medium class's) while the pool holds no live
+ * block, read by free() of a live block, so the read never races with the write; relaxed
+ * atomics for readers of wild pointers. base is written once at init; before, it is 2^64 -
+ * 256 GiB, below which every user address lies, so nothing is in the range and no tag is read. */
+#define PYMT__RANGE_MAX ((size_t)1 << 38) /* the span the tags cover: 256 GiB */
+#define PYMT__TAGS (PYMT__RANGE_MAX >> PYMT__POOL_BITS) /* 16 Mi tags: 16 MiB */
+#define PYMT__RANGE_NONE ((uintptr_t)0 - PYMT__RANGE_MAX)
 extern PYMT__HIDDEN _Atomic uintptr_t pymt__range_base;
-extern PYMT__HIDDEN _Atomic size_t pymt__range_size;
-extern PYMT__HIDDEN _Atomic uint8_t pymt__pool_tags[PYMT__TAGS];
 
-/* p's pool tag: class + 1 of p's pool when p is in a carved pool of an arena, else 0. */
+/* The tag of p's pool: class + 1 when p is in a carved pool of an arena, else 0. */
 static inline unsigned pymt__pool_tag(const void *p) {
-    uintptr_t d = (uintptr_t)p - pymt__load_relaxed(&pymt__range_base);
-    if (pymt__unlikely(d >= pymt__load_relaxed(&pymt__range_size)))
+    uintptr_t base = pymt__load_relaxed(&pymt__range_base);
+    uintptr_t i = ((uintptr_t)p - base) >> PYMT__POOL_BITS;
+    if (pymt__unlikely(i >= PYMT__TAGS))
         return 0;
-    return pymt__load_relaxed(&pymt__pool_tags[d >> PYMT__POOL_BITS]);
+    return pymt__load_relaxed((_Atomic uint8_t *)base + i);
 }
 /* Is p in a pool of either tier that has been carved since its arena was mapped? (Blocks of the
  * pools, free or live, and the headers: callers check alignment where it matters.) */
@@ -34,13 +38,15 @@ static inline bool pymt__arena_lookup(const void *p) {
 }
 /* The tag of the pool at address pool (in the range): the owner's lock held, no live block in
  * the pool. */
+static inline _Atomic uint8_t *pymt__pool_tag_at(const void *pool) {
+    uintptr_t base = pymt__load_relaxed(&pymt__range_base);
+    return (_Atomic uint8_t *)base + (((uintptr_t)pool - base) >> PYMT__POOL_BITS);
+}
 static inline void pymt__pool_tag_set(const void *pool, unsigned c) {
-    uintptr_t d = (uintptr_t)pool - pymt__load_relaxed(&pymt__range_base);
-    pymt__store_relaxed(&pymt__pool_tags[d >> PYMT__POOL_BITS], (uint8_t)(c + 1));
+    pymt__store_relaxed(pymt__pool_tag_at(pool), (uint8_t)(c + 1));
 }
 static inline void pymt__pool_tag_clear(const void *pool) {
-    uintptr_t d = (uintptr_t)pool - pymt__load_relaxed(&pymt__range_base);
-    pymt__store_relaxed(&pymt__pool_tags[d >> PYMT__POOL_BITS], 0);
+    pymt__store_relaxed(pymt__pool_tag_at(pool), 0);
 }
 
 /* One-time set-up (the slot table), from init: hugepages maps arenas in 2 MiB-aligned pairs
@@ -79,6 +85,9 @@ bool pymt__arena_check_locked(const pymt__arena *a);
  * of the arenas in that state held: pymt__core_lock for ACTIVE (the pool cores'), every medium
  * class lock for MEDIUM (medium.c). */
 void pymt__arena_foreach_locked(uint32_t state, void (*f)(pymt__arena *a, void *ctx), void *ctx);
+
+/* The size of the arena range, its tags included (0 before init, or without pools). */
+size_t pymt__arena_range_bytes(void);
 
 /* Counters for stats (relaxed atomics; exact when quiescent). */
 typedef struct pymt__arena_counters {

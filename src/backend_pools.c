@@ -14,7 +14,7 @@
  * The pool core's own checks follow the hardened mode (pymt__hardened), whichever table calls
  * it: init sets the two together.
  * "Pool block" below means a block of either tier: free and realloc tell it from a large one
- * by the arena map (lock-free), and its class from the arena's class table. realloc keeps a
+ * by its pool tag (lock-free, arena.h), which is also its class. realloc keeps a
  * pool block in place when the new size fits its class and shrinks it by less than a quarter
  * (pymalloc's rule), and otherwise moves it, across both thresholds in both directions. Large
  * blocks are counted (pymt_stats.large_in_use) per thread. */

@@ -14,7 +14,7 @@
  *   A taker checks every stack link before it reads or pushes through it, and the rest and n
  *   it decodes (a block start of the class; 1 <= n, n == 1 exactly when there is no rest),
  *   then gives the first block its encoded link and its marker back. (n < 2^16 and a user
- *   address < 2^48, which the arena map requires of every pool block.)
+ *   address < 2^48, which arena init requires of the whole arena range.)
  *
  * Why it is correct (the ABA argument): only two operations touch a depot stack.
  *   push     = CAS(head: old -> e) after e->next = old. If head went old -> X -> old between

@@ -71,20 +71,25 @@ bool pymt__os_space_allows(size_t size, size_t inside) {
     return false;
 }
 
+/* Fresh anonymous pages over [p, p+size) of a reserved range; false + ENOMEM when refused. */
+static bool map_fixed(void *p, size_t size, int prot, int flags) {
+    if (mmap(p, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | flags, -1, 0) != MAP_FAILED)
+        return true;
+    errno = ENOMEM;
+    return false;
+}
+
 bool pymt__os_commit(void *p, size_t size) {
-    void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-                   -1, 0);
-    if (q == MAP_FAILED) {
-        errno = ENOMEM;
-        return false;
-    }
-    return true;
+    return map_fixed(p, size, PROT_READ | PROT_WRITE, 0);
+}
+
+bool pymt__os_commit_sparse(void *p, size_t size) {
+    return map_fixed(p, size, PROT_READ | PROT_WRITE, MAP_NORESERVE);
 }
 
 void pymt__os_decommit(void *p, size_t size) {
     /* mapped over, not unmapped: the range stays ours, so no one else's mapping lands in it */
-    (void)mmap(p, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
-               0);
+    (void)map_fixed(p, size, PROT_NONE, MAP_NORESERVE);
 }
 
 void pymt__os_unmap(void *p, size_t size) {

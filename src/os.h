@@ -25,6 +25,9 @@ bool pymt__os_space_allows(size_t size, size_t inside);
 /* Back [p, p+size), inside a reserved range, with fresh zeroed read-write pages; false + ENOMEM
  * when the kernel refuses (the range stays reserved). */
 bool pymt__os_commit(void *p, size_t size);
+/* Back [p, p+size), inside a reserved range, with zeroed read-write pages without reserving
+ * swap (a sparse table); false + ENOMEM when refused. */
+bool pymt__os_commit_sparse(void *p, size_t size);
 /* Give [p, p+size) back to the kernel, keeping it reserved (PROT_NONE again). */
 void pymt__os_decommit(void *p, size_t size);
 void pymt__os_unmap(void *p, size_t size);

@@ -263,6 +263,31 @@ static inline size_t check_vm_bytes(void) {
     return vm;
 }
 
+/* Is the page at a mapped readable, as /proc/self/maps says? (Reserved address space, such as
+ * pymt's arena range where no arena lives, is a mapping too, PROT_NONE: not readable.) errno
+ * ENOMEM when not. */
+static inline bool check_readable(uintptr_t a) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (f == NULL) {
+        check_fail_at(__FILE__, __LINE__, "/proc/self/maps cannot be read");
+        return false;
+    }
+    char line[512];
+    bool r = false;
+    while (fgets(line, sizeof line, f) != NULL) {
+        unsigned long lo, hi;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && a >= lo && a < hi) {
+            r = perms[0] == 'r';
+            break;
+        }
+    }
+    fclose(f);
+    if (!r)
+        errno = ENOMEM;
+    return r;
+}
+
 /* ---- pymt helpers -------------------------------------------------------------------------- */
 
 /* Block size of a request served from the pools (1..512; 0 is served as 1). */

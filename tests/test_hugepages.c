@@ -22,30 +22,6 @@ static uintptr_t arena_of(const void *p) {
     return (uintptr_t)p & ~(uintptr_t)(MIB - 1);
 }
 
-/* Is the page at a mapped with memory behind it? (Arenas live in a reserved range: an unused
- * slot is still a mapping, PROT_NONE, so msync alone cannot tell.) errno ENOMEM when not. */
-static bool mapped(uintptr_t a) {
-    FILE *f = fopen("/proc/self/maps", "r");
-    if (f == NULL) {
-        check_fail_at(__FILE__, __LINE__, "/proc/self/maps cannot be read");
-        return false;
-    }
-    char line[512];
-    bool found = false, usable = false;
-    while (!found && fgets(line, sizeof line, f) != NULL) {
-        unsigned long lo, hi;
-        char perms[8];
-        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && a >= lo && a < hi) {
-            found = true;
-            usable = perms[0] == 'r';
-        }
-    }
-    fclose(f);
-    if (!usable)
-        errno = ENOMEM;
-    return usable;
-}
-
 /* The kernel's THP mode is "never" (or unknown). */
 static bool thp_never(void) {
     FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
@@ -121,7 +97,7 @@ static void arenas_come_in_aligned_pairs(void) {
     REQUIRE(p != NULL);
     uintptr_t a = arena_of(p);
     CHECK_EQ(a % (2 * MIB), 0);
-    CHECK(mapped(a + MIB)); /* the pair's second arena is mapped already */
+    CHECK(check_readable(a + MIB)); /* the pair's second arena is mapped already */
     if (!thp_never())
         CHECK_EQ(thp_eligible(a), 1);
     void *q = first_block_outside(a);
@@ -141,12 +117,12 @@ static void trim_unmaps_the_unused_half(void) {
     REQUIRE(p != NULL);
     uintptr_t a = arena_of(p);
     REQUIRE(a % (2 * MIB) == 0);
-    CHECK(mapped(a + MIB));
+    CHECK(check_readable(a + MIB));
     pymt_object_free(p);
     pymt_thread_flush();
     CHECK(pymt_trim() >= 2 * MIB); /* the arena and its unused half */
     errno = 0;
-    CHECK(!mapped(a + MIB));
+    CHECK(!check_readable(a + MIB));
     CHECK_EQ(errno, ENOMEM);
 }
 

@@ -12,7 +12,8 @@
  * the 256 GiB that follow base (mapped read-write without swap at init; the kernel gives pages
  * only where tags are written: one 4 KiB page of tags covers 64 MiB of pools), answer "is this
  * pointer ours, and of which class?" with a subtraction, a shift, a compare and one load. A
- * tag is the class + 1 of the pool it covers, 0 for anything else (a pool never carved, an
+ * tag is (class + 1) * 4 for the pool it covers (pymt__class_tag; times 4 so that a thread
+ * cache finds the class's 16-byte bin at tag * 4 bytes with one lea), 0 for anything else (a pool never carved, an
  * arena gone, the tags themselves, the part of the 256 GiB past a smaller range): written under
  * the lock of the pool's owner (a core's, a medium class's) while the pool holds no live
  * block, read by free() of a live block, so the read never races with the write; relaxed
@@ -23,7 +24,18 @@
 #define PYMT__RANGE_NONE ((uintptr_t)0 - PYMT__RANGE_MAX)
 extern PYMT__HIDDEN _Atomic uintptr_t pymt__range_base;
 
-/* The tag of p's pool: class + 1 when p is in a carved pool of an arena, else 0. */
+/* Tag and class. */
+#define PYMT__TAG_SHIFT 2
+_Static_assert(((PYMT__NBINS + 1) << PYMT__TAG_SHIFT) <= 255, "a tag fits a byte");
+static inline unsigned pymt__class_tag(unsigned c) {
+    return (c + 1) << PYMT__TAG_SHIFT;
+}
+static inline unsigned pymt__tag_class(unsigned tag) {
+    return (tag >> PYMT__TAG_SHIFT) - 1;
+}
+
+/* The tag of p's pool: pymt__class_tag(its class) when p is in a carved pool of an arena, else
+ * 0. */
 static inline unsigned pymt__pool_tag(const void *p) {
     uintptr_t base = pymt__load_relaxed(&pymt__range_base);
     uintptr_t i = ((uintptr_t)p - base) >> PYMT__POOL_BITS;
@@ -43,7 +55,7 @@ static inline _Atomic uint8_t *pymt__pool_tag_at(const void *pool) {
     return (_Atomic uint8_t *)base + (((uintptr_t)pool - base) >> PYMT__POOL_BITS);
 }
 static inline void pymt__pool_tag_set(const void *pool, unsigned c) {
-    pymt__store_relaxed(pymt__pool_tag_at(pool), (uint8_t)(c + 1));
+    pymt__store_relaxed(pymt__pool_tag_at(pool), (uint8_t)pymt__class_tag(c));
 }
 static inline void pymt__pool_tag_clear(const void *pool) {
     pymt__store_relaxed(pymt__pool_tag_at(pool), 0);

@@ -278,7 +278,7 @@ static bool arena_ok(const pymt__pool *h, unsigned c, const pymt__arena *a) {
     if ((uintptr_t)h != a->address || h->arena != a || h->szidx != c)
         return false;
     for (unsigned k = 0; k < PYMT__POOLS_PER_ARENA; k++)
-        if (pymt__pool_tag((const char *)h + k * PYMT__POOL_SIZE) != c + 1)
+        if (pymt__pool_tag((const char *)h + k * PYMT__POOL_SIZE) != pymt__class_tag(c))
             return false;
     if (h->nextoffset < MEDIUM_HEAD || h->nextoffset > PYMT__ARENA_SIZE ||
         (h->nextoffset - MEDIUM_HEAD) % size != 0)

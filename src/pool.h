@@ -41,7 +41,7 @@ static inline void pymt__arena_core_set(uintptr_t arena, unsigned core) {
 }
 /* The class of p, a pointer into a carved pool (pymt__arena_lookup(p) holds). */
 static inline unsigned pymt__block_class(const void *p) {
-    return pymt__pool_tag(p) - 1;
+    return pymt__tag_class(pymt__pool_tag(p));
 }
 /* Bytes before the first block of a pool. */
 static inline size_t pymt__pool_overhead(const pymt__pool *pool) {

@@ -84,14 +84,16 @@ static inline bool pymt__tcache_push(void *p, unsigned c) {
     return true;
 }
 
-/* Push block p on the bin of its pool tag (pymt__pool_tag: class + 1, or 0 for the untagged bin,
- * which is always full); false when the bin is full or not in use. */
+/* Push block p on the bin of its pool tag (pymt__pool_tag: (class + 1) * 4, the bin's offset
+ * from the untagged bin in units of 4 bytes; 0 for the untagged bin, which is always full);
+ * false when the bin is full or not in use. */
 static inline bool pymt__tcache_push_tagged(void *p, unsigned tag) {
     _Static_assert(offsetof(pymt__tcache_tls, bins) == sizeof(pymt__tbin), "untagged bin first");
-    pymt__tbin *b = (pymt__tbin *)((char *)&pymt__tc + (size_t)tag * sizeof(pymt__tbin));
+    _Static_assert(sizeof(pymt__tbin) == 4u << PYMT__TAG_SHIFT, "bin offset = tag * 4");
+    pymt__tbin *b = (pymt__tbin *)((char *)&pymt__tc + (size_t)tag * 4);
     if (pymt__unlikely(!pymt__tbin_room_take(b)))
         return false;
-    PYMT_TRACK_FREE(p, pymt__class_to_size(tag - 1));
+    PYMT_TRACK_FREE(p, pymt__class_to_size(pymt__tag_class(tag)));
     pymt__blk_set(p, 0, b->head);
     b->head = p;
     return true;

@@ -79,9 +79,12 @@ static PYMT__TLS uint8_t self_core; /* 1 + index of the calling thread's core; 0
  * holding a block got it after its core set the bit (through the core's lock, or a depot batch
  * whose push and pop are ordered), so a relaxed load sees the bit. */
 static _Atomic uint32_t cores_used;
-/* All cores together keep at most 2 MiB of dirty free pools, purging down to 1 MiB: each core
- * its part (fixed at init). */
-enum { DIRTY_MAX = 128, DIRTY_KEEP = 64 };
+/* All cores together keep at most 8 MiB of dirty free pools, purging down to 4 MiB: each core
+ * its part (fixed at init). Enough for a program whose heap swings by a few MiB (building and
+ * dropping a large list of small objects) to reuse its pools without a purge and a refault
+ * each time (docs/design.md, section 2.7, has the figures); wholly free arenas retire at once
+ * whatever this says. */
+enum { DIRTY_MAX = 512, DIRTY_KEEP = 256 };
 static size_t dirty_max = DIRTY_MAX, dirty_keep = DIRTY_KEEP;
 
 #define MAGIC(d) (UINT64_MAX / (d) + 1)

@@ -24,33 +24,23 @@ PYMT_API void *pymt_object_calloc(size_t nelem, size_t elsize) {
     return pymt__table_objmem->calloc(pymt__table_objmem->ctx, nelem, elsize);
 }
 
-/* realloc of p, a pool block of class c whose bin has a bound, so the pools backend with thread
- * caches is in force (in every other mode, and for a thread that does not cache, the bins have
- * bound 0 and the table decides): the pools backend's rule (pools_realloc in backend_pools.c),
- * kept in place when n fits the block and is more than three quarters of it, else moved to a
- * block popped from the bins; NULL when the bins cannot serve it without the slow path. */
-static void *realloc_cached(void *p, unsigned c, size_t n) {
-    size_t size = pymt__class_to_size(c);
-    if (n != 0 && pymt__realloc_keeps(n, size)) {
-        PYMT_TRACK_RESIZE(p, size, n);
-        return p;
-    }
-    void *q = pymt__objmem_pop(n);
-    if (q == NULL)
-        return NULL;
-    PYMT_TRACK_OPEN(p, size); /* the copy reads past the old request */
-    memcpy(q, p, n < size ? n : size);
-    pymt__objmem_free(p);
-    return q;
-}
-
-PYMT_API void *pymt_object_realloc(void *p, size_t n) {
-    if (pymt__likely(pymt__arena_lookup(p))) {
-        unsigned c = pymt__block_class(p);
-        if (pymt__likely(pymt__tbin_max(pymt__tcache_bin(c)) != 0)) {
-            void *q = realloc_cached(p, c, n);
-            if (pymt__likely(q != NULL))
+/* realloc of p, whose pool tag is tag (0: not a pool block), when the fast path below did not
+ * keep it in place: moved through the bins when p is a pool block whose class the thread
+ * caches (its bin has a bound, so the pools backend with thread caches is in force; in every
+ * other mode, and for a thread that does not cache, the bins have bound 0 and the table
+ * decides), else through object memory's table. */
+static PYMT__NOINLINE void *realloc_slow(void *p, size_t n, unsigned tag) {
+    if (tag != 0 && n != 0) {
+        unsigned c = pymt__tag_class(tag);
+        if (pymt__tbin_max(pymt__tcache_bin(c)) != 0) {
+            void *q = pymt__objmem_pop(n);
+            if (q != NULL) {
+                size_t size = pymt__class_to_size(c);
+                PYMT_TRACK_OPEN(p, size); /* the copy reads past the old request */
+                memcpy(q, p, n < size ? n : size);
+                pymt__objmem_free(p);
                 return q;
+            }
         }
     }
     if (pymt__unlikely(n > PTRDIFF_MAX)) {
@@ -59,6 +49,23 @@ PYMT_API void *pymt_object_realloc(void *p, size_t n) {
     }
     pymt__ensure_init();
     return pymt__table_objmem->realloc(pymt__table_objmem->ctx, p, n);
+}
+
+/* The fast path: a pool block whose class the thread caches stays in place when n fits it and
+ * is more than three quarters of it (the pools backend's rule, pools_realloc in
+ * backend_pools.c). */
+PYMT_API void *pymt_object_realloc(void *p, size_t n) {
+    unsigned tag = pymt__pool_tag(p);
+    if (pymt__likely(tag != 0)) {
+        unsigned c = pymt__tag_class(tag);
+        size_t size = pymt__class_to_size(c);
+        if (pymt__likely(n != 0 && pymt__realloc_keeps(n, size)) &&
+            pymt__likely(pymt__tbin_max(pymt__tcache_bin(c)) != 0)) {
+            PYMT_TRACK_RESIZE(p, size, n);
+            return p;
+        }
+    }
+    return realloc_slow(p, n, tag);
 }
 
 PYMT_API size_t pymt_usable_size(const void *p) {

@@ -151,28 +151,43 @@ PRELOAD_API void free(void *p) {
     preload_free_miss(p);
 }
 
-PRELOAD_API void *calloc(size_t nelem, size_t elsize) {
+/* calloc past its fast path: an overflow, a size above the tiers, an empty bin. */
+PYMT__NOINLINE static void *preload_calloc_slow(size_t nelem, size_t elsize) {
     size_t n;
-    if (pymt__unlikely(__builtin_mul_overflow(nelem, elsize, &n))) {
+    if (__builtin_mul_overflow(nelem, elsize, &n)) {
         errno = ENOMEM;
         return NULL;
     }
-    if (n > pymt__medium_limit()) {
-        /* glibc skips zeroing fresh mmapped memory */
-        preload_ensure_init();
+    preload_ensure_init();
+    if (n > pymt__medium_limit()) /* glibc skips zeroing fresh mmapped memory */
         return pymt__table_override_large->calloc(pymt__table_override_large->ctx, nelem, elsize);
-    }
-    size_t want = n ? n : 1;
-    void *p = pymt__tcache_pop(pymt__size_class(want), want);
-    if (pymt__unlikely(p == NULL)) {
-        preload_ensure_init();
-        return pymt__table_override->calloc(pymt__table_override->ctx, nelem, elsize);
-    }
-    __builtin_memset(p, 0, want);
-    return p;
+    return pymt__table_override->calloc(pymt__table_override->ctx, nelem, elsize);
 }
 
-PRELOAD_API void *realloc(void *p, size_t n) {
+PRELOAD_API void *calloc(size_t nelem, size_t elsize) {
+    size_t n;
+    if (pymt__likely(!__builtin_mul_overflow(nelem, elsize, &n) && n <= pymt__medium_limit())) {
+        size_t want = n ? n : 1;
+        void *p = pymt__tcache_pop(pymt__size_class(want), want);
+        if (pymt__likely(p != NULL))
+            return __builtin_memset(p, 0, want);
+    }
+    return preload_calloc_slow(nelem, elsize);
+}
+
+/* realloc of a pool block p (pool tag tag) that does not stay in place. */
+PYMT__NOINLINE static void *preload_realloc_move(void *p, size_t n, unsigned tag) {
+    size_t have = pymt__class_to_size(pymt__tag_class(tag));
+    void *q = preload_malloc(n);
+    if (!q)
+        return NULL;
+    __builtin_memcpy(q, p, n < have ? n : have);
+    preload_pool_free(p);
+    return q;
+}
+
+/* realloc past its fast path: NULL, size 0, anything not a pool block, another mode. */
+PYMT__NOINLINE static void *preload_realloc_slow(void *p, size_t n) {
     if (!p)
         return preload_malloc(n);
     if (n == 0) {
@@ -183,19 +198,28 @@ PRELOAD_API void *realloc(void *p, size_t n) {
     preload_ensure_init();
     if (preload_one_table())
         return pymt__table_override->realloc(pymt__table_override->ctx, p, n);
-    if (!pymt__arena_lookup(p))
+    unsigned tag = pymt__pool_tag(p);
+    if (tag == 0)
         return pymt__table_override_large->realloc(pymt__table_override_large->ctx, p, n);
-    /* A pool block: keep it when n still fits and shrinks it by less than a quarter (the
-     * pymalloc rule), otherwise move it (to glibc above the tiers). */
-    size_t have = pymt__class_to_size(pymt__block_class(p));
-    if (n <= have && 4 * n > 3 * have)
+    if (pymt__realloc_keeps(n, pymt__class_to_size(pymt__tag_class(tag))))
         return p;
-    void *q = preload_malloc(n);
-    if (!q)
-        return NULL;
-    __builtin_memcpy(q, p, n < have ? n : have);
-    preload_pool_free(p);
-    return q;
+    return preload_realloc_move(p, n, tag);
+}
+
+PRELOAD_API void *realloc(void *p, size_t n) {
+    /* A pool block while pymt's tables are in force (the bins have a bound): keep it when n
+     * still fits and shrinks it by less than a quarter (the pymalloc rule), otherwise move it
+     * (to glibc above the tiers). */
+    unsigned tag = pymt__pool_tag(p);
+    if (pymt__likely(tag != 0 && n != 0)) {
+        unsigned c = pymt__tag_class(tag);
+        if (pymt__likely(pymt__tbin_max(pymt__tcache_bin(c)) != 0)) {
+            if (pymt__realloc_keeps(n, pymt__class_to_size(c)))
+                return p;
+            return preload_realloc_move(p, n, tag);
+        }
+    }
+    return preload_realloc_slow(p, n);
 }
 
 PRELOAD_API void *reallocarray(void *p, size_t nelem, size_t elsize) {
@@ -264,7 +288,8 @@ PRELOAD_API size_t malloc_usable_size(void *p) {
     if (!p)
         return 0;
     preload_ensure_init();
-    if (pymt__arena_lookup(p) && !preload_one_table())
-        return pymt__class_to_size(pymt__block_class(p));
+    unsigned tag = pymt__pool_tag(p);
+    if (tag != 0 && !preload_one_table())
+        return pymt__class_to_size(pymt__tag_class(tag));
     return pymt__table_override_large->usable(pymt__table_override_large->ctx, p);
 }

@@ -102,7 +102,7 @@
  * the bins, but the sweep, the share's give-back (visit), the charges and the trimmers do not
  * run for them (the magazines occupy the spares' words and are used without trim_lock): a
  * hardened thread's cache is bounded by its magazines' bounds alone, outside the budget. */
-#include "tcache.h"
+#include "tcache_own.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -117,14 +117,10 @@ PYMT__TLS pymt__tcache_tls pymt__tc;
  * pymt__tc.tc points to when it has no record: never written, all their magazines empty with
  * bound 0, so every path that finds one takes its state's way. */
 static pymt__records records = PYMT__RECORDS_INIT(sizeof(pymt__tcache));
-static pymt__tcache tc_new = {.state = PYMT__TC_NEW}, tc_setting_up = {.state = PYMT__TC_SETUP},
+pymt__tcache pymt__tc_new = {.state = PYMT__TC_NEW};
+static pymt__tcache tc_setting_up = {.state = PYMT__TC_SETUP},
                     tc_off = {.state = PYMT__TC_OFF}, tc_dead = {.state = PYMT__TC_DEAD};
 
-/* The calling thread's cache: its record, or the stand-in for one not set up yet. */
-static pymt__tcache *tc_self(void) {
-    pymt__tcache *tc = pymt__tc.tc;
-    return pymt__likely(tc != NULL) ? tc : &tc_new;
-}
 _Atomic intptr_t pymt__large_global;
 
 #define SHARE_MIN ((size_t)16 << 10) /* a thread's share is never below this */
@@ -142,9 +138,6 @@ static size_t trim_locked(pymt__tcache *tc, size_t share);
 /* counts of exited threads, and flushes by trimmers (global lock) */
 static size_t gone_refills, gone_flushes, gone_published, gone_adopted;
 
-static inline void bump(_Atomic size_t *c) {
-    pymt__store_relaxed(c, pymt__load_relaxed(c) + 1);
-}
 
 /* The owner's side of trim_lock: held through each slow path that touches the spares or the
  * charges. A trimmer holds it for the time it takes to give a cache's spares to the pools. */
@@ -171,7 +164,7 @@ enum {
     TRIM_LOOK = 8                /* caches a thread short of budget looks at, at most */
 };
 
-static uint32_t class_max(unsigned c) {
+uint32_t pymt__tc_class_max(unsigned c) {
     bool medium = pymt__is_medium(c);
     size_t m = (medium ? TCACHE_MEDIUM_BYTES : TCACHE_CLASS_BYTES) / pymt__class_to_size(c);
     size_t least = medium ? TCACHE_MEDIUM_MIN : TCACHE_MAX_MIN;
@@ -182,13 +175,13 @@ static uint32_t class_max(unsigned c) {
     return (uint32_t)m;
 }
 static size_t depot_limit(unsigned c) {
-    return 4 * (size_t)class_max(c);
+    return 4 * (size_t)pymt__tc_class_max(c);
 }
 
 /* Send a chain of n blocks of class c away: depot if it has room under limit, else the pools. */
 static void give_away(pymt__tcache *tc, unsigned c, void *chain, size_t n, size_t limit) {
     if (pymt__depot_push(c, chain, n, limit)) {
-        bump(&tc->published);
+        pymt__tc_bump(&tc->published);
         return;
     }
     pymt__block_give(c, chain);
@@ -412,7 +405,7 @@ static bool bin_charge_set(pymt__tcache *tc, unsigned c, size_t blocks) {
 static uint32_t start_max(unsigned c) {
     size_t fit = pymt__tcache_share() / (3 * (size_t)PYMT__NBINS * pymt__class_to_size(c));
     size_t start = pymt__is_medium(c) ? TCACHE_MEDIUM_START : TCACHE_MAX_START;
-    size_t m = start < class_max(c) ? start : class_max(c);
+    size_t m = start < pymt__tc_class_max(c) ? start : pymt__tc_class_max(c);
     if (fit < m)
         m = fit ? fit : 1;
     return (uint32_t)m;
@@ -420,10 +413,10 @@ static uint32_t start_max(unsigned c) {
 
 /* Send a bin's or spare's chain of n blocks of class c away (depot, else pools); returns the
  * bytes it held. */
-static size_t chain_give_back(pymt__tcache *tc, unsigned c, void *chain, size_t n) {
+size_t pymt__tc_chain_give_back(pymt__tcache *tc, unsigned c, void *chain, size_t n) {
     if (chain == NULL)
         return 0;
-    bump(&tc->flushes);
+    pymt__tc_bump(&tc->flushes);
     give_away(tc, c, chain, n, depot_limit(c));
     return n * pymt__class_to_size(c);
 }
@@ -440,9 +433,9 @@ static void *spare_take_charged(pymt__tcache *tc, unsigned c, size_t *n) {
 static void class_give_back(pymt__tcache *tc, unsigned c) {
     size_t n;
     void *chain = bin_take_all(&tc->bins[c], &n);
-    (void)chain_give_back(tc, c, chain, n);
+    (void)pymt__tc_chain_give_back(tc, c, chain, n);
     chain = spare_take_charged(tc, c, &n);
-    (void)chain_give_back(tc, c, chain, n);
+    (void)pymt__tc_chain_give_back(tc, c, chain, n);
     pymt__tbin_set_max(&tc->bins[c], 0);
     (void)bin_charge_set(tc, c, 0);
 }
@@ -459,7 +452,7 @@ static void keep_share(pymt__tcache *tc, unsigned c) {
     if (tc->charged > share) {
         size_t n;
         void *chain = spare_take_charged(tc, c, &n);
-        (void)chain_give_back(tc, c, chain, n);
+        (void)pymt__tc_chain_give_back(tc, c, chain, n);
     }
     size_t slack = reserve_slack();
     if (tc->reserved > tc->charged + 2 * slack)
@@ -527,7 +520,7 @@ static bool may_grow(const pymt__tcache *tc, unsigned c, uint32_t max, uint32_t 
 static void bin_grow(pymt__tcache *tc, unsigned c) {
     pymt__tbin *b = &tc->bins[c];
     uint32_t max = pymt__tbin_max(b);
-    uint32_t grow = max == 0 ? start_max(c) : 2 * max < class_max(c) ? 2 * max : class_max(c);
+    uint32_t grow = max == 0 ? start_max(c) : 2 * max < pymt__tc_class_max(c) ? 2 * max : pymt__tc_class_max(c);
     if (grow <= max || (max != 0 && !may_grow(tc, c, max, grow)))
         return;
     if (grow > tc->bin_charge[c] && !bin_charge_set(tc, c, grow)) {
@@ -555,7 +548,7 @@ static size_t batch_fit(pymt__tcache *tc, unsigned c, void *chain, size_t got) {
         last = pymt__blk_get(last, 0);
     void *rest = pymt__blk_get(last, 0);
     pymt__blk_set(last, 0, NULL);
-    (void)chain_give_back(tc, c, rest, got - 1 - keep);
+    (void)pymt__tc_chain_give_back(tc, c, rest, got - 1 - keep);
     bool charged = bin_charge_set(tc, c, keep > tc->bin_charge[c] ? keep : tc->bin_charge[c]);
     pymt__assert(charged); /* within the reservation: room counted it */
     (void)charged;
@@ -579,7 +572,7 @@ static void visit(pymt__tcache *tc, unsigned c) {
 /* Set the calling thread's cache up: its record, the key whose destructor gives it back, its
  * place on the registry. Returns the record, or the stand-in for a thread that does not cache
  * (no memory for a record, no key slot). */
-static pymt__tcache *tcache_setup(void) {
+pymt__tcache *pymt__tc_setup(void) {
     /* pthread_setspecific may allocate (keys past the first 32 get a second-level array):
      * such calls see SETUP and are served by the pools directly */
     pymt__tc.tc = &tc_setting_up;
@@ -622,17 +615,17 @@ static pymt__tcache *tcache_setup(void) {
 }
 
 pymt__large_cache *pymt__tcache_large_cache(void) {
-    pymt__tcache *tc = tc_self();
+    pymt__tcache *tc = pymt__tc_self();
     if (tc->state == PYMT__TC_NEW)
-        tc = tcache_setup();
+        tc = pymt__tc_setup();
     return tc->state == PYMT__TC_ACTIVE ? &tc->large : NULL;
 }
 
 void *pymt__tcache_refill(size_t n) {
     unsigned c = pymt__size_class(n);
-    pymt__tcache *tc = tc_self();
+    pymt__tcache *tc = pymt__tc_self();
     if (tc->state == PYMT__TC_NEW)
-        tc = tcache_setup();
+        tc = pymt__tc_setup();
     if (tc->state != PYMT__TC_ACTIVE) {
         void *p = pymt__block_alloc_one(c);
         if (p != NULL)
@@ -658,7 +651,7 @@ void *pymt__tcache_refill(size_t n) {
         visit(tc, c);
         chain = pymt__depot_take(c, &got);
         if (chain != NULL) {
-            bump(&tc->adopted);
+            pymt__tc_bump(&tc->adopted);
         } else {
             /* up to 2*max: a pool's whole free list rather than a walk of part of it; one
              * block when the bin has no room at all */
@@ -670,7 +663,7 @@ void *pymt__tcache_refill(size_t n) {
                 return NULL; /* errno ENOMEM set by the pool core */
             }
         }
-        bump(&tc->refills);
+        pymt__tc_bump(&tc->refills);
         got = batch_fit(tc, c, chain, got);
     }
     slow_unlock(tc);
@@ -682,10 +675,10 @@ void *pymt__tcache_refill(size_t n) {
 
 /* The calling thread's cache for a free of p (class c), set up on first use; NULL when the
  * thread cannot cache, and then p has gone straight to its pool. */
-static pymt__tcache *cache_for_free(void *p, unsigned c) {
-    pymt__tcache *tc = tc_self();
+pymt__tcache *pymt__tc_cache_for_free(void *p, unsigned c) {
+    pymt__tcache *tc = pymt__tc_self();
     if (tc->state == PYMT__TC_NEW)
-        tc = tcache_setup();
+        tc = pymt__tc_setup();
     if (tc->state == PYMT__TC_ACTIVE)
         return tc;
     PYMT_TRACK_FREE(p, pymt__class_to_size(c));
@@ -695,7 +688,7 @@ static pymt__tcache *cache_for_free(void *p, unsigned c) {
 
 void pymt__tcache_overflow(void *p) {
     unsigned c = pymt__block_class(p);
-    pymt__tcache *tc = cache_for_free(p, c);
+    pymt__tcache *tc = pymt__tc_cache_for_free(p, c);
     if (tc == NULL)
         return;
     pymt__tbin *b = &tc->bins[c];
@@ -720,7 +713,7 @@ void pymt__tcache_overflow(void *p) {
             /* both full (or no room in the budget for a spare): the bin leaves the thread,
              * while its blocks are still in the CPU cache (the pools walk the chain they are
              * given; the spare's blocks are colder) */
-            (void)chain_give_back(tc, c, full, n);
+            (void)pymt__tc_chain_give_back(tc, c, full, n);
         }
     }
     slow_unlock(tc);
@@ -735,168 +728,8 @@ void pymt__tcache_overflow(void *p) {
     (void)pushed;
 }
 
-/* ---- the hardened magazines ----------------------------------------------------------------- */
-
-static const char tc_where[] = "this thread's cache";
-
-/* Is p on the chain of n blocks of class c? Stops at a link that fails its check. */
-static bool hmag_holds(void *chain, size_t n, unsigned c, const void *p) {
-    for (void *b = chain; b != NULL && n-- > 0; b = pymt__link_get(b)) {
-        if (!pymt__block_ok(b, c))
-            return false;
-        if (b == p)
-            return true;
-    }
-    return false;
-}
-
-/* call of block p of class c, whose free marker is set: say where it already is, and stop. */
-PYMT__NOINLINE PYMT__COLD static void harden_double_free(pymt__tcache *tc, const char *call,
-                                                         void *p, unsigned c) {
-    const char *where = "a thread's cache or the depot (its free marker is set)";
-    if (tc->state == PYMT__TC_ACTIVE &&
-        hmag_holds(tc->hmag[c], pymt__load_relaxed(&tc->hmag_count[c]), c, p)) {
-        where = tc_where;
-    } else {
-        pymt__core_lock();
-        if (pymt__pool_lists_block_locked(p))
-            where = "its pool's free list";
-        pymt__core_unlock();
-    }
-    pymt__harden_double_free(call, p, c, where);
-}
-
-void pymt__tcache_harden_check_live(const char *call, void *p) {
-    unsigned c = pymt__block_class(p);
-    if (pymt__unlikely(!pymt__block_aligned(p, c)))
-        pymt__harden_bad_pointer(call, p, c);
-    if (pymt__unlikely(pymt__blk_peek(p, 1) == pymt__harden_tag(p)))
-        harden_double_free(tc_self(), call, p, c);
-}
-
-/* Fill the empty magazine of class c: a depot batch, else a batch from the pools. */
-static bool hmag_refill(pymt__tcache *tc, unsigned c) {
-    uint32_t max = tc->hmag_max[c];
-    if (max < class_max(c))
-        tc->hmag_max[c] = (uint16_t)(2 * max < class_max(c) ? 2 * max : class_max(c));
-    max = tc->hmag_max[c];
-    size_t got;
-    void *chain = pymt__depot_take(c, &got);
-    if (chain != NULL) {
-        bump(&tc->adopted);
-    } else {
-        chain = pymt__pool_take(c, max, 2 * (size_t)max, &got);
-        if (chain == NULL)
-            return false; /* errno ENOMEM set by the pool core */
-    }
-    bump(&tc->refills);
-    tc->hmag[c] = chain;
-    pymt__store_relaxed(&tc->hmag_count[c], (uint32_t)got);
-    return true;
-}
-
-/* harden_malloc with an empty magazine: set the cache up on first use, refill it, then pop;
- * a thread that cannot cache gets one block from the pools. */
-PYMT__NOINLINE PYMT__COLD static void *harden_malloc_slow(size_t n) {
-    unsigned c = pymt__size_to_class(n);
-    pymt__tcache *tc = tc_self();
-    if (tc->state == PYMT__TC_NEW)
-        tc = tcache_setup();
-    if (tc->state != PYMT__TC_ACTIVE) {
-        void *p = pymt__pool_alloc_one(c); /* checked, and cleared, by the core */
-        if (p != NULL)
-            PYMT_TRACK_ALLOC(p, n);
-        return p;
-    }
-    if (!hmag_refill(tc, c))
-        return NULL;
-    return pymt__tcache_harden_malloc(n);
-}
-
-void *pymt__tcache_harden_malloc(size_t n) {
-    unsigned c = pymt__size_to_class(n);
-    pymt__tcache *tc = tc_self();
-    void *p = tc->hmag[c];
-    if (pymt__unlikely(p == NULL))
-        return harden_malloc_slow(n);
-    uintptr_t m = pymt__harden_mix(p);
-    uint32_t left = pymt__load_relaxed(&tc->hmag_count[c]) - 1;
-    void *next = pymt__harden_dec_m(m, pymt__blk_get(p, 0));
-    /* the chain ends exactly where its count does */
-    if (pymt__unlikely(next != NULL ? left == 0 || !pymt__block_ok(next, c) : left != 0))
-        pymt__harden_bad_link(p, c, next, tc_where);
-    if (pymt__unlikely(pymt__blk_get(p, 1) != pymt__harden_tag_m(m)))
-        pymt__harden_bad_marker(p, c, tc_where);
-    tc->hmag[c] = next;
-    pymt__store_relaxed(&tc->hmag_count[c], left);
-    pymt__harden_clear(p);
-    PYMT_TRACK_ALLOC(p, n);
-    return p;
-}
-
-/* harden_free when the thread has no active cache, or its magazine is full: set the cache up
- * on first use, or give p to its pool; send the newest blocks of a full magazine away; then
- * push p. p has passed harden_free's checks. */
-PYMT__NOINLINE PYMT__COLD static void harden_free_slow(void *p, unsigned c) {
-    pymt__tcache *tc = cache_for_free(p, c);
-    if (tc == NULL)
-        return;
-    uint32_t count = pymt__load_relaxed(&tc->hmag_count[c]);
-    uint32_t max = tc->hmag_max[c];
-    /* a thread that keeps freeing this class earns a bigger magazine, as a bin does */
-    if (count >= 2 * max && max < class_max(c)) {
-        tc->hmag_max[c] = (uint16_t)(2 * max < class_max(c) ? 2 * max : class_max(c));
-        max = tc->hmag_max[c];
-    }
-    if (count >= 2 * max) {
-        /* the newest max blocks leave whole, while they are still in the CPU cache: walk (and
-         * check) them to cut the chain there */
-        void *first = tc->hmag[c], *last = first;
-        for (uint32_t i = 1; i < max; i++) {
-            void *next = pymt__harden_dec(last, pymt__blk_get(last, 0));
-            if (next == NULL || !pymt__block_ok(next, c))
-                pymt__harden_bad_link(last, c, next, tc_where);
-            last = next;
-        }
-        void *rest = pymt__harden_dec(last, pymt__blk_get(last, 0));
-        if (rest == NULL || !pymt__block_ok(rest, c))
-            pymt__harden_bad_link(last, c, rest, tc_where);
-        pymt__blk_set(last, 0, pymt__harden_enc(last, NULL));
-        tc->hmag[c] = rest;
-        count -= max;
-        pymt__store_relaxed(&tc->hmag_count[c], count);
-        (void)chain_give_back(tc, c, first, max);
-    }
-    PYMT_TRACK_FREE(p, pymt__class_to_size(c));
-    pymt__blk_set(p, 0, pymt__harden_enc(p, tc->hmag[c]));
-    pymt__harden_mark(p);
-    tc->hmag[c] = p;
-    pymt__store_relaxed(&tc->hmag_count[c], count + 1);
-}
-
-void pymt__tcache_harden_free(void *p) {
-    pymt__tcache *tc = tc_self();
-    unsigned c = pymt__block_class(p); /* p is in an arena: the caller looked it up */
-    uintptr_t m = pymt__harden_mix(p);
-    if (pymt__unlikely(!pymt__block_aligned(p, c)))
-        pymt__harden_bad_pointer("free", p, c);
-    if (pymt__unlikely(pymt__blk_get(p, 1) == pymt__harden_tag_m(m)))
-        harden_double_free(tc, "free", p, c);
-    uint32_t count = pymt__load_relaxed(&tc->hmag_count[c]);
-    /* a thread without an active cache has max 0, so it takes the slow path too */
-    if (pymt__unlikely(count >= 2 * (uint32_t)tc->hmag_max[c])) {
-        harden_free_slow(p, c);
-        return;
-    }
-    PYMT_TRACK_FREE(p, pymt__class_to_size(c));
-    pymt__blk_set(p, 0, pymt__harden_enc_m(m, tc->hmag[c]));
-    pymt__blk_set(p, 1, pymt__harden_tag_m(m));
-    tc->hmag[c] = p;
-    pymt__store_relaxed(&tc->hmag_count[c], count + 1);
-}
-
 void pymt__tcache_flush_self(void) {
-    pymt__tcache *tc = tc_self();
+    pymt__tcache *tc = pymt__tc_self();
     if (tc->state != PYMT__TC_ACTIVE)
         return;
     pymt__large_release_all(&tc->large);
@@ -909,7 +742,7 @@ void pymt__tcache_flush_self(void) {
         void *chain = c < PYMT__NBINS ? bin_take_all(&tc->bins[k], &n) : spare_take(tc, k, &n);
         if (chain == NULL)
             continue;
-        bump(&tc->flushes);
+        pymt__tc_bump(&tc->flushes);
         chains[nchains++] = chain;
     }
     pymt__block_give_chains(chains, nchains); /* each core and class concerned locked once */
@@ -974,7 +807,7 @@ void pymt__tcache_counters_locked(size_t *refills, size_t *flushes, size_t *publ
 
 void pymt__tcache_atfork_child_locked(void) {
     /* the other threads are gone in the child; their cached blocks are lost with them */
-    pymt__tcache *tc = tc_self();
+    pymt__tcache *tc = pymt__tc_self();
     /* their large-block counts still describe live blocks of this address space; their
      * records go back */
     for (pymt__tcache *o = registry, *next; o != NULL; o = next) {
@@ -1024,9 +857,9 @@ bool pymt__tcache_check(const pymt__tcache *tc) {
         return tc->state != PYMT__TC_ACTIVE && tc->charged == 0 && tc->reserved == 0;
     }
     for (unsigned c = 0; c < PYMT__NBINS; c++) {
-        size_t limit = 2 * (size_t)class_max(c);
+        size_t limit = 2 * (size_t)pymt__tc_class_max(c);
         const pymt__tbin *b = &tc->bins[c];
-        if (pymt__tbin_max(b) > class_max(c) || tc->hmag_max[c] > class_max(c) ||
+        if (pymt__tbin_max(b) > pymt__tc_class_max(c) || tc->hmag_max[c] > pymt__tc_class_max(c) ||
             chain_check(b->head, c, limit) != pymt__tbin_count(b) ||
             chain_check(tc->spare[c], c, limit) != pymt__load_relaxed(&tc->spare_count[c]))
             return false;
@@ -1048,7 +881,7 @@ bool pymt__tcache_check(const pymt__tcache *tc) {
 }
 
 const pymt__tcache *pymt__tcache_self(void) {
-    return tc_self();
+    return pymt__tc_self();
 }
 
 bool pymt__tcache_records_check(void) {

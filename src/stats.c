@@ -146,6 +146,7 @@ PYMT_API void pymt_print_stats(FILE *f) {
     fprintf(f, "# arenas in reserve                = %zu\n", s.arenas_reserve);
     fprintf(f, "%zu arenas * %zu bytes/arena        = %zu\n", s.arenas_current,
             (size_t)PYMT__ARENA_SIZE, s.bytes_mapped);
+    fprintf(f, "# arena range reserved (no memory) = %zu\n", pymt__arena_range_bytes());
     fprintf(f, "\n");
     fprintf(f, "# bytes in allocated blocks        = %zu\n", s.bytes_in_use);
     fprintf(f, "# bytes in cached blocks           = %zu\n", s.bytes_cached);

@@ -68,6 +68,20 @@ static void tags_say_ours_and_the_class(void) {
     pymt_object_free(p);
 }
 
+/* pymt_print_stats says how much address space the range holds. */
+static void stats_print_the_range(void) {
+    REQUIRE(check_plain_pools());
+    pymt_object_free(pymt_object_malloc(8));
+    char *text = check_stats_text();
+    REQUIRE(text != NULL);
+    const char *line = strstr(text, "# arena range reserved (no memory) = ");
+    CHECK(line != NULL);
+    if (line != NULL)
+        CHECK_EQ(strtoull(strchr(line, '=') + 1, NULL, 10), pymt__arena_range_bytes());
+    CHECK(pymt__arena_range_bytes() >= ((size_t)80 << 20));
+    free(text);
+}
+
 /* Enough 512-byte blocks to fill arenas of their own, freed and trimmed: the arena of the last
  * one retires, its tags go back to 0 and its memory back to PROT_NONE. */
 static void a_retired_arena_loses_its_tags_and_memory(void) {
@@ -158,6 +172,7 @@ static void range_fits_an_address_space_limit(void) {
 
 static const check_case cases[] = {
     CHECK_CASE(tags_say_ours_and_the_class),
+    CHECK_CASE(stats_print_the_range),
     CHECK_CASE(a_retired_arena_loses_its_tags_and_memory),
     CHECK_CASE(no_range_without_pools),
     CHECK_CASE(child_no_range_without_pools),

@@ -53,6 +53,7 @@ static pymt__arena *arena_table;   /* a record per slot of the range; set once a
 static uint32_t arena_slots;       /* slots in the range; set once at init */
 static size_t range_bytes;         /* the range's size, tags included; set once at init */
 static _Atomic size_t slots_mapped; /* slots with memory (arenas, the reserve, arena_half) */
+static _Atomic bool range_full;    /* no slot left at the last look (pymt__arena_range_full) */
 /* slots handed out so far: written under arena_mutex (release, after the slot's index);
  * validators under any core lock read it (acquire) */
 static _Atomic uint32_t arena_table_used;
@@ -130,14 +131,17 @@ static bool slot_commit(uintptr_t at, uint32_t n) {
 }
 
 /* The next never-used slot with its memory mapped, or two with huge pages (the second waits in
- * arena_half). arena_mutex held. NULL + ENOMEM when the range has no such slot left or the
- * kernel refuses. */
-static pymt__arena *slot_fresh_locked(void) {
+ * arena_half). arena_mutex held. NULL + ENOMEM when the range has no such slot left (*full
+ * true) or the kernel refuses (*full false). */
+static pymt__arena *slot_fresh_locked(bool *full) {
     uint32_t used = pymt__load_relaxed(&arena_table_used), n = arena_hugepages ? 2 : 1;
-    if (used + n > arena_slots || !slot_commit(slot_address(used), n)) {
+    *full = used + n > arena_slots;
+    if (*full) {
         errno = ENOMEM;
         return NULL;
     }
+    if (!slot_commit(slot_address(used), n))
+        return NULL;
     if (arena_hugepages) /* refused: plain pages */
         (void)pymt__os_advise_huge((void *)slot_address(used), n * PYMT__ARENA_SIZE);
     for (uint32_t i = 0; i < n; i++) {
@@ -182,15 +186,19 @@ static pymt__arena *slot_take_locked(void) {
         arena_half = NULL;
         return a;
     }
-    bool refused;
+    bool refused = false, full = false;
     if (arena_hugepages) {
-        a = slot_fresh_locked();
-        return a != NULL ? a : slot_recycled_locked(&refused);
+        a = slot_fresh_locked(&full);
+        if (a == NULL)
+            a = slot_recycled_locked(&refused);
+    } else {
+        a = slot_recycled_locked(&refused);
+        if (a == NULL && !refused)
+            a = slot_fresh_locked(&full);
     }
-    a = slot_recycled_locked(&refused);
-    if (a != NULL || refused)
-        return a;
-    return slot_fresh_locked();
+    if (a == NULL && full && !refused) /* no slot at all, not a refusal */
+        pymt__store_relaxed(&range_full, true);
+    return a;
 }
 
 static pymt__arena *arena_new(uint32_t state);
@@ -241,6 +249,7 @@ static void slot_release(pymt__arena *a) {
     PYMT_TRACK_RELEASE(a->address, PYMT__ARENA_SIZE);
     pymt__os_decommit((void *)a->address, PYMT__ARENA_SIZE);
     pymt__fetch_sub_relaxed(&slots_mapped, 1);
+    pymt__store_relaxed(&range_full, false);
     a->address = 0;
     pymt__store_relaxed(&a->state, PYMT__ARENA_UNUSED);
     pymt__tsan_release(&arena_free_slots); /* pairs with the acquire in slot_recycled_locked */
@@ -309,6 +318,10 @@ void pymt__arena_atfork_child(void) {
      * counters stay as they were (they count mappings, which the child inherited). The forking
      * thread took the mutex in prepare and is the child's only thread. */
     pthread_mutex_unlock(&arena_mutex);
+}
+
+bool pymt__arena_range_full(void) {
+    return pymt__load_relaxed(&range_full);
 }
 
 size_t pymt__arena_range_bytes(void) {

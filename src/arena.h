@@ -98,6 +98,11 @@ bool pymt__arena_check_locked(const pymt__arena *a);
  * class lock for MEDIUM (medium.c). */
 void pymt__arena_foreach_locked(uint32_t state, void (*f)(pymt__arena *a, void *ctx), void *ctx);
 
+/* Has the range no slot left? True from the moment a new arena found neither a recycled nor a
+ * never-used slot until a slot is given back (relaxed: a hint for the backends, which then
+ * serve the request from the system allocator as pymalloc does when it cannot get an arena). */
+bool pymt__arena_range_full(void);
+
 /* The size of the arena range, its tags included (0 before init, or without pools). */
 size_t pymt__arena_range_bytes(void);
 

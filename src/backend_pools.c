@@ -75,13 +75,27 @@ static void large_release(const pools_ops *ops, void *p) {
     pymt__large_free(ops->large_cache(), p);
 }
 
+/* A request the pools could not serve (NULL from alloc) because pymt's arena range is full: the
+ * system allocator serves it, as pymalloc hands a request it cannot serve from an arena to the
+ * raw allocator. From then on it is a large block, which free, realloc and usable size tell by
+ * its address. NULL (errno ENOMEM) in every other case: the kernel or RLIMIT_AS refused. */
+static void *system_when_range_full(const pools_ops *ops, size_t n, bool zero) {
+    if (!pymt__arena_range_full())
+        return NULL;
+    return large_alloc(ops, n, zero);
+}
+
 /* ---- the table entries --------------------------------------------------------------------- */
 
 static void *pools_malloc(void *ctx, size_t n) {
     const pools_ops *ops = ctx;
-    if (n <= pymt__medium_limit())
-        return ops->small_alloc(n ? n : 1);
-    return large_alloc(ops, n, false);
+    if (n > pymt__medium_limit())
+        return large_alloc(ops, n, false);
+    size_t want = n ? n : 1;
+    void *p = ops->small_alloc(want);
+    if (pymt__unlikely(p == NULL))
+        return system_when_range_full(ops, want, false);
+    return p;
 }
 
 static void *pools_calloc(void *ctx, size_t nelem, size_t elsize) {
@@ -89,9 +103,11 @@ static void *pools_calloc(void *ctx, size_t nelem, size_t elsize) {
     size_t n = nelem * elsize; /* checked by the caller */
     if (n > pymt__medium_limit())
         return large_alloc(ops, n, true);
-    void *p = ops->small_alloc(n ? n : 1);
-    if (p != NULL)
-        memset(p, 0, n ? n : 1);
+    size_t want = n ? n : 1;
+    void *p = ops->small_alloc(want);
+    if (pymt__unlikely(p == NULL))
+        return system_when_range_full(ops, want, true);
+    memset(p, 0, want);
     return p;
 }
 
@@ -124,10 +140,11 @@ static void *pools_realloc(void *ctx, void *p, size_t n) {
     }
     if (n > pymt__medium_limit())
         return pymt__large_realloc(ops->large_cache(), p, n);
-    /* a large block shrinking under the threshold moves into the pools */
+    /* a large block shrinking under the threshold moves into the pools (or, with the range
+     * full, stays with the system allocator) */
     void *q = ops->small_alloc(n ? n : 1);
     if (q == NULL)
-        return NULL;
+        return pymt__arena_range_full() ? pymt__large_realloc(ops->large_cache(), p, n) : NULL;
     size_t have = pymt__sys_usable_size(p);
     memcpy(q, p, n < have ? n : have);
     large_release(ops, p);
@@ -139,8 +156,12 @@ static void *pools_realloc(void *ctx, void *p, size_t n) {
  * call fewer); realloc first makes sure a pool block is live and a block start (a freed one
  * would be kept in place or copied, then freed again). */
 static void *hardened_malloc(void *ctx, size_t n) {
-    if (n - 1 < PYMT__SMALL_MAX)
-        return pymt__tcache_harden_malloc(n);
+    if (n - 1 < PYMT__SMALL_MAX) {
+        void *p = pymt__tcache_harden_malloc(n);
+        if (pymt__unlikely(p == NULL))
+            return system_when_range_full(ctx, n, false);
+        return p;
+    }
     return pools_malloc(ctx, n);
 }
 static void hardened_free(void *ctx, void *p) {

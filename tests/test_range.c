@@ -128,8 +128,10 @@ static void no_range_without_pools(void) {
     CHECK_CHILD_EXIT0("PYMT_MALLOC=malloc child", st, err);
 }
 
-/* A limit set before init: the range takes at most a quarter of it, and the pools end with
- * ENOMEM at the limit; what was freed serves again. (A fresh process: init has not run.) */
+/* A limit set before init: the range takes at most a quarter of it. Once its slots are all
+ * taken, small requests go to the system allocator (as pymalloc's do when it cannot get an
+ * arena), until the limit itself ends them with ENOMEM; what was freed serves again. (A fresh
+ * process: init has not run.) */
 static void child_range_under_a_limit(void) {
     size_t vm = check_vm_bytes();
     REQUIRE(vm > 0);
@@ -140,6 +142,7 @@ static void child_range_under_a_limit(void) {
     REQUIRE(first != NULL);
     size_t range = pymt__arena_range_bytes();
     CHECK(range > 0 && range <= limit / 4);
+    CHECK(!pymt__arena_range_full());
     enum { MAX = 1 << 23 };
     void **held = mmap(NULL, MAX * sizeof(void *), PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -150,12 +153,23 @@ static void child_range_under_a_limit(void) {
         n++;
     CHECK(n < MAX);
     CHECK_EQ(errno, ENOMEM);
-    CHECK(n * 256 > range / 4); /* the pools had real room first */
+    /* the range filled up, and the system allocator served more beyond it */
+    CHECK(pymt__arena_range_full());
+    CHECK(n * 256 > range);
+    size_t outside = 0;
+    for (size_t i = 0; i < n; i++)
+        outside += !pymt__arena_lookup(held[i]);
+    CHECK(outside > 0);
+    pymt_stats full = check_stats();
+    CHECK_STATS_ADD_UP(&full);
+    CHECK(full.large_in_use >= outside);
     for (size_t i = 0; i < n; i++)
         pymt_object_free(held[i]);
     pymt_thread_flush();
+    (void)pymt_trim();
+    CHECK(!pymt__arena_range_full()); /* slots came back */
     void *again = pymt_object_malloc(256);
-    CHECK(again != NULL);
+    CHECK(again != NULL && pymt__arena_lookup(again));
     pymt_object_free(again);
     pymt_object_free(first);
     munmap(held, MAX * sizeof(void *));

@@ -59,12 +59,14 @@ typedef struct core {
     pymt__arena *usable_arenas;
     pymt__arena *nfp2lasta[PYMT__POOLS_PER_ARENA + 1];
     size_t class_pools[PYMT__NCLASSES];           /* pools assigned to each class */
+    size_t pools_used;                            /* their sum */
     size_t class_blocks[PYMT__NCLASSES];          /* blocks those pools hold */
     size_t class_out[PYMT__NCLASSES];             /* blocks out of those pools */
     /* Free pools of the core's usable arenas whose pages are still resident ("dirty": they held
-     * blocks since they were last carved from scratch). Past dirty_max the pools of the
-     * emptiest arenas are purged until dirty_keep are left: their pages after the first go
-     * back to the kernel, and the pool starts carving from scratch when it is used again. */
+     * blocks since they were last carved from scratch). Past the core's bound (dirty_bound)
+     * the pools of the emptiest arenas are purged down to half of it: their pages after the
+     * first go back to the kernel, and the pool starts carving from scratch when it is used
+     * again. */
     size_t dirty_total;
 } __attribute__((aligned(64))) core;
 
@@ -79,13 +81,14 @@ static PYMT__TLS uint8_t self_core; /* 1 + index of the calling thread's core; 0
  * holding a block got it after its core set the bit (through the core's lock, or a depot batch
  * whose push and pop are ordered), so a relaxed load sees the bit. */
 static _Atomic uint32_t cores_used;
-/* All cores together keep at most 8 MiB of dirty free pools, purging down to 4 MiB: each core
- * its part (fixed at init). Enough for a program whose heap swings by a few MiB (building and
- * dropping a large list of small objects) to reuse its pools without a purge and a refault
- * each time (docs/design.md, section 2.7, has the figures); wholly free arenas retire at once
- * whatever this says. */
-enum { DIRTY_MAX = 512, DIRTY_KEEP = 256 };
-static size_t dirty_max = DIRTY_MAX, dirty_keep = DIRTY_KEEP;
+/* A core keeps as many dirty free pools as it has pools in use, within 2 MiB and 8 MiB over
+ * all cores (each core its part, fixed at init), and purges down to half of that: a heap that
+ * swings by a few MiB (a program building and dropping a large list of small objects) reuses
+ * its pools without a purge and a refault each time, and a heap that has emptied keeps no
+ * more than 2 MiB of them (docs/design.md, section 2.7, has the figures). Wholly free arenas
+ * retire at once whatever this says. */
+enum { DIRTY_MIN = 128, DIRTY_MAX = 512 };
+static size_t dirty_min = DIRTY_MIN, dirty_max = DIRTY_MAX;
 
 #define MAGIC(d) (UINT64_MAX / (d) + 1)
 const uint64_t pymt__class_magic[PYMT__NCLASSES] = {
@@ -104,8 +107,8 @@ void pymt__pool_init(unsigned n) {
     ncores = n;
     for (unsigned i = 0; i < PYMT__CORES_MAX; i++)
         cores[i].index = i;
+    dirty_min = DIRTY_MIN / n;
     dirty_max = DIRTY_MAX / n;
-    dirty_keep = DIRTY_KEEP / n;
 }
 
 unsigned pymt__pool_cores(void) {
@@ -279,13 +282,20 @@ static void pool_purge_locked(pymt__pool *pool) {
     pool->nextoffset = (uint32_t)pymt__pool_overhead(pool);
 }
 
+/* The most dirty free pools core k keeps: its pools in use, within its part of 2..8 MiB. */
+static size_t dirty_bound(const core *k) {
+    size_t b = k->pools_used;
+    return b < dirty_min ? dirty_min : b > dirty_max ? dirty_max : b;
+}
+
 /* Too many dirty free pools: purge those of the emptiest arenas (the list's tail) first, down to
- * dirty_keep; the fullest arenas, where new pools come from, keep theirs longest. */
+ * half the bound; the fullest arenas, where new pools come from, keep theirs longest. */
 static void purge_locked(core *k) {
+    size_t keep = dirty_bound(k) / 2;
     pymt__arena *last = k->usable_arenas;
     while (last != NULL && last->nextarena != NULL)
         last = last->nextarena;
-    for (pymt__arena *a = last; a != NULL && k->dirty_total > dirty_keep; a = a->prevarena) {
+    for (pymt__arena *a = last; a != NULL && k->dirty_total > keep; a = a->prevarena) {
         if (a->ndirty == 0)
             continue;
         for (pymt__pool *p = a->freepools; p != NULL && a->ndirty > 0; p = p->nextpool)
@@ -358,6 +368,7 @@ static pymt__pool *pool_new_locked(core *k, unsigned c) {
     pymt__pool_tag_set(pool, c);
     pool->count = 0;
     k->class_pools[c]++;
+    k->pools_used++;
     k->class_blocks[c] += pymt__pool_blocks(pool, c);
     usedpools_push(k, c, pool);
     return pool;
@@ -463,6 +474,7 @@ static void *core_take_locked(core *k, unsigned c, size_t want, size_t limit, si
 static void pool_empty_locked(core *k, pymt__pool *pool, pymt__arena **retire) {
     pymt__arena *a = pool->arena;
     k->class_pools[pool->szidx]--;
+    k->pools_used--;
     k->class_blocks[pool->szidx] -= pymt__pool_blocks(pool, pool->szidx);
     pool->nextpool = a->freepools;
     a->freepools = pool;
@@ -523,7 +535,7 @@ static void run_give_locked(core *k, void *first, void *last, uint32_t n, pymt__
         if (!was_full)
             usedpools_unlink(k, c, pool);
         pool_empty_locked(k, pool, retire);
-        if (k->dirty_total > dirty_max)
+        if (k->dirty_total > dirty_bound(k))
             purge_locked(k);
     } else if (was_full) {
         usedpools_push(k, c, pool);
@@ -886,10 +898,15 @@ bool pymt__heap_check_locked(void) {
         pymt__arena_foreach_locked(PYMT__ARENA_ACTIVE, heap_walk_arena, &w);
         if (!w.ok || w.dirty != k->dirty_total || !core_lists_check(k))
             return false;
-        for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+        size_t used = 0;
+        for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
             if (w.pools[c] != k->class_pools[c] || w.blocks[c] != k->class_blocks[c] ||
                 w.out[c] != k->class_out[c])
                 return false;
+            used += w.pools[c];
+        }
+        if (used != k->pools_used)
+            return false;
     }
     return true;
 }

@@ -14,7 +14,10 @@
 
 #include <Python.h>
 
-/* Fill in the allocator tables for the RAW domain (*raw) and the MEM and OBJ domains (*obj). */
+/* Fill in the allocator tables for the RAW domain (*raw) and the MEM and OBJ domains (*obj).
+ * Call before pymt's first allocation: it also sets PYMT_PURGE_MAX to 32M unless the
+ * environment has it already (free pools kept resident up to 32 MiB, nearer pymalloc, which
+ * never purges a pool). */
 void pymt_python_tables(PyMemAllocatorEx *raw, PyMemAllocatorEx *obj);
 
 #endif /* PYMT_PYTHON_DOMAINS_H */

@@ -133,7 +133,7 @@ void pymt__init_slow(void) {
         o.tcache = tcache_request != 0;
     if (hugepages_request >= 0)
         o.hugepages = hugepages_request != 0;
-    pymt__pool_init(o.cores);
+    pymt__pool_init(o.cores, o.purge_max);
     if (o.pooling && !pymt__arena_init(o.hugepages, o.arena_reserve)) {
         pymt__write_err("pymt: cannot reserve the arena range; pooling off\n");
         o.mode = o.debug ? PYMT_MODE_MALLOC_DEBUG : PYMT_MODE_MALLOC;

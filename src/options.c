@@ -11,6 +11,9 @@
  *   PYMT_TCACHE_BYTES    size in bytes, 64K..16G, default 8M: what all thread caches together
  *                        may hold; each thread's share is the budget over the live caches
  *   PYMT_ARENA_RESERVE   number 0..1024, default 2: wholly free arenas kept mapped for reuse
+ *   PYMT_PURGE_MAX       size in bytes, 2M..1G, default 8M: the most that free pools of arenas
+ *                        in use may keep resident (as much as the pools in use, at least 2 MiB)
+ *                        before the emptiest are purged
  *   PYMT_LARGE_CACHE     size in KiB, 0..1 GiB, default 2048 (2 MiB): freed large
  *                        object-memory blocks each thread keeps for reuse; 0 turns it off
  *   PYMT_HUGEPAGES       boolean, default 0: arenas mapped in 2 MiB pairs, advised for huge pages
@@ -108,7 +111,7 @@ static size_t read_size(const char *name, size_t def, size_t unit, size_t max) {
 extern char **environ;
 static void warn_unknown(void) {
     static const char *const known[] = {
-        "PYMT_MALLOC", "PYMT_TCACHE", "PYMT_TCACHE_BYTES", "PYMT_ARENA_RESERVE", "PYMT_LARGE_CACHE",
+        "PYMT_MALLOC", "PYMT_TCACHE", "PYMT_TCACHE_BYTES", "PYMT_ARENA_RESERVE", "PYMT_PURGE_MAX", "PYMT_LARGE_CACHE",
         "PYMT_HUGEPAGES", "PYMT_CORES", "PYMT_HARDEN", "PYMT_MEDIUM", "PYMT_STATS",
         "PYMT_DEBUG_LOG",
         "PYMT_DEBUG_BACKTRACE",
@@ -165,6 +168,11 @@ void pymt__options_read(pymt__options *o) {
         o->tcache_bytes = (size_t)8 << 20;
     }
     o->arena_reserve = (unsigned)read_size("PYMT_ARENA_RESERVE", 2, 1, 1024);
+    o->purge_max = read_size("PYMT_PURGE_MAX", (size_t)8 << 20, 1, (size_t)1 << 30);
+    if (o->purge_max < ((size_t)2 << 20)) {
+        bad_value("PYMT_PURGE_MAX", getenv("PYMT_PURGE_MAX"), "at least 2M");
+        o->purge_max = (size_t)8 << 20;
+    }
     o->large_cache = read_size("PYMT_LARGE_CACHE", (size_t)2 << 20, 1024, (size_t)1 << 30);
     o->hugepages = read_bool("PYMT_HUGEPAGES", false);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);

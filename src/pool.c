@@ -81,14 +81,14 @@ static PYMT__TLS uint8_t self_core; /* 1 + index of the calling thread's core; 0
  * holding a block got it after its core set the bit (through the core's lock, or a depot batch
  * whose push and pop are ordered), so a relaxed load sees the bit. */
 static _Atomic uint32_t cores_used;
-/* A core keeps as many dirty free pools as it has pools in use, within 2 MiB and 8 MiB over
- * all cores (each core its part, fixed at init), and purges down to half of that: a heap that
- * swings by a few MiB (a program building and dropping a large list of small objects) reuses
- * its pools without a purge and a refault each time, and a heap that has emptied keeps no
- * more than 2 MiB of them (docs/design.md, section 2.7, has the figures). Wholly free arenas
- * retire at once whatever this says. */
-enum { DIRTY_MIN = 128, DIRTY_MAX = 512 };
-static size_t dirty_min = DIRTY_MIN, dirty_max = DIRTY_MAX;
+/* A core keeps as many dirty free pools as it has pools in use, within 2 MiB and PYMT_PURGE_MAX
+ * (default 8 MiB) over all cores (each core its part, fixed at init), and purges down to half
+ * of that: a heap that swings by a few MiB (a program building and dropping a large list of
+ * small objects) reuses its pools without a purge and a refault each time, and a heap that has
+ * emptied keeps no more than 2 MiB of them (docs/design.md, section 2.7, has the figures).
+ * Wholly free arenas retire at once whatever this says. */
+enum { DIRTY_MIN = 128 }; /* pools: 2 MiB */
+static size_t dirty_min = DIRTY_MIN, dirty_max = DIRTY_MIN * 4;
 
 #define MAGIC(d) (UINT64_MAX / (d) + 1)
 const uint64_t pymt__class_magic[PYMT__NCLASSES] = {
@@ -99,7 +99,7 @@ const uint64_t pymt__class_magic[PYMT__NCLASSES] = {
 #undef MAGIC
 _Static_assert(PYMT__NCLASSES == 32, "one magic number per class");
 
-void pymt__pool_init(unsigned n) {
+void pymt__pool_init(unsigned n, size_t purge_max) {
     if (n == 0)
         n = 1;
     if (n > PYMT__CORES_MAX)
@@ -107,8 +107,9 @@ void pymt__pool_init(unsigned n) {
     ncores = n;
     for (unsigned i = 0; i < PYMT__CORES_MAX; i++)
         cores[i].index = i;
+    size_t max = purge_max / PYMT__POOL_SIZE;
     dirty_min = DIRTY_MIN / n;
-    dirty_max = DIRTY_MAX / n;
+    dirty_max = (max > DIRTY_MIN ? max : DIRTY_MIN) / n;
 }
 
 unsigned pymt__pool_cores(void) {

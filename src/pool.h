@@ -86,14 +86,15 @@ static inline bool pymt__block_ok(const void *b, unsigned c) {
 
 /* The pool core is several classic cores (pool.c), each with its own arenas and mutex; a
  * thread takes its batches from one of them, and a block goes back to the core of its arena.
- * pymt__pool_init fixes their number (0: one) before any thread allocates; pymt__pool_cores
+ * pymt__pool_init fixes their number (0: one) and the most bytes of free pools they keep resident
+ * (PYMT_PURGE_MAX, split between them) before any thread allocates; pymt__pool_cores
  * says how many there are.
  * Locks, in the order they are taken: the global lock, then core 0, 1, ..., then the arena
  * layer's own. pymt__global_lock guards what is global (the thread-cache registry); the
  * refill and flush entry points below take one core's lock and never the global one.
  * pymt__core_lock takes the global lock and every core's (stats, trim, fork, validators,
  * tests): the entry points ending in _locked need it held. */
-void pymt__pool_init(unsigned ncores);
+void pymt__pool_init(unsigned ncores, size_t purge_max);
 unsigned pymt__pool_cores(void);
 void pymt__global_lock(void);
 void pymt__global_unlock(void);

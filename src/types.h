@@ -156,6 +156,7 @@ typedef struct pymt__options {
     bool debug_backtrace;/* PYMT_DEBUG_BACKTRACE=1 */
     const char *debug_log; /* PYMT_DEBUG_LOG, or NULL (points into the environment) */
     unsigned arena_reserve; /* wholly free arenas kept mapped (PYMT_ARENA_RESERVE) */
+    size_t purge_max;       /* free pools' resident bytes before a purge, at most (PYMT_PURGE_MAX) */
     size_t large_cache;     /* bytes of freed large blocks a thread keeps (PYMT_LARGE_CACHE) */
     bool hugepages;         /* arenas in huge-page-advised pairs (PYMT_HUGEPAGES) */
     size_t tcache_bytes;    /* budget of all thread caches together (PYMT_TCACHE_BYTES) */

@@ -188,6 +188,58 @@ static void empty_pools_of_live_arenas_are_purged(void) {
         pymt_object_free(p[i]);
 }
 
+/* PYMT_PURGE_MAX bounds the free pools a heap in use keeps resident. 48 MiB of 64-byte blocks,
+ * then all but the first block of each arena freed in the first 20 MiB: about 20 MiB of free
+ * pools in arenas that stay alive, next to 28 MiB in use. Under 8 MiB most of them are
+ * purged; under 32 MiB (more than is free, less than is in use) none is. One core, as the
+ * bound is split between the cores. */
+static void child_purge_bound(void) {
+    const char *v = getenv("PYMT_PURGE_MAX");
+    REQUIRE(v != NULL);
+    bool big = strcmp(v, "32M") == 0;
+    enum { N = 48 * 16384 }; /* 64-byte blocks: 48 MiB */
+    static void *p[N];
+    for (int i = 0; i < N; i++) {
+        p[i] = pymt_object_malloc(64);
+        REQUIRE(p[i] != NULL);
+        memset(p[i], 0x33, 64);
+    }
+    size_t peak = check_rss_bytes();
+    uintptr_t last_arena = 0;
+    for (int i = 0; i < 20 * 16384; i++) {
+        uintptr_t arena = (uintptr_t)p[i] >> 20;
+        if (arena != last_arena) {
+            last_arena = arena;
+            continue;
+        }
+        pymt_object_free(p[i]);
+        p[i] = NULL;
+    }
+    pymt_thread_flush();
+    size_t rss = check_rss_bytes();
+    size_t fell = peak > rss ? peak - rss : 0;
+    if (big ? fell > ((size_t)4 << 20) : fell < ((size_t)8 << 20)) {
+        check_fail_at(__FILE__, __LINE__, "the free pools kept do not follow PYMT_PURGE_MAX");
+        fprintf(stderr, "    PYMT_PURGE_MAX=%s: RSS peak %zu KiB, after %zu KiB\n", v,
+                peak / 1024, rss / 1024);
+    }
+    for (int i = 0; i < N; i++)
+        pymt_object_free(p[i]);
+}
+
+static void purge_max_bounds_the_free_pools_kept(void) {
+    if (CHECK_SANITIZED)
+        CHECK_SKIP("RSS means nothing under a sanitizer");
+    static char err[1 << 12];
+    /* one core: the bound is split between the cores, and this thread uses one */
+    static const char *const small[] = {"PYMT_PURGE_MAX=8M", "PYMT_CORES=1", NULL};
+    int st = check_spawn_self("child_purge_bound", small, err, sizeof err);
+    CHECK_CHILD_EXIT0("PYMT_PURGE_MAX=8M child", st, err);
+    static const char *const big[] = {"PYMT_PURGE_MAX=32M", "PYMT_CORES=1", NULL};
+    st = check_spawn_self("child_purge_bound", big, err, sizeof err);
+    CHECK_CHILD_EXIT0("PYMT_PURGE_MAX=32M child", st, err);
+}
+
 /* ---- the global budget, seen from outside the caches -------------------------------------- */
 
 /* A thread that churns sizes lo..hi (step 16), n blocks each, then parks, holding what its
@@ -441,6 +493,8 @@ static const check_case cases[] = {
     CHECK_CASE(the_caches_together_stay_within_the_budget),
     CHECK_CASE(exited_threads_leave_their_budget_behind),
     CHECK_CASE(empty_pools_of_live_arenas_are_purged),
+    CHECK_CASE(purge_max_bounds_the_free_pools_kept),
+    CHECK_CASE(child_purge_bound),
     CHECK_CASE(stats_print_the_budget),
 };
 CHECK_MAIN(cases)

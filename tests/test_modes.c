@@ -163,13 +163,16 @@ static void every_boolean_spelling_is_accepted_in_any_case(void) {
 static void sizes_take_k_m_g_suffixes_and_refuse_the_rest(void) {
     static const char *const good[] = {"PYMT_LARGE_CACHE=4096", "PYMT_LARGE_CACHE=4M",
                                        "PYMT_LARGE_CACHE=4096k", "PYMT_LARGE_CACHE=1GiB",
-                                       "PYMT_LARGE_CACHE=0", "PYMT_ARENA_RESERVE=16", NULL};
+                                       "PYMT_LARGE_CACHE=0", "PYMT_ARENA_RESERVE=16",
+                                       "PYMT_PURGE_MAX=32M", NULL};
     static const char *const bad[] = {"PYMT_LARGE_CACHE=2G", "PYMT_LARGE_CACHE=12Q",
                                       "PYMT_LARGE_CACHE=-1", "PYMT_LARGE_CACHE=M",
                                       "PYMT_LARGE_CACHE=99999999999999999999", NULL};
     spawn_each("child_exit_with_tcache", good, TCACHE_BASE + 1, NULL);
     spawn_each("child_exit_with_tcache", bad, TCACHE_BASE + 1, "PYMT_LARGE_CACHE=");
     static const char *const reserve_bad[] = {"PYMT_ARENA_RESERVE=1025", NULL};
+    static const char *const purge_bad[] = {"PYMT_PURGE_MAX=1M", "PYMT_PURGE_MAX=2G", NULL};
+    spawn_each("child_exit_with_tcache", purge_bad, TCACHE_BASE + 1, "PYMT_PURGE_MAX=");
     spawn_each("child_exit_with_tcache", reserve_bad, TCACHE_BASE + 1, "PYMT_ARENA_RESERVE=");
 }
 

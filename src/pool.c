@@ -82,13 +82,13 @@ static PYMT__TLS uint8_t self_core; /* 1 + index of the calling thread's core; 0
  * whose push and pop are ordered), so a relaxed load sees the bit. */
 static _Atomic uint32_t cores_used;
 /* A core keeps as many dirty free pools as it has pools in use, within 2 MiB and PYMT_PURGE_MAX
- * (default 8 MiB) over all cores (each core its part, fixed at init), and purges down to half
- * of that: a heap that swings by a few MiB (a program building and dropping a large list of
+ * (default 8 MiB) shared by the cores in use (cores_used: a program whose threads all landed
+ * on one core has the whole of it), and purges down to half of that: a heap that swings by a few MiB (a program building and dropping a large list of
  * small objects) reuses its pools without a purge and a refault each time, and a heap that has
  * emptied keeps no more than 2 MiB of them (docs/design.md, section 2.7, has the figures).
  * Wholly free arenas retire at once whatever this says. */
 enum { DIRTY_MIN = 128 }; /* pools: 2 MiB */
-static size_t dirty_min = DIRTY_MIN, dirty_max = DIRTY_MIN * 4;
+static size_t dirty_max = DIRTY_MIN * 4; /* PYMT_PURGE_MAX in pools; set once by init */
 
 #define MAGIC(d) (UINT64_MAX / (d) + 1)
 const uint64_t pymt__class_magic[PYMT__NCLASSES] = {
@@ -108,8 +108,7 @@ void pymt__pool_init(unsigned n, size_t purge_max) {
     for (unsigned i = 0; i < PYMT__CORES_MAX; i++)
         cores[i].index = i;
     size_t max = purge_max / PYMT__POOL_SIZE;
-    dirty_min = DIRTY_MIN / n;
-    dirty_max = (max > DIRTY_MIN ? max : DIRTY_MIN) / n;
+    dirty_max = max > DIRTY_MIN ? max : DIRTY_MIN;
 }
 
 unsigned pymt__pool_cores(void) {
@@ -283,10 +282,14 @@ static void pool_purge_locked(pymt__pool *pool) {
     pool->nextoffset = (uint32_t)pymt__pool_overhead(pool);
 }
 
-/* The most dirty free pools core k keeps: its pools in use, within its part of 2..8 MiB. */
+/* The most dirty free pools core k keeps: its pools in use, within its share of 2 MiB ..
+ * PYMT_PURGE_MAX (the cores that have taken an arena share it). */
 static size_t dirty_bound(const core *k) {
-    size_t b = k->pools_used;
-    return b < dirty_min ? dirty_min : b > dirty_max ? dirty_max : b;
+    unsigned n = (unsigned)__builtin_popcount(pymt__load_relaxed(&cores_used));
+    if (n == 0)
+        n = 1;
+    size_t lo = DIRTY_MIN / n, hi = dirty_max / n, b = k->pools_used;
+    return b < lo ? lo : b > hi ? hi : b;
 }
 
 /* Too many dirty free pools: purge those of the emptiest arenas (the list's tail) first, down to

@@ -75,14 +75,19 @@ static void large_release(const pools_ops *ops, void *p) {
     pymt__large_free(ops->large_cache(), p);
 }
 
-/* A request the pools could not serve (NULL from alloc) because pymt's arena range is full: the
- * system allocator serves it, as pymalloc hands a request it cannot serve from an arena to the
- * raw allocator. From then on it is a large block, which free, realloc and usable size tell by
- * its address. NULL (errno ENOMEM) in every other case: the kernel or RLIMIT_AS refused. */
-static void *system_when_range_full(const pools_ops *ops, size_t n, bool zero) {
-    if (!pymt__arena_range_full())
-        return NULL;
-    return large_alloc(ops, n, zero);
+/* 1..the medium ceiling bytes (0 served as 1) from the pools, zeroed if asked. When the pools
+ * cannot serve it because pymt's arena range is full, the system allocator does, as pymalloc
+ * hands a request it cannot serve from an arena to the raw allocator: from then on it is a
+ * large block, which free, realloc and usable size tell by its address. NULL (errno ENOMEM)
+ * when the kernel or RLIMIT_AS refused. */
+static void *pool_alloc(const pools_ops *ops, size_t n, bool zero) {
+    size_t want = n ? n : 1;
+    void *p = ops->small_alloc(want);
+    if (pymt__unlikely(p == NULL))
+        return pymt__arena_range_full() ? large_alloc(ops, want, zero) : NULL;
+    if (zero)
+        memset(p, 0, want);
+    return p;
 }
 
 /* ---- the table entries --------------------------------------------------------------------- */
@@ -91,11 +96,7 @@ static void *pools_malloc(void *ctx, size_t n) {
     const pools_ops *ops = ctx;
     if (n > pymt__medium_limit())
         return large_alloc(ops, n, false);
-    size_t want = n ? n : 1;
-    void *p = ops->small_alloc(want);
-    if (pymt__unlikely(p == NULL))
-        return system_when_range_full(ops, want, false);
-    return p;
+    return pool_alloc(ops, n, false);
 }
 
 static void *pools_calloc(void *ctx, size_t nelem, size_t elsize) {
@@ -103,12 +104,7 @@ static void *pools_calloc(void *ctx, size_t nelem, size_t elsize) {
     size_t n = nelem * elsize; /* checked by the caller */
     if (n > pymt__medium_limit())
         return large_alloc(ops, n, true);
-    size_t want = n ? n : 1;
-    void *p = ops->small_alloc(want);
-    if (pymt__unlikely(p == NULL))
-        return system_when_range_full(ops, want, true);
-    memset(p, 0, want);
-    return p;
+    return pool_alloc(ops, n, true);
 }
 
 static void pools_free(void *ctx, void *p) {
@@ -158,8 +154,8 @@ static void *pools_realloc(void *ctx, void *p, size_t n) {
 static void *hardened_malloc(void *ctx, size_t n) {
     if (n - 1 < PYMT__SMALL_MAX) {
         void *p = pymt__tcache_harden_malloc(n);
-        if (pymt__unlikely(p == NULL))
-            return system_when_range_full(ctx, n, false);
+        if (pymt__unlikely(p == NULL) && pymt__arena_range_full())
+            return large_alloc(ctx, n, false); /* as pool_alloc does */
         return p;
     }
     return pools_malloc(ctx, n);

@@ -72,31 +72,30 @@ static inline void *pymt__tcache_pop(unsigned c, size_t n) {
     return p;
 }
 
-/* Push block p of class c (small or medium) on the bin; false when the bin is full (or not in
+/* Push block p of class c (small or medium) on bin b; false when the bin is full (or not in
  * use). */
-static inline bool pymt__tcache_push(void *p, unsigned c) {
-    pymt__tbin *b = pymt__tcache_bin(c);
+static inline bool pymt__tbin_push(pymt__tbin *b, void *p, unsigned c) {
     if (pymt__unlikely(!pymt__tbin_room_take(b)))
         return false;
     PYMT_TRACK_FREE(p, pymt__class_to_size(c));
+    (void)c;
     pymt__blk_set(p, 0, b->head);
     b->head = p;
     return true;
 }
 
+/* Push block p of class c on the thread's bin of the class. */
+static inline bool pymt__tcache_push(void *p, unsigned c) {
+    return pymt__tbin_push(pymt__tcache_bin(c), p, c);
+}
+
 /* Push block p on the bin of its pool tag (pymt__pool_tag: (class + 1) * 4, the bin's offset
- * from the untagged bin in units of 4 bytes; 0 for the untagged bin, which is always full);
- * false when the bin is full or not in use. */
+ * from the untagged bin in units of 4 bytes; 0 for the untagged bin, which is always full). */
 static inline bool pymt__tcache_push_tagged(void *p, unsigned tag) {
     _Static_assert(offsetof(pymt__tcache_tls, bins) == sizeof(pymt__tbin), "untagged bin first");
     _Static_assert(sizeof(pymt__tbin) == 4u << PYMT__TAG_SHIFT, "bin offset = tag * 4");
-    pymt__tbin *b = (pymt__tbin *)((char *)&pymt__tc + (size_t)tag * 4);
-    if (pymt__unlikely(!pymt__tbin_room_take(b)))
-        return false;
-    PYMT_TRACK_FREE(p, pymt__class_to_size(pymt__tag_class(tag)));
-    pymt__blk_set(p, 0, b->head);
-    b->head = p;
-    return true;
+    return pymt__tbin_push((pymt__tbin *)((char *)&pymt__tc + (size_t)tag * 4), p,
+                           pymt__tag_class(tag));
 }
 
 /* A bin's count and bound as the slow paths and stats see them. Another thread (stats) may

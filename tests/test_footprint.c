@@ -148,6 +148,24 @@ static void a_class_left_behind_is_swept(void) {
     CHECK_EQ(held, 0);
 }
 
+/* Free p[0..n) but the first block met in each arena, which keeps its arena alive (the freed
+ * ones NULL); returns how many stay. */
+static int free_all_but_first_per_arena(void **p, int n) {
+    uintptr_t last_arena = 0;
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        uintptr_t arena = (uintptr_t)p[i] >> 20;
+        if (arena != last_arena) {
+            last_arena = arena;
+            kept++;
+            continue;
+        }
+        pymt_object_free(p[i]);
+        p[i] = NULL;
+    }
+    return kept;
+}
+
 /* Empty pools inside arenas that stay in use go back to the kernel past a small number: one
  * block kept per arena keeps every arena mapped, and RSS must still fall. */
 static void empty_pools_of_live_arenas_are_purged(void) {
@@ -162,18 +180,7 @@ static void empty_pools_of_live_arenas_are_purged(void) {
         memset(p[i], 0x22, 64);
     }
     size_t peak = check_rss_bytes();
-    uintptr_t last_arena = 0;
-    int kept = 0;
-    for (int i = 0; i < N; i++) {
-        uintptr_t arena = (uintptr_t)p[i] >> 20;
-        if (arena != last_arena) { /* the first block met in each arena stays */
-            last_arena = arena;
-            kept++;
-            continue;
-        }
-        pymt_object_free(p[i]);
-        p[i] = NULL;
-    }
+    int kept = free_all_but_first_per_arena(p, N);
     pymt_thread_flush();
     pymt_stats s = check_stats();
     CHECK_STATS_ADD_UP(&s);
@@ -205,16 +212,7 @@ static void child_purge_bound(void) {
         memset(p[i], 0x33, 64);
     }
     size_t peak = check_rss_bytes();
-    uintptr_t last_arena = 0;
-    for (int i = 0; i < 20 * 16384; i++) {
-        uintptr_t arena = (uintptr_t)p[i] >> 20;
-        if (arena != last_arena) {
-            last_arena = arena;
-            continue;
-        }
-        pymt_object_free(p[i]);
-        p[i] = NULL;
-    }
+    (void)free_all_but_first_per_arena(p, 20 * 16384);
     pymt_thread_flush();
     size_t rss = check_rss_bytes();
     size_t fell = peak > rss ? peak - rss : 0;

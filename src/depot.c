@@ -16,16 +16,21 @@
  *   then gives the first block its encoded link and its marker back. (n < 2^16 and a user
  *   address < 2^48, which arena init requires of the whole arena range.)
  *
- * Why it is correct (the ABA argument): only two operations touch a depot stack.
+ * Why it is correct (the ABA argument): pushes are free for all, takes are one at a time.
  *   push     = CAS(head: old -> e) after e->next = old. If head went old -> X -> old between
  *              the read and the CAS, old is still the head and e->next = old is still right:
  *              a push never depends on more than the head word it compares.
- *   take-all = exchange(head, NULL). No comparison at all.
- *   There is no single-entry pop here (the one that reads head->next and can be fooled when the
- *   head is popped and pushed again meanwhile). A taker that wants one batch takes them all and
- *   pushes the others back. Entries are free blocks whose memory stays mapped while they sit on
- *   the stack: an arena cannot empty while a block of it is in the depot (the block counts as
- *   out of its pool), so no entry is ever unmapped under the stack.
+ *   pop      = CAS(head: e -> e->next), only by the holder of the class's popper flag; so is
+ *              every take-all (drain, the validator). The ABA case of a lock-free pop (e popped
+ *              by another thread, reused, pushed again between the read of e->next and the
+ *              CAS) needs a second taker, which the flag excludes: while the holder looks at
+ *              it, e stays on the stack, its memory mapped (an arena cannot empty while a block
+ *              of it is in the depot: the block counts as out of its pool), and e->next stays
+ *              what it read unless a push put a new head above e, which fails the CAS.
+ *   A taker that finds the flag held a few times in a row goes to the lock instead; drain and
+ *   the validator wait for it. (An earlier version took every batch with one exchange and
+ *   pushed the others back: with hundreds of batches on a stack each take touched them all,
+ *   and the loads of their first blocks were 14% of the time of rptest at 8 threads.)
  * TSan: CK runs uninstrumented (lfstack.c); every push is preceded by pymt__tsan_release on
  * the stack and every non-empty take followed by pymt__tsan_acquire on it, so the writes into a
  * batch happen-before its adopter's reads, and nothing of pymt's own is hidden from TSan.
@@ -38,7 +43,8 @@
 typedef struct depot_class {
     ck_stack_t stack;       /* written by any thread through lfstack.c */
     _Atomic size_t count;   /* blocks on the stack; written by pushers and takers */
-    char pad[64 - sizeof(ck_stack_t) - sizeof(size_t)];
+    _Atomic bool popping;   /* the popper flag: held by the one thread taking from the stack */
+    char pad[64 - sizeof(ck_stack_t) - sizeof(size_t) - sizeof(bool)];
 } depot_class;
 _Static_assert(sizeof(depot_class) == 64, "one cache line per class");
 
@@ -56,6 +62,19 @@ static void depot_publish(unsigned c, void *first) {
     PYMT_TRACK_LINK_OPEN(first);
     pymt__tsan_release(&depot[c].stack); /* pairs with the acquire in pymt__depot_take */
     pymt__ck_push_upmc(&depot[c].stack, (ck_stack_entry_t *)first);
+}
+
+/* The popper flag of class c: try_pop takes it when it is free (false: another taker has it);
+ * pop_wait waits for it (drain and the validator: a holder keeps it for a few instructions). */
+static bool try_pop(unsigned c) {
+    return !pymt__exchange_acquire(&depot[c].popping, true);
+}
+static void pop_wait(unsigned c) {
+    while (!try_pop(c))
+        cpu_relax();
+}
+static void pop_done(unsigned c) {
+    pymt__store_release(&depot[c].popping, false);
 }
 
 #define DEPOT_N_SHIFT 48
@@ -108,34 +127,26 @@ static size_t batch_to_chain(unsigned c, void *first) {
 
 void *pymt__depot_take(unsigned c, size_t *n) {
     ck_stack_entry_t *e = NULL;
-    /* A count above zero with an empty stack means another taker holds the batches for the
-     * moment between its take-all and its push-back; a few retries beat going to the lock and
-     * carving fresh pools while those batches come back. */
+    /* the flag is held for a pop, a few instructions: a few tries beat going to the lock and
+     * carving fresh pools while the batches stay on the stack */
     for (int tries = 0; tries < 4; tries++) {
         if (pymt__load_relaxed(&depot[c].count) == 0)
             return NULL;
-        e = pymt__ck_batch_pop_upmc(&depot[c].stack);
-        if (e != NULL)
+        if (try_pop(c)) {
+            ck_stack_entry_t *head = pymt__hardened ? pymt__ck_first(&depot[c].stack) : NULL;
+            if (head != NULL) /* hardened: the head, before the pop reads its link */
+                batch_check(c, NULL, head);
+            e = pymt__ck_pop_upmc(&depot[c].stack);
+            if (e != NULL && pymt__hardened) /* a push may have put another above it */
+                batch_check(c, NULL, e);
+            pop_done(c);
             break;
+        }
         cpu_relax();
     }
     if (e == NULL)
         return NULL;
     pymt__tsan_acquire(&depot[c].stack); /* pairs with the release in depot_publish */
-    bool hard = pymt__hardened;
-    if (hard)
-        batch_check(c, NULL, e);
-    /* keep the first batch, give the others back */
-    ck_stack_entry_t *prev = e;
-    ck_stack_entry_t *others = (ck_stack_entry_t *)pymt__blk_get(e, 0);
-    while (others != NULL) {
-        if (hard)
-            batch_check(c, prev, others); /* before CK writes through it */
-        ck_stack_entry_t *next = (ck_stack_entry_t *)pymt__blk_get(others, 0);
-        depot_publish(c, others);
-        prev = others;
-        others = next;
-    }
     size_t got = batch_to_chain(c, e);
     pymt__fetch_sub_relaxed(&depot[c].count, got);
     *n = got;
@@ -151,7 +162,9 @@ void pymt__depot_drain(void) {
     for (unsigned c = 0; c < PYMT__NBINS; c++) {
         if (pymt__load_relaxed(&depot[c].count) == 0)
             continue;
+        pop_wait(c);
         ck_stack_entry_t *e = pymt__ck_batch_pop_upmc(&depot[c].stack);
+        pop_done(c);
         if (e == NULL)
             continue;
         pymt__tsan_acquire(&depot[c].stack);
@@ -179,7 +192,9 @@ void pymt__depot_drain(void) {
 }
 
 bool pymt__depot_check(unsigned c) {
+    pop_wait(c);
     ck_stack_entry_t *e = pymt__ck_batch_pop_upmc(&depot[c].stack);
+    pop_done(c);
     if (e == NULL)
         return true; /* nothing to walk (or another thread holds the batches for a moment) */
     pymt__tsan_acquire(&depot[c].stack); /* pairs with the release in depot_publish */
@@ -213,4 +228,11 @@ bool pymt__depot_check(unsigned c) {
         e = next;
     }
     return ok && total <= pymt__load_relaxed(&depot[c].count);
+}
+
+void pymt__depot_atfork_child(void) {
+    /* a thread that held a flag at the fork is not in the child: its pop is over or never
+     * happened (the stack changed, or did not, with one CAS); the batch it took is lost */
+    for (unsigned c = 0; c < PYMT__NBINS; c++)
+        pop_done(c);
 }

@@ -15,6 +15,9 @@ size_t pymt__depot_count(unsigned c);
 /* Give every depot block back to the pools (pymt_trim, fork child). Takes the core lock. */
 void pymt__depot_drain(void);
 
+/* fork child: the popper flags free again (the forking thread holds none). */
+void pymt__depot_atfork_child(void);
+
 /* Validator: every batch of class c holds blocks of class c in pymt's arenas, as many as it
  * says, and the batches add up to the class's count. Takes the batches off the stack while it
  * walks them and puts them back, so it is safe with other threads running, but exact only

@@ -70,6 +70,7 @@ static void atfork_child(void) {
     pymt__arena_atfork_child();
     pymt__medium_atfork_child();
     pymt__pool_atfork_child();
+    pymt__depot_atfork_child();
     pymt__core_lock();
     pymt__tcache_atfork_child_locked();
     pymt__core_unlock();

@@ -14,8 +14,12 @@ void pymt__ck_push_upmc(ck_stack_t *s, ck_stack_entry_t *e);
 /* ck_stack_batch_pop_upmc: swap the head with NULL and return the old chain; any thread. */
 ck_stack_entry_t *pymt__ck_batch_pop_upmc(ck_stack_t *s);
 /* ck_stack_pop_upmc: pop one entry. pymt lets only one thread pop a given stack at a time
- * (callers hold the core lock) while pushes run concurrently: with a single popper nobody else
- * can remove the head the popper read, so its next pointer cannot change under it (no ABA). */
+ * (the arena layer's lock, a depot class's popper flag) while pushes run concurrently: with a
+ * single popper nobody else can remove the head the popper read, so its next pointer cannot
+ * change under it (no ABA). */
 ck_stack_entry_t *pymt__ck_pop_upmc(ck_stack_t *s);
+/* The head entry, NULL when empty (a look before a pop, by the stack's one popper: the entry
+ * stays the head unless a push puts another above it). */
+ck_stack_entry_t *pymt__ck_first(ck_stack_t *s);
 
 #endif /* PYMT_LFSTACK_H */

@@ -132,7 +132,13 @@ static size_t drain_mark;        /* live caches at the last depot drain, or most
                                     (global lock) */
 static _Atomic size_t live_caches; /* registry_n, for the shares (written under the global lock) */
 static _Atomic size_t budget;    /* all caches together; pymt_set_tcache_budget */
-static _Atomic size_t reserved_total; /* the live caches' reservations (owners, trimmers) */
+/* The live caches' reservations (owners, trimmers): compare-and-swapped by every thread's slow
+ * paths, so on a cache line of its own, away from the read-mostly words above, which every
+ * slow path reads (a share is budget / live_caches). */
+static struct {
+    _Atomic size_t n;
+    char pad[64 - sizeof(size_t)];
+} reserved_total __attribute__((aligned(64)));
 static pymt__tcache *trim_next;  /* where the next search for room starts (global lock) */
 static size_t trim_locked(pymt__tcache *tc, size_t share);
 /* counts of exited threads, and flushes by trimmers (global lock) */
@@ -211,7 +217,7 @@ static void uncharge_all(pymt__tcache *tc) {
     for (unsigned c = 0; c < PYMT__NBINS; c++)
         tc->bin_charge[c] = 0;
     tc->charged = 0;
-    pymt__fetch_sub_relaxed(&reserved_total, tc->reserved);
+    pymt__fetch_sub_relaxed(&reserved_total.n, tc->reserved);
     tc->reserved = 0;
 }
 
@@ -339,12 +345,12 @@ static size_t held_bytes(const pymt__tcache *tc) {
 /* Reserve up to want more bytes of the budget; returns how many it got (0 when the budget is
  * spent). A compare-and-swap, so the sum of the reservations never passes the budget. */
 static size_t budget_reserve(size_t want) {
-    size_t cap = pymt__load_relaxed(&budget), r = pymt__load_relaxed(&reserved_total);
+    size_t cap = pymt__load_relaxed(&budget), r = pymt__load_relaxed(&reserved_total.n);
     for (;;) {
         if (r >= cap)
             return 0;
         size_t get = cap - r < want ? cap - r : want;
-        if (pymt__cas_weak_relaxed(&reserved_total, &r, r + get))
+        if (pymt__cas_weak_relaxed(&reserved_total.n, &r, r + get))
             return get;
     }
 }
@@ -352,7 +358,7 @@ static size_t budget_reserve(size_t want) {
 /* Give bytes of tc's reservation back to the budget. */
 static void budget_release(pymt__tcache *tc, size_t bytes) {
     tc->reserved -= bytes;
-    pymt__fetch_sub_relaxed(&reserved_total, bytes);
+    pymt__fetch_sub_relaxed(&reserved_total.n, bytes);
 }
 
 /* What a thread reserves beyond its charge when it reserves at all, so that a bin swinging to
@@ -831,7 +837,7 @@ void pymt__tcache_atfork_child_locked(void) {
     }
     trim_next = NULL;
     /* the budget now holds this thread's reservation alone */
-    pymt__store_relaxed(&reserved_total, tc->state == PYMT__TC_ACTIVE ? tc->reserved : 0);
+    pymt__store_relaxed(&reserved_total.n, tc->state == PYMT__TC_ACTIVE ? tc->reserved : 0);
 }
 
 /* Blocks in a chain of class c, or SIZE_MAX when it holds something else or more than limit
@@ -877,7 +883,7 @@ bool pymt__tcache_check(const pymt__tcache *tc) {
     /* the charge is the sum of the classes', within the reservation, within the budget's
      * count of all reservations */
     return charged == tc->charged && tc->charged <= tc->reserved &&
-           tc->reserved <= pymt__load_relaxed(&reserved_total);
+           tc->reserved <= pymt__load_relaxed(&reserved_total.n);
 }
 
 const pymt__tcache *pymt__tcache_self(void) {

@@ -324,6 +324,11 @@ bool pymt__arena_range_full(void) {
     return pymt__load_relaxed(&range_full);
 }
 
+size_t pymt__arena_heap_bytes(void) {
+    size_t cur = pymt__load_relaxed(&arenas_current), spare = pymt__load_relaxed(&arenas_reserve_n);
+    return cur > spare ? (cur - spare) << PYMT__ARENA_BITS : 0;
+}
+
 size_t pymt__arena_range_bytes(void) {
     return range_bytes;
 }

@@ -103,6 +103,10 @@ void pymt__arena_foreach_locked(uint32_t state, void (*f)(pymt__arena *a, void *
  * serve the request from the system allocator as pymalloc does when it cannot get an arena). */
 bool pymt__arena_range_full(void);
 
+/* Bytes of the arenas in use, of both tiers (not the reserve): what the heap spans now (relaxed
+ * counters; a hint). */
+size_t pymt__arena_heap_bytes(void);
+
 /* The size of the arena range, its tags included (0 before init, or without pools). */
 size_t pymt__arena_range_bytes(void);
 

@@ -140,7 +140,7 @@ void pymt__init_slow(void) {
         o.mode = o.debug ? PYMT_MODE_MALLOC_DEBUG : PYMT_MODE_MALLOC;
         o.pooling = false;
     }
-    if (o.pooling && o.tcache && !o.debug && !pymt__tcache_init(o.tcache_bytes))
+    if (o.pooling && o.tcache && !o.debug && !pymt__tcache_init(o.tcache_bytes, o.tcache_grows))
         o.tcache = false;
     if (o.debug || !o.pooling)
         o.tcache = false; /* debug blocks never sit in a cache; nothing to cache without pools */

@@ -31,7 +31,7 @@ static void stats_collect(pymt_stats *s) {
     s->tcache_bytes = pymt__tcache_bytes_locked(big, 1);
     s->tcache_bytes_max = big[0];
     pymt__core_unlock();
-    s->tcache_budget = s->tcache_enabled ? pymt__tcache_budget() : 0;
+    s->tcache_budget = s->tcache_enabled ? pymt__tcache_budget_now() : 0;
     s->tcache_share = s->tcache_enabled ? pymt__tcache_share() : 0;
 
     for (unsigned c = 0; c < PYMT__NBINS; c++) {

@@ -31,8 +31,9 @@
  * that allocated them need nothing special: a free block is a free block of its class, it goes
  * into the freeing thread's bin, and batches find their way back through the depot.
  * Footprint: what all caches hold together is bounded by a budget (PYMT_TCACHE_BYTES,
- * pymt_set_tcache_budget), and each live cache has a share of it, the budget over the live
- * caches (never less than SHARE_MIN, so the shares may add up to more than the budget).
+ * pymt_set_tcache_budget; the default one grows with the heap: pymt__tcache_budget_now), and
+ * each live cache has a share of it, the budget over the live caches (never less than
+ * SHARE_MIN, so the shares may add up to more than the budget).
  *   The bound. A cache charges, on its slow paths only, each bin for max(its bound, what it
  *     held after its last slow path) blocks (the fast path pushes only below the bound and
  *     pops only shrink it, so a bin never holds more than its charge) and each spare for its
@@ -132,6 +133,7 @@ static size_t drain_mark;        /* live caches at the last depot drain, or most
                                     (global lock) */
 static _Atomic size_t live_caches; /* registry_n, for the shares (written under the global lock) */
 static _Atomic size_t budget;    /* all caches together; pymt_set_tcache_budget */
+static _Atomic bool budget_grows; /* the default budget, never set: it grows with the heap */
 /* The live caches' reservations (owners, trimmers): compare-and-swapped by every thread's slow
  * paths, so on a cache line of its own, away from the read-mostly words above, which every
  * slow path reads (a share is budget / live_caches). */
@@ -287,8 +289,9 @@ static void tcache_destructor(void *arg) {
  * taken land above it. */
 #define TCACHE_KEY_SLOT 31u
 
-bool pymt__tcache_init(size_t budget_bytes) {
+bool pymt__tcache_init(size_t budget_bytes, bool grows) {
     pymt__store_relaxed(&budget, budget_bytes);
+    pymt__store_relaxed(&budget_grows, grows);
     pthread_key_t held[TCACHE_KEY_SLOT + 1];
     unsigned n = 0;
     while (n <= TCACHE_KEY_SLOT && pthread_key_create(&held[n], tcache_destructor) == 0)
@@ -311,6 +314,7 @@ static bool registry_holds_locked(const pymt__tcache *tc) {
 }
 
 void pymt__tcache_set_budget(size_t bytes) {
+    pymt__store_relaxed(&budget_grows, false);
     pymt__store_relaxed(&budget, bytes);
     /* the caches now over their share give their spares back at once, idle or not, and
      * their bins at their next slow path */
@@ -325,9 +329,26 @@ size_t pymt__tcache_budget(void) {
     return pymt__load_relaxed(&budget);
 }
 
+/* The budget in force: the default budget grows with the heap, to a quarter of the bytes of
+ * the arenas in use, at most HEAP_GROWTH times the default; a budget set (PYMT_TCACHE_BYTES,
+ * pymt_set_tcache_budget) is a strict bound. A program whose threads churn a heap of tens of
+ * MiB in blocks of several KiB needs more than 8 MiB of caches between them (rptest at 8
+ * threads ran at 0.6x of its speed with 8 MiB: docs/benchmarks.md), while a pool of idle
+ * threads over a small heap still shares 8 MiB. */
+enum { HEAP_SHARE = 4, HEAP_GROWTH = 4 };
+size_t pymt__tcache_budget_now(void) {
+    size_t set = pymt__load_relaxed(&budget);
+    if (!pymt__load_relaxed(&budget_grows))
+        return set;
+    size_t heap = pymt__arena_heap_bytes() / HEAP_SHARE;
+    if (heap > HEAP_GROWTH * set)
+        heap = HEAP_GROWTH * set;
+    return heap > set ? heap : set;
+}
+
 size_t pymt__tcache_share(void) {
     size_t n = pymt__load_relaxed(&live_caches);
-    size_t s = pymt__load_relaxed(&budget) / (n ? n : 1);
+    size_t s = pymt__tcache_budget_now() / (n ? n : 1);
     return s < SHARE_MIN ? SHARE_MIN : s;
 }
 
@@ -345,7 +366,7 @@ static size_t held_bytes(const pymt__tcache *tc) {
 /* Reserve up to want more bytes of the budget; returns how many it got (0 when the budget is
  * spent). A compare-and-swap, so the sum of the reservations never passes the budget. */
 static size_t budget_reserve(size_t want) {
-    size_t cap = pymt__load_relaxed(&budget), r = pymt__load_relaxed(&reserved_total.n);
+    size_t cap = pymt__tcache_budget_now(), r = pymt__load_relaxed(&reserved_total.n);
     for (;;) {
         if (r >= cap)
             return 0;

@@ -156,9 +156,10 @@ static inline void pymt__tcache_count_large(intptr_t d) {
         pymt__fetch_add_relaxed(&pymt__large_global, d);
 }
 
-/* Set-up done once by init: the budget of all caches together (bytes), and the pthread key
- * whose destructor gives an exiting thread's blocks back. */
-bool pymt__tcache_init(size_t budget);
+/* Set-up done once by init: the budget of all caches together (bytes; grows: the default,
+ * which grows with the heap), and the pthread key whose destructor gives an exiting thread's
+ * blocks back. */
+bool pymt__tcache_init(size_t budget, bool grows);
 /* The budget of all caches together, and each live cache's share of it (never below 16 KiB).
  * set_budget takes the spares of the caches over their new share back at once (their owners
  * may be idle) and asks those caches to keep to it at their next slow paths; until they have,
@@ -166,6 +167,11 @@ bool pymt__tcache_init(size_t budget);
  * global lock, and each core's lock in turn for the spares given back. */
 void pymt__tcache_set_budget(size_t bytes);
 size_t pymt__tcache_budget(void);
+/* The budget in force: a budget set (PYMT_TCACHE_BYTES, set_budget) as it is; the default one
+ * grown with the heap (a quarter of the bytes of the arenas in use, up to 4x the default).
+ * The shares and the reservations follow it; when it falls (the heap shrinks) the caches over
+ * their new share give back at their next slow paths. */
+size_t pymt__tcache_budget_now(void);
 size_t pymt__tcache_share(void);
 /* Bytes held by each live cache (its bins and spares at block size): their sum, the largest
  * (up to nbig of them, largest first, in big[]), and how many caches there are. Core lock. */

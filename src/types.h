@@ -160,6 +160,7 @@ typedef struct pymt__options {
     size_t large_cache;     /* bytes of freed large blocks a thread keeps (PYMT_LARGE_CACHE) */
     bool hugepages;         /* arenas in huge-page-advised pairs (PYMT_HUGEPAGES) */
     size_t tcache_bytes;    /* budget of all thread caches together (PYMT_TCACHE_BYTES) */
+    bool tcache_grows;      /* the default budget, not set: grows with the heap */
     bool harden;            /* hardened mode (PYMT_HARDEN); only with pooling */
     bool medium;            /* the medium tier (PYMT_MEDIUM); only with pooling, not hardened */
     unsigned cores;         /* pool cores (PYMT_CORES; default one per online CPU, up to 16) */

@@ -474,6 +474,57 @@ static void the_caches_together_stay_within_the_budget(void) {
                 most_running, samples);
 }
 
+/* The default budget grows with the heap, a budget set does not. 160 MiB of 16 KiB blocks (the
+ * arenas in use, a quarter of which is 40 MiB): the default 8 MiB grows to its cap, 32 MiB,
+ * and a lone thread's share with it; once the heap is gone (freed, trimmed) it is 8 MiB
+ * again. PYMT_TCACHE_BYTES=8M, or a budget set at run time, stays where it was set. */
+static void child_budget_follows_the_heap(void) {
+    const char *v = getenv("PYMT_TCACHE_BYTES");
+    bool set = v != NULL && *v != '\0';
+    const size_t mib = (size_t)1 << 20;
+    enum { N = 160 * 64 }; /* 16 KiB blocks: 160 MiB */
+    static void *p[N];
+    pymt_stats s = check_stats();
+    CHECK(s.tcache_budget == 8 * mib);
+    for (int i = 0; i < N; i++) {
+        p[i] = pymt_object_malloc(16384);
+        REQUIRE(p[i] != NULL);
+    }
+    s = check_stats();
+    if (set) {
+        CHECK(s.tcache_budget == 8 * mib && s.tcache_share <= 8 * mib);
+    } else {
+        CHECK(s.tcache_budget == 32 * mib && s.tcache_share == 32 * mib);
+        if (s.tcache_budget != 32 * mib)
+            fprintf(stderr, "    budget %zu with %zu arenas\n", s.tcache_budget, s.arenas_current);
+    }
+    for (int i = 0; i < N; i++)
+        pymt_object_free(p[i]);
+    pymt_thread_flush();
+    pymt_trim();
+    s = check_stats();
+    CHECK(s.tcache_budget == 8 * mib);
+    if (!set) { /* a budget set at run time is a bound, whatever the heap */
+        CHECK(pymt_set_tcache_budget(8 * mib) == 0);
+        for (int i = 0; i < N; i++)
+            REQUIRE((p[i] = pymt_object_malloc(16384)) != NULL);
+        s = check_stats();
+        CHECK(s.tcache_budget == 8 * mib);
+        for (int i = 0; i < N; i++)
+            pymt_object_free(p[i]);
+    }
+}
+
+static void the_default_budget_follows_the_heap(void) {
+    static char err[1 << 12];
+    static const char *const deflt[] = {"PYMT_TCACHE_BYTES=", NULL};
+    int st = check_spawn_self("child_budget_follows_the_heap", deflt, err, sizeof err);
+    CHECK_CHILD_EXIT0("default budget child", st, err);
+    static const char *const set[] = {"PYMT_TCACHE_BYTES=8M", NULL};
+    st = check_spawn_self("child_budget_follows_the_heap", set, err, sizeof err);
+    CHECK_CHILD_EXIT0("PYMT_TCACHE_BYTES=8M child", st, err);
+}
+
 static void stats_print_the_budget(void) {
     char *text = check_stats_text();
     CHECK(text != NULL && strstr(text, "# thread cache budget / share") != NULL);
@@ -493,6 +544,8 @@ static const check_case cases[] = {
     CHECK_CASE(empty_pools_of_live_arenas_are_purged),
     CHECK_CASE(purge_max_bounds_the_free_pools_kept),
     CHECK_CASE(child_purge_bound),
+    CHECK_CASE(the_default_budget_follows_the_heap),
+    CHECK_CASE(child_budget_follows_the_heap),
     CHECK_CASE(stats_print_the_budget),
 };
 CHECK_MAIN(cases)

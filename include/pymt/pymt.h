@@ -160,11 +160,13 @@ PYMT_API pymt_mode pymt_get_mode(void);
 /* Non-zero when the per-thread caches are in use. */
 PYMT_API int pymt_tcache_enabled(void);
 
-/* Set the memory budget of all thread caches together, in bytes (at least 64 KiB; the
- * default is 8 MiB, or PYMT_TCACHE_BYTES). Each live thread's cache may hold the budget
- * divided by the number of live caches, never less than 16 KiB; a thread over its share
- * gives blocks back at its next allocation or free that misses its cache. Any time, from any
- * thread. Returns 0, or -1 with errno EINVAL when bytes is below 64 KiB. */
+/* Set the memory budget of all thread caches together, in bytes (at least 64 KiB), a strict
+ * bound from then on. Without it (and without PYMT_TCACHE_BYTES, which sets it at start-up)
+ * the budget is 8 MiB and grows with the heap: while the arenas in use hold more than 32 MiB
+ * it is a quarter of their bytes, at most 32 MiB. Each live thread's cache may hold the budget
+ * in force divided by the number of live caches, never less than 16 KiB; a thread over its
+ * share gives blocks back at its next allocation or free that misses its cache. Any time,
+ * from any thread. Returns 0, or -1 with errno EINVAL when bytes is below 64 KiB. */
 PYMT_API int pymt_set_tcache_budget(size_t bytes);
 
 /* 1 when arenas are mapped for huge pages (pymt_set_hugepages, PYMT_HUGEPAGES) and pooling is
@@ -245,7 +247,8 @@ typedef struct pymt_stats {
     size_t debug_quarantine_blocks;
     size_t debug_quarantine_bytes; /* their bytes, decorations (header, guards, frames) included */
     /* the thread caches' memory budget (PYMT_TCACHE_BYTES, pymt_set_tcache_budget) */
-    size_t tcache_budget;          /* bytes all thread caches together may hold */
+    size_t tcache_budget;          /* bytes all thread caches together may hold now (the
+                                      budget in force: pymt_set_tcache_budget) */
     size_t tcache_share;           /* each live cache's share of it now */
     size_t tcache_bytes;           /* bytes they hold now (blocks at block size) */
     size_t tcache_bytes_max;       /* the most one live cache holds */

@@ -14,10 +14,13 @@
  * Life of an arena: UNUSED slot -> ACTIVE (mapped, on its core's lists; core lock), or MEDIUM
  * (mapped, one medium class's run of blocks: medium.c) -> when all its pools (blocks) are free
  * its owner unlinks it and marks it RETIRING -> pymt__arena_retire, outside the lock: its tags
- * cleared, then either RESERVE (pages discarded with MADV_DONTNEED, pushed on the lock-free
- * reserve stack) or unmapped (PROT_NONE again, then the slot is pushed on the lock-free
- * free-slot stack). The core takes arenas back from the reserve, then slots from the free-slot
- * stack, then never-used slots, under its lock.
+ * cleared, then RESERVE, either warm (pages left resident, on the warm stack, while that holds
+ * fewer than an eighth of the arenas in use and at most PYMT_PURGE_MAX's worth) or cold (pages
+ * discarded with MADV_DONTNEED, on the reserve stack, up to PYMT_ARENA_RESERVE of them), or
+ * unmapped (PROT_NONE again, then the slot is pushed on the lock-free free-slot stack). A
+ * retire that finds more warm arenas than the heap now allows sends the excess cold, so a heap
+ * that has emptied keeps none. The core takes arenas back from the warm stack, then the
+ * reserve, then slots from the free-slot stack, then never-used slots, under its lock.
  *
  * Lock-free stacks (ConcurrencyKit ck_stack through lfstack.c): pushes come from any thread
  * without a lock; pops and take-alls happen only under arena_mutex (the arena layer's own lock,
@@ -58,13 +61,16 @@ static _Atomic bool range_full;    /* no slot left at the last look (pymt__arena
  * validators under any core lock read it (acquire) */
 static _Atomic uint32_t arena_table_used;
 static ck_stack_t arena_reserve;   /* RESERVE arenas; pushed lock-free, popped under lock */
+static ck_stack_t arena_warm;      /* RESERVE arenas with their pages resident; same discipline */
 static ck_stack_t arena_free_slots;/* UNUSED slots that once had memory; same discipline */
 static pymt__arena *arena_half;    /* huge pages: a pair's second slot, mapped, not handed
                                       out (arena_mutex) */
 static bool arena_hugepages;       /* set once at init */
 static unsigned arena_reserve_max; /* set once at init */
+static size_t arena_warm_max;      /* the most warm arenas (PYMT_PURGE_MAX in arenas); init */
 
 /* Written by many threads, read by stats: relaxed counters. */
+static _Atomic size_t arenas_warm_n; /* on arena_warm (counted in arenas_reserve_n too) */
 static _Atomic size_t arenas_current, arenas_reserve_n, arenas_allocated_total,
     arenas_reclaimed_total, arenas_highwater, arena_published, arena_adopted;
 
@@ -73,9 +79,10 @@ static pymt__arena *arena_of_link(ck_stack_entry_t *e) {
     return (pymt__arena *)e;
 }
 
-bool pymt__arena_init(bool hugepages, unsigned reserve) {
+bool pymt__arena_init(bool hugepages, unsigned reserve, size_t warm_bytes) {
     arena_hugepages = hugepages;
     arena_reserve_max = reserve;
+    arena_warm_max = warm_bytes >> PYMT__ARENA_BITS;
     size_t size;
     void *base = pymt__os_reserve_range(PYMT__RANGE_MAX, RANGE_MIN, 2 * PYMT__ARENA_SIZE, &size);
     if (base == NULL)
@@ -214,10 +221,18 @@ pymt__arena *pymt__arena_new_locked(uint32_t state) {
 
 /* pymt__arena_new_locked with arena_mutex held. */
 static pymt__arena *arena_new(uint32_t state) {
-    /* 1. a reserve arena: still mapped, pages discarded (read as zero), tags clear */
-    ck_stack_entry_t *e = pymt__ck_pop_upmc(&arena_reserve);
+    /* 1. a reserve arena, still mapped, tags clear: a warm one (its pages resident, holding
+     * what they held) before one whose pages were discarded */
+    ck_stack_t *from = &arena_warm;
+    ck_stack_entry_t *e = pymt__ck_pop_upmc(from);
     if (e != NULL) {
-        pymt__tsan_acquire(&arena_reserve); /* pairs with the release in pymt__arena_retire */
+        pymt__fetch_sub_relaxed(&arenas_warm_n, 1);
+    } else {
+        from = &arena_reserve;
+        e = pymt__ck_pop_upmc(from);
+    }
+    if (e != NULL) {
+        pymt__tsan_acquire(from); /* pairs with the release in pymt__arena_retire */
         pymt__arena *a = arena_of_link(e);
         pymt__fetch_sub_relaxed(&arenas_reserve_n, 1);
         pymt__fetch_add_relaxed(&arena_adopted, 1);
@@ -263,14 +278,25 @@ void pymt__arena_unmap_retiring(pymt__arena *a) {
     slot_release(a);
 }
 
-void pymt__arena_retire(pymt__arena *a) {
-    pymt__assert(pymt__load_relaxed(&a->state) == PYMT__ARENA_RETIRING);
+size_t pymt__arena_heap_bytes(void) {
+    size_t cur = pymt__load_relaxed(&arenas_current), spare = pymt__load_relaxed(&arenas_reserve_n);
+    return cur > spare ? (cur - spare) << PYMT__ARENA_BITS : 0;
+}
+
+/* The most warm arenas kept now: an eighth of the arenas in use, at most arena_warm_max. A
+ * heap that swings keeps an arena it will want again with its pages, not discarded and faulted
+ * back (mstress at 8 threads, 1 MiB medium arenas emptying and filling); a heap that has
+ * emptied keeps none. */
+static size_t warm_bound(void) {
+    size_t b = pymt__arena_heap_bytes() >> PYMT__ARENA_BITS >> 3;
+    return b < arena_warm_max ? b : arena_warm_max;
+}
+
+/* Into the discarded reserve while it has room, else unmapped. */
+static void retire_cold(pymt__arena *a) {
     size_t had = pymt__fetch_add_relaxed(&arenas_reserve_n, 1);
     if (had < arena_reserve_max) {
-        tags_clear(a);
-        PYMT_TRACK_RELEASE(a->address, PYMT__ARENA_SIZE);
         pymt__os_discard((void *)a->address, PYMT__ARENA_SIZE);
-        pymt__store_relaxed(&a->state, PYMT__ARENA_RESERVE);
         pymt__fetch_add_relaxed(&arena_published, 1);
         pymt__tsan_release(&arena_reserve); /* pairs with the acquire in pymt__arena_new_locked */
         pymt__ck_push_upmc(&arena_reserve, &a->link);
@@ -280,20 +306,55 @@ void pymt__arena_retire(pymt__arena *a) {
     pymt__arena_unmap_retiring(a);
 }
 
+void pymt__arena_retire(pymt__arena *a) {
+    pymt__assert(pymt__load_relaxed(&a->state) == PYMT__ARENA_RETIRING);
+    tags_clear(a);
+    PYMT_TRACK_RELEASE(a->address, PYMT__ARENA_SIZE);
+    pymt__store_relaxed(&a->state, PYMT__ARENA_RESERVE);
+    size_t warm = pymt__fetch_add_relaxed(&arenas_warm_n, 1);
+    if (warm < warm_bound()) {
+        pymt__fetch_add_relaxed(&arenas_reserve_n, 1);
+        pymt__fetch_add_relaxed(&arena_published, 1);
+        pymt__tsan_release(&arena_warm); /* pairs with the acquire in pymt__arena_new_locked */
+        pymt__ck_push_upmc(&arena_warm, &a->link);
+        return;
+    }
+    pymt__fetch_sub_relaxed(&arenas_warm_n, 1);
+    retire_cold(a);
+    /* the heap has shrunk under the warm arenas kept: the excess goes cold (pops under the
+     * lock, the discard outside it) */
+    while (pymt__load_relaxed(&arenas_warm_n) > warm_bound()) {
+        pthread_mutex_lock(&arena_mutex);
+        ck_stack_entry_t *e = pymt__ck_pop_upmc(&arena_warm);
+        pthread_mutex_unlock(&arena_mutex);
+        if (e == NULL)
+            break;
+        pymt__tsan_acquire(&arena_warm);
+        pymt__fetch_sub_relaxed(&arenas_warm_n, 1);
+        pymt__fetch_sub_relaxed(&arenas_reserve_n, 1);
+        retire_cold(arena_of_link(e));
+    }
+}
+
 size_t pymt__arena_trim_locked(void) {
     /* Under arena_mutex, like every other take from the reserve: one popper at a time. */
     pthread_mutex_lock(&arena_mutex);
-    ck_stack_entry_t *e = pymt__ck_batch_pop_upmc(&arena_reserve);
     size_t released = 0;
-    if (e != NULL)
-        pymt__tsan_acquire(&arena_reserve);
-    while (e != NULL) {
-        ck_stack_entry_t *next = e->next;
-        pymt__arena *a = arena_of_link(e);
-        pymt__fetch_sub_relaxed(&arenas_reserve_n, 1);
-        pymt__arena_unmap_retiring(a);
-        released += PYMT__ARENA_SIZE;
-        e = next;
+    ck_stack_t *stacks[2] = {&arena_warm, &arena_reserve};
+    for (unsigned k = 0; k < 2; k++) {
+        ck_stack_entry_t *e = pymt__ck_batch_pop_upmc(stacks[k]);
+        if (e != NULL)
+            pymt__tsan_acquire(stacks[k]);
+        while (e != NULL) {
+            ck_stack_entry_t *next = e->next;
+            pymt__arena *a = arena_of_link(e);
+            if (k == 0)
+                pymt__fetch_sub_relaxed(&arenas_warm_n, 1);
+            pymt__fetch_sub_relaxed(&arenas_reserve_n, 1);
+            pymt__arena_unmap_retiring(a);
+            released += PYMT__ARENA_SIZE;
+            e = next;
+        }
     }
     if (arena_half != NULL) {
         /* resident when its pair got a huge page */
@@ -324,11 +385,6 @@ bool pymt__arena_range_full(void) {
     return pymt__load_relaxed(&range_full);
 }
 
-size_t pymt__arena_heap_bytes(void) {
-    size_t cur = pymt__load_relaxed(&arenas_current), spare = pymt__load_relaxed(&arenas_reserve_n);
-    return cur > spare ? (cur - spare) << PYMT__ARENA_BITS : 0;
-}
-
 size_t pymt__arena_range_bytes(void) {
     return range_bytes;
 }
@@ -336,6 +392,7 @@ size_t pymt__arena_range_bytes(void) {
 void pymt__arena_counters_get(pymt__arena_counters *out) {
     out->current = pymt__load_relaxed(&arenas_current);
     out->reserve = pymt__load_relaxed(&arenas_reserve_n);
+    out->warm = pymt__load_relaxed(&arenas_warm_n);
     out->allocated_total = pymt__load_relaxed(&arenas_allocated_total);
     out->reclaimed_total = pymt__load_relaxed(&arenas_reclaimed_total);
     out->highwater = pymt__load_relaxed(&arenas_highwater);

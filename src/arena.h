@@ -62,16 +62,21 @@ static inline void pymt__pool_tag_clear(const void *pool) {
 }
 
 /* One-time set-up (the slot table), from init: hugepages maps arenas in 2 MiB-aligned pairs
- * advised for transparent huge pages; reserve is how many wholly free arenas are kept mapped.
+ * advised for transparent huge pages; reserve is how many wholly free arenas are kept mapped
+ * with their pages discarded, warm_bytes the most kept with their pages resident (an eighth of
+ * the heap's arenas, at most that: pymt__arena_retire).
  * Returns false on failure. */
-bool pymt__arena_init(bool hugepages, unsigned reserve);
+bool pymt__arena_init(bool hugepages, unsigned reserve, size_t warm_bytes);
 /* A wholly free arena in state (ACTIVE for a pool core, MEDIUM for a medium class): from the
  * reserve, else freshly mapped. The caller holds the lock of the structure the arena joins (a
  * core's or a medium class's); the arena layer serialises its own part with a lock of its
  * own, taken last. NULL + ENOMEM when the OS refuses or the table is full. */
 pymt__arena *pymt__arena_new_locked(uint32_t state);
-/* Dispose of an arena the core unlinked (state RETIRING), outside the core lock: into the
- * reserve (pages discarded) while it has room, else unmapped. Lock-free. */
+/* Dispose of an arena its owner unlinked (state RETIRING), outside the owner's lock: into the
+ * warm reserve (pages resident) while that holds fewer than an eighth of the arenas in use (at
+ * most warm_bytes' worth), else into the reserve (pages discarded) while it has room, else
+ * unmapped. Lock-free but when the heap has shrunk under the warm arenas: then the excess goes
+ * cold, popped under the arena layer's lock. */
 void pymt__arena_retire(pymt__arena *a);
 /* Clear the tags of a RETIRING (or RESERVE) arena and unmap it (the range keeps its place);
  * the slot goes to the free-slot stack. */
@@ -113,6 +118,7 @@ size_t pymt__arena_range_bytes(void);
 /* Counters for stats (relaxed atomics; exact when quiescent). */
 typedef struct pymt__arena_counters {
     size_t current, reserve, allocated_total, reclaimed_total, highwater;
+    size_t warm; /* of the reserve, the arenas with their pages resident */
     size_t published, adopted;
 } pymt__arena_counters;
 void pymt__arena_counters_get(pymt__arena_counters *out);

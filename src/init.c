@@ -135,7 +135,7 @@ void pymt__init_slow(void) {
     if (hugepages_request >= 0)
         o.hugepages = hugepages_request != 0;
     pymt__pool_init(o.cores, o.purge_max);
-    if (o.pooling && !pymt__arena_init(o.hugepages, o.arena_reserve)) {
+    if (o.pooling && !pymt__arena_init(o.hugepages, o.arena_reserve, o.purge_max)) {
         pymt__write_err("pymt: cannot reserve the arena range; pooling off\n");
         o.mode = o.debug ? PYMT_MODE_MALLOC_DEBUG : PYMT_MODE_MALLOC;
         o.pooling = false;

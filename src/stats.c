@@ -144,6 +144,9 @@ PYMT_API void pymt_print_stats(FILE *f) {
     fprintf(f, "# arenas highwater mark            = %zu\n", s.arenas_highwater);
     fprintf(f, "# arenas allocated current         = %zu\n", s.arenas_current);
     fprintf(f, "# arenas in reserve                = %zu\n", s.arenas_reserve);
+    pymt__arena_counters ac;
+    pymt__arena_counters_get(&ac);
+    fprintf(f, "# ... of them with pages resident  = %zu\n", ac.warm);
     fprintf(f, "%zu arenas * %zu bytes/arena        = %zu\n", s.arenas_current,
             (size_t)PYMT__ARENA_SIZE, s.bytes_mapped);
     fprintf(f, "# arena range reserved (no memory) = %zu\n", pymt__arena_range_bytes());

@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 
 enum { PER_CLASS = 600, THREADS = 32 };
 
@@ -525,6 +526,63 @@ static void the_default_budget_follows_the_heap(void) {
     CHECK_CHILD_EXIT0("PYMT_TCACHE_BYTES=8M child", st, err);
 }
 
+/* Minor page faults of this process so far. */
+static long minflt_now(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+/* Free the blocks p[from..n) and allocate and write them again. */
+static void free_and_again(void **p, int from, int n, size_t size) {
+    for (int i = from; i < n; i++)
+        pymt_object_free(p[i]);
+    pymt_thread_flush();
+    for (int i = from; i < n; i++) {
+        REQUIRE((p[i] = pymt_object_malloc(size)) != NULL);
+        memset(p[i], 0x5a, size);
+    }
+}
+
+/* The warm reserve: an arena that empties while the heap is large keeps its pages, and the next
+ * arena the heap needs is that one, with no fault. 64 MiB of 4 KiB blocks (about 255 to an
+ * arena), every page written; the blocks of the last four arenas freed (one stays with its
+ * class, the others retire: an eighth of 60 arenas may stay warm) and allocated and written
+ * again, twice (the first time also carves what the last arena had left uncarved): without the
+ * warm reserve the retired arenas come back discarded the second time, one fault a page (more
+ * than 500 here). Once everything is freed the heap is small and no arena stays warm. */
+static void child_warm_arenas(void) {
+    enum { PER = 255, N = 64 * PER, LAST = 4 * PER };
+    static void *p[N];
+    for (int i = 0; i < N; i++) {
+        REQUIRE((p[i] = pymt_object_malloc(4096)) != NULL);
+        memset(p[i], 0x5a, 4096);
+    }
+    free_and_again(p, N - LAST, N, 4096);
+    long before = minflt_now();
+    free_and_again(p, N - LAST, N, 4096);
+    long faults = minflt_now() - before;
+    if (faults > 200) {
+        check_fail_at(__FILE__, __LINE__, "the arenas that came back were not warm");
+        fprintf(stderr, "    %ld minor faults for %d blocks of 4 KiB\n", faults, LAST);
+    }
+    for (int i = 0; i < N; i++)
+        pymt_object_free(p[i]);
+    pymt_thread_flush();
+    char *text = check_stats_text();
+    CHECK(text != NULL && strstr(text, "# ... of them with pages resident  = 0\n") != NULL);
+    free(text);
+}
+
+static void arenas_that_empty_stay_warm_while_the_heap_is_large(void) {
+    if (CHECK_SANITIZED)
+        CHECK_SKIP("page faults mean nothing under a sanitizer");
+    static char err[1 << 12];
+    static const char *const env[] = {NULL};
+    int st = check_spawn_self("child_warm_arenas", env, err, sizeof err);
+    CHECK_CHILD_EXIT0("warm arenas child", st, err);
+}
+
 static void stats_print_the_budget(void) {
     char *text = check_stats_text();
     CHECK(text != NULL && strstr(text, "# thread cache budget / share") != NULL);
@@ -546,6 +604,8 @@ static const check_case cases[] = {
     CHECK_CASE(child_purge_bound),
     CHECK_CASE(the_default_budget_follows_the_heap),
     CHECK_CASE(child_budget_follows_the_heap),
+    CHECK_CASE(arenas_that_empty_stay_warm_while_the_heap_is_large),
+    CHECK_CASE(child_warm_arenas),
     CHECK_CASE(stats_print_the_budget),
 };
 CHECK_MAIN(cases)

@@ -22,6 +22,7 @@
 
 #include <errno.h>
 
+#include "os.h"
 #include "track.h"
 
 _Atomic size_t pymt__medium_max = PYMT__SMALL_MAX;
@@ -242,11 +243,31 @@ void pymt__medium_counts(pymt__pool_class_counts out[PYMT__NMEDIUM], size_t *emp
     }
 }
 
+/* Give back the pages that lie wholly inside the free blocks of arena h (class lock held): a
+ * block keeps the page of its first 16 bytes (its link), so blocks of 4 KiB and less give
+ * nothing, one of 16 KiB three pages of its four or five. A block's memory is not the
+ * program's while it is free, and it reads as zero after (a block handed out is
+ * uninitialised memory anyway). */
+static void arena_purge_free(const pymt__pool *h, size_t size) {
+    const uintptr_t page = 4096;
+    for (void *b = h->freeblock; b != NULL; b = pymt__blk_get(b, 0)) {
+        uintptr_t lo = ((uintptr_t)b + 16 + page - 1) & ~(page - 1);
+        uintptr_t hi = ((uintptr_t)b + size) & ~(page - 1);
+        if (hi > lo)
+            pymt__os_discard((void *)lo, hi - lo);
+    }
+}
+
 size_t pymt__medium_trim(void) {
     size_t released = 0;
     for (unsigned i = 0; i < PYMT__NMEDIUM; i++) {
         medium_class *m = &classes[i];
         class_lock(m);
+        /* the arenas in use: their free blocks' pages (the arenas with a free block are on the
+         * list; those without have nothing to give) */
+        size_t size = pymt__class_to_size(PYMT__NCLASSES + i);
+        for (pymt__pool *a = m->partial; a != NULL; a = a->nextpool)
+            arena_purge_free(a, size);
         pymt__pool *h = m->empty;
         if (h != NULL) {
             m->empty = NULL;

@@ -86,7 +86,9 @@ static inline void pymt__block_free_one(void *p) {
  * and those that found the lock taken. */
 void pymt__medium_counts(pymt__pool_class_counts out[PYMT__NMEDIUM], size_t *empty,
                          size_t *locks, size_t *contended);
-/* Unmap every wholly free arena kept (pymt_trim); returns the bytes released. */
+/* Unmap every wholly free arena kept (pymt_trim); returns the bytes released. Also gives the
+ * kernel the pages inside the free blocks of the arenas in use (not counted: a second trim
+ * would count them again), so a few blocks still held do not keep whole arenas resident. */
 size_t pymt__medium_trim(void);
 /* Validator: every arena of class c (index 0..PYMT__NMEDIUM-1) has a consistent header (class,
  * count, carve offset, a free list of carved blocks of the class as long as the count says),

@@ -146,7 +146,9 @@ PYMT_API int pymt_set_hugepages(int enabled);
 
 /* Return the memory of wholly free arenas to the OS, after draining the shared block depots
  * and the calling thread's cache (in debug mode, after emptying the quarantine of freed debug
- * blocks, checking each). Returns the number of arena bytes released. Thread-safe. */
+ * blocks, checking each), and the pages that lie wholly inside free medium blocks of arenas
+ * still in use (a block keeps the page of its first 16 bytes). Returns the number of arena
+ * bytes released (the pages of free blocks not counted). Thread-safe. */
 PYMT_API size_t pymt_trim(void);
 
 /* The mode chosen at start-up. */

@@ -333,7 +333,7 @@ size_t pymt__tcache_budget(void) {
  * the arenas in use, at most HEAP_GROWTH times the default; a budget set (PYMT_TCACHE_BYTES,
  * pymt_set_tcache_budget) is a strict bound. A program whose threads churn a heap of tens of
  * MiB in blocks of several KiB needs more than 8 MiB of caches between them (rptest at 8
- * threads ran at 0.6x of its speed with 8 MiB: docs/benchmarks.md), while a pool of idle
+ * threads ran at about 0.75x of its speed with 8 MiB: docs/benchmarks.md), while a pool of idle
  * threads over a small heap still shares 8 MiB. */
 enum { HEAP_SHARE = 4, HEAP_GROWTH = 4 };
 size_t pymt__tcache_budget_now(void) {

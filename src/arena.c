@@ -60,8 +60,14 @@ static _Atomic bool range_full;    /* no slot left at the last look (pymt__arena
 /* slots handed out so far: written under arena_mutex (release, after the slot's index);
  * validators under any core lock read it (acquire) */
 static _Atomic uint32_t arena_table_used;
-static ck_stack_t arena_reserve;   /* RESERVE arenas; pushed lock-free, popped under lock */
-static ck_stack_t arena_warm;      /* RESERVE arenas with their pages resident; same discipline */
+/* The reserve, two stacks of RESERVE arenas: pushed lock-free, popped under arena_mutex. n
+ * counts the arenas on the stack (a place is taken before the push: spare_room). */
+typedef struct spare_stack {
+    ck_stack_t stack;
+    _Atomic size_t n;
+} spare_stack;
+static spare_stack reserve_warm; /* pages resident, up to warm_bound() */
+static spare_stack reserve_cold; /* pages discarded, up to PYMT_ARENA_RESERVE */
 static ck_stack_t arena_free_slots;/* UNUSED slots that once had memory; same discipline */
 static pymt__arena *arena_half;    /* huge pages: a pair's second slot, mapped, not handed
                                       out (arena_mutex) */
@@ -70,8 +76,7 @@ static unsigned arena_reserve_max; /* set once at init */
 static size_t arena_warm_max;      /* the most warm arenas (PYMT_PURGE_MAX in arenas); init */
 
 /* Written by many threads, read by stats: relaxed counters. */
-static _Atomic size_t arenas_warm_n; /* on arena_warm (counted in arenas_reserve_n too) */
-static _Atomic size_t arenas_current, arenas_reserve_n, arenas_allocated_total,
+static _Atomic size_t arenas_current, arenas_allocated_total,
     arenas_reclaimed_total, arenas_highwater, arena_published, arena_adopted;
 
 static pymt__arena *arena_of_link(ck_stack_entry_t *e) {
@@ -219,22 +224,39 @@ pymt__arena *pymt__arena_new_locked(uint32_t state) {
     return a;
 }
 
+/* Take a place on s for one more arena while it holds fewer than bound; false otherwise. */
+static bool spare_room(spare_stack *s, size_t bound) {
+    if (pymt__fetch_add_relaxed(&s->n, 1) < bound)
+        return true;
+    pymt__fetch_sub_relaxed(&s->n, 1);
+    return false;
+}
+
+/* Push a (RESERVE, its place taken) on s. */
+static void spare_push(spare_stack *s, pymt__arena *a) {
+    pymt__fetch_add_relaxed(&arena_published, 1);
+    pymt__tsan_release(&s->stack); /* pairs with the acquire in spare_pop_locked */
+    pymt__ck_push_upmc(&s->stack, &a->link);
+}
+
+/* Pop an arena off s, or NULL. arena_mutex held (one popper at a time). */
+static pymt__arena *spare_pop_locked(spare_stack *s) {
+    ck_stack_entry_t *e = pymt__ck_pop_upmc(&s->stack);
+    if (e == NULL)
+        return NULL;
+    pymt__tsan_acquire(&s->stack);
+    pymt__fetch_sub_relaxed(&s->n, 1);
+    return arena_of_link(e);
+}
+
 /* pymt__arena_new_locked with arena_mutex held. */
 static pymt__arena *arena_new(uint32_t state) {
     /* 1. a reserve arena, still mapped, tags clear: a warm one (its pages resident, holding
      * what they held) before one whose pages were discarded */
-    ck_stack_t *from = &arena_warm;
-    ck_stack_entry_t *e = pymt__ck_pop_upmc(from);
-    if (e != NULL) {
-        pymt__fetch_sub_relaxed(&arenas_warm_n, 1);
-    } else {
-        from = &arena_reserve;
-        e = pymt__ck_pop_upmc(from);
-    }
-    if (e != NULL) {
-        pymt__tsan_acquire(from); /* pairs with the release in pymt__arena_retire */
-        pymt__arena *a = arena_of_link(e);
-        pymt__fetch_sub_relaxed(&arenas_reserve_n, 1);
+    pymt__arena *a = spare_pop_locked(&reserve_warm);
+    if (a == NULL)
+        a = spare_pop_locked(&reserve_cold);
+    if (a != NULL) {
         pymt__fetch_add_relaxed(&arena_adopted, 1);
         pymt__store_relaxed(&a->state, state);
         a->freepools = NULL;
@@ -244,7 +266,7 @@ static pymt__arena *arena_new(uint32_t state) {
         return a;
     }
     /* 2. a slot, its memory mapped */
-    pymt__arena *a = slot_take_locked();
+    a = slot_take_locked();
     if (a == NULL)
         return NULL;
     pymt__store_relaxed(&a->state, state);
@@ -279,7 +301,8 @@ void pymt__arena_unmap_retiring(pymt__arena *a) {
 }
 
 size_t pymt__arena_heap_bytes(void) {
-    size_t cur = pymt__load_relaxed(&arenas_current), spare = pymt__load_relaxed(&arenas_reserve_n);
+    size_t cur = pymt__load_relaxed(&arenas_current);
+    size_t spare = pymt__load_relaxed(&reserve_warm.n) + pymt__load_relaxed(&reserve_cold.n);
     return cur > spare ? (cur - spare) << PYMT__ARENA_BITS : 0;
 }
 
@@ -292,17 +315,13 @@ static size_t warm_bound(void) {
     return b < arena_warm_max ? b : arena_warm_max;
 }
 
-/* Into the discarded reserve while it has room, else unmapped. */
+/* Into the cold reserve (pages discarded) while it has room, else unmapped. */
 static void retire_cold(pymt__arena *a) {
-    size_t had = pymt__fetch_add_relaxed(&arenas_reserve_n, 1);
-    if (had < arena_reserve_max) {
+    if (spare_room(&reserve_cold, arena_reserve_max)) {
         pymt__os_discard((void *)a->address, PYMT__ARENA_SIZE);
-        pymt__fetch_add_relaxed(&arena_published, 1);
-        pymt__tsan_release(&arena_reserve); /* pairs with the acquire in pymt__arena_new_locked */
-        pymt__ck_push_upmc(&arena_reserve, &a->link);
+        spare_push(&reserve_cold, a);
         return;
     }
-    pymt__fetch_sub_relaxed(&arenas_reserve_n, 1);
     pymt__arena_unmap_retiring(a);
 }
 
@@ -311,28 +330,20 @@ void pymt__arena_retire(pymt__arena *a) {
     tags_clear(a);
     PYMT_TRACK_RELEASE(a->address, PYMT__ARENA_SIZE);
     pymt__store_relaxed(&a->state, PYMT__ARENA_RESERVE);
-    size_t warm = pymt__fetch_add_relaxed(&arenas_warm_n, 1);
-    if (warm < warm_bound()) {
-        pymt__fetch_add_relaxed(&arenas_reserve_n, 1);
-        pymt__fetch_add_relaxed(&arena_published, 1);
-        pymt__tsan_release(&arena_warm); /* pairs with the acquire in pymt__arena_new_locked */
-        pymt__ck_push_upmc(&arena_warm, &a->link);
+    if (spare_room(&reserve_warm, warm_bound())) {
+        spare_push(&reserve_warm, a);
         return;
     }
-    pymt__fetch_sub_relaxed(&arenas_warm_n, 1);
     retire_cold(a);
     /* the heap has shrunk under the warm arenas kept: the excess goes cold (pops under the
      * lock, the discard outside it) */
-    while (pymt__load_relaxed(&arenas_warm_n) > warm_bound()) {
+    while (pymt__load_relaxed(&reserve_warm.n) > warm_bound()) {
         pthread_mutex_lock(&arena_mutex);
-        ck_stack_entry_t *e = pymt__ck_pop_upmc(&arena_warm);
+        pymt__arena *w = spare_pop_locked(&reserve_warm);
         pthread_mutex_unlock(&arena_mutex);
-        if (e == NULL)
+        if (w == NULL)
             break;
-        pymt__tsan_acquire(&arena_warm);
-        pymt__fetch_sub_relaxed(&arenas_warm_n, 1);
-        pymt__fetch_sub_relaxed(&arenas_reserve_n, 1);
-        retire_cold(arena_of_link(e));
+        retire_cold(w);
     }
 }
 
@@ -340,20 +351,12 @@ size_t pymt__arena_trim_locked(void) {
     /* Under arena_mutex, like every other take from the reserve: one popper at a time. */
     pthread_mutex_lock(&arena_mutex);
     size_t released = 0;
-    ck_stack_t *stacks[2] = {&arena_warm, &arena_reserve};
+    spare_stack *stacks[2] = {&reserve_warm, &reserve_cold};
     for (unsigned k = 0; k < 2; k++) {
-        ck_stack_entry_t *e = pymt__ck_batch_pop_upmc(stacks[k]);
-        if (e != NULL)
-            pymt__tsan_acquire(stacks[k]);
-        while (e != NULL) {
-            ck_stack_entry_t *next = e->next;
-            pymt__arena *a = arena_of_link(e);
-            if (k == 0)
-                pymt__fetch_sub_relaxed(&arenas_warm_n, 1);
-            pymt__fetch_sub_relaxed(&arenas_reserve_n, 1);
+        pymt__arena *a;
+        while ((a = spare_pop_locked(stacks[k])) != NULL) {
             pymt__arena_unmap_retiring(a);
             released += PYMT__ARENA_SIZE;
-            e = next;
         }
     }
     if (arena_half != NULL) {
@@ -391,8 +394,8 @@ size_t pymt__arena_range_bytes(void) {
 
 void pymt__arena_counters_get(pymt__arena_counters *out) {
     out->current = pymt__load_relaxed(&arenas_current);
-    out->reserve = pymt__load_relaxed(&arenas_reserve_n);
-    out->warm = pymt__load_relaxed(&arenas_warm_n);
+    out->warm = pymt__load_relaxed(&reserve_warm.n);
+    out->reserve = out->warm + pymt__load_relaxed(&reserve_cold.n);
     out->allocated_total = pymt__load_relaxed(&arenas_allocated_total);
     out->reclaimed_total = pymt__load_relaxed(&arenas_reclaimed_total);
     out->highwater = pymt__load_relaxed(&arenas_highwater);

@@ -162,13 +162,12 @@ void pymt__options_read(pymt__options *o) {
     o->pooling = o->mode == PYMT_MODE_PYMALLOC || o->mode == PYMT_MODE_PYMALLOC_DEBUG;
     o->debug = o->mode == PYMT_MODE_PYMALLOC_DEBUG || o->mode == PYMT_MODE_MALLOC_DEBUG;
     o->tcache = read_bool("PYMT_TCACHE", true);
+    const char *tb = getenv("PYMT_TCACHE_BYTES");
     o->tcache_bytes = read_size("PYMT_TCACHE_BYTES", (size_t)8 << 20, 1, (size_t)16 << 30);
-    o->tcache_grows = false;
+    o->tcache_grows = tb == NULL || *tb == '\0'; /* the default grows with the heap (tcache.c) */
     if (o->tcache_bytes < ((size_t)64 << 10)) {
-        bad_value("PYMT_TCACHE_BYTES", getenv("PYMT_TCACHE_BYTES"), "at least 64K");
+        bad_value("PYMT_TCACHE_BYTES", tb, "at least 64K");
         o->tcache_bytes = (size_t)8 << 20;
-    } else if (getenv("PYMT_TCACHE_BYTES") == NULL || *getenv("PYMT_TCACHE_BYTES") == '\0') {
-        o->tcache_grows = true; /* the default: grows with the heap (tcache.c) */
     }
     o->arena_reserve = (unsigned)read_size("PYMT_ARENA_RESERVE", 2, 1, 1024);
     o->purge_max = read_size("PYMT_PURGE_MAX", (size_t)8 << 20, 1, (size_t)1 << 30);

@@ -226,17 +226,24 @@ static void child_purge_bound(void) {
         pymt_object_free(p[i]);
 }
 
+/* Run the case `name` in a fresh process with one setting added to its environment (NULL:
+ * none); a failure there is a failure here, with the child's stderr. */
+static void child_with(const char *name, const char *setting) {
+    static char err[1 << 12];
+    const char *const env[] = {setting, NULL};
+    int st = check_spawn_self(name, env, err, sizeof err);
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+        check_fail_at(__FILE__, __LINE__, "the child case exits 0");
+        check_show_child(setting != NULL ? setting : name, st, err);
+    }
+}
+
 static void purge_max_bounds_the_free_pools_kept(void) {
     if (CHECK_SANITIZED)
         CHECK_SKIP("RSS means nothing under a sanitizer");
-    static char err[1 << 12];
     /* the default number of cores: one thread uses one of them, and has the whole bound */
-    static const char *const small[] = {"PYMT_PURGE_MAX=8M", NULL};
-    int st = check_spawn_self("child_purge_bound", small, err, sizeof err);
-    CHECK_CHILD_EXIT0("PYMT_PURGE_MAX=8M child", st, err);
-    static const char *const big[] = {"PYMT_PURGE_MAX=32M", NULL};
-    st = check_spawn_self("child_purge_bound", big, err, sizeof err);
-    CHECK_CHILD_EXIT0("PYMT_PURGE_MAX=32M child", st, err);
+    child_with("child_purge_bound", "PYMT_PURGE_MAX=8M");
+    child_with("child_purge_bound", "PYMT_PURGE_MAX=32M");
 }
 
 /* ---- the global budget, seen from outside the caches -------------------------------------- */
@@ -517,13 +524,8 @@ static void child_budget_follows_the_heap(void) {
 }
 
 static void the_default_budget_follows_the_heap(void) {
-    static char err[1 << 12];
-    static const char *const deflt[] = {"PYMT_TCACHE_BYTES=", NULL};
-    int st = check_spawn_self("child_budget_follows_the_heap", deflt, err, sizeof err);
-    CHECK_CHILD_EXIT0("default budget child", st, err);
-    static const char *const set[] = {"PYMT_TCACHE_BYTES=8M", NULL};
-    st = check_spawn_self("child_budget_follows_the_heap", set, err, sizeof err);
-    CHECK_CHILD_EXIT0("PYMT_TCACHE_BYTES=8M child", st, err);
+    child_with("child_budget_follows_the_heap", "PYMT_TCACHE_BYTES="); /* the default */
+    child_with("child_budget_follows_the_heap", "PYMT_TCACHE_BYTES=8M");
 }
 
 /* Minor page faults of this process so far. */
@@ -577,10 +579,7 @@ static void child_warm_arenas(void) {
 static void arenas_that_empty_stay_warm_while_the_heap_is_large(void) {
     if (CHECK_SANITIZED)
         CHECK_SKIP("page faults mean nothing under a sanitizer");
-    static char err[1 << 12];
-    static const char *const env[] = {NULL};
-    int st = check_spawn_self("child_warm_arenas", env, err, sizeof err);
-    CHECK_CHILD_EXIT0("warm arenas child", st, err);
+    child_with("child_warm_arenas", NULL);
 }
 
 static void stats_print_the_budget(void) {

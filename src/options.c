@@ -20,6 +20,9 @@
  *   PYMT_CORES           number 1..16, default the online CPUs up to 16: independent pool
  *                        cores (each a lock and its own arenas) the threads are spread over;
  *                        1 is a single lock
+ *   PYMT_GLIBC_TUNE      boolean, default 1 in the drop-in malloc, 0 otherwise: set glibc's
+ *                        mmap and trim thresholds for the big blocks pymt passes on (sys.h);
+ *                        never when the environment sets one of glibc's thresholds itself
  *   PYMT_HARDEN          boolean, default 0: the hardened mode (backend.h, docs/hardening.md):
  *                        free-list links encoded and checked, double frees and corrupted pool
  *                        headers stop the program with a report (the default is 1 in a
@@ -66,7 +69,8 @@ static bool word_is(const char *v, const char *word) {
     return *v == '\0';
 }
 
-static bool read_bool(const char *name, bool def) {
+/* A boolean as 1 or 0; def (which may be -1, "not set") when unset, empty or bad. */
+static int read_bool(const char *name, int def) {
     const char *v = getenv(name);
     if (v == NULL || *v == '\0')
         return def;
@@ -112,7 +116,7 @@ extern char **environ;
 static void warn_unknown(void) {
     static const char *const known[] = {
         "PYMT_MALLOC", "PYMT_TCACHE", "PYMT_TCACHE_BYTES", "PYMT_ARENA_RESERVE", "PYMT_PURGE_MAX", "PYMT_LARGE_CACHE",
-        "PYMT_HUGEPAGES", "PYMT_CORES", "PYMT_HARDEN", "PYMT_MEDIUM", "PYMT_STATS",
+        "PYMT_HUGEPAGES", "PYMT_CORES", "PYMT_GLIBC_TUNE", "PYMT_HARDEN", "PYMT_MEDIUM", "PYMT_STATS",
         "PYMT_DEBUG_LOG",
         "PYMT_DEBUG_BACKTRACE",
         "PYMT_SOAK_SECONDS", "PYMT_PYTHON_REGRTESTS"};
@@ -136,6 +140,24 @@ static void warn_unknown(void) {
         for (size_t i = 0; i < 3; i++)
             pymt__write_err(parts[i]);
     }
+}
+
+/* Whether the environment sets one of glibc malloc's thresholds (a tunable, or one of the older
+ * variables glibc still reads), which then stay the program's. */
+static bool glibc_thresholds_set(void) {
+    static const char *const vars[] = {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
+                                       "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_"};
+    static const char *const tunables[] = {"glibc.malloc.mmap_threshold",
+                                           "glibc.malloc.trim_threshold", "glibc.malloc.top_pad",
+                                           "glibc.malloc.mmap_max"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i]) != NULL)
+            return true;
+    const char *t = getenv("GLIBC_TUNABLES");
+    for (size_t i = 0; t != NULL && i < sizeof tunables / sizeof tunables[0]; i++)
+        if (strstr(t, tunables[i]) != NULL)
+            return true;
+    return false;
 }
 
 void pymt__options_read(pymt__options *o) {
@@ -184,6 +206,8 @@ void pymt__options_read(pymt__options *o) {
         bad_value("PYMT_CORES", getenv("PYMT_CORES"), "1 to 16");
         o->cores = (unsigned)cores_default;
     }
+    o->glibc_tune = read_bool("PYMT_GLIBC_TUNE", -1);
+    o->glibc_thresholds_set = glibc_thresholds_set();
     o->harden = read_bool("PYMT_HARDEN", pymt__config_harden);
     o->medium = read_bool("PYMT_MEDIUM", pymt__config_medium);
     o->stats_at_exit = read_bool("PYMT_STATS", false);

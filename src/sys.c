@@ -29,6 +29,14 @@ void pymt__sys_use_libc_internals(void) {
     pymt__store_relaxed(&sys_internal, true);
 }
 
+bool pymt__sys_is_dropin(void) {
+    return internal();
+}
+
+bool pymt__sys_tune_glibc(void) {
+    return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 16 << 20) == 1;
+}
+
 /* glibc's usable size of one of its own blocks, read from the chunk header as glibc's
  * malloc_usable_size does (glibc 2.26 .. 2.40 without memory tagging): the size word sits just
  * below the block; bit 1 marks an mmapped chunk, whose header is two words, and the low three

@@ -12,6 +12,19 @@
  * because there malloc is pymt itself and the public names would come back to it. */
 void pymt__sys_use_libc_internals(void);
 
+/* Whether pymt__sys_use_libc_internals was called: this is the drop-in malloc. */
+bool pymt__sys_is_dropin(void);
+
+/* glibc's mmap threshold to 32 MiB and its trim threshold to 16 MiB (mallopt), for a glibc
+ * heap that holds mostly the big blocks pymt passes on: by default glibc maps every block of
+ * 128 KiB or more on its own and gives the top of its heaps back to the kernel as soon as 128
+ * KiB are free there, so a program that frees and allocates big blocks in turn pays a
+ * munmap or madvise and the page faults of the next allocation every time. glibc raises both
+ * thresholds itself only when it frees a block it had mapped, and only to that block's size
+ * (and twice it). Called once by init when wanted (PYMT_GLIBC_TUNE, options.c); setting them
+ * ends glibc's own raising. Returns whether glibc took both values. */
+bool pymt__sys_tune_glibc(void);
+
 void *pymt__sys_malloc(size_t n);
 void *pymt__sys_calloc(size_t nelem, size_t elsize);
 void *pymt__sys_realloc(void *p, size_t n);

@@ -164,6 +164,9 @@ typedef struct pymt__options {
     bool harden;            /* hardened mode (PYMT_HARDEN); only with pooling */
     bool medium;            /* the medium tier (PYMT_MEDIUM); only with pooling, not hardened */
     unsigned cores;         /* pool cores (PYMT_CORES; default one per online CPU, up to 16) */
+    int glibc_tune;         /* PYMT_GLIBC_TUNE: -1 unset; after init, 1 if pymt set glibc's
+                             * thresholds (sys.h) */
+    bool glibc_thresholds_set; /* the environment sets one of glibc's thresholds itself */
 } pymt__options;
 
 /* ---- backends (backend.h): one table per family, chosen once by init -------------------------

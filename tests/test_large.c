@@ -5,8 +5,10 @@
  * outside 32 KiB..1 MiB are never kept; a realloc that grows a large block first gives the
  * kept blocks back (one that shrinks keeps them), and keeps the contents; pymt_thread_flush,
  * pymt_trim and thread exit give everything back; PYMT_LARGE_CACHE=0 keeps nothing; large_in_use counts only blocks with the
- * program. ASan and Valgrind-annotated builds keep nothing (the tools must see every free), so
+ * program. glibc's thresholds stay glibc's in a library unless PYMT_GLIBC_TUNE=1 asks, and
+ * then not when the environment sets one of them. ASan and Valgrind-annotated builds keep nothing (the tools must see every free), so
  * there the cases check exactly that. Run in pymalloc mode (ctest sets PYMT_MALLOC=pymalloc). */
+#include <malloc.h>
 #include <pthread.h>
 
 #include "check.h"
@@ -188,6 +190,39 @@ static void thread_exit_gives_everything_back(void) {
     CHECK_EQ(stats_now().large_cached_bytes, 0);
 }
 
+/* Run with PYMT_GLIBC_TUNE and EXPECT_TUNED set: a block of 2 MiB (past the large cache,
+ * straight to glibc) is a mapping of its own under glibc's default thresholds (128 KiB in a
+ * fresh process), a chunk of its heap under pymt's (32 MiB); mallinfo2 is glibc's count. */
+static void child_glibc_thresholds(void) {
+    if (CHECK_SANITIZED)
+        CHECK_SKIP("the sanitizer's allocator is not glibc's");
+    bool tuned = strcmp(getenv("EXPECT_TUNED"), "1") == 0;
+    size_t before = mallinfo2().hblks;
+    void *p = pymt_object_malloc((size_t)2 << 20);
+    REQUIRE(p != NULL);
+    CHECK_EQ(mallinfo2().hblks - before, (tuned ? 0u : 1u));
+    pymt_object_free(p);
+}
+
+static void glibc_thresholds_only_when_asked(void) {
+    /* the environment of each child: what a library does by default, with 0, with 1, and with
+     * 1 under a threshold the environment sets for glibc itself */
+    const char *const settings[][5] = {
+        {"PYMT_GLIBC_TUNE", "GLIBC_TUNABLES", "EXPECT_TUNED=0", NULL},
+        {"PYMT_GLIBC_TUNE=0", "GLIBC_TUNABLES", "EXPECT_TUNED=0", NULL},
+        {"PYMT_GLIBC_TUNE=1", "GLIBC_TUNABLES", "EXPECT_TUNED=1", NULL},
+        {"PYMT_GLIBC_TUNE=1", "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072",
+         "EXPECT_TUNED=0", NULL},
+    };
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+        int st = check_spawn_self("child_glibc_thresholds", settings[i], err, sizeof err);
+        if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+            check_fail_at(__FILE__, __LINE__, "the child case exits 0");
+            check_show_child(settings[i][1], st, err);
+        }
+    }
+}
+
 static const check_case cases[] = {
     CHECK_CASE(kept_block_is_reused),
     CHECK_CASE(calloc_of_kept_block_is_zeroed),
@@ -199,5 +234,7 @@ static const check_case cases[] = {
     CHECK_CASE(child_zero_budget_keeps_nothing),
     CHECK_CASE(zero_budget_keeps_nothing),
     CHECK_CASE(thread_exit_gives_everything_back),
+    CHECK_CASE(child_glibc_thresholds),
+    CHECK_CASE(glibc_thresholds_only_when_asked),
 };
 CHECK_MAIN(cases)

@@ -17,16 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern void *__libc_malloc(size_t);
+#include "preload_check.h"
 
-static int failures;
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);         \
-            failures++;                                                                      \
-        }                                                                                    \
-    } while (0)
+extern void *__libc_malloc(size_t);
 
 /* The drop-in runs in debug mode: every block's usable size is its request. */
 static int debug_mode(void) {

@@ -1,0 +1,19 @@
+/* preload_check.h: the one check macro of the C programs run under the drop-in malloc. They
+ * are not linked with pymt and cannot use tests/check.h (which the unit tests link with pymt):
+ * CHECK prints the file, line and expression of a failed condition and counts it in
+ * `failures`, and the program ends with a non-zero status when it is not zero. */
+#ifndef PRELOAD_CHECK_H
+#define PRELOAD_CHECK_H
+
+#include <stdio.h>
+
+static int failures;
+#define CHECK(cond)                                                                          \
+    do {                                                                                     \
+        if (!(cond)) {                                                                       \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);         \
+            failures++;                                                                      \
+        }                                                                                    \
+    } while (0)
+
+#endif /* PRELOAD_CHECK_H */

@@ -186,7 +186,7 @@ void pymt__options_read(pymt__options *o) {
     o->tcache = read_bool("PYMT_TCACHE", true);
     const char *tb = getenv("PYMT_TCACHE_BYTES");
     o->tcache_bytes = read_size("PYMT_TCACHE_BYTES", (size_t)8 << 20, 1, (size_t)16 << 30);
-    o->tcache_grows = tb == NULL || *tb == '\0'; /* the default grows with the heap (tcache.c) */
+    o->tcache_grows = tb == NULL || *tb == '\0'; /* the default grows with the heap (tcache_budget.c) */
     if (o->tcache_bytes < ((size_t)64 << 10)) {
         bad_value("PYMT_TCACHE_BYTES", tb, "at least 64K");
         o->tcache_bytes = (size_t)8 << 20;

@@ -126,7 +126,7 @@ typedef struct pymt__tcache {
     uint32_t events;
     uint32_t sweep_next;
     uint32_t last_use[PYMT__NBINS];
-    /* The budget (tcache.c): blocks each bin is charged for, bytes charged over the bins and
+    /* The budget (tcache_budget.c): blocks each bin is charged for, bytes charged over the bins and
      * spares, bytes reserved from the budget (at least the charge), and a request to keep to
      * the share at the next slow path. These and the spares are written by the owner in its
      * slow paths and by a trimmer (a thread taking the spares back), each holding trim_lock. */

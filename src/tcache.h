@@ -168,7 +168,7 @@ bool pymt__tcache_init(size_t budget, bool grows);
 void pymt__tcache_set_budget(size_t bytes);
 size_t pymt__tcache_budget(void);
 /* The budget in force: a budget set (PYMT_TCACHE_BYTES, set_budget) as it is; the default one
- * grown with the heap (a quarter of the bytes of the arenas in use, up to 4x the default).
+ * grown with the heap (a third of the bytes of the arenas in use, up to 4x the default).
  * The shares and the reservations follow it; when it falls (the heap shrinks) the caches over
  * their new share give back at their next slow paths. */
 size_t pymt__tcache_budget_now(void);

@@ -103,13 +103,14 @@ size_t pymt__tcache_budget(void) {
     return pymt__load_relaxed(&budget);
 }
 
-/* The budget in force: the default budget grows with the heap, to a quarter of the bytes of
- * the arenas in use, at most HEAP_GROWTH times the default; a budget set (PYMT_TCACHE_BYTES,
+/* The budget in force: the default budget grows with the heap, to a third of the bytes of the
+ * arenas in use, at most HEAP_GROWTH times the default; a budget set (PYMT_TCACHE_BYTES,
  * pymt_set_tcache_budget) is a strict bound. A program whose threads churn a heap of tens of
  * MiB in blocks of several KiB needs more than 8 MiB of caches between them (rptest at 8
- * threads ran at about 0.75x of its speed with 8 MiB: docs/benchmarks.md), while a pool of idle
+ * threads ran at about 0.75x of its speed with 8 MiB, and executed twice the instructions per
+ * item with a quarter of the heap as with a third: docs/benchmarks.md), while a pool of idle
  * threads over a small heap still shares 8 MiB. */
-enum { HEAP_SHARE = 4, HEAP_GROWTH = 4 };
+enum { HEAP_SHARE = 3, HEAP_GROWTH = 4 };
 size_t pymt__tcache_budget_now(void) {
     size_t set = pymt__load_relaxed(&budget);
     if (!pymt__load_relaxed(&budget_grows))

@@ -482,10 +482,11 @@ static void the_caches_together_stay_within_the_budget(void) {
                 most_running, samples);
 }
 
-/* The default budget grows with the heap, a budget set does not. 160 MiB of 16 KiB blocks (the
- * arenas in use, a quarter of which is 40 MiB): the default 8 MiB grows to its cap, 32 MiB,
- * and a lone thread's share with it; once the heap is gone (freed, trimmed) it is 8 MiB
- * again. PYMT_TCACHE_BYTES=8M, or a budget set at run time, stays where it was set. */
+/* The default budget grows with the heap, a budget set does not. 48 MiB of 16 KiB blocks: the
+ * default budget is a third of the arenas in use (about 16 MiB); 160 MiB (a third of which is
+ * 53 MiB): it reaches its cap, 32 MiB, and a lone thread's share with it; once the heap is
+ * gone (freed, trimmed) it is 8 MiB again. PYMT_TCACHE_BYTES=8M, or a budget set at run time,
+ * stays where it was set. */
 static void child_budget_follows_the_heap(void) {
     const char *v = getenv("PYMT_TCACHE_BYTES");
     bool set = v != NULL && *v != '\0';
@@ -497,6 +498,12 @@ static void child_budget_follows_the_heap(void) {
     for (int i = 0; i < N; i++) {
         p[i] = pymt_object_malloc(16384);
         REQUIRE(p[i] != NULL);
+        if (i == 48 * 64) {
+            s = check_stats();
+            size_t third = (s.arenas_current - s.arenas_reserve) * mib / 3;
+            CHECK(third > 12 * mib && third < 32 * mib);
+            CHECK_EQ(s.tcache_budget, (set ? 8 * mib : third));
+        }
     }
     s = check_stats();
     if (set) {

@@ -164,8 +164,8 @@ PYMT_API int pymt_tcache_enabled(void);
 
 /* Set the memory budget of all thread caches together, in bytes (at least 64 KiB), a strict
  * bound from then on. Without it (and without PYMT_TCACHE_BYTES, which sets it at start-up)
- * the budget is 8 MiB and grows with the heap: while the arenas in use hold more than 32 MiB
- * it is a quarter of their bytes, at most 32 MiB. Each live thread's cache may hold the budget
+ * the budget is 8 MiB and grows with the heap: while the arenas in use hold more than 24 MiB
+ * it is a third of their bytes, at most 32 MiB. Each live thread's cache may hold the budget
  * in force divided by the number of live caches, never less than 16 KiB; a thread over its
  * share gives blocks back at its next allocation or free that misses its cache. Any time,
  * from any thread. Returns 0, or -1 with errno EINVAL when bytes is below 64 KiB. */

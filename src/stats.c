@@ -159,6 +159,8 @@ PYMT_API void pymt_print_stats(FILE *f) {
     fprintf(f, "# bytes lost to pool headers/tails = %zu\n", s.bytes_overhead);
     fprintf(f, "# large object-memory blocks       = %zu\n", s.large_in_use);
     fprintf(f, "# bytes in large blocks kept       = %zu\n", s.large_cached_bytes);
+    fprintf(f, "# glibc's thresholds               = %s\n",
+            pymt__opt.glibc_tune > 0 ? "set by pymt (mmap 32 MiB, trim 16 MiB)" : "glibc's own");
     fprintf(f, "\n");
     fprintf(f, "# core lock acquisitions           = %zu (%zu cores)\n", s.lock_acquisitions,
             s.pool_cores);

@@ -33,9 +33,10 @@ static PYMT__NOINLINE void *realloc_slow(void *p, size_t n, unsigned tag) {
     if (tag != 0 && n != 0) {
         unsigned c = pymt__tag_class(tag);
         if (pymt__tbin_max(pymt__tcache_bin(c)) != 0) {
-            void *q = pymt__objmem_pop(n);
+            size_t size = pymt__class_to_size(c), target = pymt__realloc_target(n, size);
+            void *q = pymt__objmem_pop(target);
             if (q != NULL) {
-                size_t size = pymt__class_to_size(c);
+                PYMT_TRACK_RESIZE(q, target, n);
                 PYMT_TRACK_OPEN(p, size); /* the copy reads past the old request */
                 memcpy(q, p, n < size ? n : size);
                 pymt__objmem_free(p);

@@ -126,9 +126,11 @@ static void *pools_realloc(void *ctx, void *p, size_t n) {
             PYMT_TRACK_RESIZE(p, size, want);
             return p;
         }
-        void *q = pools_malloc(ctx, want);
+        size_t target = pymt__realloc_target(want, size);
+        void *q = pools_malloc(ctx, target);
         if (q == NULL)
             return NULL;
+        PYMT_TRACK_RESIZE(q, target, want);
         PYMT_TRACK_OPEN(p, size); /* the copy reads past the old request */
         memcpy(q, p, want < size ? want : size);
         ops->small_free(p);

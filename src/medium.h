@@ -33,6 +33,26 @@ static inline size_t pymt__medium_limit(void) {
 }
 void pymt__medium_init(bool on);
 
+/* What a realloc that moves a block of the pools (size bytes, its class's) to hold n bytes asks
+ * for: n raised to a quarter more than size when n is less, within n's tier, unless n would
+ * then fill no more than three quarters of the class it lands in (realloc keeps a block in
+ * place only above that, so the next growth by a few bytes would move it back down). The
+ * small classes are 16 bytes apart, so a block grown a little at a time would move at every
+ * one of them; a list grown by CPython's rule (an eighth more, plus 6) would move at every
+ * other medium class. tcmalloc's realloc grows by a quarter too. A shrink asks for n. */
+static inline size_t pymt__realloc_target(size_t n, size_t size) {
+    size_t want = size + size / 4;
+    if (n <= size || n >= want)
+        return n;
+    size_t lim = n <= PYMT__SMALL_MAX ? PYMT__SMALL_MAX : pymt__medium_limit();
+    if (n > lim)
+        return n;
+    if (want > lim)
+        want = lim;
+    unsigned c = want <= PYMT__SMALL_MAX ? pymt__size_to_class(want) : pymt__size_to_medium_class(want);
+    return 4 * n > 3 * pymt__class_to_size(c) ? want : n;
+}
+
 /* Is class c a medium one? */
 static inline bool pymt__is_medium(unsigned c) {
     return c >= PYMT__NCLASSES;

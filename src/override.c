@@ -178,7 +178,7 @@ PRELOAD_API void *calloc(size_t nelem, size_t elsize) {
 /* realloc of a pool block p (pool tag tag) that does not stay in place. */
 PYMT__NOINLINE static void *preload_realloc_move(void *p, size_t n, unsigned tag) {
     size_t have = pymt__class_to_size(pymt__tag_class(tag));
-    void *q = preload_malloc(n);
+    void *q = preload_malloc(pymt__realloc_target(n, have));
     if (!q)
         return NULL;
     __builtin_memcpy(q, p, n < have ? n : have);

@@ -281,6 +281,56 @@ static void realloc_stays_in_place_within_a_class(void) {
     pymt_object_free(q);
 }
 
+/* A block that grows past its class asks for a quarter more than the class, within its tier,
+ * unless the request would then fill no more than three quarters of its new class
+ * (pymt__realloc_target): 100 bytes (class 112) grown to 113 land in 144, not 128; 480 grown
+ * to 500 stay within 512; a shrink and a growth by more than a quarter get what they ask
+ * for. Medium: 640 grown to 700 lands in 896 (800 asked), not 768, and grown a byte at a time
+ * it stays there, in place; 640 grown to 641 lands in 768 (800 would put it in 896, which 641
+ * fills to less than three quarters, and the next growth would move it back down). */
+static void growing_realloc_asks_for_a_quarter_more(void) {
+    if (!check_plain_pools())
+        CHECK_SKIP("pool geometry needs PYMT_MALLOC=pymalloc");
+    static const struct { size_t from, to, usable; } cases[] = {
+        {100, 113, 144}, {480, 500, 512}, {100, 300, 304}, {400, 100, 112}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        unsigned char *p = pymt_object_malloc(cases[i].from);
+        REQUIRE(p != NULL);
+        fill(p, cases[i].from, 5);
+        unsigned char *q = pymt_object_realloc(p, cases[i].to);
+        REQUIRE(q != NULL);
+        CHECK_EQ(pymt_usable_size(q), cases[i].usable);
+        size_t kept = cases[i].from < cases[i].to ? cases[i].from : cases[i].to;
+        CHECK_EQ(first_bad(q, kept, 5), kept);
+        pymt_object_free(q);
+    }
+    if (pymt_medium_enabled()) {
+        unsigned char *p = pymt_object_malloc(640);
+        REQUIRE(p != NULL);
+        unsigned char *q = pymt_object_realloc(p, 700);
+        REQUIRE(q != NULL);
+        CHECK_EQ(pymt_usable_size(q), 896);
+        for (size_t n = 701; n <= 896; n++)
+            CHECK(pymt_object_realloc(q, n) == q);
+        pymt_object_free(q);
+        p = pymt_object_malloc(640);
+        REQUIRE(p != NULL);
+        q = pymt_object_realloc(p, 641);
+        REQUIRE(q != NULL);
+        CHECK_EQ(pymt_usable_size(q), 768);
+        pymt_object_free(q);
+    } else {
+        /* above the small tier nothing is raised: 500 -> 600 goes to the system allocator
+         * as asked */
+        unsigned char *p = pymt_object_malloc(500);
+        REQUIRE(p != NULL);
+        unsigned char *q = pymt_object_realloc(p, 600);
+        REQUIRE(q != NULL);
+        CHECK(pymt_usable_size(q) >= 600 && pymt_usable_size(q) < 640);
+        pymt_object_free(q);
+    }
+}
+
 static void realloc_failure_leaves_the_block_untouched(void) {
     size_t sizes[] = {40, 512, 2000};
     for (size_t f = 0; f < NFAM; f++) {
@@ -579,6 +629,7 @@ static const check_case cases[] = {
     CHECK_CASE(realloc_keeps_contents_from_system_to_pool),
     CHECK_CASE(realloc_moves_between_pools_and_system_as_size_crosses),
     CHECK_CASE(realloc_stays_in_place_within_a_class),
+    CHECK_CASE(growing_realloc_asks_for_a_quarter_more),
     CHECK_CASE(realloc_failure_leaves_the_block_untouched),
     CHECK_CASE(calloc_zeroes_every_size),
     CHECK_CASE(calloc_zeroes_reused_blocks),

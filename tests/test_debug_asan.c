@@ -38,6 +38,19 @@ static void child_write_past_request(void) {
     hidden_write(p, 20, 1);
 }
 
+/* A block grown by realloc into a larger class than the request (pymt__realloc_target): 113
+ * bytes in a 144-byte block, and bytes 113..143 stay poisoned. Run twice: through the thread
+ * cache (class 144's bin holds a block) and through the backend (its bin empty). */
+static void child_write_past_a_grown_request(void) {
+    if (getenv("GROWN_FROM_CACHE") != NULL)
+        pymt_object_free(pymt_object_malloc(140)); /* class 144's bin: a bound and a block */
+    unsigned char *p = pymt_object_malloc(100); /* class 112 */
+    REQUIRE(p != NULL);
+    p = pymt_object_realloc(p, 113);
+    REQUIRE(p != NULL);
+    hidden_write(p, 120, 1);
+}
+
 /* Write into the neighbouring pool block, which is free. */
 static void child_overflow_into_next_block(void) {
     enum { K = 64 };
@@ -74,6 +87,14 @@ static void write_past_the_request_is_reported(void) {
         CHECK_SKIP("needs PYMT_MALLOC=pymalloc");
     expect_asan("child_write_past_request");
 }
+static void write_past_a_grown_request_is_reported(void) {
+    if (!check_plain_pools())
+        CHECK_SKIP("needs PYMT_MALLOC=pymalloc");
+    expect_asan("child_write_past_a_grown_request");
+    setenv("GROWN_FROM_CACHE", "1", 1);
+    expect_asan("child_write_past_a_grown_request");
+    unsetenv("GROWN_FROM_CACHE");
+}
 static void overflow_into_a_free_neighbour_is_reported(void) {
     if (!check_plain_pools())
         CHECK_SKIP("needs PYMT_MALLOC=pymalloc");
@@ -88,11 +109,13 @@ static void large_read_after_free_is_reported(void) {
 static const check_case cases[] = {
     CHECK_CASE(pool_read_after_free_is_reported),
     CHECK_CASE(write_past_the_request_is_reported),
+    CHECK_CASE(write_past_a_grown_request_is_reported),
     CHECK_CASE(overflow_into_a_free_neighbour_is_reported),
     CHECK_CASE(large_read_after_free_is_reported),
     CHECK_CASE(child_read_after_free),
     CHECK_CASE(child_large_read_after_free),
     CHECK_CASE(child_write_past_request),
+    CHECK_CASE(child_write_past_a_grown_request),
     CHECK_CASE(child_overflow_into_next_block),
 };
 CHECK_MAIN(cases)

@@ -141,7 +141,7 @@ static void realloc_keeps_contents_across_the_threshold(void) {
         CHECK(p[i] == i);
     for (int i = 24; i < 400; i++)
         p[i] = (unsigned char)i;
-    p = realloc(p, 5000); /* pool -> glibc */
+    p = realloc(p, 5000); /* pool -> medium tier (glibc with PYMT_MEDIUM=0) */
     for (int i = 0; i < 400; i++)
         CHECK(p[i] == (unsigned char)i);
     p = realloc(p, 100); /* glibc block stays a glibc block */
@@ -154,6 +154,20 @@ static void realloc_keeps_contents_across_the_threshold(void) {
     q = reallocarray(NULL, 10, 10);
     CHECK(q != NULL && malloc_usable_size(q) >= 100);
     free(q);
+}
+
+/* A pool block grown a little moves to a quarter more than its class, within its tier (a
+ * debug block is exactly its request). */
+static void growing_realloc_takes_a_quarter_more(void) {
+    if (debug_mode())
+        return;
+    char *p = malloc(100); /* class 112 */
+    CHECK(p != NULL);
+    p = realloc(p, 113); /* 140: class 144, not 128 */
+    CHECK(p != NULL && malloc_usable_size(p) == 144);
+    p = realloc(p, 500); /* more than a quarter: as asked */
+    CHECK(p != NULL && malloc_usable_size(p) == 512);
+    free(p);
 }
 
 static void aligned_interfaces(void) {
@@ -231,6 +245,7 @@ int main(void) {
     calloc_of_zero_by_a_huge_size_is_a_block();
     impossible_sizes_give_enomem();
     realloc_keeps_contents_across_the_threshold();
+    growing_realloc_takes_a_quarter_more();
     aligned_interfaces();
     posix_memalign_errors_leave_memptr();
     foreign_glibc_blocks_are_freed_by_glibc();

@@ -264,6 +264,19 @@ static size_t class_block(size_t n) {
     return (n + step - 1) / step * step;
 }
 
+/* The class a pool block of class cls (0: not a pool block) lands in when realloc moves it to
+ * hold want <= pool_max bytes (pymt.h): growing past its class, it asks for a quarter more
+ * than cls within its tier (512 bytes, or pool_max), unless want would then fill no more
+ * than three quarters of that class; otherwise the class of want. */
+static size_t class_after_realloc(size_t cls, size_t want) {
+    size_t more = cls + cls / 4;
+    if (cls == 0 || want <= cls || want >= more)
+        return class_block(want);
+    size_t lim = want <= PYMT_SMALL_REQUEST_THRESHOLD ? PYMT_SMALL_REQUEST_THRESHOLD : pool_max;
+    size_t c = class_block(more < lim ? more : lim);
+    return 4 * want > 3 * c ? c : class_block(want);
+}
+
 /* The head pymt wrote into an object. */
 static void head_check(const slot *s, const char *when) {
     if (s->family == F_OBJECT || s->family == F_VAROBJECT) {
@@ -397,7 +410,7 @@ static void realloc_slot(slot *s, unsigned arg) {
         (s->cls != 0) != (want <= pool_max))
         fail(s, "realloc to %zu kept a %s block in place", n, s->cls ? "pool" : "system");
     if (s->family == F_OBJMEM && pooled && (q != s->p || n > pool_max))
-        s->cls = n <= pool_max ? class_block(want) : 0;
+        s->cls = n <= pool_max ? class_after_realloc(s->cls, want) : 0;
     s->p = q;
     s->size = n;
     pat_check(s, 0, old < n ? old : n, "kept prefix after realloc");

@@ -152,8 +152,9 @@ void pymt__init_slow(void) {
     o.medium = o.medium && o.pooling && !o.harden;
     pymt__medium_init(o.medium);
     pymt__large_init(o.large_cache);
-    /* the drop-in hands glibc nothing but big blocks, a library shares it with the program */
-    bool tune = o.glibc_tune < 0 ? pymt__sys_is_dropin() : o.glibc_tune > 0;
+    /* the drop-in with pools hands glibc nothing but big blocks; a library shares glibc with
+     * the program, and without pools (PYMT_MALLOC=malloc) glibc serves everything as usual */
+    bool tune = o.glibc_tune < 0 ? pymt__sys_is_dropin() && o.pooling : o.glibc_tune > 0;
     o.glibc_tune = tune && !o.glibc_thresholds_set && pymt__sys_tune_glibc();
     pymt__opt = o;
     wire(&o);

@@ -8,8 +8,10 @@
  *   - 8 MiB of blocks of 256 KiB, freed, leave a free top of the heap that glibc's defaults
  *     give back to the kernel (the trim threshold is at most 2 MiB after the 1 MiB mapping
  *     was freed) and pymt's keep.
- * Usage: preload_glibc_tune tuned|default, under LD_PRELOAD (the ctest sets it). */
+ * With PYMT_MALLOC=malloc the drop-in passes every request to glibc and leaves its thresholds
+ * alone. Usage: preload_glibc_tune tuned|default, under LD_PRELOAD (the ctest sets it). */
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +29,11 @@ int main(int argc, char **argv) {
     }
     int tuned = strcmp(argv[1], "tuned") == 0;
     /* the drop-in is in place: a small block's usable size is its class (or, in debug mode, its
-     * request), a multiple of 16; glibc's are 8 modulo 16 */
+     * request), a multiple of 16; glibc's are 8 modulo 16 (PYMT_MALLOC=malloc: glibc's) */
+    const char *mode = getenv("PYMT_MALLOC");
+    bool sys_mode = mode != NULL && strcmp(mode, "malloc") == 0;
     void *small = malloc(32);
-    CHECK(small != NULL && malloc_usable_size(small) % 16 == 0);
+    CHECK(small != NULL && (malloc_usable_size(small) % 16 == 0) != sys_mode);
     free(small);
 
     size_t maps_before = mallinfo2().hblks;

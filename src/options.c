@@ -20,9 +20,10 @@
  *   PYMT_CORES           number 1..16, default the online CPUs up to 16: independent pool
  *                        cores (each a lock and its own arenas) the threads are spread over;
  *                        1 is a single lock
- *   PYMT_GLIBC_TUNE      boolean, default 1 in the drop-in malloc with pools, 0 otherwise: set glibc's
- *                        mmap and trim thresholds for the big blocks pymt passes on (sys.h);
- *                        never when the environment sets one of glibc's thresholds itself
+ *   PYMT_GLIBC_TUNE      boolean, default 1 in the drop-in malloc with pools, 0 otherwise:
+ *                        set glibc's mmap and trim thresholds for the big blocks pymt passes
+ *                        on (sys.h); never when the environment sets one of glibc's
+ *                        thresholds itself
  *   PYMT_HARDEN          boolean, default 0: the hardened mode (backend.h, docs/hardening.md):
  *                        free-list links encoded and checked, double frees and corrupted pool
  *                        headers stop the program with a report (the default is 1 in a

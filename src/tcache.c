@@ -94,15 +94,21 @@ enum {
     TCACHE_MEDIUM_START = 2      /* ... a medium class's bin here */
 };
 
-uint32_t pymt__tc_class_max(unsigned c) {
-    bool medium = pymt__is_medium(c);
-    size_t m = (medium ? TCACHE_MEDIUM_BYTES : TCACHE_CLASS_BYTES) / pymt__class_to_size(c);
-    size_t least = medium ? TCACHE_MEDIUM_MIN : TCACHE_MAX_MIN;
-    if (m < least)
-        m = least;
-    if (m > TCACHE_MAX_MAX)
-        m = TCACHE_MAX_MAX;
-    return (uint32_t)m;
+uint16_t pymt__tc_max_table[PYMT__NBINS];
+
+/* Fill pymt__tc_max_table (init, before any cache exists): each slow path reads a class's bound
+ * several times, and the rule has a division. */
+static void class_max_fill(void) {
+    for (unsigned c = 0; c < PYMT__NBINS; c++) {
+        bool medium = pymt__is_medium(c);
+        size_t m = (medium ? TCACHE_MEDIUM_BYTES : TCACHE_CLASS_BYTES) / pymt__class_to_size(c);
+        size_t least = medium ? TCACHE_MEDIUM_MIN : TCACHE_MAX_MIN;
+        if (m < least)
+            m = least;
+        if (m > TCACHE_MAX_MAX)
+            m = TCACHE_MAX_MAX;
+        pymt__tc_max_table[c] = (uint16_t)m;
+    }
 }
 static size_t depot_limit(unsigned c) {
     return 4 * (size_t)pymt__tc_class_max(c);
@@ -185,6 +191,7 @@ static void tcache_destructor(void *arg) {
 
 bool pymt__tcache_init(size_t budget_bytes, bool grows) {
     pymt__tc_budget_init(budget_bytes, grows);
+    class_max_fill();
     pthread_key_t held[TCACHE_KEY_SLOT + 1];
     unsigned n = 0;
     while (n <= TCACHE_KEY_SLOT && pthread_key_create(&held[n], tcache_destructor) == 0)

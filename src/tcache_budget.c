@@ -291,7 +291,7 @@ static bool may_grow(const pymt__tcache *tc, unsigned c, uint32_t max, uint32_t 
 void pymt__tc_bin_grow(pymt__tcache *tc, unsigned c) {
     pymt__tbin *b = &tc->bins[c];
     uint32_t max = pymt__tbin_max(b);
-    uint32_t grow = max == 0 ? pymt__tc_start_max(c) : 2 * max < pymt__tc_class_max(c) ? 2 * max : pymt__tc_class_max(c);
+    uint32_t grow = max == 0 ? pymt__tc_start_max(c) : pymt__tc_doubled(c, max);
     if (grow <= max || (max != 0 && !may_grow(tc, c, max, grow)))
         return;
     if (grow > tc->bin_charge[c] && !pymt__tc_bin_charge_set(tc, c, grow)) {

@@ -45,7 +45,7 @@ void pymt__tcache_harden_check_live(const char *call, void *p) {
 static bool hmag_refill(pymt__tcache *tc, unsigned c) {
     uint32_t max = tc->hmag_max[c];
     if (max < pymt__tc_class_max(c))
-        tc->hmag_max[c] = (uint16_t)(2 * max < pymt__tc_class_max(c) ? 2 * max : pymt__tc_class_max(c));
+        tc->hmag_max[c] = (uint16_t)pymt__tc_doubled(c, max);
     max = tc->hmag_max[c];
     size_t got;
     void *chain = pymt__depot_take(c, &got);
@@ -112,7 +112,7 @@ PYMT__NOINLINE PYMT__COLD static void harden_free_slow(void *p, unsigned c) {
     uint32_t max = tc->hmag_max[c];
     /* a thread that keeps freeing this class earns a bigger magazine, as a bin does */
     if (count >= 2 * max && max < pymt__tc_class_max(c)) {
-        tc->hmag_max[c] = (uint16_t)(2 * max < pymt__tc_class_max(c) ? 2 * max : pymt__tc_class_max(c));
+        tc->hmag_max[c] = (uint16_t)pymt__tc_doubled(c, max);
         max = tc->hmag_max[c];
     }
     if (count >= 2 * max) {

@@ -68,8 +68,18 @@ static inline void pymt__tc_bump(_Atomic size_t *c) {
 }
 
 /* The largest bound of class c's magazine: about 8 KiB of a small class, 64 KiB of a medium
- * one, within 16 (4 for medium) .. 256 blocks. */
-uint32_t pymt__tc_class_max(unsigned c);
+ * one, within 16 (4 for medium) .. 256 blocks; a table filled by pymt__tcache_init. */
+extern PYMT__HIDDEN uint16_t pymt__tc_max_table[PYMT__NBINS];
+static inline uint32_t pymt__tc_class_max(unsigned c) {
+    pymt__assert(pymt__tc_max_table[c] != 0);
+    return pymt__tc_max_table[c];
+}
+/* A magazine bound of max doubled, up to class c's largest (how bins and the hardened
+ * magazines grow). */
+static inline uint32_t pymt__tc_doubled(unsigned c, uint32_t max) {
+    uint32_t top = pymt__tc_class_max(c);
+    return 2 * max < top ? 2 * max : top;
+}
 /* Set the calling thread's cache up and put it on the registry. Returns the record, or the
  * stand-in for a thread that does not cache. */
 pymt__tcache *pymt__tc_setup(void);

@@ -9,8 +9,8 @@
  * under its lock). There are pymt__pool_init's number of them (PYMT_CORES, by default one per
  * online CPU up to PYMT__CORES_MAX). A thread is given a core at its first visit, round robin,
  * and a refill (pymt__pool_take) takes blocks from that core only. A block always goes back to
- * the core of its arena (pymt__pool_give_chains splits a chain by core, then locks each core
- * once), so a core's counts describe its own arenas exactly, and cross-thread frees need
+ * the core of its arena (pymt__pool_give_chains gives the runs of its first block's core as
+ * it walks, then locks each other core once), so a core's counts describe its own arenas exactly, and cross-thread frees need
  * nothing more than that. A thread never holds two core locks, except through
  * pymt__core_lock, which takes the global lock and then every core's in index order (stats,
  * trim, fork, validators).
@@ -609,29 +609,40 @@ void pymt__pool_give_chains(void *const *chains, unsigned nchains) {
         pymt__pool_retire_list(retire);
         return;
     }
-    /* Split the runs by core, outside every lock: each core's runs are relinked into one chain
-     * (a link is rewritten only where the next run belongs to another core), and then each core
-     * that has blocks coming back is locked once. */
+    /* The core of the first block is locked and its runs are given as the walk meets them: a
+     * thread mostly frees what it allocated, so the chains are walked once. The runs of other
+     * cores are relinked into one chain per core (a link is rewritten only where the next run
+     * belongs to another core), and each of those cores is locked once after. */
     void *head[PYMT__CORES_MAX], *tail[PYMT__CORES_MAX];
     uint32_t used = 0;
+    core *first = NULL;
     for (unsigned j = 0; j < nchains; j++) {
         unsigned prev = PYMT__CORES_MAX;
         for (void *b = chains[j]; b != NULL;) {
             void *last;
             uint32_t n;
             void *next = chain_run(b, &last, &n);
-            unsigned i = core_of(b)->index;
-            if (!(used & (1u << i))) {
-                head[i] = b;
-                used |= 1u << i;
-            } else if (prev != i) {
-                pymt__link_set(tail[i], b);
+            core *k = core_of(b);
+            if (first == NULL) {
+                first = k;
+                core_acquire(k);
             }
-            tail[i] = last;
-            prev = i;
+            if (k == first) {
+                run_give_locked(k, b, last, n, &retire);
+            } else if (!(used & (1u << k->index))) {
+                head[k->index] = b;
+                used |= 1u << k->index;
+            } else if (prev != k->index) {
+                pymt__link_set(tail[k->index], b);
+            }
+            if (k != first)
+                tail[k->index] = last;
+            prev = k->index;
             b = next;
         }
     }
+    if (first != NULL)
+        core_release(first);
     for (unsigned i = 0; i < ncores; i++) {
         if (!(used & (1u << i)))
             continue;

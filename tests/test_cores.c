@@ -106,32 +106,37 @@ static void a_block_freed_by_another_core_goes_home(void) {
     CHECK_EQ(s.classes[c].blocks_in_use, s0.classes[c].blocks_in_use);
 }
 
-/* One chain that alternates between the two cores' blocks, given back at once: split by core,
- * each part to its own core. */
-static void a_chain_mixing_cores_is_split(void) {
+/* One chain that alternates between the two cores' blocks, runs of `len` blocks each, given
+ * back at once: the first block's core takes its runs as the walk meets them, the other core's
+ * are relinked and given after; each part goes to its own core. */
+static void give_a_chain_mixing_cores(size_t len) {
     static void *a[NB], *b[NB];
     job ja = {a, NB, 32, 0}, jb = {b, NB, 32, 0};
     run(alloc_job, &ja);
     run(alloc_job, &jb);
-    size_t out0 = 0;
     unsigned c = pymt__size_to_class(32);
-    pymt_stats s0 = stats_now();
-    out0 = s0.classes[c].blocks_in_use;
-    /* a[0] -> b[0] -> a[1] -> b[1] -> ... -> NULL */
+    size_t out0 = stats_now().classes[c].blocks_in_use;
+    /* len = 2: a[0] -> a[1] -> b[0] -> b[1] -> a[2] -> a[3] -> ... -> NULL */
     void *chain = NULL;
-    for (size_t i = NB; i-- > 0;) {
-        pymt__link_set(b[i], chain);
-        pymt__link_set(a[i], b[i]);
-        chain = a[i];
-        if (pymt__hardened) {
-            pymt__harden_mark(a[i]);
-            pymt__harden_mark(b[i]);
-        }
+    for (size_t i = 2 * NB; i-- > 0;) {
+        void *const *from = (i / len) % 2 ? b : a;
+        size_t j = i / (2 * len) * len + i % len;
+        if (j >= NB)
+            continue;
+        pymt__link_set(from[j], chain);
+        chain = from[j];
+        if (pymt__hardened)
+            pymt__harden_mark(from[j]);
     }
     pymt__pool_give(chain);
     CHECK(cores_ok());
     pymt_stats s = stats_now();
     CHECK_EQ(s.classes[c].blocks_in_use, out0 - 2 * NB);
+}
+
+static void a_chain_mixing_cores_is_split(void) {
+    give_a_chain_mixing_cores(1);
+    give_a_chain_mixing_cores(3);
 }
 
 /* A refill that finds its core's lock held is counted as contended before it waits. */

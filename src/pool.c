@@ -10,8 +10,8 @@
  * online CPU up to PYMT__CORES_MAX). A thread is given a core at its first visit, round robin,
  * and a refill (pymt__pool_take) takes blocks from that core only. A block always goes back to
  * the core of its arena (pymt__pool_give_chains gives the runs of its first block's core as
- * it walks, then locks each other core once), so a core's counts describe its own arenas exactly, and cross-thread frees need
- * nothing more than that. A thread never holds two core locks, except through
+ * it walks, then locks each other core once), so a core's counts describe its own arenas
+ * exactly, and cross-thread frees need nothing more than that. A thread never holds two core locks, except through
  * pymt__core_lock, which takes the global lock and then every core's in index order (stats,
  * trim, fork, validators).
  * Entry points ending in _locked need pymt__core_lock held; the others lock what they need.
@@ -36,8 +36,10 @@
  * follows (a carved block of the same pool, or for a chain given back, a block start of its
  * class), the neighbours of a pool it unlinks (safe unlinking: they point back at it), and a
  * block freed alone (a block start, not already free). The first failure stops the program with
- * a report (harden.c). */
-#include "pool.h"
+ * a report (harden.c).
+ * The core's struct and the tests of a pool's state are in pool_core.h, shared with the
+ * counts and validators of pool_check.c. */
+#include "pool_core.h"
 
 #include <errno.h>
 #include <string.h>
@@ -45,34 +47,8 @@
 #include "os.h"
 #include "track.h"
 
-/* One classic core: pymalloc's lists and counters behind a mutex of its own. An arena belongs
- * to one core from the moment the core takes it until it is retired; the arena records the
- * core's index in the pad of its pool 0 (pymt__arena_core), so the core of a block is found
- * from its address, without a lock. */
-typedef struct core {
-    pthread_mutex_t mutex;
-    unsigned index;                               /* in cores[]; set once at init */
-    size_t locks;                                 /* acquisitions (under the mutex) */
-    size_t contended;                             /* acquisitions whose trylock found the
-                                                     mutex busy (under the mutex) */
-    pymt__pool *usedpools[PYMT__NCLASSES];        /* partly used pools per class */
-    pymt__arena *usable_arenas;
-    pymt__arena *nfp2lasta[PYMT__POOLS_PER_ARENA + 1];
-    size_t class_pools[PYMT__NCLASSES];           /* pools assigned to each class */
-    size_t pools_used;                            /* their sum */
-    size_t class_blocks[PYMT__NCLASSES];          /* blocks those pools hold */
-    size_t class_out[PYMT__NCLASSES];             /* blocks out of those pools */
-    /* Free pools of the core's usable arenas whose pages are still resident ("dirty": they held
-     * blocks since they were last carved from scratch). Past the core's bound (dirty_bound)
-     * the pools of the emptiest arenas are purged down to half of it: their pages after the
-     * first go back to the kernel, and the pool starts carving from scratch when it is used
-     * again. */
-    size_t dirty_total;
-} __attribute__((aligned(64))) core;
-
-static core cores[PYMT__CORES_MAX] = {[0 ... PYMT__CORES_MAX - 1] = {.mutex = PTHREAD_MUTEX_INITIALIZER}};
-static bool core_lists_check(const core *k);
-static unsigned ncores = 1;       /* set once by pymt__pool_init, before any thread allocates */
+core pymt__cores[PYMT__CORES_MAX] = {[0 ... PYMT__CORES_MAX - 1] = {.mutex = PTHREAD_MUTEX_INITIALIZER}};
+unsigned pymt__ncores = 1; /* set once by pymt__pool_init, before any thread allocates */
 static pthread_mutex_t global_mutex = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic unsigned core_next; /* round robin of the threads over the cores */
 static PYMT__TLS uint8_t self_core; /* 1 + index of the calling thread's core; 0: not chosen */
@@ -104,36 +80,36 @@ void pymt__pool_init(unsigned n, size_t purge_max) {
         n = 1;
     if (n > PYMT__CORES_MAX)
         n = PYMT__CORES_MAX;
-    ncores = n;
+    pymt__ncores = n;
     for (unsigned i = 0; i < PYMT__CORES_MAX; i++)
-        cores[i].index = i;
+        pymt__cores[i].index = i;
     size_t max = purge_max / PYMT__POOL_SIZE;
     dirty_max = max > DIRTY_MIN ? max : DIRTY_MIN;
 }
 
 unsigned pymt__pool_cores(void) {
-    return ncores;
+    return pymt__ncores;
 }
 
 /* The calling thread's core, chosen at its first visit: the threads take the cores in turn. */
 static core *core_self(void) {
     unsigned i = self_core;
     if (pymt__unlikely(i == 0)) {
-        i = pymt__fetch_add_relaxed(&core_next, 1) % ncores + 1;
+        i = pymt__fetch_add_relaxed(&core_next, 1) % pymt__ncores + 1;
         self_core = (uint8_t)i;
     }
-    return &cores[i - 1];
+    return &pymt__cores[i - 1];
 }
 
 /* The core that owns the arena of pool block (or pool header) p. */
 static core *core_of(const void *p) {
     unsigned i = pymt__arena_core(p);
-    if (pymt__unlikely(i >= ncores)) {
+    if (pymt__unlikely(i >= pymt__ncores)) {
         if (pymt__hardened)
             pymt__harden_bad_pool(pymt__pool_of(p), "its arena's core index is out of range");
-        pymt__assert(i < ncores);
+        pymt__assert(i < pymt__ncores);
     }
-    return &cores[i];
+    return &pymt__cores[i];
 }
 
 /* Take core k's mutex; a busy one is counted before the thread waits for it. */
@@ -170,13 +146,13 @@ void pymt__global_unlock(void) {
 
 void pymt__core_lock(void) {
     pthread_mutex_lock(&global_mutex);
-    for (unsigned i = 0; i < ncores; i++)
-        core_acquire(&cores[i]);
+    for (unsigned i = 0; i < pymt__ncores; i++)
+        core_acquire(&pymt__cores[i]);
 }
 
 void pymt__core_unlock(void) {
-    for (unsigned i = ncores; i-- > 0;)
-        core_release(&cores[i]);
+    for (unsigned i = pymt__ncores; i-- > 0;)
+        core_release(&pymt__cores[i]);
     pthread_mutex_unlock(&global_mutex);
 }
 
@@ -190,13 +166,6 @@ static void usedpools_push(core *k, unsigned c, pymt__pool *pool) {
 
 /* ---- hardened mode: the checks before the core trusts a header or a link ------------------- */
 
-/* Is b a carved block of pool, of class c (a link of the pool's own free list)? */
-static bool pool_holds_block(const pymt__pool *pool, const void *b, unsigned c) {
-    uintptr_t off = (uintptr_t)b - (uintptr_t)pool;
-    uintptr_t head = pymt__pool_overhead(pool);
-    return off >= head && off < pool->nextoffset && pymt__class_divides(off - head, c);
-}
-
 /* Stop with a report unless pool's header is whole: canary, class (it must agree with the
  * arena's class table, which lives elsewhere), arena record, offsets and count. */
 static void pool_verify(const pymt__pool *pool) {
@@ -206,7 +175,7 @@ static void pool_verify(const pymt__pool *pool) {
         pymt__harden_bad_pool(pool, "its canary was overwritten");
     if (c >= PYMT__NCLASSES || pymt__block_class(pool) != c)
         pymt__harden_bad_pool(pool, "its class does not match the arena's class table");
-    if (pymt__arena_core(pool) >= ncores)
+    if (pymt__arena_core(pool) >= pymt__ncores)
         pymt__harden_bad_pool(pool, "its arena's core index is out of range");
     if (!pymt__arena_is_record_locked(a) || pymt__load_relaxed(&a->state) != PYMT__ARENA_ACTIVE ||
         a->address != ((uintptr_t)pool & ~(uintptr_t)PYMT__ARENA_MASK))
@@ -217,7 +186,7 @@ static void pool_verify(const pymt__pool *pool) {
         !pymt__class_divides(pool->nextoffset - head, c) ||
         pool->count > (pool->nextoffset - head) / pymt__class_to_size(c))
         pymt__harden_bad_pool(pool, "its offsets or its count are out of range");
-    if (pool->freeblock != NULL && !pool_holds_block(pool, pool->freeblock, c))
+    if (pool->freeblock != NULL && !pymt__pool_holds_block(pool, pool->freeblock, c))
         pymt__harden_bad_pool(pool, "its free-list head is not a block of the pool");
 }
 
@@ -262,11 +231,6 @@ static void retire_push(pymt__arena *a, pymt__arena **retire) {
     *retire = a;
 }
 
-/* Is free pool `pool` dirty: has it carved blocks since it was last purged or made? */
-static bool pool_dirty(const pymt__pool *pool) {
-    return pool->nextoffset > pymt__pool_overhead(pool);
-}
-
 /* Arena a leaves the usable list for good (retired): its dirty pools stop counting. */
 static void dirty_forget(core *k, pymt__arena *a) {
     k->dirty_total -= a->ndirty;
@@ -303,7 +267,7 @@ static void purge_locked(core *k) {
         if (a->ndirty == 0)
             continue;
         for (pymt__pool *p = a->freepools; p != NULL && a->ndirty > 0; p = p->nextpool)
-            if (pool_dirty(p)) {
+            if (pymt__pool_dirty(p)) {
                 pool_purge_locked(p);
                 a->ndirty--;
                 k->dirty_total--;
@@ -313,7 +277,7 @@ static void purge_locked(core *k) {
 
 /* A pool for class c from the arenas; NULL + ENOMEM when no arena can be had. */
 static pymt__pool *pool_new_locked(core *k, unsigned c) {
-    pymt__assert_expensive(core_lists_check(k));
+    pymt__assert_expensive(pymt__pool_core_lists_check(k));
     if (k->usable_arenas == NULL) {
         pymt__arena *a = pymt__arena_new_locked(PYMT__ARENA_ACTIVE);
         if (a == NULL)
@@ -343,7 +307,7 @@ static pymt__pool *pool_new_locked(core *k, unsigned c) {
                 pymt__harden_bad_pool(pool, "an empty pool's arena or count is wrong");
         }
         a->freepools = pool->nextpool;
-        if (pool_dirty(pool)) {
+        if (pymt__pool_dirty(pool)) {
             a->ndirty--;
             k->dirty_total--;
         }
@@ -376,10 +340,6 @@ static pymt__pool *pool_new_locked(core *k, unsigned c) {
     k->class_blocks[c] += pymt__pool_blocks(pool, c);
     usedpools_push(k, c, pool);
     return pool;
-}
-
-static bool pool_is_full(const pymt__pool *pool) {
-    return pool->freeblock == NULL && pool->nextoffset > pymt__pool_maxnext(pool->szidx);
 }
 
 /* Length of a free list (debug-preset assertions only). */
@@ -428,7 +388,7 @@ static void *core_take_locked(core *k, unsigned c, size_t want, size_t limit, si
             while (n < want && (b = pool->freeblock) != NULL) {
                 void *next = pymt__link_get(b);
                 if (hard) {
-                    if (next != NULL && !pool_holds_block(pool, next, c))
+                    if (next != NULL && !pymt__pool_holds_block(pool, next, c))
                         pymt__harden_bad_link(b, c, next, "its pool's free list");
                     if (!pymt__harden_marked(b))
                         pymt__harden_bad_marker(b, c, "its pool's free list");
@@ -462,7 +422,7 @@ static void *core_take_locked(core *k, unsigned c, size_t want, size_t limit, si
             }
         }
         pool->count += (uint32_t)(n - before);
-        if (pool_is_full(pool))
+        if (pymt__pool_is_full(pool))
             usedpools_unlink(k, c, pool);
     }
     if (tail != NULL)
@@ -529,7 +489,7 @@ static void run_give_locked(core *k, void *first, void *last, uint32_t n, pymt__
             pymt__harden_bad_pool(pool, "its count is lower than the blocks coming back");
     }
     unsigned c = pool->szidx;
-    bool was_full = pool_is_full(pool);
+    bool was_full = pymt__pool_is_full(pool);
     pymt__link_set(last, pool->freeblock);
     pool->freeblock = first;
     pymt__assert(pool->count >= n);
@@ -600,8 +560,8 @@ void pymt__pool_give_locked(void *chain, pymt__arena **retire) {
 void pymt__pool_give_chains(void *const *chains, unsigned nchains) {
     pymt__arena *retire = NULL;
     uint32_t used_by = pymt__load_relaxed(&cores_used);
-    if (ncores == 1 || (used_by & (used_by - 1)) == 0) { /* one core holds every arena */
-        core *k = &cores[used_by ? __builtin_ctz(used_by) : 0];
+    if (pymt__ncores == 1 || (used_by & (used_by - 1)) == 0) { /* one core holds every arena */
+        core *k = &pymt__cores[used_by ? __builtin_ctz(used_by) : 0];
         core_acquire(k);
         for (unsigned j = 0; j < nchains; j++)
             core_give_locked(k, chains[j], &retire);
@@ -643,13 +603,13 @@ void pymt__pool_give_chains(void *const *chains, unsigned nchains) {
     }
     if (first != NULL)
         core_release(first);
-    for (unsigned i = 0; i < ncores; i++) {
+    for (unsigned i = 0; i < pymt__ncores; i++) {
         if (!(used & (1u << i)))
             continue;
         pymt__link_set(tail[i], NULL);
-        core_acquire(&cores[i]);
-        core_give_locked(&cores[i], head[i], &retire);
-        core_release(&cores[i]);
+        core_acquire(&pymt__cores[i]);
+        core_give_locked(&pymt__cores[i], head[i], &retire);
+        core_release(&pymt__cores[i]);
     }
     pymt__pool_retire_list(retire);
 }
@@ -688,21 +648,6 @@ void *pymt__pool_alloc_one(unsigned c) {
     return b;
 }
 
-bool pymt__pool_lists_block_locked(const void *p) {
-    pymt__pool *pool = pymt__pool_of(p);
-    unsigned c = pool->szidx;
-    if (c >= PYMT__NCLASSES)
-        return false;
-    size_t bound = pymt__pool_blocks(pool, c);
-    for (void *b = pool->freeblock; b != NULL && bound-- > 0; b = pymt__link_get(b)) {
-        if (!pool_holds_block(pool, b, c))
-            return false;
-        if (b == p)
-            return true;
-    }
-    return false;
-}
-
 void pymt__pool_free_one(void *p) {
     pymt__arena *retire = NULL;
     core *k = core_of(p);
@@ -723,37 +668,14 @@ void pymt__pool_free_one(void *p) {
     pymt__pool_retire_list(retire);
 }
 
-void pymt__pool_counts_locked(pymt__pool_class_counts out[PYMT__NCLASSES], size_t *pools_free,
-                              size_t *lock_count, size_t *contended) {
-    size_t pf = 0, locks = 0, busy = 0;
-    for (unsigned c = 0; c < PYMT__NCLASSES; c++)
-        out[c].pools = out[c].blocks = out[c].out = 0;
-    for (unsigned i = 0; i < ncores; i++) {
-        const core *k = &cores[i];
-        for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
-            out[c].pools += k->class_pools[c];
-            out[c].blocks += k->class_blocks[c];
-            out[c].out += k->class_out[c];
-        }
-        /* empty pools: in usable arenas (full arenas have none) */
-        for (const pymt__arena *a = k->usable_arenas; a != NULL; a = a->nextarena)
-            pf += a->nfreepools;
-        locks += k->locks;
-        busy += k->contended;
-    }
-    *pools_free = pf;
-    *lock_count = locks;
-    *contended = busy;
-}
-
 size_t pymt__pool_trim(void) {
     pymt__core_lock();
     pymt__assert_expensive(pymt__heap_check_locked());
     size_t released = pymt__arena_trim_locked();
     /* the one wholly free arena pymalloc keeps on each core's list goes too */
     pymt__arena *retire = NULL;
-    for (unsigned i = 0; i < ncores; i++) {
-        core *k = &cores[i];
+    for (unsigned i = 0; i < pymt__ncores; i++) {
+        core *k = &pymt__cores[i];
         for (pymt__arena *a = k->usable_arenas; a != NULL;) {
             pymt__arena *next = a->nextarena;
             if (a->nfreepools == PYMT__POOLS_PER_ARENA) {
@@ -789,139 +711,4 @@ void pymt__pool_atfork_child(void) {
     /* the forking thread took the locks in prepare and is the child's only thread: it may
      * unlock them (re-initialising an initialised mutex is undefined) */
     pymt__core_unlock();
-}
-
-/* ---- validators ----------------------------------------------------------------------------- */
-
-bool pymt__pool_check_locked(const pymt__pool *pool) {
-    unsigned c = pool->szidx;
-    const pymt__arena *a = pool->arena;
-    if (c >= PYMT__NCLASSES || a == NULL ||
-        a->address != ((uintptr_t)pool & ~(uintptr_t)PYMT__ARENA_MASK) ||
-        pymt__block_class(pool) != c || pymt__arena_core(pool) >= ncores)
-        return false;
-    const core *k = &cores[pymt__arena_core(pool)];
-    size_t size = pymt__class_to_size(c), head = pymt__pool_overhead(pool);
-    if (pool->canary != (pymt__hardened ? pymt__harden_canary(pool) : 0) ||
-        pool->nextoffset < head || (pool->nextoffset - head) % size != 0 ||
-        pool->nextoffset > pymt__pool_maxnext(c) + size)
-        return false;
-    size_t carved = (pool->nextoffset - head) / size;
-    if (pool->count == 0 || pool->count > carved)
-        return false;
-    /* the free list: carved blocks of this pool, as many as are not out */
-    size_t listed = 0;
-    for (void *b = pool->freeblock; b != NULL; b = pymt__link_get(b)) {
-        uintptr_t off = (uintptr_t)b - (uintptr_t)pool;
-        if (off < head || off >= pool->nextoffset || (off - head) % size != 0 ||
-            ++listed > carved - pool->count || (pymt__hardened && !pymt__harden_marked(b)))
-            return false;
-    }
-    if (listed != carved - pool->count)
-        return false;
-    /* on its core's usedpools[c] exactly when partly used */
-    bool linked =
-        pool->prevpool != NULL ? pool->prevpool->nextpool == pool : k->usedpools[c] == pool;
-    if (pool_is_full(pool))
-        return !linked && pool->prevpool == NULL && pool->nextpool == NULL;
-    return linked && (pool->nextpool == NULL || pool->nextpool->prevpool == pool);
-}
-
-/* pymt__pool_lists_check_locked for one core (its lock held). */
-static bool core_lists_check(const core *k) {
-    for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
-        const pymt__pool *prev = NULL;
-        size_t n = 0;
-        for (const pymt__pool *p = k->usedpools[c]; p != NULL; prev = p, p = p->nextpool) {
-            if (p->prevpool != prev || p->szidx != c || p->count == 0 || pool_is_full(p) ||
-                pymt__arena_core(p) != k->index || ++n > k->class_pools[c])
-                return false;
-        }
-    }
-    const pymt__arena *last[PYMT__POOLS_PER_ARENA + 1] = {0};
-    const pymt__arena *prev = NULL;
-    for (const pymt__arena *a = k->usable_arenas; a != NULL; prev = a, a = a->nextarena) {
-        if (a->prevarena != prev || pymt__load_relaxed(&a->state) != PYMT__ARENA_ACTIVE || a->nfreepools == 0 ||
-            a->nfreepools > PYMT__POOLS_PER_ARENA ||
-            (prev != NULL && prev->nfreepools > a->nfreepools) ||
-            pymt__arena_core((const void *)a->address) != k->index)
-            return false;
-        last[a->nfreepools] = a;
-    }
-    for (unsigned n = 1; n <= PYMT__POOLS_PER_ARENA; n++)
-        if (k->nfp2lasta[n] != last[n])
-            return false;
-    return true;
-}
-
-bool pymt__pool_lists_check_locked(void) {
-    for (unsigned i = 0; i < ncores; i++)
-        if (!core_lists_check(&cores[i]))
-            return false;
-    return true;
-}
-
-typedef struct heap_walk {
-    size_t pools[PYMT__NCLASSES], blocks[PYMT__NCLASSES], out[PYMT__NCLASSES];
-    size_t dirty;
-    unsigned core; /* the core whose arenas are walked */
-    bool ok;
-} heap_walk;
-
-static void heap_walk_arena(pymt__arena *a, void *ctx) {
-    heap_walk *w = ctx;
-    if (!pymt__arena_check_locked(a)) {
-        w->ok = false;
-        return;
-    }
-    /* a core carves pool 0 as it takes an arena, so an active arena has a core index */
-    if (a->ncarved == 0 || pymt__arena_core((const void *)a->address) >= ncores) {
-        w->ok = false;
-        return;
-    }
-    if (pymt__arena_core((const void *)a->address) != w->core)
-        return;
-    uint64_t free_mask = 0;
-    uint32_t dirty = 0;
-    for (const pymt__pool *p = a->freepools; p != NULL; p = p->nextpool) {
-        free_mask |= (uint64_t)1 << (((uintptr_t)p >> PYMT__POOL_BITS) & (PYMT__POOLS_PER_ARENA - 1));
-        dirty += pool_dirty(p);
-    }
-    if (dirty != a->ndirty) {
-        w->ok = false;
-        return;
-    }
-    w->dirty += dirty;
-    for (uint32_t i = 0; i < a->ncarved; i++) {
-        if (free_mask & ((uint64_t)1 << i))
-            continue;
-        const pymt__pool *pool = (const pymt__pool *)(a->address + (size_t)i * PYMT__POOL_SIZE);
-        if (!pymt__pool_check_locked(pool)) {
-            w->ok = false;
-            return;
-        }
-        w->pools[pool->szidx]++;
-        w->blocks[pool->szidx] += pymt__pool_blocks(pool, pool->szidx);
-        w->out[pool->szidx] += pool->count;
-    }
-}
-
-bool pymt__heap_check_locked(void) {
-    for (unsigned i = 0; i < ncores; i++) {
-        const core *k = &cores[i];
-        heap_walk w = {.ok = true, .core = i};
-        pymt__arena_foreach_locked(PYMT__ARENA_ACTIVE, heap_walk_arena, &w);
-        if (!w.ok || w.dirty != k->dirty_total || !core_lists_check(k))
-            return false;
-        size_t used = 0;
-        for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
-            if (w.pools[c] != k->class_pools[c] || w.blocks[c] != k->class_blocks[c] ||
-                w.out[c] != k->class_out[c])
-                return false;
-            used += w.pools[c];
-        }
-        if (used != k->pools_used)
-            return false;
-    }
-    return true;
 }

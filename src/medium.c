@@ -249,13 +249,8 @@ void pymt__medium_counts(pymt__pool_class_counts out[PYMT__NMEDIUM], size_t *emp
  * program's while it is free, and it reads as zero after (a block handed out is
  * uninitialised memory anyway). */
 static void arena_purge_free(const pymt__pool *h, size_t size) {
-    const uintptr_t page = 4096;
-    for (void *b = h->freeblock; b != NULL; b = pymt__blk_get(b, 0)) {
-        uintptr_t lo = ((uintptr_t)b + 16 + page - 1) & ~(page - 1);
-        uintptr_t hi = ((uintptr_t)b + size) & ~(page - 1);
-        if (hi > lo)
-            pymt__os_discard((void *)lo, hi - lo);
-    }
+    for (void *b = h->freeblock; b != NULL; b = pymt__blk_get(b, 0))
+        pymt__os_discard((char *)b + 16, size - 16);
 }
 
 size_t pymt__medium_trim(void) {

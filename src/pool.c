@@ -237,10 +237,11 @@ static void dirty_forget(core *k, pymt__arena *a) {
     a->ndirty = 0;
 }
 
-/* Purge free pool `pool`: keep its first page (the header, and pool 0's class table), give the
- * rest back, and make it carve from scratch (its class stays: reuse skips the re-init). */
+/* Purge free pool `pool`: give back the pages after its head (the page that holds the header,
+ * and in pool 0 the arena's core index, stays), and make it carve from scratch (its class
+ * stays: reuse skips the re-init). */
 static void pool_purge_locked(pymt__pool *pool) {
-    size_t keep = 4096;
+    size_t keep = pymt__pool_overhead(pool);
     pymt__os_discard((char *)pool + keep, PYMT__POOL_SIZE - keep);
     pool->freeblock = NULL;
     pool->nextoffset = (uint32_t)pymt__pool_overhead(pool);

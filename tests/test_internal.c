@@ -13,8 +13,11 @@
 #include "check.h"
 
 #include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "objmem.h"
+#include "os.h"
 #include "records.h"
 
 /* Every validator of the core, under one acquisition of the core lock. */
@@ -364,6 +367,25 @@ static void hardened_links_are_bound_to_their_block(void) {
     pymt_object_free(b);
 }
 
+/* pymt__os_discard gives back only the pages wholly inside its range: asked from byte 16
+ * of the first page to byte 16 of the fourth, it empties the second and third and keeps
+ * what the first and fourth hold. */
+static void discard_keeps_the_pages_at_its_ends(void) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    unsigned char *m = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                            -1, 0);
+    REQUIRE(m != MAP_FAILED);
+    memset(m, 0xab, 4 * page);
+    pymt__os_discard(m + 16, 3 * page);
+    CHECK_EQ(m[16], 0xab);
+    CHECK_EQ(m[page - 1], 0xab);
+    CHECK_EQ(m[page], 0);
+    CHECK_EQ(m[3 * page - 1], 0);
+    CHECK_EQ(m[3 * page], 0xab);
+    CHECK_EQ(m[3 * page + 16], 0xab);
+    munmap(m, 4 * page);
+}
+
 static const check_case cases[] = {
     CHECK_CASE(scripted_steps_keep_every_invariant),
     CHECK_CASE(cross_thread_frees_keep_every_invariant),
@@ -375,5 +397,6 @@ static const check_case cases[] = {
     CHECK_CASE(depot_check_sees_a_block_of_another_class),
     CHECK_CASE(hardened_validators_see_a_corrupted_link_marker_and_canary),
     CHECK_CASE(hardened_links_are_bound_to_their_block),
+    CHECK_CASE(discard_keeps_the_pages_at_its_ends),
 };
 CHECK_MAIN(cases)

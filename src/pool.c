@@ -11,9 +11,9 @@
  * and a refill (pymt__pool_take) takes blocks from that core only. A block always goes back to
  * the core of its arena (pymt__pool_give_chains gives the runs of its first block's core as
  * it walks, then locks each other core once), so a core's counts describe its own arenas
- * exactly, and cross-thread frees need nothing more than that. A thread never holds two core locks, except through
- * pymt__core_lock, which takes the global lock and then every core's in index order (stats,
- * trim, fork, validators).
+ * exactly, and cross-thread frees need nothing more than that. A thread never holds two core
+ * locks, except through pymt__core_lock, which takes the global lock and then every core's in
+ * index order (stats, trim, fork, validators).
  * Entry points ending in _locked need pymt__core_lock held; the others lock what they need.
  * Invariants, per core (under its lock):
  *   - a partly used pool is on usedpools[class]; a full one on no list; an empty one on its
@@ -47,7 +47,8 @@
 #include "os.h"
 #include "track.h"
 
-core pymt__cores[PYMT__CORES_MAX] = {[0 ... PYMT__CORES_MAX - 1] = {.mutex = PTHREAD_MUTEX_INITIALIZER}};
+pymt__core pymt__cores[PYMT__CORES_MAX] = {
+    [0 ... PYMT__CORES_MAX - 1] = {.mutex = PTHREAD_MUTEX_INITIALIZER}};
 unsigned pymt__ncores = 1; /* set once by pymt__pool_init, before any thread allocates */
 static pthread_mutex_t global_mutex = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic unsigned core_next; /* round robin of the threads over the cores */
@@ -59,9 +60,10 @@ static PYMT__TLS uint8_t self_core; /* 1 + index of the calling thread's core; 0
 static _Atomic uint32_t cores_used;
 /* A core keeps as many dirty free pools as it has pools in use, within 2 MiB and PYMT_PURGE_MAX
  * (default 8 MiB) shared by the cores in use (cores_used: a program whose threads all landed
- * on one core has the whole of it), and purges down to half of that: a heap that swings by a few MiB (a program building and dropping a large list of
- * small objects) reuses its pools without a purge and a refault each time, and a heap that has
- * emptied keeps no more than 2 MiB of them (docs/design.md, section 2.7, has the figures).
+ * on one core has the whole of it), and purges down to half of that: a heap that swings by a
+ * few MiB (a program building and dropping a large list of small objects) reuses its pools
+ * without a purge and a refault each time, and a heap that has emptied keeps no more than 2 MiB
+ * of them (docs/design.md, section 2.7, has the figures).
  * Wholly free arenas retire at once whatever this says. */
 enum { DIRTY_MIN = 128 }; /* pools: 2 MiB */
 static size_t dirty_max = DIRTY_MIN * 4; /* PYMT_PURGE_MAX in pools; set once by init */
@@ -92,7 +94,7 @@ unsigned pymt__pool_cores(void) {
 }
 
 /* The calling thread's core, chosen at its first visit: the threads take the cores in turn. */
-static core *core_self(void) {
+static pymt__core *core_self(void) {
     unsigned i = self_core;
     if (pymt__unlikely(i == 0)) {
         i = pymt__fetch_add_relaxed(&core_next, 1) % pymt__ncores + 1;
@@ -102,7 +104,7 @@ static core *core_self(void) {
 }
 
 /* The core that owns the arena of pool block (or pool header) p. */
-static core *core_of(const void *p) {
+static pymt__core *core_of(const void *p) {
     unsigned i = pymt__arena_core(p);
     if (pymt__unlikely(i >= pymt__ncores)) {
         if (pymt__hardened)
@@ -113,7 +115,7 @@ static core *core_of(const void *p) {
 }
 
 /* Take core k's mutex; a busy one is counted before the thread waits for it. */
-static void core_acquire(core *k) {
+static void core_acquire(pymt__core *k) {
     size_t busy = 0;
     if (pthread_mutex_trylock(&k->mutex) != 0) {
         busy = 1;
@@ -123,15 +125,15 @@ static void core_acquire(core *k) {
     k->contended += busy;
 }
 
-static void core_release(core *k) {
+static void core_release(pymt__core *k) {
     pthread_mutex_unlock(&k->mutex);
 }
 
 /* The core a refill takes blocks from, its mutex held: the thread's own, always. (Trying the
  * other cores when it is busy was measured and lost: blocks taken from another core come back
  * to that core, so the threads' gives meet on every lock; docs/design.md has the figures.) */
-static core *core_acquire_for_take(void) {
-    core *k = core_self();
+static pymt__core *core_acquire_for_take(void) {
+    pymt__core *k = core_self();
     core_acquire(k);
     return k;
 }
@@ -156,7 +158,7 @@ void pymt__core_unlock(void) {
     pthread_mutex_unlock(&global_mutex);
 }
 
-static void usedpools_push(core *k, unsigned c, pymt__pool *pool) {
+static void usedpools_push(pymt__core *k, unsigned c, pymt__pool *pool) {
     pool->prevpool = NULL;
     pool->nextpool = k->usedpools[c];
     if (k->usedpools[c])
@@ -190,7 +192,7 @@ static void pool_verify(const pymt__pool *pool) {
         pymt__harden_bad_pool(pool, "its free-list head is not a block of the pool");
 }
 
-static void usedpools_unlink(core *k, unsigned c, pymt__pool *pool) {
+static void usedpools_unlink(pymt__core *k, unsigned c, pymt__pool *pool) {
     if (pymt__hardened &&
         ((pool->prevpool ? pool->prevpool->nextpool : k->usedpools[c]) != pool ||
          (pool->nextpool != NULL && pool->nextpool->prevpool != pool)))
@@ -205,7 +207,7 @@ static void usedpools_unlink(core *k, unsigned c, pymt__pool *pool) {
 }
 
 /* Arena a leaves k->usable_arenas (its neighbours are linked to each other). */
-static void usable_unlink(core *k, pymt__arena *a) {
+static void usable_unlink(pymt__core *k, pymt__arena *a) {
     if (a->prevarena != NULL)
         a->prevarena->nextarena = a->nextarena;
     else
@@ -216,7 +218,7 @@ static void usable_unlink(core *k, pymt__arena *a) {
 
 /* Arena a, with nf free pools, is about to stop being the last arena with nf: the finger
  * moves to its left neighbour when that one has nf too, else clears. */
-static void finger_leave(core *k, pymt__arena *a, uint32_t nf) {
+static void finger_leave(pymt__core *k, pymt__arena *a, uint32_t nf) {
     if (k->nfp2lasta[nf] == a) {
         pymt__arena *p = a->prevarena;
         k->nfp2lasta[nf] = (p != NULL && p->nfreepools == nf) ? p : NULL;
@@ -232,7 +234,7 @@ static void retire_push(pymt__arena *a, pymt__arena **retire) {
 }
 
 /* Arena a leaves the usable list for good (retired): its dirty pools stop counting. */
-static void dirty_forget(core *k, pymt__arena *a) {
+static void dirty_forget(pymt__core *k, pymt__arena *a) {
     k->dirty_total -= a->ndirty;
     a->ndirty = 0;
 }
@@ -249,7 +251,7 @@ static void pool_purge_locked(pymt__pool *pool) {
 
 /* The most dirty free pools core k keeps: its pools in use, within its share of 2 MiB ..
  * PYMT_PURGE_MAX (the cores that have taken an arena share it). */
-static size_t dirty_bound(const core *k) {
+static size_t dirty_bound(const pymt__core *k) {
     unsigned n = (unsigned)__builtin_popcount(pymt__load_relaxed(&cores_used));
     if (n == 0)
         n = 1;
@@ -259,7 +261,7 @@ static size_t dirty_bound(const core *k) {
 
 /* Too many dirty free pools: purge those of the emptiest arenas (the list's tail) first, down to
  * half the bound; the fullest arenas, where new pools come from, keep theirs longest. */
-static void purge_locked(core *k) {
+static void purge_locked(pymt__core *k) {
     size_t keep = dirty_bound(k) / 2;
     pymt__arena *last = k->usable_arenas;
     while (last != NULL && last->nextarena != NULL)
@@ -277,7 +279,7 @@ static void purge_locked(core *k) {
 }
 
 /* A pool for class c from the arenas; NULL + ENOMEM when no arena can be had. */
-static pymt__pool *pool_new_locked(core *k, unsigned c) {
+static pymt__pool *pool_new_locked(pymt__core *k, unsigned c) {
     pymt__assert_expensive(pymt__pool_core_lists_check(k));
     if (k->usable_arenas == NULL) {
         pymt__arena *a = pymt__arena_new_locked(PYMT__ARENA_ACTIVE);
@@ -351,7 +353,7 @@ static uint32_t chain_length(void *b) {
     return n;
 }
 
-static void *core_take_locked(core *k, unsigned c, size_t want, size_t limit, size_t *got) {
+static void *core_take_locked(pymt__core *k, unsigned c, size_t want, size_t limit, size_t *got) {
     size_t size = pymt__class_to_size(c);
     bool hard = pymt__hardened;
     void *head = NULL, *tail = NULL;
@@ -436,7 +438,7 @@ static void *core_take_locked(core *k, unsigned c, size_t want, size_t limit, si
 }
 
 /* Pool became empty: to its arena's free list, with pymalloc's four cases for the arena. */
-static void pool_empty_locked(core *k, pymt__pool *pool, pymt__arena **retire) {
+static void pool_empty_locked(pymt__core *k, pymt__pool *pool, pymt__arena **retire) {
     pymt__arena *a = pool->arena;
     k->class_pools[pool->szidx]--;
     k->pools_used--;
@@ -482,7 +484,7 @@ static void pool_empty_locked(core *k, pymt__pool *pool, pymt__arena **retire) {
 }
 
 /* Give back n blocks of one pool of core k, already linked first -> ... -> last. */
-static void run_give_locked(core *k, void *first, void *last, uint32_t n, pymt__arena **retire) {
+static void run_give_locked(pymt__core *k, void *first, void *last, uint32_t n, pymt__arena **retire) {
     pymt__pool *pool = pymt__pool_of(first);
     if (pymt__hardened) {
         pool_verify(pool);
@@ -535,7 +537,7 @@ static void *chain_run(void *first, void **last, uint32_t *n) {
 }
 
 /* Give a chain whose blocks all belong to core k (lock held) back to their pools. */
-static void core_give_locked(core *k, void *chain, pymt__arena **retire) {
+static void core_give_locked(pymt__core *k, void *chain, pymt__arena **retire) {
     /* Blocks of one pool come in runs (a bin holds them in the order the program freed them,
      * which follows the order they were carved): each run is spliced onto its pool's free list
      * at once, with one header update. */
@@ -562,7 +564,7 @@ void pymt__pool_give_chains(void *const *chains, unsigned nchains) {
     pymt__arena *retire = NULL;
     uint32_t used_by = pymt__load_relaxed(&cores_used);
     if (pymt__ncores == 1 || (used_by & (used_by - 1)) == 0) { /* one core holds every arena */
-        core *k = &pymt__cores[used_by ? __builtin_ctz(used_by) : 0];
+        pymt__core *k = &pymt__cores[used_by ? __builtin_ctz(used_by) : 0];
         core_acquire(k);
         for (unsigned j = 0; j < nchains; j++)
             core_give_locked(k, chains[j], &retire);
@@ -576,29 +578,31 @@ void pymt__pool_give_chains(void *const *chains, unsigned nchains) {
      * belongs to another core), and each of those cores is locked once after. */
     void *head[PYMT__CORES_MAX], *tail[PYMT__CORES_MAX];
     uint32_t used = 0;
-    core *first = NULL;
+    pymt__core *first = NULL;
     for (unsigned j = 0; j < nchains; j++) {
         unsigned prev = PYMT__CORES_MAX;
         for (void *b = chains[j]; b != NULL;) {
             void *last;
             uint32_t n;
             void *next = chain_run(b, &last, &n);
-            core *k = core_of(b);
+            pymt__core *k = core_of(b);
+            unsigned i = k->index;
             if (first == NULL) {
                 first = k;
                 core_acquire(k);
             }
             if (k == first) {
                 run_give_locked(k, b, last, n, &retire);
-            } else if (!(used & (1u << k->index))) {
-                head[k->index] = b;
-                used |= 1u << k->index;
-            } else if (prev != k->index) {
-                pymt__link_set(tail[k->index], b);
+            } else {
+                if (!(used & (1u << i))) {
+                    head[i] = b;
+                    used |= 1u << i;
+                } else if (prev != i) {
+                    pymt__link_set(tail[i], b);
+                }
+                tail[i] = last;
             }
-            if (k != first)
-                tail[k->index] = last;
-            prev = k->index;
+            prev = i;
             b = next;
         }
     }
@@ -620,7 +624,7 @@ void pymt__pool_give(void *chain) {
 }
 
 void *pymt__pool_take(unsigned c, size_t want, size_t limit, size_t *got) {
-    core *k = core_acquire_for_take();
+    pymt__core *k = core_acquire_for_take();
     void *chain = core_take_locked(k, c, want, limit, got);
     int e = errno;
     core_release(k);
@@ -651,7 +655,7 @@ void *pymt__pool_alloc_one(unsigned c) {
 
 void pymt__pool_free_one(void *p) {
     pymt__arena *retire = NULL;
-    core *k = core_of(p);
+    pymt__core *k = core_of(p);
     core_acquire(k);
     if (pymt__hardened) {
         unsigned c = pymt__block_class(p);
@@ -676,7 +680,7 @@ size_t pymt__pool_trim(void) {
     /* the one wholly free arena pymalloc keeps on each core's list goes too */
     pymt__arena *retire = NULL;
     for (unsigned i = 0; i < pymt__ncores; i++) {
-        core *k = &pymt__cores[i];
+        pymt__core *k = &pymt__cores[i];
         for (pymt__arena *a = k->usable_arenas; a != NULL;) {
             pymt__arena *next = a->nextarena;
             if (a->nfreepools == PYMT__POOLS_PER_ARENA) {

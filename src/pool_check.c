@@ -11,7 +11,7 @@ void pymt__pool_counts_locked(pymt__pool_class_counts out[PYMT__NCLASSES], size_
     for (unsigned c = 0; c < PYMT__NCLASSES; c++)
         out[c].pools = out[c].blocks = out[c].out = 0;
     for (unsigned i = 0; i < pymt__ncores; i++) {
-        const core *k = &pymt__cores[i];
+        const pymt__core *k = &pymt__cores[i];
         for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
             out[c].pools += k->class_pools[c];
             out[c].blocks += k->class_blocks[c];
@@ -50,7 +50,7 @@ bool pymt__pool_check_locked(const pymt__pool *pool) {
         a->address != ((uintptr_t)pool & ~(uintptr_t)PYMT__ARENA_MASK) ||
         pymt__block_class(pool) != c || pymt__arena_core(pool) >= pymt__ncores)
         return false;
-    const core *k = &pymt__cores[pymt__arena_core(pool)];
+    const pymt__core *k = &pymt__cores[pymt__arena_core(pool)];
     size_t size = pymt__class_to_size(c), head = pymt__pool_overhead(pool);
     if (pool->canary != (pymt__hardened ? pymt__harden_canary(pool) : 0) ||
         pool->nextoffset < head || (pool->nextoffset - head) % size != 0 ||
@@ -77,7 +77,7 @@ bool pymt__pool_check_locked(const pymt__pool *pool) {
     return linked && (pool->nextpool == NULL || pool->nextpool->prevpool == pool);
 }
 
-bool pymt__pool_core_lists_check(const core *k) {
+bool pymt__pool_core_lists_check(const pymt__core *k) {
     for (unsigned c = 0; c < PYMT__NCLASSES; c++) {
         const pymt__pool *prev = NULL;
         size_t n = 0;
@@ -157,7 +157,7 @@ static void heap_walk_arena(pymt__arena *a, void *ctx) {
 
 bool pymt__heap_check_locked(void) {
     for (unsigned i = 0; i < pymt__ncores; i++) {
-        const core *k = &pymt__cores[i];
+        const pymt__core *k = &pymt__cores[i];
         heap_walk w = {.ok = true, .core = i};
         pymt__arena_foreach_locked(PYMT__ARENA_ACTIVE, heap_walk_arena, &w);
         if (!w.ok || w.dirty != k->dirty_total || !pymt__pool_core_lists_check(k))

@@ -9,7 +9,7 @@
  * to one core from the moment the core takes it until it is retired; the arena records the
  * core's index in the pad of its pool 0 (pymt__arena_core), so the core of a block is found
  * from its address, without a lock. */
-typedef struct core {
+typedef struct pymt__core {
     pthread_mutex_t mutex;
     unsigned index;                               /* in pymt__cores[]; set once at init */
     size_t locks;                                 /* acquisitions (under the mutex) */
@@ -28,11 +28,11 @@ typedef struct core {
      * first go back to the kernel, and the pool starts carving from scratch when it is used
      * again. */
     size_t dirty_total;
-} __attribute__((aligned(64))) core;
+} __attribute__((aligned(64))) pymt__core;
 
 /* The cores, and how many are in use (pymt__pool_init sets it once, before any thread
  * allocates). */
-extern PYMT__HIDDEN core pymt__cores[PYMT__CORES_MAX];
+extern PYMT__HIDDEN pymt__core pymt__cores[PYMT__CORES_MAX];
 extern PYMT__HIDDEN unsigned pymt__ncores;
 
 /* Is b a carved block of pool, of class c (a link of the pool's own free list)? */
@@ -53,6 +53,6 @@ static inline bool pymt__pool_is_full(const pymt__pool *pool) {
 }
 
 /* Validator of one core's lists (its lock held): pool_check.c. */
-bool pymt__pool_core_lists_check(const core *k);
+bool pymt__pool_core_lists_check(const pymt__core *k);
 
 #endif /* PYMT_POOL_CORE_H */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "init.h"
+#include "sys.h"
 
 static void stats_collect(pymt_stats *s) {
     memset(s, 0, sizeof *s);
@@ -159,8 +160,11 @@ PYMT_API void pymt_print_stats(FILE *f) {
     fprintf(f, "# bytes lost to pool headers/tails = %zu\n", s.bytes_overhead);
     fprintf(f, "# large object-memory blocks       = %zu\n", s.large_in_use);
     fprintf(f, "# bytes in large blocks kept       = %zu\n", s.large_cached_bytes);
-    fprintf(f, "# glibc's thresholds               = %s\n",
-            pymt__opt.glibc_tune > 0 ? "set by pymt (mmap 32 MiB, trim 16 MiB)" : "glibc's own");
+    if (pymt__opt.glibc_tune > 0)
+        fprintf(f, "# glibc's thresholds               = set by pymt (mmap %u MiB, trim %u MiB)\n",
+                PYMT__GLIBC_MMAP_MIB, PYMT__GLIBC_TRIM_MIB);
+    else
+        fprintf(f, "# glibc's thresholds               = glibc's own\n");
     fprintf(f, "\n");
     fprintf(f, "# core lock acquisitions           = %zu (%zu cores)\n", s.lock_acquisitions,
             s.pool_cores);

@@ -34,7 +34,8 @@ bool pymt__sys_is_dropin(void) {
 }
 
 bool pymt__sys_tune_glibc(void) {
-    return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 16 << 20) == 1;
+    return mallopt(M_MMAP_THRESHOLD, (int)(PYMT__GLIBC_MMAP_MIB << 20)) == 1 &&
+           mallopt(M_TRIM_THRESHOLD, (int)(PYMT__GLIBC_TRIM_MIB << 20)) == 1;
 }
 
 /* glibc's usable size of one of its own blocks, read from the chunk header as glibc's

@@ -15,6 +15,9 @@ void pymt__sys_use_libc_internals(void);
 /* Whether pymt__sys_use_libc_internals was called: this is the drop-in malloc. */
 bool pymt__sys_is_dropin(void);
 
+/* The thresholds below, in MiB (stats print them). */
+#define PYMT__GLIBC_MMAP_MIB 32u
+#define PYMT__GLIBC_TRIM_MIB 16u
 /* glibc's mmap threshold to 32 MiB and its trim threshold to 16 MiB (mallopt), for a glibc
  * heap that holds mostly the big blocks pymt passes on: by default glibc maps every block of
  * 128 KiB or more on its own and gives the top of its heaps back to the kernel as soon as 128

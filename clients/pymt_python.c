@@ -26,6 +26,8 @@
  *                          so dev mode checks CPython's use of pymt.
  *        "malloc", "malloc_debug"  the user asked for the C library's malloc: leave CPython's
  *                          choice alone (pymt is not used). Silent, so stderr matches python3.11.
+ *      With PYMT_BENCH_TRACE=FILE set, the MEM and OBJ domains, whatever serves them now, are
+ *      then wrapped to record each call to FILE (python_trace.h; read by pymt-alloc-replay).
  *   3. Py_BytesMain(argc, argv): the same main as python3.11. Its own pre-initialisation sees
  *      the runtime already pre-initialised and keeps it, so the allocators installed in step 2
  *      stay for the whole run.
@@ -34,9 +36,13 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "python_domains.h"
+#include "python_trace.h"
 
 /* Exported by libpython3.11 (Include/internal/pycore_pymem.h); NULL for a custom allocator. */
 PyAPI_FUNC(const char *) _PyMem_GetCurrentAllocatorName(void);
@@ -68,6 +74,13 @@ int main(int argc, char **argv) {
         PyMem_SetupDebugHooks();
     }
     /* "malloc", "malloc_debug", or pymalloc by name: CPython's own choice stays. */
+
+    /* PYMT_BENCH_TRACE=FILE: record what the chosen allocator is asked (python_trace.h) */
+    const char *trace = getenv("PYMT_BENCH_TRACE");
+    if (trace != NULL && *trace != '\0' && pymt_python_trace_install(trace) != 0) {
+        fprintf(stderr, "pymt-python: PYMT_BENCH_TRACE=%s: %s\n", trace, strerror(errno));
+        return 1;
+    }
 
     return Py_BytesMain(argc, argv);
 }

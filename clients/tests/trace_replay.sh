@@ -1,0 +1,36 @@
+#!/bin/sh
+# trace_replay.sh PYMT_PYTHON REPLAY SCRIPT: PYMT_BENCH_TRACE records a run's allocations under
+# pymt and under CPython's pymalloc, the two traces agree, and pymt-alloc-replay runs one against
+# both allocators; bad input gets a clear error.
+set -eu
+py=$1 replay=$2 script=$3
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+PYTHONHASHSEED=0 PYMT_BENCH_TRACE=$dir/pymt.trace "$py" "$script" >/dev/null
+PYTHONHASHSEED=0 PYTHONMALLOC=pymalloc PYMT_BENCH_TRACE=$dir/pymalloc.trace "$py" "$script" >/dev/null
+a=$(wc -c <"$dir/pymt.trace") b=$(wc -c <"$dir/pymalloc.trace")
+[ $((a % 16)) -eq 0 ] && [ $((b % 16)) -eq 0 ] || fail "a trace is not whole records: $a $b"
+# the same program asks the same of either allocator: within 1% of the calls (a few differ,
+# e.g. containers keyed by address)
+[ "$a" -gt 160000 ] || fail "only $a bytes of trace"
+d=$((a > b ? a - b : b - a))
+[ $((d * 100)) -le "$a" ] || fail "the traces differ by $d bytes of $a"
+
+out=$("$replay" "$dir/pymalloc.trace" --reps 2)
+echo "$out"
+calls=$(echo "$out" | sed -n 's/^\([0-9]*\) calls, .*/\1/p')
+[ "${calls:-0}" -ge 10000 ] || fail "replayed ${calls:-no} calls"
+echo "$out" | grep -q '^pymt  *min ' || fail "no pymt line"
+echo "$out" | grep -q '^pymalloc min ' || fail "no pymalloc line"
+echo "$out" | grep -q '^pymt / pymalloc, rep by rep: median ' || fail "no ratio"
+"$replay" "$dir/pymt.trace" --alloc pymt --reps 1 | grep -q '^pymt  *min ' || fail "--alloc pymt"
+
+# bad input: a clear message and a failing status, nothing written
+printf 'not a trace' >"$dir/bad"
+if "$replay" "$dir/bad" 2>"$dir/err"; then fail "a bad trace was accepted"; fi
+grep -q 'not a trace' "$dir/err" || fail "no message for a bad trace"
+if PYMT_BENCH_TRACE=$dir/none/t "$py" -c pass 2>"$dir/err"; then fail "an unwritable trace was accepted"; fi
+grep -q 'PYMT_BENCH_TRACE=' "$dir/err" || fail "no message for an unwritable trace"
+echo "trace and replay ok"

@@ -2,31 +2,44 @@
  * against CPython's own pymalloc.
  *
  *   PYMT_BENCH_TRACE=/tmp/t.trace pymt-python script.py
- *   pymt-alloc-replay /tmp/t.trace [--alloc pymt|pymalloc|both] [--reps N] [--touch BYTES]
+ *   pymt-alloc-replay /tmp/t.trace [--alloc pymt|pymalloc|both] [--reps N] [--pairs N]
+ *                     [--touch BYTES]
  *
  * The trace (python_trace.h) holds every call of the MEM and OBJ domains of one run, in order.
  * The replay turns its addresses into slots (a block is a slot from its allocation to its
- * free), then runs the calls N times (default 5) with each allocator (both, the default: in
- * turns, rep by rep), each time freeing at the end what the run left live, and prints the time
- * of a repetition's calls (min and median), the nanoseconds per call, and for both the median
- * and range of the ratios pymt / pymalloc of consecutive reps. --alloc pymalloc calls PyObject_Malloc, PyObject_Calloc,
- * PyObject_Realloc and PyObject_Free of the libpython this program links, before any
- * interpreter is initialised, when they are CPython's pymalloc (the default allocator of a
- * build with pymalloc); --alloc pymt calls pymt_object_*. After each allocation the first
- * BYTES bytes of the block are written (default 16: a reference count and a type) and a free
- * reads its first byte, as CPython's object set-up and deallocation touch them.
+ * free) and runs the calls once as a warm-up, then N times (--reps, default 5), each time
+ * freeing at the end what the run left live, and prints the median and fastest time of a
+ * repetition's calls, the nanoseconds per call, and per rep the minor page faults and the
+ * system time. --alloc pymalloc calls PyObject_Malloc, PyObject_Calloc, PyObject_Realloc and
+ * PyObject_Free of the libpython this program links, before any interpreter is initialised,
+ * when they are CPython's pymalloc (the default allocator of a build with pymalloc); --alloc
+ * pymt calls pymt_object_*. --alloc both (the default) runs the two in turns, each warm-up and
+ * reps in a child process of its own, --pairs times (default 7), and prints the median and
+ * range of the pairs' ratios pymt / pymalloc. Processes apart, and reps in blocks, so that each
+ * allocator runs as it would in a program of its own: a rep does not start with the other
+ * allocator's heap in the address space and its data in the CPU caches.
+ *
+ * After each allocation the first BYTES bytes of the block are written (default 16: a
+ * reference count and a type) and a free reads its first byte, as CPython's object set-up and
+ * deallocation touch them. pymt runs with PYMT_PURGE_MAX=32M unless the environment says
+ * otherwise, as under pymt-python.
  *
  * What it shows: the allocators' own cost on a Python program's exact sequence of sizes,
- * lifetimes and realloc growths, without the interpreter around them. Run under
- * `valgrind --tool=callgrind` with --reps 1 for a count of instructions that does not move
- * from run to run. Not a test of correctness: each allocator checks its own blocks. */
+ * lifetimes and realloc growths, without the interpreter around them. Under `valgrind
+ * --tool=cachegrind` (or callgrind), the counts of --reps 2 less those of --reps 1 are one
+ * repetition's, and do not move from run to run. Not a test of correctness: each allocator
+ * checks its own blocks. A trace of several threads is replayed by one thread, in the order
+ * the GIL gave the calls. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pymt/pymt.h"
 #include "python_trace.h"
@@ -236,18 +249,84 @@ static double run(const allocator *a, const op *ops, size_t nops, void **slot, u
     return t;
 }
 
-static void report(const allocator *a, double *t, long reps, size_t nops) {
-    qsort(t, (size_t)reps, sizeof *t, cmp_double);
-    printf("%-8s min %.4f s, median %.4f s, %.1f ns per call (median)\n", a->name, t[0],
-           t[reps / 2], t[reps / 2] * 1e9 / (double)(nops ? nops : 1));
+/* Median of t[0..n) (sorts t). */
+static double median(double *t, size_t n) {
+    qsort(t, n, sizeof *t, cmp_double);
+    return t[n / 2];
+}
+
+typedef struct replay {
+    const op *ops;
+    size_t nops;
+    void **slot;
+    uint32_t nslots;
+    size_t touch;
+    long reps;
+} replay;
+
+/* What one block of reps measured: the median and fastest rep, and per rep the minor page
+ * faults and the system time (getrusage over the counted reps). */
+typedef struct block_figures {
+    double median, min, faults, sys;
+} block_figures;
+
+static volatile uint64_t sink_keep; /* the bytes read, so that the reads stay */
+
+/* One warm-up repetition, not counted, then reps counted ones. */
+static block_figures run_block(const allocator *a, const replay *r) {
+    double *t = malloc((size_t)r->reps * sizeof *t);
+    if (t == NULL)
+        die("out of memory");
+    uint64_t sink = 0;
+    (void)run(a, r->ops, r->nops, r->slot, r->nslots, r->touch, &sink);
+    struct rusage u0, u1;
+    getrusage(RUSAGE_SELF, &u0);
+    for (long i = 0; i < r->reps; i++)
+        t[i] = run(a, r->ops, r->nops, r->slot, r->nslots, r->touch, &sink);
+    getrusage(RUSAGE_SELF, &u1);
+    block_figures f;
+    f.median = median(t, (size_t)r->reps);
+    f.min = t[0];
+    f.faults = (double)(u1.ru_minflt - u0.ru_minflt) / (double)r->reps;
+    f.sys = ((double)(u1.ru_stime.tv_sec - u0.ru_stime.tv_sec) +
+             (double)(u1.ru_stime.tv_usec - u0.ru_stime.tv_usec) * 1e-6) / (double)r->reps;
+    free(t);
+    sink_keep = sink;
+    return f;
+}
+
+/* run_block in a child process, so that each allocator starts from a process of its own (and
+ * none finds the other's heap in its address space); the parent reads the figures. */
+static block_figures run_block_apart(const allocator *a, const replay *r) {
+    int fd[2];
+    if (pipe(fd) != 0)
+        die("pipe failed");
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork failed");
+    if (pid == 0) {
+        close(fd[0]);
+        block_figures f = run_block(a, r);
+        _exit(write(fd[1], &f, sizeof f) == (ssize_t)sizeof f ? 0 : 1);
+    }
+    close(fd[1]);
+    block_figures f;
+    ssize_t got = read(fd[0], &f, sizeof f);
+    close(fd[0]);
+    int status;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+        got != (ssize_t)sizeof f)
+        die("a replay process failed");
+    return f;
 }
 
 int main(int argc, char **argv) {
-    const char *usage =
-        "usage: pymt-alloc-replay TRACE [--alloc pymt|pymalloc|both] [--reps N] [--touch BYTES]";
+    const char *usage = "usage: pymt-alloc-replay TRACE [--alloc pymt|pymalloc|both] [--reps N] "
+                        "[--pairs N] [--touch BYTES]";
     const char *path = NULL;
     int which = 2; /* both */
-    long reps = 5, touch = 16;
+    long reps = 5, pairs = 7, touch = 16;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--alloc") == 0 && i + 1 < argc) {
             const char *name = argv[++i];
@@ -259,6 +338,10 @@ int main(int argc, char **argv) {
             reps = strtol(argv[++i], NULL, 10);
             if (reps < 1 || reps > 1000)
                 die("--reps takes 1 to 1000");
+        } else if (strcmp(argv[i], "--pairs") == 0 && i + 1 < argc) {
+            pairs = strtol(argv[++i], NULL, 10);
+            if (pairs < 1 || pairs > 1000)
+                die("--pairs takes 1 to 1000");
         } else if (strcmp(argv[i], "--touch") == 0 && i + 1 < argc) {
             touch = strtol(argv[++i], NULL, 10);
             if (touch < 1 || touch > (1L << 30))
@@ -271,38 +354,62 @@ int main(int argc, char **argv) {
     }
     if (path == NULL)
         die(usage);
-    size_t nops, unmatched;
-    uint32_t nslots;
-    op *ops = load(path, &nops, &nslots, &unmatched);
-    printf("%zu calls, at most %u blocks live, %zu calls on blocks from before the trace "
-           "(frees skipped, reallocs run as mallocs); %ld reps\n", nops, nslots, unmatched, reps);
-    void **slot = calloc(nslots ? nslots : 1, sizeof *slot);
-    double *t[2] = {malloc((size_t)reps * sizeof(double)), malloc((size_t)reps * sizeof(double))};
-    double *ratio = malloc((size_t)reps * sizeof(double));
-    if (slot == NULL || t[0] == NULL || t[1] == NULL || ratio == NULL)
+    /* pymt as pymt-python runs it (python_domains.h): free pools resident up to 32 MiB */
+    setenv("PYMT_PURGE_MAX", "32M", 0);
+    size_t unmatched;
+    replay r = {.touch = (size_t)touch, .reps = reps};
+    op *ops = load(path, &r.nops, &r.nslots, &unmatched);
+    r.ops = ops;
+    r.slot = calloc(r.nslots ? r.nslots : 1, sizeof *r.slot);
+    if (r.slot == NULL)
         die("out of memory");
-    uint64_t sink = 0;
-    /* both: the two allocators take turns, rep by rep, and each pair gives a ratio, so that a
-     * machine whose speed drifts from second to second moves both sides of a ratio alike */
-    for (long r = 0; r < reps; r++) {
-        for (int k = 0; k < 2; k++)
-            if (which == 2 || which == k)
-                t[k][r] = run(&allocators[k], ops, nops, slot, nslots, (size_t)touch, &sink);
-        if (which == 2)
-            ratio[r] = t[0][r] / t[1][r];
-    }
-    for (int k = 0; k < 2; k++)
-        if (which == 2 || which == k)
-            report(&allocators[k], t[k], reps, nops);
-    if (which == 2) {
-        qsort(ratio, (size_t)reps, sizeof *ratio, cmp_double);
-        printf("pymt / pymalloc, rep by rep: median %.3f (%.3f-%.3f)\n", ratio[reps / 2],
-               ratio[0], ratio[reps - 1]);
+    printf("%zu calls, at most %u blocks live, %zu calls on blocks from before the trace "
+           "(frees skipped, reallocs run as mallocs)\n", r.nops, r.nslots, unmatched);
+    double per = 1e9 / (double)(r.nops ? r.nops : 1);
+    if (which != 2) {
+        block_figures f = run_block(&allocators[which], &r);
+        printf("%-8s %ld reps after one warm-up: min %.4f s, median %.4f s, %.1f ns per call; "
+               "per rep %.0f minor faults, %.1f ms system\n", allocators[which].name, reps, f.min,
+               f.median, f.median * per, f.faults, f.sys * 1e3);
+    } else {
+        /* pairs of processes, pymt's then pymalloc's, each a warm-up and reps: the ratio of a
+         * pair's medians is taken seconds apart, so a machine whose speed drifts moves both
+         * sides alike */
+        double *m[2], *flt[2], *sys[2], *ratio = malloc((size_t)pairs * sizeof(double));
+        for (int k = 0; k < 2; k++) {
+            m[k] = malloc((size_t)pairs * sizeof(double));
+            flt[k] = malloc((size_t)pairs * sizeof(double));
+            sys[k] = malloc((size_t)pairs * sizeof(double));
+            if (m[k] == NULL || flt[k] == NULL || sys[k] == NULL)
+                die("out of memory");
+        }
+        if (ratio == NULL)
+            die("out of memory");
+        for (long i = 0; i < pairs; i++) {
+            for (int k = 0; k < 2; k++) {
+                block_figures f = run_block_apart(&allocators[k], &r);
+                m[k][i] = f.median;
+                flt[k][i] = f.faults;
+                sys[k][i] = f.sys;
+            }
+            ratio[i] = m[0][i] / m[1][i];
+        }
+        for (int k = 0; k < 2; k++) {
+            double med = median(m[k], (size_t)pairs);
+            printf("%-8s %ld processes of %ld reps after one warm-up: medians %.4f-%.4f s, median "
+                   "%.4f s, %.1f ns per call; per rep %.0f minor faults, %.1f ms system "
+                   "(medians)\n", allocators[k].name, pairs, reps, m[k][0], m[k][pairs - 1], med,
+                   med * per, median(flt[k], (size_t)pairs), median(sys[k], (size_t)pairs) * 1e3);
+            free(m[k]);
+            free(flt[k]);
+            free(sys[k]);
+        }
+        double med = median(ratio, (size_t)pairs);
+        printf("pymt / pymalloc, pair by pair: median %.3f (%.3f-%.3f)\n", med, ratio[0],
+               ratio[pairs - 1]);
+        free(ratio);
     }
     free(ops);
-    free(slot);
-    free(t[0]);
-    free(t[1]);
-    free(ratio);
-    return (int)(sink & 0); /* sink: the bytes read, kept live */
+    free(r.slot);
+    return 0;
 }

@@ -18,14 +18,15 @@ a=$(wc -c <"$dir/pymt.trace") b=$(wc -c <"$dir/pymalloc.trace")
 d=$((a > b ? a - b : b - a))
 [ $((d * 100)) -le "$a" ] || fail "the traces differ by $d bytes of $a"
 
-out=$("$replay" "$dir/pymalloc.trace" --reps 2)
+out=$("$replay" "$dir/pymalloc.trace" --reps 1 --pairs 2)
 echo "$out"
 calls=$(echo "$out" | sed -n 's/^\([0-9]*\) calls, .*/\1/p')
 [ "${calls:-0}" -ge 10000 ] || fail "replayed ${calls:-no} calls"
-echo "$out" | grep -q '^pymt  *min ' || fail "no pymt line"
-echo "$out" | grep -q '^pymalloc min ' || fail "no pymalloc line"
-echo "$out" | grep -q '^pymt / pymalloc, rep by rep: median ' || fail "no ratio"
-"$replay" "$dir/pymt.trace" --alloc pymt --reps 1 | grep -q '^pymt  *min ' || fail "--alloc pymt"
+echo "$out" | grep -q '^pymt  *2 processes of 1 reps after one warm-up: medians ' || fail "no pymt line"
+echo "$out" | grep -q '^pymalloc 2 processes of 1 reps after one warm-up: medians ' || fail "no pymalloc line"
+echo "$out" | grep -q '^pymt / pymalloc, pair by pair: median ' || fail "no ratio"
+"$replay" "$dir/pymt.trace" --alloc pymt --reps 1 | grep -q '^pymt  *1 reps after one warm-up: min ' ||
+    fail "--alloc pymt"
 
 # bad input: a clear message and a failing status, nothing written
 printf 'not a trace' >"$dir/bad"

@@ -1,8 +1,8 @@
 /* api_objmem.c: object memory, pymt_object_malloc/calloc/realloc/free (the PyObject_Malloc
- * family), and pymt_usable_size. malloc and free are the inline fast paths of objmem.h; realloc
- * of a pool block whose class the thread caches is served here too (kept in place, or moved
- * through the bins); the rest check their sizes, initialise if need be, and call object
- * memory's backend table. */
+ * family), and pymt_usable_size. malloc and free are the inline fast paths of objmem.h; calloc
+ * pops from the same bins and zeroes the block, and realloc of a pool block whose class the
+ * thread caches is served here too (kept in place, or moved through the bins); the rest check
+ * their sizes, initialise if need be, and call object memory's backend table. */
 #include <errno.h>
 #include <string.h>
 
@@ -20,6 +20,10 @@ PYMT_API void *pymt_object_calloc(size_t nelem, size_t elsize) {
     size_t n;
     if (pymt__unlikely(!pymt__calloc_size(nelem, elsize, &n)))
         return NULL;
+    /* malloc's fast path, then the zeroing the pools backend would do (pool_alloc) */
+    void *p = pymt__objmem_pop(n);
+    if (pymt__likely(p != NULL))
+        return memset(p, 0, n);
     pymt__ensure_init();
     return pymt__table_objmem->calloc(pymt__table_objmem->ctx, nelem, elsize);
 }

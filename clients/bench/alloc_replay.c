@@ -163,7 +163,9 @@ static op *load(const char *path, size_t *nops, uint32_t *nslots, size_t *unmatc
             if (r->ptr != 0 && s == UINT32_MAX)
                 ++*unmatched; /* grows a block from before the trace: replayed as a malloc */
             if (s == UINT32_MAX) {
-                ops[n++] = (op){OP_MALLOC, map_add(&m, out->ptr), out->size};
+                /* realloc(NULL, n) stays a realloc (of a slot that is NULL); one of a block
+                 * from before the trace becomes a malloc */
+                ops[n++] = (op){r->ptr == 0 ? OP_REALLOC : OP_MALLOC, map_add(&m, out->ptr), out->size};
             } else {
                 m.nfree--; /* the slot stays with the block */
                 size_t j = map_find(&m, out->ptr);

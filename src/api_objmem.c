@@ -32,9 +32,14 @@ PYMT_API void *pymt_object_calloc(size_t nelem, size_t elsize) {
  * keep it in place: moved through the bins when p is a pool block whose class the thread
  * caches (its bin has a bound, so the pools backend with thread caches is in force; in every
  * other mode, and for a thread that does not cache, the bins have bound 0 and the table
- * decides), else through object memory's table. */
+ * decides), served from them when p is NULL, else through object memory's table. */
 static PYMT__NOINLINE void *realloc_slow(void *p, size_t n, unsigned tag) {
-    if (tag != 0 && n != 0) {
+    if (p == NULL) {
+        /* a malloc (CPython's first append to an empty list): malloc's pop, else the table */
+        void *q = pymt__objmem_pop(n);
+        if (q != NULL)
+            return q;
+    } else if (tag != 0 && n != 0) {
         unsigned c = pymt__tag_class(tag);
         if (pymt__tbin_max(pymt__tcache_bin(c)) != 0) {
             size_t size = pymt__class_to_size(c), target = pymt__realloc_target(n, size);

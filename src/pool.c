@@ -509,25 +509,42 @@ static void run_give_locked(pymt__core *k, void *first, void *last, uint32_t n, 
     }
 }
 
-/* The run of pool blocks that starts at first: the blocks after it of the same pool, linked
- * one to the next. Sets *last to its last block and *n to its length; returns the block after
- * it (NULL at the end of the chain). The hardened mode checks each block's marker and each link
- * before it follows it. */
-static void *chain_run(void *first, void **last, uint32_t *n) {
-    bool hard = pymt__hardened;
+/* chain_run in the hardened mode: each block's marker and each link are checked before the
+ * link is followed. */
+static PYMT__NOINLINE void *chain_run_hardened(void *first, void **last, uint32_t *n) {
     pymt__pool *pool = pymt__pool_of(first);
     void *b = first, *next;
     uint32_t k = 1;
     for (;;) {
-        if (hard && !pymt__harden_marked(b))
+        if (!pymt__harden_marked(b))
             pymt__harden_bad_marker(b, pymt__block_class(b), "a chain given back to the pools");
         next = pymt__link_get(b);
         /* a chain may mix classes: each block is checked against its own */
-        if (hard && next != NULL &&
+        if (next != NULL &&
             !(pymt__arena_lookup(next) && pymt__block_ok(next, pymt__block_class(next))))
             pymt__harden_bad_link(b, pymt__block_class(b), next, "a chain given back to the pools");
         if (next == NULL || pymt__pool_of(next) != pool)
             break;
+        b = next;
+        k++;
+    }
+    *last = b;
+    *n = k;
+    return next;
+}
+
+/* The run of pool blocks that starts at first: the blocks after it of the same pool, linked
+ * one to the next. Sets *last to its last block and *n to its length; returns the block after
+ * it (NULL at the end of the chain). Plain links cost a load and a mask per block here; the
+ * hardened mode's checks are in a function of their own, so that this loop, which a give-back
+ * runs for every block, has no registers to save. */
+static void *chain_run(void *first, void **last, uint32_t *n) {
+    if (pymt__unlikely(pymt__hardened))
+        return chain_run_hardened(first, last, n);
+    pymt__pool *pool = pymt__pool_of(first);
+    void *b = first, *next;
+    uint32_t k = 1;
+    while ((next = pymt__blk_get(b, 0)) != NULL && pymt__pool_of(next) == pool) {
         b = next;
         k++;
     }

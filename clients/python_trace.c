@@ -2,7 +2,9 @@
  * and OBJ domains goes through a wrapper that calls the allocator it replaced and appends a
  * record to a static buffer, written to the file with write() when full and at exit: the
  * recording itself allocates nothing. The GIL, which CPython holds around every call of these
- * two domains, orders the records; the RAW domain, called without it, is not wrapped. */
+ * two domains, orders the records; the RAW domain, called without it, is not wrapped. Only
+ * the process itself is traced: a forked child stops recording, and the variable is taken out
+ * of the environment the programs it starts inherit. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -10,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -78,10 +81,23 @@ static void at_exit(void) {
     fd = -1; /* what is freed after this is not recorded */
 }
 
+/* A forked child stops recording: its calls are not the traced process's, and its copy of
+ * the buffer would be written a second time. */
+static void at_fork_child(void) {
+    if (fd >= 0)
+        close(fd);
+    fd = -1;
+    used = 0;
+}
+
 int pymt_python_trace_install(const char *path) {
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
+    /* the programs this one starts (sys.executable included) are not traced: they would
+     * truncate the file */
+    unsetenv("PYMT_BENCH_TRACE");
+    pthread_atfork(NULL, NULL, at_fork_child);
     PyMem_GetAllocator(PYMEM_DOMAIN_MEM, &base_mem);
     PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &base_obj);
     PyMemAllocatorEx mem = {&base_mem, t_malloc, t_calloc, t_realloc, t_free};

@@ -29,7 +29,9 @@ typedef struct trace_rec {
 
 /* Wrap the MEM and OBJ domains' allocators as installed now, recording each call to path
  * (created or truncated). Call after the allocator is chosen and before the interpreter
- * starts. Returns 0, or -1 with errno when path cannot be opened (nothing installed). */
+ * starts. Only this process is traced: a forked child records nothing, and PYMT_BENCH_TRACE
+ * is removed from the environment. Returns 0, or -1 with errno when path cannot be opened
+ * (nothing installed). */
 int pymt_python_trace_install(const char *path);
 
 #endif /* PYMT_PYTHON_TRACE_H */

@@ -28,6 +28,21 @@ echo "$out" | grep -q '^pymt / pymalloc, pair by pair: median ' || fail "no rati
 "$replay" "$dir/pymt.trace" --alloc pymt --reps 1 | grep -q '^pymt  *1 reps after one warm-up: min ' ||
     fail "--alloc pymt"
 
+# only the process itself is traced: a forked child and a child interpreter leave the trace
+# whole (a child writing into it, or truncating it, would leave frees of unknown blocks)
+PYMT_BENCH_TRACE=$dir/fork.trace "$py" -c "
+import os, subprocess, sys
+pid = os.fork()
+if pid == 0:
+    x = [str(i) for i in range(20000)]
+    os._exit(0)
+os.waitpid(pid, 0)
+subprocess.run([sys.executable, '-c', 'x = [str(i) for i in range(20000)]'], check=True)
+y = [str(i) for i in range(20000)]
+print(len(y))" >/dev/null
+out=$("$replay" "$dir/fork.trace" --alloc pymt --reps 1)
+echo "$out" | grep -q ', 0 calls on blocks from before the trace' || fail "the forked run's trace: $out"
+
 # bad input: a clear message and a failing status, nothing written
 printf 'not a trace' >"$dir/bad"
 if "$replay" "$dir/bad" 2>"$dir/err"; then fail "a bad trace was accepted"; fi

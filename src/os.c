@@ -16,6 +16,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic.h"
+
+/* The kernel's page size, asked once: the discards of a medium trim come once per free block. */
+static size_t page_size(void) {
+    static _Atomic size_t page;
+    size_t p = pymt__load_relaxed(&page);
+    if (p == 0) {
+        p = (size_t)sysconf(_SC_PAGESIZE);
+        pymt__store_relaxed(&page, p); /* every thread stores the same value */
+    }
+    return p;
+}
+
 void *pymt__os_reserve(size_t size) {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -65,7 +78,7 @@ bool pymt__os_space_allows(size_t size, size_t inside) {
     size_t pages = 0;
     for (ssize_t i = 0; i < got && buf[i] >= '0' && buf[i] <= '9'; i++)
         pages = pages * 10 + (size_t)(buf[i] - '0');
-    if (pages * (size_t)sysconf(_SC_PAGESIZE) + inside + size <= lim.rlim_cur)
+    if (pages * page_size() + inside + size <= lim.rlim_cur)
         return true;
     errno = ENOMEM;
     return false;
@@ -109,7 +122,7 @@ bool pymt__os_advise_huge(void *p, size_t size) {
 void pymt__os_discard(void *p, size_t size) {
     /* madvise wants a page-aligned start and rounds the length up: round both ends inwards
      * instead, so a page that holds bytes outside the range is never discarded */
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t page = page_size();
     uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
     uintptr_t hi = ((uintptr_t)p + size) & ~(page - 1);
     /* DONTNEED, not FREE: the pages leave RSS at once, which is what pymt_trim promises. */

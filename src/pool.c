@@ -249,13 +249,15 @@ static void pool_purge_locked(pymt__pool *pool) {
     pool->nextoffset = (uint32_t)pymt__pool_overhead(pool);
 }
 
-/* The most dirty free pools core k keeps: its pools in use, within its share of 2 MiB ..
- * PYMT_PURGE_MAX (the cores that have taken an arena share it). */
+/* The most dirty free pools core k keeps: its pools in use, or the pools it had to take again
+ * after purges (regret) when more, within its share of 2 MiB .. PYMT_PURGE_MAX (the cores that
+ * have taken an arena share it). */
 static size_t dirty_bound(const pymt__core *k) {
     unsigned n = (unsigned)__builtin_popcount(pymt__load_relaxed(&cores_used));
     if (n == 0)
         n = 1;
-    size_t lo = DIRTY_MIN / n, hi = dirty_max / n, b = k->pools_used;
+    size_t lo = DIRTY_MIN / n, hi = dirty_max / n;
+    size_t b = k->pools_used > k->regret ? k->pools_used : k->regret;
     return b < lo ? lo : b > hi ? hi : b;
 }
 
@@ -313,6 +315,8 @@ static pymt__pool *pool_new_locked(pymt__core *k, unsigned c) {
         if (pymt__pool_dirty(pool)) {
             a->ndirty--;
             k->dirty_total--;
+        } else if (k->regret < dirty_max) {
+            k->regret++; /* purged, and wanted again */
         }
     } else {
         pool = (pymt__pool *)(a->address + (size_t)a->ncarved * PYMT__POOL_SIZE);
@@ -698,6 +702,7 @@ size_t pymt__pool_trim(void) {
     pymt__arena *retire = NULL;
     for (unsigned i = 0; i < pymt__ncores; i++) {
         pymt__core *k = &pymt__cores[i];
+        k->regret = 0; /* the swing is learned again */
         for (pymt__arena *a = k->usable_arenas; a != NULL;) {
             pymt__arena *next = a->nextarena;
             if (a->nfreepools == PYMT__POOLS_PER_ARENA) {

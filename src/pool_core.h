@@ -28,6 +28,12 @@ typedef struct pymt__core {
      * first go back to the kernel, and the pool starts carving from scratch when it is used
      * again. */
     size_t dirty_total;
+    /* Free pools taken again after a purge had discarded their pages (each one a refault that
+     * keeping it would have saved): how far the heap swings. The bound keeps at least this many
+     * dirty pools, so a heap that empties and fills again in cycles (a program building and
+     * dropping a big structure) learns to keep its pools after the first cycle. Grows by one
+     * a refault, up to the bound's upper end; pymt_trim sets it back to 0. */
+    size_t regret;
 } __attribute__((aligned(64))) pymt__core;
 
 /* The cores, and how many are in use (pymt__pool_init sets it once, before any thread

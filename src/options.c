@@ -12,8 +12,9 @@
  *                        may hold; each thread's share is the budget over the live caches
  *   PYMT_ARENA_RESERVE   number 0..1024, default 2: wholly free arenas kept mapped for reuse
  *   PYMT_PURGE_MAX       size in bytes, 2M..1G, default 8M: the most that free pools of arenas
- *                        in use may keep resident (as much as the pools in use, at least 2 MiB;
- *                        shared by the pool cores in use) before the emptiest are purged
+ *                        in use may keep resident (as much as the pools in use, or as the
+ *                        purged pools taken again when more, at least 2 MiB; shared by the
+ *                        pool cores in use) before the emptiest are purged
  *   PYMT_LARGE_CACHE     size in KiB, 0..1 GiB, default 2048 (2 MiB): freed large
  *                        object-memory blocks each thread keeps for reuse; 0 turns it off
  *   PYMT_HUGEPAGES       boolean, default 0: arenas mapped in 2 MiB pairs, advised for huge pages

@@ -276,6 +276,7 @@ static void purge_locked(pymt__core *k) {
                 pool_purge_locked(p);
                 a->ndirty--;
                 k->dirty_total--;
+                k->purged++;
             }
     }
 }
@@ -315,8 +316,10 @@ static pymt__pool *pool_new_locked(pymt__core *k, unsigned c) {
         if (pymt__pool_dirty(pool)) {
             a->ndirty--;
             k->dirty_total--;
-        } else if (k->regret < dirty_max) {
-            k->regret++; /* purged, and wanted again */
+        } else {
+            k->refaulted++; /* purged, and wanted again */
+            if (k->regret < dirty_max)
+                k->regret++;
         }
     } else {
         pool = (pymt__pool *)(a->address + (size_t)a->ncarved * PYMT__POOL_SIZE);

@@ -144,6 +144,9 @@ typedef struct pymt__pool_class_counts {
  * of those found a core's lock busy first (a trylock that failed). */
 void pymt__pool_counts_locked(pymt__pool_class_counts out[PYMT__NCLASSES], size_t *pools_free,
                               size_t *lock_count, size_t *contended);
+/* Free pools of arenas in use purged since the start, and those of them taken again (each a
+ * refault), over all cores. pymt__core_lock held. */
+void pymt__pool_purge_counts_locked(size_t *purged, size_t *refaulted);
 /* Validators (debug preset assertions and the white-box test), pymt__core_lock held.
  * pymt__pool_check_locked: one pool in use or empty: its counts, offsets, free list, class
  *   entry and core index agree, and it is on its core's usedpools[class] exactly when it is

@@ -28,6 +28,14 @@ void pymt__pool_counts_locked(pymt__pool_class_counts out[PYMT__NCLASSES], size_
     *contended = busy;
 }
 
+void pymt__pool_purge_counts_locked(size_t *purged, size_t *refaulted) {
+    *purged = *refaulted = 0;
+    for (unsigned i = 0; i < pymt__ncores; i++) {
+        *purged += pymt__cores[i].purged;
+        *refaulted += pymt__cores[i].refaulted;
+    }
+}
+
 bool pymt__pool_lists_block_locked(const void *p) {
     pymt__pool *pool = pymt__pool_of(p);
     unsigned c = pool->szidx;

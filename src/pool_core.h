@@ -34,6 +34,7 @@ typedef struct pymt__core {
      * dropping a big structure) learns to keep its pools after the first cycle. Grows by one
      * a refault, up to the bound's upper end; pymt_trim sets it back to 0. */
     size_t regret;
+    size_t purged, refaulted; /* pools purged, and purged pools taken again, since the start */
 } __attribute__((aligned(64))) pymt__core;
 
 /* The cores, and how many are in use (pymt__pool_init sets it once, before any thread

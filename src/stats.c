@@ -23,6 +23,7 @@ static void stats_collect(pymt_stats *s) {
                         &medium_busy);
     pymt__core_lock();
     pymt__pool_counts_locked(pc, &pools_free, &locks, &busy);
+    pymt__pool_purge_counts_locked(&s->pools_purged_total, &s->pools_refaulted_total);
     pymt__tcache_counts_locked(cached, &threads, &large, &large_kept);
     size_t refills, flushes, pub, ad;
     pymt__tcache_counters_locked(&refills, &flushes, &pub, &ad);
@@ -160,6 +161,8 @@ PYMT_API void pymt_print_stats(FILE *f) {
     fprintf(f, "# bytes lost to pool headers/tails = %zu\n", s.bytes_overhead);
     fprintf(f, "# large object-memory blocks       = %zu\n", s.large_in_use);
     fprintf(f, "# bytes in large blocks kept       = %zu\n", s.large_cached_bytes);
+    fprintf(f, "# pools purged / taken again       = %zu / %zu\n", s.pools_purged_total,
+            s.pools_refaulted_total);
     if (pymt__opt.glibc_tune > 0)
         fprintf(f, "# glibc's thresholds               = set by pymt (mmap %u MiB, trim %u MiB)\n",
                 PYMT__GLIBC_MMAP_MIB, PYMT__GLIBC_TRIM_MIB);

@@ -8,7 +8,7 @@
  * their threads are still, nor more than one magazine per thread over it while they run;
  * exited threads leave their part of the budget behind; the budget can be set at run time and
  * the statistics show it; a heap that empties and fills again in cycles stops purging its free
- * pools after the first cycles. Runs with PYMT_MALLOC=pymalloc (ctest ENVIRONMENT);
+ * pools after the first cycles, and the statistics count the purges and refaults. Runs with PYMT_MALLOC=pymalloc (ctest ENVIRONMENT);
  * FOOTPRINT_VERBOSE=1 prints the figures the budget cases compare. */
 #include "check.h"
 
@@ -264,7 +264,10 @@ static void child_cycles(void) {
     enum { N = 6 * 16384, CYCLES = 5 };
     static void *p[N];
     long flt[CYCLES];
+    pymt_stats before_last = {0};
     for (int r = 0; r < CYCLES; r++) {
+        if (r == CYCLES - 1)
+            before_last = check_stats();
         long f0 = minor_faults();
         for (int i = 0; i < N; i++)
             if (p[i] == NULL) {
@@ -278,6 +281,13 @@ static void child_cycles(void) {
     CHECK(flt[0] >= 1000); /* the first touch of 6 MiB: 1,536 pages */
     CHECK(flt[CYCLES - 1] * 10 < flt[0]);
     CHECK(flt[CYCLES - 2] * 10 < flt[0]);
+    /* the statistics tell the story: pools were purged and taken again, and the last cycle
+     * purged none */
+    pymt_stats after = check_stats();
+    CHECK(before_last.pools_purged_total > 0);
+    CHECK(before_last.pools_refaulted_total > 0);
+    CHECK(before_last.pools_refaulted_total <= before_last.pools_purged_total);
+    CHECK_EQ(after.pools_purged_total, before_last.pools_purged_total);
     if (flt[CYCLES - 1] * 10 >= flt[0] || getenv("FOOTPRINT_VERBOSE") != NULL)
         fprintf(stderr, "    minor faults per cycle: %ld %ld %ld %ld %ld\n", flt[0], flt[1],
                 flt[2], flt[3], flt[4]);
@@ -639,6 +649,7 @@ static void stats_print_the_budget(void) {
     CHECK(text != NULL && strstr(text, "# thread cache budget / share") != NULL);
     CHECK(text != NULL && strstr(text, "# bytes in the depot") != NULL);
     CHECK(text != NULL && strstr(text, "# bytes in thread caches           = ") != NULL);
+    CHECK(text != NULL && strstr(text, "# pools purged / taken again       = ") != NULL);
     free(text);
 }
 

@@ -268,6 +268,12 @@ typedef struct pymt_stats {
     pymt_class_stats medium_classes[PYMT_NUM_MEDIUM_CLASSES];
     size_t medium_arenas_empty;    /* wholly free medium arenas kept for reuse (pymt_trim
                                       releases them) */
+    /* free pools of arenas in use whose pages went back to the kernel (PYMT_PURGE_MAX), and
+     * those of them taken again later, each a refault of its pages, since the start: both
+     * rising together, run after run, say the heap swings by more than the pools kept (the
+     * bound learns the swing from the second, up to PYMT_PURGE_MAX) */
+    size_t pools_purged_total;
+    size_t pools_refaulted_total;
 } pymt_stats;
 
 /* Fill *out (whose size the caller passes, for compatibility across versions: only the first

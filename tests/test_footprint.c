@@ -8,8 +8,9 @@
  * their threads are still, nor more than one magazine per thread over it while they run;
  * exited threads leave their part of the budget behind; the budget can be set at run time and
  * the statistics show it; a heap that empties and fills again in cycles stops purging its free
- * pools after the first cycles, and the statistics count the purges and refaults. Runs with PYMT_MALLOC=pymalloc (ctest ENVIRONMENT);
- * FOOTPRINT_VERBOSE=1 prints the figures the budget cases compare. */
+ * pools after the first cycles, and the statistics count the purges and refaults. Runs with
+ * PYMT_MALLOC=pymalloc (ctest ENVIRONMENT); FOOTPRINT_VERBOSE=1 prints the figures the budget
+ * and swing cases compare. */
 #include "check.h"
 
 #include <pthread.h>

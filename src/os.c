@@ -18,8 +18,7 @@
 
 #include "atomic.h"
 
-/* The kernel's page size, asked once: the discards of a medium trim come once per free block. */
-static size_t page_size(void) {
+size_t pymt__os_page_size(void) {
     static _Atomic size_t page;
     size_t p = pymt__load_relaxed(&page);
     if (p == 0) {
@@ -78,7 +77,7 @@ bool pymt__os_space_allows(size_t size, size_t inside) {
     size_t pages = 0;
     for (ssize_t i = 0; i < got && buf[i] >= '0' && buf[i] <= '9'; i++)
         pages = pages * 10 + (size_t)(buf[i] - '0');
-    if (pages * page_size() + inside + size <= lim.rlim_cur)
+    if (pages * pymt__os_page_size() + inside + size <= lim.rlim_cur)
         return true;
     errno = ENOMEM;
     return false;
@@ -122,7 +121,7 @@ bool pymt__os_advise_huge(void *p, size_t size) {
 void pymt__os_discard(void *p, size_t size) {
     /* madvise wants a page-aligned start and rounds the length up: round both ends inwards
      * instead, so a page that holds bytes outside the range is never discarded */
-    uintptr_t page = page_size();
+    uintptr_t page = pymt__os_page_size();
     uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
     uintptr_t hi = ((uintptr_t)p + size) & ~(page - 1);
     /* DONTNEED, not FREE: the pages leave RSS at once, which is what pymt_trim promises. */

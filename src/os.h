@@ -28,6 +28,9 @@ bool pymt__os_commit(void *p, size_t size);
 /* Back [p, p+size), inside a reserved range, with zeroed read-write pages without reserving
  * swap (a sparse table); false + ENOMEM when refused. */
 bool pymt__os_commit_sparse(void *p, size_t size);
+/* The kernel's page size, asked of it once (the discards of a medium trim come once per free
+ * block). */
+size_t pymt__os_page_size(void);
 /* Give [p, p+size) back to the kernel, keeping it reserved (PROT_NONE again). */
 void pymt__os_decommit(void *p, size_t size);
 void pymt__os_unmap(void *p, size_t size);

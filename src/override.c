@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "os.h"
 
 #define PRELOAD_API __attribute__((visibility("default")))
 
@@ -271,11 +272,11 @@ PRELOAD_API void *memalign(size_t alignment, size_t n) {
 }
 
 PRELOAD_API void *valloc(size_t n) {
-    return preload_sys_memalign((size_t)sysconf(_SC_PAGESIZE), n);
+    return preload_sys_memalign(pymt__os_page_size(), n);
 }
 
 PRELOAD_API void *pvalloc(size_t n) {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = pymt__os_page_size();
     if (n > SIZE_MAX - (page - 1)) {
         errno = ENOMEM;
         return NULL;

@@ -256,8 +256,8 @@ static size_t dirty_bound(const pymt__core *k) {
     unsigned n = (unsigned)__builtin_popcount(pymt__load_relaxed(&cores_used));
     if (n == 0)
         n = 1;
-    size_t lo = DIRTY_MIN / n, hi = dirty_max / n;
-    size_t b = k->pools_used > k->regret ? k->pools_used : k->regret;
+    size_t lo = DIRTY_MIN / n, hi = dirty_max / n, regret = k->refaulted - k->refaulted_trim;
+    size_t b = k->pools_used > regret ? k->pools_used : regret;
     return b < lo ? lo : b > hi ? hi : b;
 }
 
@@ -318,8 +318,6 @@ static pymt__pool *pool_new_locked(pymt__core *k, unsigned c) {
             k->dirty_total--;
         } else {
             k->refaulted++; /* purged, and wanted again */
-            if (k->regret < dirty_max)
-                k->regret++;
         }
     } else {
         pool = (pymt__pool *)(a->address + (size_t)a->ncarved * PYMT__POOL_SIZE);
@@ -705,7 +703,7 @@ size_t pymt__pool_trim(void) {
     pymt__arena *retire = NULL;
     for (unsigned i = 0; i < pymt__ncores; i++) {
         pymt__core *k = &pymt__cores[i];
-        k->regret = 0; /* the swing is learned again */
+        k->refaulted_trim = k->refaulted; /* the swing is learned again */
         for (pymt__arena *a = k->usable_arenas; a != NULL;) {
             pymt__arena *next = a->nextarena;
             if (a->nfreepools == PYMT__POOLS_PER_ARENA) {

@@ -28,13 +28,12 @@ typedef struct pymt__core {
      * first go back to the kernel, and the pool starts carving from scratch when it is used
      * again. */
     size_t dirty_total;
-    /* Free pools taken again after a purge had discarded their pages (each one a refault that
-     * keeping it would have saved): how far the heap swings. The bound keeps at least this many
-     * dirty pools, so a heap that empties and fills again in cycles (a program building and
-     * dropping a big structure) learns to keep its pools after the first cycle. Grows by one
-     * a refault, up to the bound's upper end; pymt_trim sets it back to 0. */
-    size_t regret;
-    size_t purged, refaulted; /* pools purged, and purged pools taken again, since the start */
+    /* Pools purged since the start, and purged pools taken again (each a refault that keeping
+     * the pool would have saved). The refaults since the last pymt_trim (refaulted -
+     * refaulted_trim, the core's regret) say how far the heap swings: the bound keeps at least
+     * that many dirty pools, so a heap that empties and fills again in cycles (a program
+     * building and dropping a big structure) learns to keep its pools after the first cycles. */
+    size_t purged, refaulted, refaulted_trim;
 } __attribute__((aligned(64))) pymt__core;
 
 /* The cores, and how many are in use (pymt__pool_init sets it once, before any thread

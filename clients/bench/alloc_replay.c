@@ -21,8 +21,8 @@
  *
  * After each allocation the first BYTES bytes of the block are written (default 16: a
  * reference count and a type) and a free reads its first byte, as CPython's object set-up and
- * deallocation touch them. pymt runs with PYMT_PURGE_MAX=32M unless the environment says
- * otherwise, as under pymt-python.
+ * deallocation touch them. pymt runs with the options pymt-python gives it
+ * (pymt_python_tables: PYMT_PURGE_MAX=32M unless the environment says otherwise).
  *
  * What it shows: the allocators' own cost on a Python program's exact sequence of sizes,
  * lifetimes and realloc growths, without the interpreter around them. Under `valgrind
@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "pymt/pymt.h"
+#include "python_domains.h"
 #include "python_trace.h"
 
 /* libpython's object allocator (Include/objimpl.h), declared here to keep Python.h out */
@@ -356,8 +357,10 @@ int main(int argc, char **argv) {
     }
     if (path == NULL)
         die(usage);
-    /* pymt as pymt-python runs it (python_domains.h): free pools resident up to 32 MiB */
-    setenv("PYMT_PURGE_MAX", "32M", 0);
+    /* pymt set up as pymt-python sets it up (its tables choose the library's options for
+     * CPython), before its first allocation; the replay itself calls pymt_object_* */
+    PyMemAllocatorEx raw, obj;
+    pymt_python_tables(&raw, &obj);
     size_t unmatched;
     replay r = {.touch = (size_t)touch, .reps = reps};
     op *ops = load(path, &r.nops, &r.nslots, &unmatched);

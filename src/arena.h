@@ -12,9 +12,10 @@
  * the 256 GiB that follow base (mapped read-write without swap at init; the kernel gives pages
  * only where tags are written: one 4 KiB page of tags covers 64 MiB of pools), answer "is this
  * pointer ours, and of which class?" with a subtraction, a shift, a compare and one load. A
- * tag is (class + 1) * 4 for the pool it covers (pymt__class_tag; times 4 so that a thread
- * cache finds the class's 16-byte bin at tag * 4 bytes with one lea), 0 for anything else (a pool never carved, an
- * arena gone, the tags themselves, the part of the 256 GiB past a smaller range): written under
+ * tag is (class + 1) * 2 for the pool it covers (pymt__class_tag; times 2 so that a thread
+ * cache finds the class's 16-byte bin at tag * 8 bytes with one lea, and a byte holds all 68
+ * classes), 0 for anything else (a pool never carved, an arena gone, the tags themselves, the
+ * part of the 256 GiB past a smaller range): written under
  * the lock of the pool's owner (a core's, a medium class's) while the pool holds no live
  * block, read by free() of a live block, so the read never races with the write; relaxed
  * atomics for readers of wild pointers. base is written once at init; before, it is 2^64 -
@@ -25,7 +26,7 @@
 extern PYMT__HIDDEN _Atomic uintptr_t pymt__range_base;
 
 /* Tag and class. */
-#define PYMT__TAG_SHIFT 2
+#define PYMT__TAG_SHIFT 1
 _Static_assert(((PYMT__NBINS + 1) << PYMT__TAG_SHIFT) <= 255, "a tag fits a byte");
 static inline unsigned pymt__class_tag(unsigned c) {
     return (c + 1) << PYMT__TAG_SHIFT;

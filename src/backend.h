@@ -10,13 +10,13 @@
  *   pymalloc_debug  debug(raw, sys)   debug(objmem, locked)  debug(object, locked)  debug(malloc, locked)
  *   malloc_debug    debug(raw, sys)   debug(objmem, sys)     debug(object, sys)     debug(malloc, sys)
  *   (locked: pools_locked. (*) up to the pools' ceiling, 512 bytes or with the medium tier
- *   16 KiB (medium.h); the drop-in sends larger requests, and frees
+ *   256 KiB (medium.h); the drop-in sends larger requests, and frees
  *   of blocks outside pymt's arenas, to sys. The drop-in's debug table takes every size, and
  *   hands blocks it never made, outside pymt's arenas, back to glibc unreported.)
  *
  *   sys           the system allocator (sys.c), nothing else
  *   raw           sys, and a pool block handed to free or realloc is a fatal family mismatch
- *   pools         object memory: 1..512 bytes from the pools and 513 B..16 KiB from the medium
+ *   pools         object memory: 1..512 bytes from the pools and 513 B..256 KiB from the medium
  *                 tier (while it is on) through the thread cache, larger requests from the
  *                 system allocator behind the per-thread large-block cache
  *   pools_locked  the same without thread caches: one lock acquisition per call (the thread's

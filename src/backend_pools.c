@@ -1,5 +1,5 @@
 /* backend_pools.c: object memory on the pools, as four backends.
- *   pools         1..512 bytes from the pools, and with the medium tier on 513..16384 bytes
+ *   pools         1..512 bytes from the pools, and with the medium tier on 513..262144 bytes
  *                 from its arenas (medium.h), through the calling thread's cache (tcache.h:
  *                 pop and push, refill and overflow on a miss); 0 bytes are served as 1; larger
  *                 requests from the system allocator behind the thread's large-block cache

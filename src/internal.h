@@ -5,7 +5,7 @@
  * Geometry (64-bit, the pymalloc numbers):
  *   arena: 1 MiB, 1 MiB-aligned, 64 pools of 16 KiB; pool and arena of a block by masking.
  *   pool:  48-byte header, then blocks of one size class (16..512 bytes, 32 classes).
- * The medium tier (medium.c) adds 20 classes above pymalloc's, 513 bytes to 16 KiB, four per
+ * The medium tier (medium.c) adds 36 classes above pymalloc's, 513 bytes to 256 KiB, four per
  * doubling; a medium arena is one run of blocks of one medium class (medium.h).
  * Nothing here allocates, locks or talks to the kernel. */
 #ifndef PYMT_INTERNAL_H
@@ -64,8 +64,8 @@ void pymt__assert_fail(const char *expr, const char *file, int line) __attribute
 #define PYMT__ALIGNMENT (1u << PYMT__ALIGNMENT_SHIFT)
 #define PYMT__SMALL_MAX 512u
 #define PYMT__NCLASSES (PYMT__SMALL_MAX >> PYMT__ALIGNMENT_SHIFT)
-#define PYMT__MEDIUM_MAX 16384u /* the medium tier's ceiling */
-#define PYMT__NMEDIUM 20u       /* its classes: 640, 768, 896, 1024, 1280, ... 14336, 16384 */
+#define PYMT__MEDIUM_MAX 262144u /* the medium tier's ceiling: 256 KiB */
+#define PYMT__NMEDIUM 36u        /* its classes: 640, 768, 896, 1024, 1280, ... 229376, 262144 */
 #define PYMT__NBINS (PYMT__NCLASSES + PYMT__NMEDIUM) /* small classes, then medium ones */
 #define PYMT__POOL_BITS 14
 #define PYMT__POOL_SIZE ((size_t)1 << PYMT__POOL_BITS) /* 16 KiB */
@@ -89,15 +89,15 @@ _Static_assert(PYMT__MEDIUM_MAX == PYMT_MEDIUM_REQUEST_THRESHOLD, "medium ceilin
 static inline unsigned pymt__size_to_class(size_t n) {
     return (unsigned)((n - 1) >> PYMT__ALIGNMENT_SHIFT);
 }
-/* Request size (513..16384) -> medium class (32..51): four classes per doubling, each the
+/* Request size (513..262144) -> medium class (32..67): four classes per doubling, each the
  * next multiple of a quarter of the power of two below it: 513..640 -> 32 (640 bytes),
- * 641..768 -> 33, ..., 897..1024 -> 35, 1025..1280 -> 36, ..., 14337..16384 -> 51. */
+ * 641..768 -> 33, ..., 897..1024 -> 35, 1025..1280 -> 36, ..., 229377..262144 -> 67. */
 static inline unsigned pymt__size_to_medium_class(size_t n) {
-    size_t m = n - 1;                                  /* 512..16383 */
-    unsigned e = 63u - (unsigned)__builtin_clzll(m);   /* 9..13 */
+    size_t m = n - 1;                                  /* 512..262143 */
+    unsigned e = 63u - (unsigned)__builtin_clzll(m);   /* 9..17 */
     return PYMT__NCLASSES + 4u * (e - 9u) + (unsigned)(m >> (e - 2u)) - 4u;
 }
-/* Request size (1..16384) -> class, small or medium. */
+/* Request size (1..262144) -> class, small or medium. */
 static inline unsigned pymt__size_class(size_t n) {
     return n <= PYMT__SMALL_MAX ? pymt__size_to_class(n) : pymt__size_to_medium_class(n);
 }

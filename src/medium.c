@@ -1,4 +1,4 @@
-/* medium.c: the medium tier (medium.h): 20 classes of 640 bytes to 16 KiB, each in 1 MiB arenas
+/* medium.c: the medium tier (medium.h): 36 classes of 640 bytes to 256 KiB, each in 1 MiB arenas
  * of its own, each behind a lock of its own.
  *
  * Per class, under the class lock:
@@ -245,7 +245,7 @@ void pymt__medium_counts(pymt__pool_class_counts out[PYMT__NMEDIUM], size_t *emp
 
 /* Give back the pages that lie wholly inside the free blocks of arena h (class lock held): a
  * block keeps the page of its first 16 bytes (its link), so blocks of 4 KiB and less give
- * nothing, one of 16 KiB three pages of its four or five. A block's memory is not the
+ * nothing, one of 16 KiB three pages of its four or five, one of 256 KiB 63 of its 64 or 65. A block's memory is not the
  * program's while it is free, and it reads as zero after (a block handed out is
  * uninitialised memory anyway). */
 static void arena_purge_free(const pymt__pool *h, size_t size) {

@@ -1,4 +1,4 @@
-/* medium.h: the medium tier (medium.c): requests of 513 bytes to 16 KiB from pymt's own
+/* medium.h: the medium tier (medium.c): requests of 513 bytes to 256 KiB from pymt's own
  * arenas, in 20 classes four per doubling (internal.h: pymt__size_to_medium_class).
  *
  *   medium arena: 1 MiB, one class, one run of blocks
@@ -11,7 +11,8 @@
  * to find a block's class, holds the medium class in all 64 entries: the fast paths of free
  * (objmem.h) and of the thread caches (tcache.h) serve medium blocks unchanged, with the
  * medium classes' bins after the small ones. Classes 640 B .. 16 KiB hold 1638 .. 63 blocks
- * per arena.
+ * per arena, 32 KiB 31, 64 KiB 15, 128 KiB 7, 256 KiB 3: the untouched end of an arena of big
+ * blocks costs address space, not memory.
  *
  * Each class has its own lock and its own arenas: a refill of one medium class never waits for
  * the pool cores or for another class. Lock order: the global lock (a trimmer giving spares

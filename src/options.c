@@ -30,7 +30,7 @@
  *                        headers stop the program with a report (the default is 1 in a
  *                        PYMT_HARDEN=ON build); applies whenever pooling is on
  *   PYMT_MEDIUM          boolean, default 1 (0 in a PYMT_MEDIUM=OFF build): the medium tier,
- *                        513 B..16 KiB of object memory, objects and the drop-in malloc from
+ *                        513 B..256 KiB of object memory, objects and the drop-in malloc from
  *                        pymt's arenas (medium.h); 0: above 512 bytes the system allocator, as
  *                        pymalloc. Off in the hardened mode and without pooling (init.c)
  *   PYMT_STATS           boolean, default 0: print the statistics to stderr at exit

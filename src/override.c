@@ -4,7 +4,7 @@
  *
  *   request                               served by
  *   malloc/calloc <= 512 bytes            the pools (pymt's object memory, thread caches)
- *   malloc/calloc 513 B..16 KiB           the medium tier (the same, while PYMT_MEDIUM is on)
+ *   malloc/calloc 513 B..256 KiB          the medium tier (the same, while PYMT_MEDIUM is on)
  *   malloc/calloc larger                  glibc (__libc_malloc / __libc_calloc) directly
  *   alignment <= 16 (posix_memalign...)   as malloc: every pymt and glibc block is 16-aligned
  *   alignment > 16                        glibc's __libc_memalign

@@ -89,6 +89,21 @@ static void stats_collect(pymt_stats *s) {
     }
 }
 
+/* The header before the medium ceiling rose from 16 KiB to 256 KiB had 20 medium rows, then
+ * medium_arenas_empty and the two purge counts. A caller built against it passes a struct_size
+ * past the rows' start and at most that layout's size (a caller of today's header passes more:
+ * sizeof(pymt_stats) is 16 rows larger); it gets its own layout, the first 20 rows and then the
+ * three fields, so that no field of it reads a newer class's row. */
+enum { OLD_MEDIUM_ROWS = 20 };
+#define OLD_ROWS_END (offsetof(pymt_stats, medium_classes) + OLD_MEDIUM_ROWS * sizeof(pymt_class_stats))
+#define OLD_STATS_SIZE (OLD_ROWS_END + 3 * sizeof(size_t))
+_Static_assert(OLD_STATS_SIZE < sizeof(pymt_stats), "today's callers are told from older ones");
+
+static void old_layout(pymt_stats *s) {
+    size_t tail[3] = {s->medium_arenas_empty, s->pools_purged_total, s->pools_refaulted_total};
+    memcpy((unsigned char *)s + OLD_ROWS_END, tail, sizeof tail);
+}
+
 PYMT_API int pymt_get_stats(pymt_stats *out, size_t struct_size) {
     if (out == NULL || struct_size < offsetof(pymt_stats, classes)) {
         errno = EINVAL;
@@ -96,6 +111,8 @@ PYMT_API int pymt_get_stats(pymt_stats *out, size_t struct_size) {
     }
     pymt_stats s;
     stats_collect(&s);
+    if (struct_size > offsetof(pymt_stats, medium_classes) && struct_size <= OLD_STATS_SIZE)
+        old_layout(&s);
     memcpy(out, &s, struct_size < sizeof s ? struct_size : sizeof s);
     return 0;
 }

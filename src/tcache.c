@@ -10,11 +10,12 @@
  * Per class c a thread keeps two magazines (Bonwick's magazine layer): the bin the fast path
  * pops and pushes, and a spare. Each holds at most max(c) blocks, max = clamp(8 KiB / size, 16,
  * 256) for the small classes (16 B -> 256 blocks, 32 B -> 256, 64 B -> 128, ..., 512 B -> 16),
- * so 512 KiB per thread over all 32 of them, and about 64 KiB of its class, at least 4 blocks,
- * for a medium class (640 B -> 102 blocks, 16 KiB -> 4). A refill from the pools may return up to 2*max blocks when that
- * lets the core splice a pool's whole free list instead of walking it block by block (above
- * 16 B a whole pool is two bins' worth at most, or one block more), so a thread can hold up
- * to twice that. A bin starts at bound 0, and its class's first slow path gives it start_max
+ * so 512 KiB per thread over all 32 of them, and about 64 KiB of its class, at least one
+ * block, for a medium class (640 B -> 102 blocks, 16 KiB -> 4, 64 KiB and up -> 1: a thread does
+ * not pin magazines of 256 KiB blocks). A refill from the pools may return up to 2*max blocks
+ * when that lets the core splice a pool's whole free list instead of walking it block by block
+ * (above 16 B a whole pool is two bins' worth at most, or one block more), so a thread can hold
+ * up to twice that. A bin starts at bound 0, and its class's first slow path gives it start_max
  * (16, or less when the share is small), doubled at every refill (and every overflow) until it
  * reaches max(c), so a thread that touches a class a few times holds little and one that never
  * touches it is charged nothing for it.
@@ -89,7 +90,7 @@ enum {
     TCACHE_MAX_MIN = 16,         /* ... but never fewer blocks than this */
     TCACHE_MAX_MAX = 256,        /* ... nor more (any class) */
     TCACHE_MEDIUM_BYTES = 65536, /* a medium class's magazine holds about this many bytes */
-    TCACHE_MEDIUM_MIN = 4,       /* ... but never fewer blocks than this */
+    TCACHE_MEDIUM_MIN = 1,       /* ... but never fewer blocks than this */
     TCACHE_MAX_START = 16,       /* a bin starts here and doubles at each refill up to class_max */
     TCACHE_MEDIUM_START = 2      /* ... a medium class's bin here */
 };

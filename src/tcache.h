@@ -89,12 +89,12 @@ static inline bool pymt__tcache_push(void *p, unsigned c) {
     return pymt__tbin_push(pymt__tcache_bin(c), p, c);
 }
 
-/* Push block p on the bin of its pool tag (pymt__pool_tag: (class + 1) * 4, the bin's offset
- * from the untagged bin in units of 4 bytes; 0 for the untagged bin, which is always full). */
+/* Push block p on the bin of its pool tag (pymt__pool_tag: (class + 1) * 2, the bin's offset
+ * from the untagged bin in units of 8 bytes; 0 for the untagged bin, which is always full). */
 static inline bool pymt__tcache_push_tagged(void *p, unsigned tag) {
     _Static_assert(offsetof(pymt__tcache_tls, bins) == sizeof(pymt__tbin), "untagged bin first");
-    _Static_assert(sizeof(pymt__tbin) == 4u << PYMT__TAG_SHIFT, "bin offset = tag * 4");
-    return pymt__tbin_push((pymt__tbin *)((char *)&pymt__tc + (size_t)tag * 4), p,
+    _Static_assert(sizeof(pymt__tbin) == 8u << PYMT__TAG_SHIFT, "bin offset = tag * 8");
+    return pymt__tbin_push((pymt__tbin *)((char *)&pymt__tc + (size_t)tag * 8), p,
                            pymt__tag_class(tag));
 }
 

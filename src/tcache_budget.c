@@ -19,8 +19,9 @@
  *     beyond twice the slack at its visits. "Never exceeded by more than one batch", for
  *     readers: the statistics add the bins and spares up one by one while owners move
  *     magazines between them, so a reading taken while threads run may count a magazine twice:
- *     it passes the budget by at most one batch (a magazine, under 16 KiB) per slow path that
- *     runs during the reading; a reading with the threads still sees the bound exactly.
+ *     it passes the budget by at most one batch (a magazine: 16 KiB of a small class, about
+ *     64 KiB of a medium one, one block above 64 KiB) per slow path that runs during the
+ *     reading; a reading with the threads still sees the bound exactly.
  *   No room. A refill or overflow the budget has no room for first gives back the thread's
  *     own excess over its share (keep_share); a thread within its share then has up to
  *     TRIM_LOOK caches over theirs trimmed (below); then it keeps what fits: a refill hands

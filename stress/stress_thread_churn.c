@@ -58,16 +58,19 @@
 #define TC_SWAPS 8     /* of which handed to the shared slots */
 #define TC_SLOTS 2048
 #define TC_MAX_LARGE 2048
-/* The resident set over the start that is not the thread caches': measured 1.2-1.7 MiB with
- * the defaults (caches on, off, or hardened; 1.9 MiB under the drop-in malloc; 2.1 MiB with
- * --threads 8 --ops 100000), made of the blocks alive at once (the 2048 slots and the threads'
- * own blocks, about 1 MiB), the stacks of the threads alive and partly used pools. 8 MiB is
- * four times the most measured: a leak of 512 bytes per exited thread breaks it within the
- * default 20,000 threads. Debug mode keeps 4096 freed blocks in its quarantine, with their
+/* The resident set over the start that is not the thread caches': made of the blocks alive at
+ * once (the 2048 slots and the threads' own blocks), the stacks of the threads alive and partly
+ * used pools and medium arenas. With a medium ceiling of 16 KiB it measured 1.2-1.7 MiB (caches
+ * on, off, or hardened; 1.9 MiB under the drop-in malloc; 2.1 MiB with --threads 8 --ops
+ * 100000). With the ceiling at 256 KiB, stress_rand_size's 2% of requests at and past the
+ * ceiling are 256-512 KiB blocks, a few of them alive at once, each in a medium arena of three
+ * whose freed blocks stay resident until pymt_trim: 5.7-10.2 MiB measured (caches on or off,
+ * PYMT_MEDIUM=0 too). 16 MiB is half as much again as the most measured: a leak of 1 KiB per
+ * exited thread breaks it within the default 20,000 threads. Debug mode keeps 4096 freed blocks in its quarantine, with their
  * debug words, resident: 12.2-13.9 MiB measured, 23.2-25.9 MiB under the drop-in malloc
  * (where the C library's own allocations are debug blocks too), flat from 5,000 to 100,000
  * threads; 40 MiB there. */
-#define TC_RSS_CONSTANT ((size_t)8 << 20)
+#define TC_RSS_CONSTANT ((size_t)16 << 20)
 #define TC_RSS_CONSTANT_DEBUG ((size_t)40 << 20)
 
 static const pymt_type tc_type = {"tc_obj", 48, 0};

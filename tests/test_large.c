@@ -1,6 +1,7 @@
 /* test_large.c: the per-thread cache of large object-memory blocks (src/large.c).
  * Proves: a freed block of 32 KiB..1 MiB is kept (stats.large_cached_bytes) and handed out
- * again for a request it fits with at most a quarter to spare, not for one it fits worse;
+ * again for a request it fits with at most a quarter to spare, not for one it fits worse (the
+ * sizes are past the medium ceiling, 256 KiB, so that they are large with the tier on or off);
  * calloc of a kept block is zeroed; the kept bytes never exceed PYMT_LARGE_CACHE; blocks
  * outside 32 KiB..1 MiB are never kept; a realloc that grows a large block first gives the
  * kept blocks back (one that shrinks keeps them), and keeps the contents; pymt_thread_flush,
@@ -35,9 +36,9 @@ static void kept_block_is_reused(void) {
     pymt_thread_flush();
     pymt_stats s0 = stats_now();
     CHECK_EQ(s0.large_cached_bytes, 0);
-    void *p = pymt_object_malloc(100000);
+    void *p = pymt_object_malloc(400000);
     REQUIRE(p != NULL);
-    memset(p, 0xab, 100000);
+    memset(p, 0xab, 400000);
     pymt_stats s1 = stats_now();
     CHECK_EQ(s1.large_in_use, s0.large_in_use + 1);
     pymt_object_free(p);
@@ -47,17 +48,17 @@ static void kept_block_is_reused(void) {
         CHECK_EQ(s2.large_cached_bytes, 0);
         return;
     }
-    CHECK(s2.large_cached_bytes >= 100000);
+    CHECK(s2.large_cached_bytes >= 400000);
     /* a request it fits with less than a quarter to spare gets it back */
-    void *q = pymt_object_malloc(90000);
+    void *q = pymt_object_malloc(360000);
     CHECK(q == p);
     CHECK_EQ(stats_now().large_cached_bytes, 0);
     CHECK_EQ(stats_now().large_in_use, s0.large_in_use + 1);
     pymt_object_free(q);
     /* one it fits with more to spare does not */
-    void *r = pymt_object_malloc(60000);
+    void *r = pymt_object_malloc(270000);
     CHECK(r != p);
-    CHECK(stats_now().large_cached_bytes >= 100000);
+    CHECK(stats_now().large_cached_bytes >= 400000);
     pymt_object_free(r);
     pymt_thread_flush();
     CHECK_EQ(stats_now().large_cached_bytes, 0);
@@ -65,16 +66,16 @@ static void kept_block_is_reused(void) {
 
 static void calloc_of_kept_block_is_zeroed(void) {
     pymt_thread_flush();
-    unsigned char *p = pymt_object_malloc(64 << 10);
+    unsigned char *p = pymt_object_malloc(320 << 10);
     REQUIRE(p != NULL);
-    memset(p, 0x5a, 64 << 10);
+    memset(p, 0x5a, 320 << 10);
     pymt_object_free(p);
-    unsigned char *q = pymt_object_calloc(1, 60 << 10);
+    unsigned char *q = pymt_object_calloc(1, 300 << 10);
     REQUIRE(q != NULL);
     if (cache_built())
         CHECK(q == p);
     size_t nonzero = 0;
-    for (size_t i = 0; i < (60 << 10); i++)
+    for (size_t i = 0; i < (300 << 10); i++)
         nonzero += q[i] != 0;
     CHECK_EQ(nonzero, 0);
     pymt_object_free(q);
@@ -93,73 +94,73 @@ static void sizes_outside_the_range_are_not_kept(void) {
 
 static void trim_and_flush_give_everything_back(void) {
     pymt_thread_flush();
-    void *p[6];
-    for (int i = 0; i < 6; i++) {
-        p[i] = pymt_object_malloc((size_t)(40 + 10 * i) << 10);
+    void *p[4];
+    for (int i = 0; i < 4; i++) {
+        p[i] = pymt_object_malloc((size_t)(300 + 40 * i) << 10);
         REQUIRE(p[i] != NULL);
     }
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 4; i++)
         pymt_object_free(p[i]);
     if (cache_built())
-        CHECK(stats_now().large_cached_bytes >= (size_t)(40 + 50 + 60 + 70 + 80 + 90) << 10);
+        CHECK(stats_now().large_cached_bytes >= (size_t)(300 + 340 + 380 + 420) << 10);
     pymt_trim();
     CHECK_EQ(stats_now().large_cached_bytes, 0);
 }
 
 static void growing_realloc_gives_kept_blocks_back(void) {
     pymt_thread_flush();
-    unsigned char *kept = pymt_object_malloc(80 << 10);
-    unsigned char *grow = pymt_object_malloc(40 << 10);
+    unsigned char *kept = pymt_object_malloc(320 << 10);
+    unsigned char *grow = pymt_object_malloc(280 << 10);
     REQUIRE(kept != NULL && grow != NULL);
-    for (size_t i = 0; i < (40 << 10); i++)
+    for (size_t i = 0; i < (280 << 10); i++)
         grow[i] = (unsigned char)(i * 7);
     pymt_object_free(kept);
     if (cache_built())
-        CHECK(stats_now().large_cached_bytes >= (80 << 10));
+        CHECK(stats_now().large_cached_bytes >= (320 << 10));
     /* shrinking keeps them */
-    grow = pymt_object_realloc(grow, 36 << 10);
+    grow = pymt_object_realloc(grow, 270 << 10);
     REQUIRE(grow != NULL);
     if (cache_built())
-        CHECK(stats_now().large_cached_bytes >= (80 << 10));
+        CHECK(stats_now().large_cached_bytes >= (320 << 10));
     /* growing: the kept block goes back to the system allocator first */
-    grow = pymt_object_realloc(grow, 200 << 10);
+    grow = pymt_object_realloc(grow, 600 << 10);
     REQUIRE(grow != NULL);
     CHECK_EQ(stats_now().large_cached_bytes, 0);
     size_t wrong = 0;
-    for (size_t i = 0; i < (36 << 10); i++)
+    for (size_t i = 0; i < (270 << 10); i++)
         wrong += grow[i] != (unsigned char)(i * 7);
     CHECK_EQ(wrong, 0);
     pymt_object_free(grow);
     pymt_thread_flush();
 }
 
-/* PYMT_LARGE_CACHE=256 (KiB): ten blocks of 100 KiB freed, at most 256 KiB kept, the newest */
+/* PYMT_LARGE_CACHE=640 (KiB): ten blocks of 300 KiB freed, at most 640 KiB kept, the newest */
 static void child_budget_is_respected(void) {
     void *p[10];
     for (int i = 0; i < 10; i++) {
-        p[i] = pymt_object_malloc(100 << 10);
+        p[i] = pymt_object_malloc(300 << 10);
         REQUIRE(p[i] != NULL);
     }
     for (int i = 0; i < 10; i++) {
         pymt_object_free(p[i]);
-        CHECK(stats_now().large_cached_bytes <= (256 << 10));
+        CHECK(stats_now().large_cached_bytes <= (640 << 10));
     }
     if (!cache_built())
         return;
-    CHECK(stats_now().large_cached_bytes >= (200 << 10));
-    void *q = pymt_object_malloc(100 << 10);
+    CHECK(stats_now().large_cached_bytes >= (600 << 10));
+    void *q = pymt_object_malloc(300 << 10);
     CHECK(q == p[9] || q == p[8]);
     pymt_object_free(q);
 }
 
 static void budget_is_respected(void) {
-    const char *env[] = {"PYMT_MALLOC=pymalloc", "PYMT_LARGE_CACHE=256", NULL};
+    const char *env[] = {"PYMT_MALLOC=pymalloc", "PYMT_LARGE_CACHE=640", NULL};
     int st = check_spawn_self("child_budget_is_respected", env, err, sizeof err);
-    CHECK_CHILD_EXIT0("PYMT_LARGE_CACHE=256 child", st, err);
+    CHECK_CHILD_EXIT0("PYMT_LARGE_CACHE=640 child", st, err);
 }
 
 static void child_zero_budget_keeps_nothing(void) {
-    void *p = pymt_object_malloc(100 << 10);
+    void *p = pymt_object_malloc(300 << 10);
     REQUIRE(p != NULL);
     pymt_object_free(p);
     CHECK_EQ(stats_now().large_cached_bytes, 0);
@@ -174,7 +175,7 @@ static void zero_budget_keeps_nothing(void) {
 
 static void *free_big_and_exit(void *arg) {
     (void)arg;
-    void *p = pymt_object_malloc(200 << 10);
+    void *p = pymt_object_malloc(300 << 10);
     if (p != NULL)
         pymt_object_free(p);
     return (void *)(uintptr_t)(stats_now().large_cached_bytes != 0);

@@ -14,8 +14,9 @@
 
 /* the medium classes' blocks, listed rather than computed: four per doubling */
 static const size_t blocks[PYMT_NUM_MEDIUM_CLASSES] = {
-    640,  768,  896,  1024, 1280,  1536,  1792,  2048,  2560,  3072,
-    3584, 4096, 5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384,
+    640,   768,   896,   1024,   1280,   1536,   1792,   2048,   2560,   3072,   3584,   4096,
+    5120,  6144,  7168,  8192,   10240,  12288,  14336,  16384,  20480,  24576,  28672,  32768,
+    40960, 49152, 57344, 65536,  81920,  98304,  114688, 131072, 163840, 196608, 229376, 262144,
 };
 
 #define ARENA ((size_t)1 << 20) /* an arena: what one medium class maps at a time */
@@ -183,13 +184,14 @@ static void stats_add_up_with_medium_blocks_held(void) {
         CHECK_EQ(s.medium_classes[i].blocks_cached, 0);
 }
 
-/* Enough 16 KiB blocks to fill several arenas, all freed: arenas that empty beyond the one the
- * class keeps go back without a call, and pymt_trim hands back the kept one and the reserve. */
+/* Enough blocks of the last class (256 KiB, three to an arena) to fill several arenas, all
+ * freed: arenas that empty beyond the one the class keeps go back without a call, and pymt_trim
+ * hands back the kept one and the reserve. */
 static void trim_returns_medium_arenas(void) {
     REQUIRE(check_plain_pools());
     if (!pymt_medium_enabled())
         CHECK_SKIP("the medium tier is off");
-    enum { N = 400 }; /* 6.25 MiB of 16 KiB blocks */
+    enum { N = 30 }; /* 7.5 MiB: ten arenas */
     static void *held[N];
     pymt_trim();
     pymt_stats s0 = check_stats();

@@ -160,6 +160,33 @@ static void smaller_struct_size_writes_only_that_prefix(void) {
     }
 }
 
+/* The layout of the header before the medium ceiling rose from 16 KiB to 256 KiB: 20 medium
+ * rows, then the three fields that followed them. A caller built against it passes its size and
+ * must find its own fields where it expects them, not the rows of the newer classes. */
+typedef struct {
+    unsigned char head[offsetof(pymt_stats, medium_classes)];
+    pymt_class_stats medium_classes[20];
+    size_t medium_arenas_empty, pools_purged_total, pools_refaulted_total;
+} stats_of_20_medium_rows;
+
+static void a_caller_built_with_20_medium_rows_gets_its_layout(void) {
+    static unsigned char buf[sizeof(pymt_stats)];
+    memset(buf, 0xa5, sizeof buf);
+    pymt_stats full = check_stats();
+    CHECK_EQ(pymt_get_stats((pymt_stats *)(void *)buf, sizeof(stats_of_20_medium_rows)), 0);
+    stats_of_20_medium_rows old;
+    memcpy(&old, buf, sizeof old);
+    CHECK_EQ(old.medium_classes[19].block_size, full.medium_classes[19].block_size);
+    CHECK_EQ(old.medium_arenas_empty, full.medium_arenas_empty);
+    CHECK_EQ(old.pools_purged_total, full.pools_purged_total);
+    CHECK_EQ(old.pools_refaulted_total, full.pools_refaulted_total);
+    for (size_t b = sizeof old; b < sizeof buf; b++)
+        if (buf[b] != 0xa5) {
+            check_fail_at(__FILE__, __LINE__, "nothing past the old struct_size is written");
+            break;
+        }
+}
+
 static void larger_struct_size_writes_only_the_known_struct(void) {
     static unsigned char buf[sizeof(pymt_stats) + 64];
     memset(buf, 0xa5, sizeof buf);
@@ -301,6 +328,7 @@ static const check_case cases[] = {
     CHECK_CASE(large_in_use_counts_object_blocks_on_the_system_allocator),
     CHECK_CASE(mode_and_tcache_fields_match_the_queries),
     CHECK_CASE(smaller_struct_size_writes_only_that_prefix),
+    CHECK_CASE(a_caller_built_with_20_medium_rows_gets_its_layout),
     CHECK_CASE(larger_struct_size_writes_only_the_known_struct),
     CHECK_CASE(null_or_too_small_struct_size_is_einval),
     CHECK_CASE(print_stats_writes_a_row_per_class),

@@ -80,10 +80,10 @@ static void small_requests_come_from_the_pools(void) {
                                                 malloc_usable_size(mid) >= 1000));
     free(mid);
     /* past the medium ceiling: always glibc's block */
-    void *big = malloc(20000);
-    CHECK(big != NULL && (debug_mode() ? malloc_usable_size(big) == 20000
+    void *big = malloc(300000);
+    CHECK(big != NULL && (debug_mode() ? malloc_usable_size(big) == 300000
                                        : malloc_usable_size(big) % 16 == 8 &&
-                                             malloc_usable_size(big) >= 20000));
+                                             malloc_usable_size(big) >= 300000));
     free(big);
 }
 

@@ -3,7 +3,7 @@
  * Three families, as in CPython; memory from one family is freed by the same family only:
  *   raw memory     pymt_mem_*                         undistinguished chunks (system allocator)
  *   object memory  pymt_object_malloc/calloc/realloc/free  pools for requests <= 512 bytes,
- *                                                     the medium tier up to 16 KiB
+ *                                                     the medium tier up to 256 KiB
  *   objects        pymt_object_new/newvar/del         typed objects on object memory
  * Every function here is thread-safe and may be called before any set-up: the library
  * initialises itself on first use, reading its environment once (PYMT_MALLOC, PYMT_TCACHE, ...).
@@ -42,13 +42,14 @@ extern "C" {
 #define PYMT_ALIGNMENT 16                  /* every block is aligned to this many bytes */
 #define PYMT_SMALL_REQUEST_THRESHOLD 512   /* pymalloc's classes end here */
 #define PYMT_NUM_SIZE_CLASSES 32           /* 16, 32, ..., 512 bytes */
-/* The medium tier: 20 classes above pymalloc's, four per doubling (640, 768, 896, 1024, 1280,
- * ..., 14336, 16384 bytes), each class in 1 MiB arenas of its own. On by default for object
+/* The medium tier: 36 classes above pymalloc's, four per doubling (640, 768, 896, 1024, 1280,
+ * ..., 229376, 262144 bytes), each class in 1 MiB arenas of its own (three blocks of the last
+ * class fit in one). On by default for object
  * memory, objects and the drop-in malloc; off with PYMT_MEDIUM=0 in the environment or the
  * CMake option PYMT_MEDIUM=OFF, and in the hardened mode: then every request above
  * PYMT_SMALL_REQUEST_THRESHOLD goes to the system allocator, as in pymalloc. */
-#define PYMT_MEDIUM_REQUEST_THRESHOLD 16384 /* larger requests go to the system allocator */
-#define PYMT_NUM_MEDIUM_CLASSES 20
+#define PYMT_MEDIUM_REQUEST_THRESHOLD 262144 /* larger requests go to the system allocator */
+#define PYMT_NUM_MEDIUM_CLASSES 36
 
 /* ---------------------------------------------------------------------------------------------
  * Raw memory (the PyMem_Malloc family). Backed by the system allocator in every mode.
@@ -277,8 +278,11 @@ typedef struct pymt_stats {
 } pymt_stats;
 
 /* Fill *out (whose size the caller passes, for compatibility across versions: only the first
- * min(struct_size, sizeof(pymt_stats)) bytes are written). Returns 0, or -1 with errno EINVAL
- * when out is NULL or struct_size is too small for the head. Thread-safe. */
+ * min(struct_size, sizeof(pymt_stats)) bytes are written). A struct_size that ends inside the
+ * layout of the headers whose medium ceiling was 16 KiB (20 medium rows, then
+ * medium_arenas_empty, pools_purged_total and pools_refaulted_total) gets that layout: those
+ * three fields follow the 20th row (the totals still count every class). Returns 0, or -1 with
+ * errno EINVAL when out is NULL or struct_size is too small for the head. Thread-safe. */
 PYMT_API int pymt_get_stats(pymt_stats *out, size_t struct_size);
 /* Print the statistics in the spirit of sys._debugmallocstats: per size class the pools,
  * blocks in use, cached and free, then arenas and bytes. f == NULL means stderr. */

@@ -63,8 +63,8 @@ static inline bool stress_rng_pct(stress_rng *r, unsigned pct) {
  *   ~70% 1..512: a class (16 B .. 512 B) uniformly, then a size inside it
  *   ~10% 496..528 (the last class and the first sizes past pymalloc's threshold)
  *   ~16% 513..max_large (the medium tier while it is on)
- *   ~1%  16320..16448 (the medium ceiling and the first sizes past it)
- *   ~1%  16385..32768 (the system allocator's, past the medium ceiling)
+ *   ~1%  the medium ceiling - 64 .. + 64 (256 KiB: its last sizes and the first past it)
+ *   ~1%  the ceiling + 1 .. twice the ceiling (the system allocator's)
  * (max_large 512 or less: the last 18% are 1..512 too) */
 static inline size_t stress_rand_size(stress_rng *r, size_t max_large) {
     uint64_t k = stress_rng_below(r, 100);

@@ -34,7 +34,8 @@ extern atomic_bool stress_reported;         /* a failure message has been writte
 extern _Thread_local unsigned stress_tid;   /* 0: main thread; workers set their own */
 extern pymt_mode stress_mode;               /* pymt_get_mode(), read once by stress_parse */
 extern size_t stress_tier_max;              /* the largest request the pools serve: 512, or
-                                               16384 with the medium tier (stress_parse) */
+                                               PYMT_MEDIUM_REQUEST_THRESHOLD with the medium
+                                               tier (stress_parse) */
 
 /* Seconds on the monotonic clock; since stress_t0 (the start of stress_parse). */
 double stress_now(void);

@@ -8,11 +8,11 @@
 
 #include "objmem.h"
 
-PYMT_API void *pymt_object_malloc(size_t n) {
+PYMT__FAST_ENTRY PYMT_API void *pymt_object_malloc(size_t n) {
     return pymt__objmem_malloc(n);
 }
 
-PYMT_API void pymt_object_free(void *p) {
+PYMT__FAST_ENTRY PYMT_API void pymt_object_free(void *p) {
     pymt__objmem_free(p);
 }
 

@@ -46,6 +46,12 @@ static const bool pymt__config_medium = !PYMT_CONFIG_NO_MEDIUM; /* the medium ti
  * it is one RIP-relative instruction rather than a GOT load and then the load. */
 #define PYMT__HIDDEN __attribute__((visibility("hidden")))
 #define PYMT__COLD __attribute__((cold))
+/* On the exported fast paths (malloc and free of object memory and of the drop-in): each
+ * starts a cache line of its own. Left to the linker, where they land moves with every change
+ * elsewhere in the library, and with it their speed: the same instructions ran the hot pair
+ * and churn at 0.95-0.97x after an unrelated change moved them by 16 bytes, 1.00-1.02x once
+ * aligned (6 interleaved rounds each). */
+#define PYMT__FAST_ENTRY __attribute__((aligned(64)))
 #define PYMT__TLS __thread __attribute__((tls_model("initial-exec")))
 
 /* Assertions: on in the debug preset, nothing in release. pymt__assert_expensive runs a

@@ -126,7 +126,7 @@ static void *preload_aligned(size_t alignment, size_t n) {
     return preload_sys_memalign(alignment, n);
 }
 
-PRELOAD_API void *malloc(size_t n) {
+PYMT__FAST_ENTRY PRELOAD_API void *malloc(size_t n) {
     return preload_malloc(n);
 }
 
@@ -146,7 +146,7 @@ PYMT__NOINLINE static void preload_free_miss(void *p) {
         preload_foreign_free(p);
 }
 
-PRELOAD_API void free(void *p) {
+PYMT__FAST_ENTRY PRELOAD_API void free(void *p) {
     if (pymt__likely(pymt__tcache_push_tagged(p, pymt__pool_tag(p))))
         return;
     preload_free_miss(p);

@@ -150,7 +150,7 @@ void pymt__init_slow(void) {
     pymt__harden_init(o.harden);
     /* the hardened magazines and checks know the small classes only */
     o.medium = o.medium && o.pooling && !o.harden;
-    pymt__medium_init(o.medium);
+    pymt__medium_init(o.medium, o.purge_max);
     pymt__large_init(o.large_cache);
     /* the drop-in with pools hands glibc nothing but big blocks; a library shares glibc with
      * the program, and without pools (PYMT_MALLOC=malloc) glibc serves everything as usual */

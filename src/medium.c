@@ -15,6 +15,16 @@
  *     the program, in thread caches, in the depot).
  * Blocks are carved lazily, from the base of the run up (the header's nextoffset), and taken
  * from an arena's free list before new ones are carved, so a class touches the pages it needs.
+ * Dirty blocks: a block given back to an arena that keeps others in use stays resident. The
+ * big classes (64 KiB and up) bound that together: their dirty bytes may reach the bytes they
+ * have out, or their regret when more, within 2 MiB .. 4 x PYMT_PURGE_MAX; past it, the class
+ * giving back purges free blocks of its arenas (each gives back its pages but the one of its
+ * link and moves to its arena's purged list) until the sum is half the bound or the class
+ * has none left. A take uses an arena's purged list after its free list and counts each block
+ * it takes from there as a regret: a refault the bound would have saved. The regret since the
+ * last pymt_trim raises the bound, so a heap of big blocks that swings stops being purged
+ * after a swing or two (the pools' rule, pool.c). pymt_trim purges every free block of every
+ * class.
  * A refill takes its batch from the first arena of the list, then the next; a chain given back
  * goes block by block to the free list of the block's own arena (found by masking).
  * Never calls malloc; never touches a thread cache. */
@@ -27,8 +37,35 @@
 
 _Atomic size_t pymt__medium_max = PYMT__SMALL_MAX;
 
-#define MEDIUM_HEAD PYMT__POOL0_OVERHEAD /* header and class table; blocks start here */
+#define MEDIUM_HEAD PYMT__POOL0_OVERHEAD /* header and its pad; blocks start here */
 #define MEDIUM_KEPT_MAX 2u               /* wholly free arenas kept, over all classes */
+#define MEDIUM_PURGE_SIZE ((size_t)64 << 10) /* classes of this block size and up purge */
+#define MEDIUM_DIRTY_MIN ((size_t)2 << 20)   /* dirty bytes the big classes keep at least */
+
+/* An arena's purged list and its length, in the pad after its header (pool.h: byte 48 is a
+ * pool arena's core index, not used by a medium arena). */
+#define MEDIUM_NPURGED_OFFSET 52u
+#define MEDIUM_PURGED_OFFSET 56u
+_Static_assert(MEDIUM_NPURGED_OFFSET > PYMT__ARENA_CORE_OFFSET &&
+                   MEDIUM_PURGED_OFFSET + sizeof(void *) <= MEDIUM_HEAD,
+               "the purged list in the header's pad");
+static uint32_t *npurged_of(pymt__pool *h) {
+    return (uint32_t *)((char *)h + MEDIUM_NPURGED_OFFSET);
+}
+static void **purged_of(pymt__pool *h) {
+    return (void **)((char *)h + MEDIUM_PURGED_OFFSET);
+}
+
+/* Four times PYMT_PURGE_MAX (set once by init): the pools' bound counts blocks of at most 512
+ * bytes, this one blocks of 64-256 KiB, of which 8 MiB are only 32-128. mstress at 8 threads
+ * swings its big blocks by 8-16 MiB: at a cap of 8 MiB it faulted 57 thousand pages a run
+ * against 22 thousand without purging, at 16 MiB 22, at 32 MiB and more 23-24. */
+static size_t dirty_max = (size_t)32 << 20;
+
+/* The big classes' sums, in bytes, that the bound reads: dirty, out, and regret since the last
+ * trim. Each class adds what its own counts moved, under its lock (big_follow); relaxed: they
+ * steer the bound and nothing else. */
+static _Atomic size_t big_dirty, big_out, big_regret;
 
 static _Atomic unsigned kept_total; /* arenas kept empty, all classes (a relaxed count) */
 
@@ -46,14 +83,17 @@ typedef struct medium_class {
     pymt__pool *partial; /* arenas with a free block */
     pymt__pool *empty;   /* a wholly free arena kept, or NULL */
     size_t arenas, out;
+    size_t dirty; /* free blocks on the free lists of the listed arenas (not the kept one) */
+    size_t refaulted, refaulted_trim; /* purged blocks taken again: all, and at the last trim */
     size_t locks, contended; /* acquisitions; those that found the lock taken */
 } __attribute__((aligned(64))) medium_class;
 
 static medium_class classes[PYMT__NMEDIUM] = {
     [0 ... PYMT__NMEDIUM - 1] = {.lock = PTHREAD_MUTEX_INITIALIZER}};
 
-void pymt__medium_init(bool on) {
+void pymt__medium_init(bool on, size_t purge_max) {
     pymt__store_relaxed(&pymt__medium_max, on ? PYMT__MEDIUM_MAX : PYMT__SMALL_MAX);
+    dirty_max = 4 * purge_max;
 }
 
 static medium_class *class_of(unsigned c) {
@@ -83,8 +123,52 @@ static uint32_t arena_maxnext(unsigned c) {
 static pymt__pool *header_of(const void *p) {
     return (pymt__pool *)((uintptr_t)p & ~(uintptr_t)PYMT__ARENA_MASK);
 }
-static bool has_free(const pymt__pool *h, unsigned c) {
-    return h->freeblock != NULL || h->nextoffset <= arena_maxnext(c);
+static bool has_free(pymt__pool *h, unsigned c) {
+    return h->freeblock != NULL || *purged_of(h) != NULL || h->nextoffset <= arena_maxnext(c);
+}
+/* Blocks on h's free list: carved, not out, not purged. */
+static size_t dirty_in(pymt__pool *h, unsigned c) {
+    return (h->nextoffset - MEDIUM_HEAD) / pymt__class_to_size(c) - h->count - *npurged_of(h);
+}
+
+typedef struct big_counts {
+    size_t dirty, out, regret;
+} big_counts;
+static big_counts counts_of(const medium_class *m) {
+    return (big_counts){m->dirty, m->out, m->refaulted - m->refaulted_trim};
+}
+/* Class m (blocks of size bytes) moved from before: the sums follow (modular arithmetic
+ * subtracts what fell). Class lock held. */
+static void big_follow(const medium_class *m, size_t size, big_counts before) {
+    if (size < MEDIUM_PURGE_SIZE)
+        return;
+    big_counts now = counts_of(m);
+    pymt__fetch_add_relaxed(&big_dirty, (now.dirty - before.dirty) * size);
+    pymt__fetch_add_relaxed(&big_out, (now.out - before.out) * size);
+    pymt__fetch_add_relaxed(&big_regret, (now.regret - before.regret) * size);
+}
+
+/* The dirty bytes the big classes may keep together. */
+static size_t dirty_bound(void) {
+    size_t out = pymt__load_relaxed(&big_out), regret = pymt__load_relaxed(&big_regret);
+    size_t b = out > regret ? out : regret;
+    return b < MEDIUM_DIRTY_MIN ? MEDIUM_DIRTY_MIN : b > dirty_max ? dirty_max : b;
+}
+
+/* Purge free blocks of the listed arenas of class m until at most keep are dirty (class lock
+ * held): each gives back its pages but the one of its link and moves to its arena's purged
+ * list. */
+static void purge_dirty(medium_class *m, size_t size, size_t keep) {
+    for (pymt__pool *h = m->partial; h != NULL && m->dirty > keep; h = h->nextpool)
+        while (h->freeblock != NULL && m->dirty > keep) {
+            void *b = h->freeblock;
+            h->freeblock = pymt__blk_get(b, 0);
+            pymt__os_discard((char *)b + 16, size - 16);
+            pymt__blk_set(b, 0, *purged_of(h));
+            *purged_of(h) = b;
+            (*npurged_of(h))++;
+            m->dirty--;
+        }
 }
 
 static void list_push(medium_class *m, pymt__pool *h) {
@@ -116,6 +200,8 @@ static pymt__pool *arena_fresh(unsigned c) {
     h->count = 0;
     h->nextoffset = MEDIUM_HEAD;
     h->freeblock = NULL;
+    *purged_of(h) = NULL;
+    *npurged_of(h) = 0;
     h->nextpool = h->prevpool = NULL;
     h->arena = a;
     /* every 16 KiB of the arena is tagged c: free() finds a block's class where it finds a
@@ -133,6 +219,7 @@ void *pymt__medium_take(unsigned c, size_t want, size_t *got) {
     void *chain = NULL;
     size_t n = 0;
     class_lock(m);
+    big_counts before = counts_of(m);
     while (n < want) {
         pymt__pool *h = m->partial;
         if (h == NULL) {
@@ -140,6 +227,7 @@ void *pymt__medium_take(unsigned c, size_t want, size_t *got) {
             if (h != NULL) {
                 m->empty = NULL;
                 pymt__fetch_sub_relaxed(&kept_total, 1);
+                m->dirty += dirty_in(h, c);
             } else {
                 h = arena_fresh(c);
                 if (h == NULL)
@@ -155,6 +243,17 @@ void *pymt__medium_take(unsigned c, size_t want, size_t *got) {
             chain = b;
             n++;
             h->count++;
+            m->dirty--;
+        }
+        while (n < want && *purged_of(h) != NULL) {
+            void *b = *purged_of(h);
+            *purged_of(h) = pymt__blk_get(b, 0);
+            (*npurged_of(h))--;
+            pymt__blk_set(b, 0, chain);
+            chain = b;
+            n++;
+            h->count++;
+            m->refaulted++;
         }
         while (n < want && h->nextoffset <= maxnext) {
             void *b = (char *)h + h->nextoffset;
@@ -168,6 +267,7 @@ void *pymt__medium_take(unsigned c, size_t want, size_t *got) {
             list_unlink(m, h);
     }
     m->out += n;
+    big_follow(m, size, before);
     class_unlock(m);
     *got = n;
     if (n == 0)
@@ -179,6 +279,7 @@ void pymt__medium_give(unsigned c, void *chain) {
     medium_class *m = class_of(c);
     pymt__arena *retire = NULL;
     class_lock(m);
+    big_counts before = counts_of(m);
     while (chain != NULL) {
         void *next = pymt__blk_get(chain, 0);
         pymt__pool *h = header_of(chain);
@@ -188,8 +289,10 @@ void pymt__medium_give(unsigned c, void *chain) {
         pymt__blk_set(chain, 0, h->freeblock);
         h->freeblock = chain;
         m->out--;
+        m->dirty++;
         if (--h->count == 0) {
             list_unlink(m, h);
+            m->dirty -= dirty_in(h, c); /* off the list: kept whole, or retired */
             if (m->empty == NULL && keep_one_more()) {
                 m->empty = h;
             } else {
@@ -200,6 +303,19 @@ void pymt__medium_give(unsigned c, void *chain) {
             }
         }
         chain = next;
+    }
+    size_t size = pymt__class_to_size(c);
+    big_follow(m, size, before);
+    if (size >= MEDIUM_PURGE_SIZE) {
+        /* over the bound: this class purges until the sum is half the bound, or it has no
+         * dirty block left */
+        size_t bound = dirty_bound(), dirty = pymt__load_relaxed(&big_dirty);
+        if (dirty > bound) {
+            size_t excess = (dirty - bound / 2 + size - 1) / size;
+            before = counts_of(m);
+            purge_dirty(m, size, m->dirty > excess ? m->dirty - excess : 0);
+            big_follow(m, size, before);
+        }
     }
     class_unlock(m);
     pymt__pool_retire_list(retire);
@@ -243,26 +359,22 @@ void pymt__medium_counts(pymt__pool_class_counts out[PYMT__NMEDIUM], size_t *emp
     }
 }
 
-/* Give back the pages that lie wholly inside the free blocks of arena h (class lock held): a
- * block keeps the page of its first 16 bytes (its link), so blocks of 4 KiB and less give
- * nothing, one of 16 KiB three pages of its four or five, one of 256 KiB 63 of its 64 or 65. A block's memory is not the
- * program's while it is free, and it reads as zero after (a block handed out is
- * uninitialised memory anyway). */
-static void arena_purge_free(const pymt__pool *h, size_t size) {
-    for (void *b = h->freeblock; b != NULL; b = pymt__blk_get(b, 0))
-        pymt__os_discard((char *)b + 16, size - 16);
-}
-
 size_t pymt__medium_trim(void) {
     size_t released = 0;
     for (unsigned i = 0; i < PYMT__NMEDIUM; i++) {
         medium_class *m = &classes[i];
         class_lock(m);
         /* the arenas in use: their free blocks' pages (the arenas with a free block are on the
-         * list; those without have nothing to give) */
+         * list; those without have nothing to give). A block keeps the page of its first 16
+         * bytes (its link), so blocks of 4 KiB and less give nothing, one of 16 KiB three pages
+         * of its four or five, one of 256 KiB 63 of its 64 or 65. A block's memory is not the
+         * program's while it is free, and it reads as zero after (a block handed out is
+         * uninitialised memory anyway). */
         size_t size = pymt__class_to_size(PYMT__NCLASSES + i);
-        for (pymt__pool *a = m->partial; a != NULL; a = a->nextpool)
-            arena_purge_free(a, size);
+        big_counts before = counts_of(m);
+        purge_dirty(m, size, 0);
+        m->refaulted_trim = m->refaulted; /* the swing is learned again */
+        big_follow(m, size, before);
         pymt__pool *h = m->empty;
         if (h != NULL) {
             m->empty = NULL;
@@ -285,11 +397,24 @@ size_t pymt__medium_trim(void) {
 typedef struct check_ctx {
     unsigned c;
     const medium_class *m;
-    size_t arenas, out;
+    size_t arenas, out, dirty;
     bool ok;
 } check_ctx;
 
-static bool arena_ok(const pymt__pool *h, unsigned c, const pymt__arena *a) {
+/* The blocks of list b, at most limit (carved) of them, each a carved block of h; the count,
+ * or limit + 1 when the list is not that. */
+static size_t list_blocks(const pymt__pool *h, void *b, size_t size, size_t limit) {
+    size_t n = 0;
+    for (; b != NULL; b = pymt__blk_get(b, 0)) {
+        uintptr_t off = (uintptr_t)b - (uintptr_t)h;
+        if (off < MEDIUM_HEAD || off >= h->nextoffset || (off - MEDIUM_HEAD) % size != 0 ||
+            ++n > limit)
+            return limit + 1;
+    }
+    return n;
+}
+
+static bool arena_ok(pymt__pool *h, unsigned c, const pymt__arena *a) {
     size_t size = pymt__class_to_size(c);
     if ((uintptr_t)h != a->address || h->arena != a || h->szidx != c)
         return false;
@@ -299,21 +424,17 @@ static bool arena_ok(const pymt__pool *h, unsigned c, const pymt__arena *a) {
     if (h->nextoffset < MEDIUM_HEAD || h->nextoffset > PYMT__ARENA_SIZE ||
         (h->nextoffset - MEDIUM_HEAD) % size != 0)
         return false;
-    size_t carved = (h->nextoffset - MEDIUM_HEAD) / size, nfree = 0;
+    size_t carved = (h->nextoffset - MEDIUM_HEAD) / size;
     if (h->count > carved)
         return false;
-    for (void *b = h->freeblock; b != NULL; b = pymt__blk_get(b, 0)) {
-        uintptr_t off = (uintptr_t)b - (uintptr_t)h;
-        if (off < MEDIUM_HEAD || off >= h->nextoffset || (off - MEDIUM_HEAD) % size != 0 ||
-            ++nfree > carved)
-            return false;
-    }
-    return nfree == carved - h->count;
+    size_t nfree = list_blocks(h, h->freeblock, size, carved);
+    size_t npurged = list_blocks(h, *purged_of(h), size, carved);
+    return npurged == *npurged_of(h) && nfree + npurged == carved - h->count;
 }
 
 static void check_one(pymt__arena *a, void *arg) {
     check_ctx *x = arg;
-    const pymt__pool *h = (const pymt__pool *)a->address;
+    pymt__pool *h = (pymt__pool *)a->address;
     if (h->szidx != x->c)
         return;
     x->arenas++;
@@ -329,13 +450,15 @@ static void check_one(pymt__arena *a, void *arg) {
     bool kept = x->m->empty == h;
     if (kept ? (listed || h->count != 0) : listed != has_free(h, x->c) || h->count == 0)
         x->ok = false;
+    if (!kept)
+        x->dirty += dirty_in(h, x->c);
 }
 
 bool pymt__medium_check(unsigned i) {
     if (i >= PYMT__NMEDIUM)
         return false;
     medium_class *m = &classes[i];
-    check_ctx x = {PYMT__NCLASSES + i, m, 0, 0, true};
+    check_ctx x = {PYMT__NCLASSES + i, m, 0, 0, 0, true};
     /* every class lock: no medium arena changes state or is unmapped during the walk */
     for (unsigned k = 0; k < PYMT__NMEDIUM; k++)
         class_lock(&classes[k]);
@@ -343,7 +466,7 @@ bool pymt__medium_check(unsigned i) {
     unsigned kept = 0;
     for (unsigned k = 0; k < PYMT__NMEDIUM; k++)
         kept += classes[k].empty != NULL;
-    bool ok = x.ok && x.arenas == m->arenas && x.out == m->out &&
+    bool ok = x.ok && x.arenas == m->arenas && x.out == m->out && x.dirty == m->dirty &&
               kept == pymt__load_relaxed(&kept_total) && kept <= MEDIUM_KEPT_MAX;
     for (unsigned k = PYMT__NMEDIUM; k-- > 0;)
         class_unlock(&classes[k]);

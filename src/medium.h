@@ -1,18 +1,18 @@
 /* medium.h: the medium tier (medium.c): requests of 513 bytes to 256 KiB from pymt's own
- * arenas, in 20 classes four per doubling (internal.h: pymt__size_to_medium_class).
+ * arenas, in 36 classes four per doubling (internal.h: pymt__size_to_medium_class).
  *
  *   medium arena: 1 MiB, one class, one run of blocks
- *   +--------+-----+-------------+-------+-------+-- ... --+-------+------+
- *   | header | pad | class table | blk 0 | blk 1 |         | blk n | tail |
- *   +--------+-----+-------------+-------+-------+-- ... --+-------+------+
- *   0        48    64            128
+ *   +--------+-----+---------+--------+-----+-------+-------+-- ... --+-------+------+
+ *   | header | pad | npurged | purged | pad | blk 0 | blk 1 |         | blk n | tail |
+ *   +--------+-----+---------+--------+-----+-------+-------+-- ... --+-------+------+
+ *   0        48    52        56     64    128
  * The header is a pool header (struct pymt__pool: class, count, carve offset, free list,
- * list links), so a medium arena is a pool of 1 MiB, and the class table, which free() reads
- * to find a block's class, holds the medium class in all 64 entries: the fast paths of free
- * (objmem.h) and of the thread caches (tcache.h) serve medium blocks unchanged, with the
- * medium classes' bins after the small ones. Classes 640 B .. 16 KiB hold 1638 .. 63 blocks
- * per arena, 32 KiB 31, 64 KiB 15, 128 KiB 7, 256 KiB 3: the untouched end of an arena of big
- * blocks costs address space, not memory.
+ * list links), so a medium arena is a pool of 1 MiB; after it, the purged list (free blocks
+ * whose pages went back, medium.c) and its length. Its 64 pool tags (arena.h) all hold the
+ * medium class: the fast paths of free (objmem.h) and of the thread caches (tcache.h) serve
+ * medium blocks unchanged, with the medium classes' bins after the small ones. Classes 640 B
+ * .. 16 KiB hold 1638 .. 63 blocks per arena, 32 KiB 31, 64 KiB 15, 128 KiB 7, 256 KiB 3: the
+ * untouched end of an arena of big blocks costs address space, not memory.
  *
  * Each class has its own lock and its own arenas: a refill of one medium class never waits for
  * the pool cores or for another class. Lock order: the global lock (a trimmer giving spares
@@ -32,7 +32,7 @@ extern PYMT__HIDDEN _Atomic size_t pymt__medium_max;
 static inline size_t pymt__medium_limit(void) {
     return pymt__load_relaxed(&pymt__medium_max);
 }
-void pymt__medium_init(bool on);
+void pymt__medium_init(bool on, size_t purge_max);
 
 /* What a realloc that moves a block of the pools (size bytes, its class's) to hold n bytes asks
  * for: n raised to a quarter more than size when n is less, within n's tier, unless n would
@@ -112,9 +112,10 @@ void pymt__medium_counts(pymt__pool_class_counts out[PYMT__NMEDIUM], size_t *emp
  * would count them again), so a few blocks still held do not keep whole arenas resident. */
 size_t pymt__medium_trim(void);
 /* Validator: every arena of class c (index 0..PYMT__NMEDIUM-1) has a consistent header (class,
- * count, carve offset, a free list of carved blocks of the class as long as the count says),
- * a class table holding the class, and is on the class's list exactly when it has a free
- * block; the class's counts add up; the arenas kept empty over all classes are as many as
+ * count, carve offset, a free list and a purged list of carved blocks of the class, together
+ * as long as the count says, the purged one as long as its length says), pool tags holding
+ * the class, and is on the class's list exactly when it has a free block; the class's counts
+ * (arenas, blocks out, dirty blocks) add up; the arenas kept empty over all classes are as many as
  * counted, and no more than the cap. Takes every class lock. */
 bool pymt__medium_check(unsigned i);
 

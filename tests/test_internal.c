@@ -181,7 +181,7 @@ static void records_come_and_go_and_check_sees_a_bad_link(void) {
     CHECK(pymt__records_check(&r));
 }
 
-/* A medium arena's header miscounted, then a kept empty arena put on the partial list. */
+/* A medium arena's header miscounted, then its purged list's length. */
 static void medium_check_sees_a_wrong_count(void) {
     if (!pymt_medium_enabled())
         CHECK_SKIP("the medium tier is off");
@@ -193,6 +193,12 @@ static void medium_check_sees_a_wrong_count(void) {
     h->count++;
     CHECK(!pymt__medium_check(i));
     h->count--;
+    CHECK(pymt__medium_check(i));
+    /* the purged list's length, in the header's pad (medium.c), off by one */
+    uint32_t *npurged = (uint32_t *)((char *)h + 52);
+    (*npurged)++;
+    CHECK(!pymt__medium_check(i));
+    (*npurged)--;
     CHECK(pymt__medium_check(i));
     pymt_object_free(p);
 }

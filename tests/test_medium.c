@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <sys/resource.h>
 
 /* the medium classes' blocks, listed rather than computed: four per doubling */
 static const size_t blocks[PYMT_NUM_MEDIUM_CLASSES] = {
@@ -291,6 +292,117 @@ static void few_empty_arenas_are_kept_over_all_classes(void) {
     CHECK(arenas <= 2);
 }
 
+/* Blocks of the big classes (64 KiB and up), freed while each arena keeps one: their pages go
+ * back past the dirty bound without a pymt_trim. 120 blocks of 200,000 bytes (the 224 KiB
+ * class, four to an arena), written, then all but the first of each arena freed: 90 blocks,
+ * 20 MiB, given back to arenas still in use. The bound is the bytes the big classes have out
+ * (30 blocks, 6.6 MiB) within 2 MiB .. 4 x PYMT_PURGE_MAX (32 MiB by default): RSS falls by at
+ * least the 20 MiB less the bound. (Before the bound, every freed block stayed resident until
+ * pymt_trim: RSS fell by nothing.) */
+enum { BIG = 200000, NBIG = 120 };
+
+static void *big[NBIG];
+
+/* Free every block of p[0..n) but the first (in p's order) of each arena, then flush the
+ * thread's cache; returns how many were freed. */
+static size_t free_all_but_first_per_arena(void **p, size_t n) {
+    size_t freed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == NULL)
+            continue;
+        bool first = true;
+        for (size_t j = 0; j < i && first; j++)
+            first = p[j] == NULL || (uintptr_t)p[j] >> 20 != (uintptr_t)p[i] >> 20;
+        if (first)
+            continue;
+        pymt_object_free(p[i]);
+        p[i] = NULL;
+        freed++;
+    }
+    pymt_thread_flush();
+    return freed;
+}
+
+static void freed_big_blocks_give_back_their_pages(void) {
+    REQUIRE(check_plain_pools());
+    if (!pymt_medium_enabled())
+        CHECK_SKIP("the medium tier is off");
+    if (CHECK_SANITIZED)
+        CHECK_SKIP("RSS means nothing under a sanitizer");
+    pymt_trim();
+    for (int i = 0; i < NBIG; i++) {
+        REQUIRE((big[i] = pymt_object_malloc(BIG)) != NULL);
+        memset(big[i], 0x5b, BIG);
+    }
+    size_t before = check_rss_bytes();
+    size_t freed = free_all_but_first_per_arena(big, NBIG);
+    size_t after = check_rss_bytes();
+    size_t fell = before > after ? before - after : 0;
+    CHECK(freed >= 80);
+    if (fell + ((size_t)8 << 20) < freed * BIG) {
+        check_fail_at(__FILE__, __LINE__, "freed big blocks leave RSS past the bound");
+        fprintf(stderr, "    %zu blocks of %d bytes freed; RSS fell by %zu KiB\n", freed, BIG,
+                fell / 1024);
+    }
+    /* the blocks held are intact, and the freed ones serve again */
+    for (int i = 0; i < NBIG; i++) {
+        if (big[i] != NULL)
+            CHECK(((unsigned char *)big[i])[BIG - 1] == 0x5b);
+        else
+            REQUIRE((big[i] = pymt_object_malloc(BIG)) != NULL);
+        memset(big[i], 0x11, BIG);
+    }
+    for (int i = 0; i < NBIG; i++) {
+        pymt_object_free(big[i]);
+        big[i] = NULL;
+    }
+    pymt_thread_flush();
+}
+
+static long minor_faults(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+/* A heap of big blocks that swings keeps them once it has had to fault purged ones back: 32
+ * blocks of 200,000 bytes (8 arenas), all but the first of each arena freed and allocated
+ * again, six times. The first troughs purge (the bound is the 2 MiB floor while 8 blocks are
+ * out), the next peaks fault the purged blocks back, and the regret raises the bound past the
+ * swing (5 MiB, under the cap): from the fourth cycle a cycle faults next to nothing.
+ * (Without the regret, each cycle faulted the 24 blocks' pages back, about 1,100 pages.) */
+static void a_big_heap_that_swings_stops_purging(void) {
+    REQUIRE(check_plain_pools());
+    if (!pymt_medium_enabled())
+        CHECK_SKIP("the medium tier is off");
+    if (CHECK_SANITIZED)
+        CHECK_SKIP("page faults mean nothing under a sanitizer");
+    enum { N = 32, CYCLES = 6 };
+    long flt[CYCLES];
+    pymt_trim(); /* no regret from the cases before */
+    for (int r = 0; r < CYCLES; r++) {
+        long f0 = minor_faults();
+        for (int i = 0; i < N; i++)
+            if (big[i] == NULL) {
+                REQUIRE((big[i] = pymt_object_malloc(BIG)) != NULL);
+                memset(big[i], 0x22, BIG);
+            }
+        (void)free_all_but_first_per_arena(big, N);
+        flt[r] = minor_faults() - f0;
+    }
+    CHECK(flt[1] >= 200); /* the second cycle faults back what the first purged */
+    CHECK(flt[CYCLES - 1] * 10 < flt[1]);
+    CHECK(flt[CYCLES - 2] * 10 < flt[1]);
+    if (flt[CYCLES - 1] * 10 >= flt[1] || getenv("MEDIUM_VERBOSE") != NULL)
+        fprintf(stderr, "    minor faults per cycle: %ld %ld %ld %ld %ld %ld\n", flt[0], flt[1],
+                flt[2], flt[3], flt[4], flt[5]);
+    for (int i = 0; i < N; i++) {
+        pymt_object_free(big[i]);
+        big[i] = NULL;
+    }
+    pymt_trim();
+}
+
 /* Threads that each hold and free 16 KiB blocks, more of them than a small budget has room for
  * (the medium.budget variant: PYMT_TCACHE_BYTES=64K over eight threads): a thread whose bin of
  * the class has bound 0 sends a freed block back to its tier, not to the pool core. */
@@ -350,6 +462,8 @@ static const check_case cases[] = {
     CHECK_CASE(trim_gives_back_the_free_blocks_of_arenas_in_use),
     CHECK_CASE(few_empty_arenas_are_kept_over_all_classes),
     CHECK_CASE(off_means_pymalloc_threshold),
+    CHECK_CASE(freed_big_blocks_give_back_their_pages),
+    CHECK_CASE(a_big_heap_that_swings_stops_purging),
     CHECK_CASE(threads_over_a_small_budget),
 };
 CHECK_MAIN(cases)

@@ -84,7 +84,7 @@ typedef struct medium_class {
     pymt__pool *empty;   /* a wholly free arena kept, or NULL */
     size_t arenas, out;
     size_t dirty; /* free blocks on the free lists of the listed arenas (not the kept one) */
-    size_t refaulted, refaulted_trim; /* purged blocks taken again: all, and at the last trim */
+    size_t purged, refaulted, refaulted_trim; /* blocks purged; taken again: all, at last trim */
     size_t locks, contended; /* acquisitions; those that found the lock taken */
 } __attribute__((aligned(64))) medium_class;
 
@@ -168,6 +168,7 @@ static void purge_dirty(medium_class *m, size_t size, size_t keep) {
             *purged_of(h) = b;
             (*npurged_of(h))++;
             m->dirty--;
+            m->purged++;
         }
 }
 
@@ -344,8 +345,8 @@ void pymt__medium_free_one(void *p) {
 }
 
 void pymt__medium_counts(pymt__pool_class_counts out[PYMT__NMEDIUM], size_t *empty,
-                         size_t *locks, size_t *contended) {
-    *empty = *locks = *contended = 0;
+                         size_t *locks, size_t *contended, size_t *purged, size_t *refaulted) {
+    *empty = *locks = *contended = *purged = *refaulted = 0;
     for (unsigned i = 0; i < PYMT__NMEDIUM; i++) {
         medium_class *m = &classes[i];
         class_lock(m);
@@ -355,6 +356,8 @@ void pymt__medium_counts(pymt__pool_class_counts out[PYMT__NMEDIUM], size_t *emp
         *empty += m->empty != NULL;
         *locks += m->locks;
         *contended += m->contended;
+        *purged += m->purged;
+        *refaulted += m->refaulted;
         class_unlock(m);
     }
 }

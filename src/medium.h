@@ -104,9 +104,10 @@ static inline void pymt__block_free_one(void *p) {
 
 /* Per-class figures (stats): c is 0..PYMT__NMEDIUM-1; pools counts arenas. Takes each class
  * lock in turn. *empty: wholly free arenas kept; *locks, *contended: class-lock acquisitions,
- * and those that found the lock taken. */
+ * and those that found the lock taken; *purged, *refaulted: free blocks purged, and purged
+ * blocks taken again, since the start. */
 void pymt__medium_counts(pymt__pool_class_counts out[PYMT__NMEDIUM], size_t *empty,
-                         size_t *locks, size_t *contended);
+                         size_t *locks, size_t *contended, size_t *purged, size_t *refaulted);
 /* Unmap every wholly free arena kept (pymt_trim); returns the bytes released. Also gives the
  * kernel the pages inside the free blocks of the arenas in use (not counted: a second trim
  * would count them again), so a few blocks still held do not keep whole arenas resident. */

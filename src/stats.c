@@ -20,7 +20,8 @@ static void stats_collect(pymt_stats *s) {
     /* the medium classes first, each under its own lock (never inside a core lock: the lock
      * order of medium.h) */
     pymt__medium_counts(pc + PYMT__NCLASSES, &s->medium_arenas_empty, &medium_locks,
-                        &medium_busy);
+                        &medium_busy, &s->medium_blocks_purged_total,
+                        &s->medium_blocks_refaulted_total);
     pymt__core_lock();
     pymt__pool_counts_locked(pc, &pools_free, &locks, &busy);
     pymt__pool_purge_counts_locked(&s->pools_purged_total, &s->pools_refaulted_total);
@@ -180,6 +181,8 @@ PYMT_API void pymt_print_stats(FILE *f) {
     fprintf(f, "# bytes in large blocks kept       = %zu\n", s.large_cached_bytes);
     fprintf(f, "# pools purged / taken again       = %zu / %zu\n", s.pools_purged_total,
             s.pools_refaulted_total);
+    fprintf(f, "# medium blocks purged / again     = %zu / %zu\n", s.medium_blocks_purged_total,
+            s.medium_blocks_refaulted_total);
     if (pymt__opt.glibc_tune > 0)
         fprintf(f, "# glibc's thresholds               = set by pymt (mmap %u MiB, trim %u MiB)\n",
                 PYMT__GLIBC_MMAP_MIB, PYMT__GLIBC_TRIM_MIB);

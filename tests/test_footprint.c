@@ -651,6 +651,7 @@ static void stats_print_the_budget(void) {
     CHECK(text != NULL && strstr(text, "# bytes in the depot") != NULL);
     CHECK(text != NULL && strstr(text, "# bytes in thread caches           = ") != NULL);
     CHECK(text != NULL && strstr(text, "# pools purged / taken again       = ") != NULL);
+    CHECK(text != NULL && strstr(text, "# medium blocks purged / again     = ") != NULL);
     free(text);
 }
 

@@ -379,8 +379,12 @@ static void a_big_heap_that_swings_stops_purging(void) {
         CHECK_SKIP("page faults mean nothing under a sanitizer");
     enum { N = 32, CYCLES = 6 };
     long flt[CYCLES];
+    pymt_stats before_last = {0};
     pymt_trim(); /* no regret from the cases before */
+    pymt_stats s0 = check_stats();
     for (int r = 0; r < CYCLES; r++) {
+        if (r == CYCLES - 1)
+            before_last = check_stats();
         long f0 = minor_faults();
         for (int i = 0; i < N; i++)
             if (big[i] == NULL) {
@@ -393,6 +397,12 @@ static void a_big_heap_that_swings_stops_purging(void) {
     CHECK(flt[1] >= 200); /* the second cycle faults back what the first purged */
     CHECK(flt[CYCLES - 1] * 10 < flt[1]);
     CHECK(flt[CYCLES - 2] * 10 < flt[1]);
+    /* the statistics tell the same: blocks were purged and taken again, and the last cycle
+     * purged none */
+    pymt_stats after = check_stats();
+    CHECK(before_last.medium_blocks_purged_total > s0.medium_blocks_purged_total);
+    CHECK(before_last.medium_blocks_refaulted_total > s0.medium_blocks_refaulted_total);
+    CHECK_EQ(after.medium_blocks_purged_total, before_last.medium_blocks_purged_total);
     if (flt[CYCLES - 1] * 10 >= flt[1] || getenv("MEDIUM_VERBOSE") != NULL)
         fprintf(stderr, "    minor faults per cycle: %ld %ld %ld %ld %ld %ld\n", flt[0], flt[1],
                 flt[2], flt[3], flt[4], flt[5]);

@@ -19,6 +19,7 @@
  *   check_fork(fn, arg, buf, cap)        runs fn(arg) in a forked child, stderr into buf
  *   check_spawn_self(case, env, buf, cap) runs one case in a fresh process, stderr into buf
  *   check_rss_bytes(), check_vm_bytes()  resident and virtual size from /proc/self/statm
+ *   check_minor_faults()                 minor page faults of this process so far
  *   check_stats_text()                   what pymt_print_stats writes, as a string to free()
  *
  * Both child helpers return the wait status (use WIFEXITED/WIFSIGNALED); a child exits 0 when
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -255,6 +257,13 @@ static inline size_t check_rss_bytes(void) {
     size_t vm = 0, rss = 0;
     check_statm(&vm, &rss);
     return rss;
+}
+
+/* Minor page faults of this process so far (getrusage). */
+static inline long check_minor_faults(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
 }
 
 static inline size_t check_vm_bytes(void) {

@@ -248,12 +248,6 @@ static void purge_max_bounds_the_free_pools_kept(void) {
     child_with("child_purge_bound", "PYMT_PURGE_MAX=32M");
 }
 
-static long minor_faults(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
-
 /* A heap that empties and fills again in cycles keeps its free pools once it has had to fault
  * purged ones back: 6 MiB of 64-byte blocks, all but the first block of each arena freed (so
  * the arenas stay) and allocated again, five times, in a fresh process (default
@@ -269,7 +263,7 @@ static void child_cycles(void) {
     for (int r = 0; r < CYCLES; r++) {
         if (r == CYCLES - 1)
             before_last = check_stats();
-        long f0 = minor_faults();
+        long f0 = check_minor_faults();
         for (int i = 0; i < N; i++)
             if (p[i] == NULL) {
                 p[i] = pymt_object_malloc(64);
@@ -277,7 +271,7 @@ static void child_cycles(void) {
                 memset(p[i], 0x44, 64);
             }
         (void)free_all_but_first_per_arena(p, N);
-        flt[r] = minor_faults() - f0;
+        flt[r] = check_minor_faults() - f0;
     }
     CHECK(flt[0] >= 1000); /* the first touch of 6 MiB: 1,536 pages */
     CHECK(flt[CYCLES - 1] * 10 < flt[0]);
@@ -591,13 +585,6 @@ static void the_default_budget_follows_the_heap(void) {
     child_with("child_budget_follows_the_heap", "PYMT_TCACHE_BYTES=8M");
 }
 
-/* Minor page faults of this process so far. */
-static long minflt_now(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
-
 /* Free the blocks p[from..n) and allocate and write them again. */
 static void free_and_again(void **p, int from, int n, size_t size) {
     for (int i = from; i < n; i++)
@@ -624,9 +611,9 @@ static void child_warm_arenas(void) {
         memset(p[i], 0x5a, 4096);
     }
     free_and_again(p, N - LAST, N, 4096);
-    long before = minflt_now();
+    long before = check_minor_faults();
     free_and_again(p, N - LAST, N, 4096);
-    long faults = minflt_now() - before;
+    long faults = check_minor_faults() - before;
     if (faults > 200) {
         check_fail_at(__FILE__, __LINE__, "the arenas that came back were not warm");
         fprintf(stderr, "    %ld minor faults for %d blocks of 4 KiB\n", faults, LAST);

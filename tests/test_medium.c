@@ -11,7 +11,6 @@
 
 #include <pthread.h>
 #include <string.h>
-#include <sys/resource.h>
 
 /* the medium classes' blocks, listed rather than computed: four per doubling */
 static const size_t blocks[PYMT_NUM_MEDIUM_CLASSES] = {
@@ -359,12 +358,6 @@ static void freed_big_blocks_give_back_their_pages(void) {
     pymt_thread_flush();
 }
 
-static long minor_faults(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
-
 /* A heap of big blocks that swings keeps them once it has had to fault purged ones back: 32
  * blocks of 200,000 bytes (8 arenas), all but the first of each arena freed and allocated
  * again, six times. The first troughs purge (the bound is the 2 MiB floor while 8 blocks are
@@ -385,14 +378,14 @@ static void a_big_heap_that_swings_stops_purging(void) {
     for (int r = 0; r < CYCLES; r++) {
         if (r == CYCLES - 1)
             before_last = check_stats();
-        long f0 = minor_faults();
+        long f0 = check_minor_faults();
         for (int i = 0; i < N; i++)
             if (big[i] == NULL) {
                 REQUIRE((big[i] = pymt_object_malloc(BIG)) != NULL);
                 memset(big[i], 0x22, BIG);
             }
         (void)free_all_but_first_per_arena(big, N);
-        flt[r] = minor_faults() - f0;
+        flt[r] = check_minor_faults() - f0;
     }
     CHECK(flt[1] >= 200); /* the second cycle faults back what the first purged */
     CHECK(flt[CYCLES - 1] * 10 < flt[1]);

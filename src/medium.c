@@ -375,7 +375,8 @@ size_t pymt__medium_trim(void) {
          * uninitialised memory anyway). */
         size_t size = pymt__class_to_size(PYMT__NCLASSES + i);
         big_counts before = counts_of(m);
-        purge_dirty(m, size, 0);
+        if (size - 16 >= pymt__os_page_size()) /* else no page lies inside a block */
+            purge_dirty(m, size, 0);
         m->refaulted_trim = m->refaulted; /* the swing is learned again */
         big_follow(m, size, before);
         pymt__pool *h = m->empty;

@@ -64,6 +64,7 @@ HEADLINE = [
     "BM_Churn/100000/threads:1", "BM_Churn/100000/threads:2",
     "BM_Objects/1000/threads:1",
     "BM_ProdCons/1/threads:2", "BM_ProdCons/4/threads:8",
+    "BM_ProdConsBatch/1/threads:2", "BM_ProdConsBatch/4/threads:8",
     "BM_ReallocString/4096/threads:1",
     "BM_Larson/threads:8",
     "BM_LarsonSuite/threads:8",
@@ -307,6 +308,8 @@ def workload_title(w):
         return "object family, %s live objects" % human_count(arg)
     if head == "BM_ProdCons":
         return "producer/consumer pairs"
+    if head == "BM_ProdConsBatch":
+        return "producer/consumer pairs, queue indexes per 16 items"
     if head == "BM_ReallocString":
         return "string growth by realloc to %s" % human_bytes(arg)
     if head == "BM_ReallocList":
@@ -333,6 +336,8 @@ def row_title(name):
     head, arg = parts[0], (parts[1] if len(parts) > 1 else None)
     if head == "BM_ProdCons":
         return "producer/consumer %s:%s" % (arg, arg)
+    if head == "BM_ProdConsBatch":
+        return "producer/consumer %s:%s, batched queue" % (arg, arg)
     short = {"BM_HotPair": "hot pair %s" % (arg and human_bytes(arg)),
              "BM_HotPairKeep": "hot pair %s, one kept live" % (arg and human_bytes(arg)),
              "BM_Churn": "churn, %s live objects" % (arg and human_count(arg)),
@@ -742,8 +747,8 @@ def scaling_panels(results):
     panels, seen = [], {}
     for name in bench_order(results):
         w, t = split_threads(name)
-        if w.startswith("BM_ProdCons/"):
-            key = "BM_ProdCons"
+        if w.startswith(("BM_ProdCons/", "BM_ProdConsBatch/")):
+            key = w.split("/")[0]
             k = int(w.split("/")[1])
             point = (k, "%d:%d (%d threads)" % (k, k, t), name)
         else:
@@ -751,7 +756,7 @@ def scaling_panels(results):
             point = (t, str(t), name)
         if key not in seen:
             seen[key] = len(panels)
-            panels.append((workload_title(w), "pairs" if key == "BM_ProdCons" else "threads",
+            panels.append((workload_title(w), "pairs" if key.startswith("BM_ProdCons") else "threads",
                            []))
         panels[seen[key]][2].append(point)
     return [p for p in panels if len(p[2]) > 1]

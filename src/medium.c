@@ -16,7 +16,7 @@
  * Blocks are carved lazily, from the base of the run up (the header's nextoffset), and taken
  * from an arena's free list before new ones are carved, so a class touches the pages it needs.
  * Dirty blocks: a block given back to an arena that keeps others in use stays resident. The
- * big classes (64 KiB and up) bound that together: their dirty bytes may reach the bytes they
+ * big classes (16 KiB and up) bound that together: their dirty bytes may reach the bytes they
  * have out, or their regret when more, within 2 MiB .. 4 x PYMT_PURGE_MAX; past it, the class
  * giving back purges free blocks of its arenas (each gives back its pages but the one of its
  * link and moves to its arena's purged list) until the sum is half the bound or the class
@@ -39,7 +39,7 @@ _Atomic size_t pymt__medium_max = PYMT__SMALL_MAX;
 
 #define MEDIUM_HEAD PYMT__POOL0_OVERHEAD /* header and its pad; blocks start here */
 #define MEDIUM_KEPT_MAX 2u               /* wholly free arenas kept, over all classes */
-#define MEDIUM_PURGE_SIZE ((size_t)64 << 10) /* classes of this block size and up purge */
+#define MEDIUM_PURGE_SIZE ((size_t)16 << 10) /* classes of this block size and up purge */
 #define MEDIUM_DIRTY_MIN ((size_t)2 << 20)   /* dirty bytes the big classes keep at least */
 
 /* An arena's purged list and its length, in the pad after its header (pool.h: byte 48 is a
@@ -57,7 +57,7 @@ static void **purged_of(pymt__pool *h) {
 }
 
 /* Four times PYMT_PURGE_MAX (set once by init): the pools' bound counts blocks of at most 512
- * bytes, this one blocks of 64-256 KiB, of which 8 MiB are only 32-128. mstress at 8 threads
+ * bytes, this one blocks of 16-256 KiB, of which 8 MiB are only 32-512. mstress at 8 threads
  * swings its big blocks by 8-16 MiB: at a cap of 8 MiB it faulted 57 thousand pages a run
  * against 22 thousand without purging, at 16 MiB 22, at 32 MiB and more 23-24. */
 static size_t dirty_max = (size_t)32 << 20;

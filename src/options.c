@@ -15,7 +15,7 @@
  *                        in use may keep resident (as much as the pools in use, or as the
  *                        purged pools taken again when more, at least 2 MiB; shared by the
  *                        pool cores in use) before the emptiest are purged; and, apart,
- *                        what the free blocks of 64 KiB and up of medium arenas in use may
+ *                        what the free blocks of 16 KiB and up of medium arenas in use may
  *                        (medium.c: the same rule, up to four times this)
  *   PYMT_LARGE_CACHE     size in KiB, 0..1 GiB, default 2048 (2 MiB): freed large
  *                        object-memory blocks each thread keeps for reuse; 0 turns it off

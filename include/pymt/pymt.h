@@ -275,7 +275,7 @@ typedef struct pymt_stats {
      * bound learns the swing from the second, up to PYMT_PURGE_MAX) */
     size_t pools_purged_total;
     size_t pools_refaulted_total;
-    /* the same for the free medium blocks of 64 KiB and up in arenas still in use (their own
+    /* the same for the free medium blocks of 16 KiB and up in arenas still in use (their own
      * bound, also from PYMT_PURGE_MAX), and pymt_trim's purges of free medium blocks of any
      * class: blocks whose pages went back, and those of them taken again, since the start */
     size_t medium_blocks_purged_total;

@@ -294,13 +294,13 @@ static void few_empty_arenas_are_kept_over_all_classes(void) {
     CHECK(arenas <= 2);
 }
 
-/* Blocks of the big classes (64 KiB and up), freed while each arena keeps one: their pages go
- * back past the dirty bound without a pymt_trim. 120 blocks of 200,000 bytes (the 224 KiB
- * class, four to an arena), written, then all but the first of each arena freed: 90 blocks,
- * 20 MiB, given back to arenas still in use. The bound is the bytes the big classes have out
- * (30 blocks, 6.6 MiB) within 2 MiB .. 4 x PYMT_PURGE_MAX (32 MiB by default): RSS falls by at
- * least the 20 MiB less the bound. (Before the bound, every freed block stayed resident until
- * pymt_trim: RSS fell by nothing.) */
+/* Blocks of the classes the dirty bound covers (16 KiB and up), freed while each arena keeps
+ * one: their pages go back past the bound without a pymt_trim. 120 blocks of 200,000 bytes
+ * (the 224 KiB class, four to an arena), written, then all but the first of each arena freed:
+ * 90 blocks, 16.5 MiB of whole pages, given back to arenas still in use. The bound is the bytes
+ * those classes have out (30 blocks, 6.6 MiB) within 2 MiB .. 4 x PYMT_PURGE_MAX (32 MiB by
+ * default): RSS falls by at least those pages less 8 MiB. (Before the bound, every freed block
+ * stayed resident until pymt_trim: RSS fell by nothing.) */
 enum { BIG = 200000, NBIG = 120 };
 
 static void *big[NBIG];

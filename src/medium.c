@@ -41,6 +41,7 @@ _Atomic size_t pymt__medium_max = PYMT__SMALL_MAX;
 #define MEDIUM_KEPT_MAX 2u               /* wholly free arenas kept, over all classes */
 #define MEDIUM_PURGE_SIZE ((size_t)16 << 10) /* classes of this block size and up purge */
 #define MEDIUM_DIRTY_MIN ((size_t)2 << 20)   /* dirty bytes the big classes keep at least */
+#define MEDIUM_LINK_KEPT 16u /* bytes at a purged block's start that keep their page: its link */
 
 /* An arena's purged list and its length, in the pad after its header (pool.h: byte 48 is a
  * pool arena's core index, not used by a medium arena). */
@@ -163,7 +164,7 @@ static void purge_dirty(medium_class *m, size_t size, size_t keep) {
         while (h->freeblock != NULL && m->dirty > keep) {
             void *b = h->freeblock;
             h->freeblock = pymt__blk_get(b, 0);
-            pymt__os_discard((char *)b + 16, size - 16);
+            pymt__os_discard((char *)b + MEDIUM_LINK_KEPT, size - MEDIUM_LINK_KEPT);
             pymt__blk_set(b, 0, *purged_of(h));
             *purged_of(h) = b;
             (*npurged_of(h))++;
@@ -375,7 +376,7 @@ size_t pymt__medium_trim(void) {
          * uninitialised memory anyway). */
         size_t size = pymt__class_to_size(PYMT__NCLASSES + i);
         big_counts before = counts_of(m);
-        if (size - 16 >= pymt__os_page_size()) /* else no page lies inside a block */
+        if (size - MEDIUM_LINK_KEPT >= pymt__os_page_size()) /* else none has a whole page */
             purge_dirty(m, size, 0);
         m->refaulted_trim = m->refaulted; /* the swing is learned again */
         big_follow(m, size, before);

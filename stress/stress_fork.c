@@ -22,7 +22,8 @@
  * at the end the accounting identity and blocks in use back to the start.
  * Sanitizer builds (ASan and TSan): the child and the main thread's inherited blocks stay off the system
  * allocator (no raw memory, nothing over 512 bytes, nothing over 320 in debug mode, whose
- * header and guards take up to 192 bytes of a pool block). ASan replaces malloc with
+ * header and guards take up to 192 bytes of a pool block); in debug mode the workers' blocks
+ * too, as the child's frees and trim release what they left in the shared quarantine. ASan replaces malloc with
  * its own allocator, and the libasan of GCC 12 takes none of its locks around fork: a child
  * that calls malloc while a worker held ASan's size-class lock at the fork instant hangs for
  * good (seen here: the alarm fired with the child in __asan::Allocator::Allocate ->
@@ -75,23 +76,45 @@ typedef struct fk_worker {
 static stress_slots fk_slots;
 static atomic_bool fk_stop;
 
+static bool fk_debug(void) {
+    return stress_mode == PYMT_MODE_PYMALLOC_DEBUG || stress_mode == PYMT_MODE_MALLOC_DEBUG;
+}
+
+/* Largest request the child makes (and the main thread holds across a fork) under a
+ * sanitizer: the block must come from the pools, never from the sanitizer's malloc (see top). */
+static size_t fk_pool_max(void) {
+    return fk_debug() ? 320 : PYMT_SMALL_REQUEST_THRESHOLD;
+}
+
+/* Under a sanitizer in debug mode the workers keep to the pools too: the quarantine is shared,
+ * and a free or a pymt_trim in the child releases blocks the workers put there (seen here
+ * under TSan: a child stuck in TSan's LargeMmapAllocator::Deallocate, reached from pymt_trim
+ * -> pymt__debug_quarantine_flush -> pymt__sys_free for a worker's large block, the lock held
+ * by a worker at the fork instant). */
+static bool fk_pools_only(void) {
+    return STRESS_SANITIZED && fk_debug();
+}
+
+/* A worker's request size: stress_rand_size's, past the medium ceiling now and then; pools
+ * only, at most fk_pool_max. */
+static size_t fk_worker_size(stress_rng *r) {
+    if (!fk_pools_only())
+        return stress_rand_size(r, FK_MAX_LARGE);
+    size_t n = stress_rand_size(r, fk_pool_max());
+    return n <= fk_pool_max() ? n : 1 + (size_t)stress_rng_below(r, fk_pool_max());
+}
+
 static void fk_alloc_any(stress_block *b, stress_rng *r) {
+    bool pools_only = fk_pools_only();
     uint64_t k = stress_rng_below(r, 100);
-    if (k < 70)
-        stress_alloc(b, STRESS_OBJMEM, stress_rand_size(r, FK_MAX_LARGE), r);
+    if (k < 70 || (k < 85 && pools_only)) /* raw memory is the system allocator's in debug */
+        stress_alloc(b, STRESS_OBJMEM, fk_worker_size(r), r);
     else if (k < 85)
         stress_alloc(b, STRESS_MEM, stress_rand_size(r, FK_MAX_LARGE), r);
     else if (k < 92)
         stress_alloc_object(b, &fk_type, 0);
-    else
-        stress_alloc_object(b, &fk_vtype, (ptrdiff_t)stress_rng_below(r, 40));
-}
-
-/* Largest request the child makes (and the main thread holds across a fork) under ASan: the
- * block must come from the pools, never from ASan's malloc (see top). */
-static size_t fk_pool_max(void) {
-    bool debug = stress_mode == PYMT_MODE_PYMALLOC_DEBUG || stress_mode == PYMT_MODE_MALLOC_DEBUG;
-    return debug ? 320 : PYMT_SMALL_REQUEST_THRESHOLD;
+    else /* pools only: 24 + 12 * 24 = 312 bytes at most */
+        stress_alloc_object(b, &fk_vtype, (ptrdiff_t)stress_rng_below(r, pools_only ? 13 : 40));
 }
 
 /* A block for the main thread to hold across a fork: under a sanitizer, pool blocks only. */
@@ -120,7 +143,7 @@ static void *fk_main(void *arg) {
             } else if (k < 500) {
                 stress_free(b);
             } else if (k < 700 && b->fam != STRESS_OBJECT) {
-                stress_realloc(b, stress_rand_size(&r, FK_MAX_LARGE));
+                stress_realloc(b, fk_worker_size(&r));
             } else if (k < 990) {
                 stress_block *got = stress_slots_swap(&fk_slots, stress_rng_below(&r, FK_SLOTS), b);
                 *slotp = got;

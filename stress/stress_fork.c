@@ -11,27 +11,30 @@
  * pymt_thread_flush, pymt_trim, pymt_get_stats: the calls that take the core, depot, and
  * stats paths). --ops N is the number of forks the main thread makes, one after another while
  * the workers run. Before each fork the main thread holds a few blocks of its own.
- * Each child, with an alarm of 30 s against a hang: checks and frees the inherited blocks of
+ * Each child: checks and frees the inherited blocks of
  * the main thread, allocates, checks and frees a block of every size class, large blocks
  * (4 KiB, 100 KiB), raw-memory blocks, objects of a fixed and a var-sized type, reallocs across
  * the threshold, checks the stats accounting identity (the other threads' caches are frozen in
  * the child but still counted), flushes, sometimes trims, and leaves with _exit(0). A failed
  * check aborts the child.
- * Checks: the parent waits for every child and requires exit status 0 (a signal, an abort or
- * the alarm is a failure, reported with the fork number); the workers' own pattern checks;
+ * Checks: the parent waits for every child and requires exit status 0 (a signal or an abort
+ * is a failure, reported with the fork number); a child still running after 30 s is hung: the
+ * parent prints its threads' stacks through gdb when it can, kills it and fails (a backstop
+ * alarm kills the child 30 s later if the parent is gone); the workers' own pattern checks;
  * at the end the accounting identity and blocks in use back to the start.
- * Sanitizer builds (ASan and TSan): the child and the main thread's inherited blocks stay off the system
- * allocator (no raw memory, nothing over 512 bytes, nothing over 320 in debug mode, whose
- * header and guards take up to 192 bytes of a pool block); in debug mode the workers' blocks
- * too, as the child's frees and trim release what they left in the shared quarantine. ASan replaces malloc with
- * its own allocator, and the libasan of GCC 12 takes none of its locks around fork: a child
- * that calls malloc while a worker held ASan's size-class lock at the fork instant hangs for
- * good (seen here: the alarm fired with the child in __asan::Allocator::Allocate ->
+ * Sanitizer builds (ASan and TSan): the child and the main thread's inherited blocks stay off
+ * the system allocator (no raw memory, nothing over 512 bytes, nothing over 320 in debug mode,
+ * whose header and guards take up to 192 bytes of a pool block); in debug mode the workers'
+ * blocks too, as the child's frees and trim release what they left in the shared quarantine.
+ * ASan replaces malloc with its own allocator, and the libasan of GCC 12 takes none of its
+ * locks around fork: a child that calls malloc while a worker held ASan's size-class lock at
+ * the fork instant hangs for good (seen here: the child in __asan::Allocator::Allocate ->
  * SizeClassAllocator64::GetFromAllocator -> Mutex::Lock, reached from pymt__sys_malloc for a
  * 4 KiB block). GCC 12's libtsan has the same limit (seen here: a child stuck in
  * __tsan::user_alloc_internal -> SizeClassAllocator64::GetFromAllocator -> Mutex::Lock, reached
- * from pymt__sys_malloc for a 48-byte raw block). That is the sanitizers' limit, not pymt's; the
- * other builds cover those paths.
+ * from pymt__sys_malloc for a 48-byte raw block; and in LargeMmapAllocator::Deallocate, reached
+ * from pymt_trim's quarantine flush for a worker's large block). That is the sanitizers' limit,
+ * not pymt's; the other builds cover those paths.
  *
  * Defaults: CI  --threads 3 --ops 100 forks --seconds 60 (cap). A fork costs about 5 ms on the
  *           two-core CI machine even with no thread running, 30-120 ms with the workers and
@@ -47,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/args.h"
@@ -62,6 +66,7 @@
 #define FK_SLOTS 256
 #define FK_MAX_LARGE 8192
 #define FK_MAIN_BLOCKS 8
+#define FK_HANG_SECONDS 30 /* a child still running after this is hung */
 
 static const pymt_type fk_type = {"fk_fixed", 64, 0};
 static const pymt_type fk_vtype = {"fk_var", sizeof(pymt_varobject), 24};
@@ -87,10 +92,7 @@ static size_t fk_pool_max(void) {
 }
 
 /* Under a sanitizer in debug mode the workers keep to the pools too: the quarantine is shared,
- * and a free or a pymt_trim in the child releases blocks the workers put there (seen here
- * under TSan: a child stuck in TSan's LargeMmapAllocator::Deallocate, reached from pymt_trim
- * -> pymt__debug_quarantine_flush -> pymt__sys_free for a worker's large block, the lock held
- * by a worker at the fork instant). */
+ * and a free or a pymt_trim in the child releases blocks the workers put there (see top). */
 static bool fk_pools_only(void) {
     return STRESS_SANITIZED && fk_debug();
 }
@@ -167,7 +169,7 @@ static void *fk_main(void *arg) {
 
 /* The child: everything through the allocator once, then _exit. */
 static void fk_child(stress_block *inherited, uint64_t nfork) {
-    alarm(30);
+    alarm(FK_HANG_SECONDS + 30); /* the parent's deadline comes first; this one if it is gone */
     stress_rng r;
     stress_rng_init(&r, stress_cfg.seed ^ 0xF0F0F0F0u, nfork);
     for (int i = 0; i < FK_MAIN_BLOCKS; i++)
@@ -205,6 +207,52 @@ static void fk_child(stress_block *inherited, uint64_t nfork) {
     stress_get_stats(&s);
     stress_check_accounting(&s, "in a forked child after frees");
     _exit(0);
+}
+
+/* Print the stacks of every thread of pid to stderr through gdb, if there is one: a hung child
+ * then says where it waits (a lock of pymt's, or one of the C library's or a sanitizer's). */
+static void fk_dump_stacks(pid_t pid) {
+    char spid[24];
+    snprintf(spid, sizeof spid, "%d", (int)pid);
+    fprintf(stderr, "stress_fork: the stacks of the hung child %s (gdb -p %s):\n", spid, spid);
+    fflush(stderr);
+    pid_t g = fork();
+    if (g == 0) {
+        dup2(STDERR_FILENO, STDOUT_FILENO);
+        execlp("gdb", "gdb", "-p", spid, "-batch", "-nx", "-ex", "thread apply all bt",
+               (char *)NULL);
+        static const char msg[] = "stress_fork: cannot run gdb: no stacks\n";
+        (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+        _exit(127);
+    }
+    int st;
+    if (g > 0)
+        while (waitpid(g, &st, 0) < 0 && errno == EINTR)
+            ;
+}
+
+/* Wait for child pid: true with its status in *st, false when it is still running after
+ * FK_HANG_SECONDS (then its stacks are printed and it is killed and reaped). */
+static bool fk_wait(pid_t pid, int *st) {
+    double deadline = stress_now() + FK_HANG_SECONDS;
+    struct timespec nap = {0, 200000}; /* 0.2 ms, doubling to 3.2: most children take 5-100 ms */
+    for (;;) {
+        pid_t got = waitpid(pid, st, WNOHANG);
+        if (got == pid)
+            return true;
+        if (got < 0 && errno != EINTR)
+            stress_fail("waitpid: %s", strerror(errno));
+        if (stress_now() > deadline)
+            break;
+        nanosleep(&nap, NULL);
+        if (nap.tv_nsec < 2000000)
+            nap.tv_nsec *= 2;
+    }
+    fk_dump_stacks(pid);
+    kill(pid, SIGKILL);
+    while (waitpid(pid, st, 0) < 0 && errno == EINTR)
+        ;
+    return false;
 }
 
 int main(int argc, char **argv) {
@@ -251,16 +299,16 @@ int main(int argc, char **argv) {
             fk_child(mine, forks + 1);
         double t = stress_now();
         int st;
-        while (waitpid(pid, &st, 0) < 0)
-            if (errno != EINTR)
-                stress_fail("waitpid: %s", strerror(errno));
+        bool hung = !fk_wait(pid, &st);
         child_wait += stress_now() - t;
+        if (hung)
+            stress_fail("child of fork %" PRIu64 " (pid %d) hung for %d s (a lock held at fork?);"
+                        " its threads' stacks are above when gdb could attach",
+                        forks + 1, (int)pid, FK_HANG_SECONDS);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
             if (WIFSIGNALED(st))
-                stress_fail("child of fork %" PRIu64 " (pid %d) died of signal %d (%s)%s",
-                            forks + 1, (int)pid, WTERMSIG(st), strsignal(WTERMSIG(st)),
-                            WTERMSIG(st) == SIGALRM ? ": it hung for 30 s (a lock held at fork?)"
-                                                    : "");
+                stress_fail("child of fork %" PRIu64 " (pid %d) died of signal %d (%s)", forks + 1,
+                            (int)pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
             stress_fail("child of fork %" PRIu64 " (pid %d) exited with status %d", forks + 1,
                         (int)pid, WEXITSTATUS(st));
         }

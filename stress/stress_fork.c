@@ -11,12 +11,11 @@
  * pymt_thread_flush, pymt_trim, pymt_get_stats: the calls that take the core, depot, and
  * stats paths). --ops N is the number of forks the main thread makes, one after another while
  * the workers run. Before each fork the main thread holds a few blocks of its own.
- * Each child: checks and frees the inherited blocks of
- * the main thread, allocates, checks and frees a block of every size class, large blocks
- * (4 KiB, 100 KiB), raw-memory blocks, objects of a fixed and a var-sized type, reallocs across
- * the threshold, checks the stats accounting identity (the other threads' caches are frozen in
- * the child but still counted), flushes, sometimes trims, and leaves with _exit(0). A failed
- * check aborts the child.
+ * Each child: checks and frees the inherited blocks of the main thread, allocates, checks and
+ * frees a block of every size class, large blocks (4 KiB, 100 KiB), raw-memory blocks, objects
+ * of a fixed and a var-sized type, reallocs across the threshold, checks the stats accounting
+ * identity (the other threads' caches are frozen in the child but still counted), flushes,
+ * sometimes trims, and leaves with _exit(0). A failed check aborts the child.
  * Checks: the parent waits for every child and requires exit status 0 (a signal or an abort
  * is a failure, reported with the fork number); a child still running after 30 s is hung: the
  * parent prints its threads' stacks through gdb when it can, kills it and fails (a backstop

@@ -215,6 +215,26 @@ static void trim_returns_medium_arenas(void) {
     CHECK(s3.bytes_mapped <= s0.bytes_mapped);
 }
 
+/* Free every block of p[0..n) but the first (in p's order) of each arena, then flush the
+ * thread's cache; returns how many were freed. */
+static size_t free_all_but_first_per_arena(void **p, size_t n) {
+    size_t freed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == NULL)
+            continue;
+        bool first = true;
+        for (size_t j = 0; j < i && first; j++)
+            first = p[j] == NULL || (uintptr_t)p[j] >> 20 != (uintptr_t)p[i] >> 20;
+        if (first)
+            continue;
+        pymt_object_free(p[i]);
+        p[i] = NULL;
+        freed++;
+    }
+    pymt_thread_flush();
+    return freed;
+}
+
 /* Arenas held by a few blocks: 47 MiB of 12 KiB blocks written (a class below the dirty bound's,
  * so that only the trim gives their pages back), then every block freed but the first of each
  * arena. No arena is wholly free, but pymt_trim gives back the pages inside the free blocks
@@ -233,28 +253,15 @@ static void trim_gives_back_the_free_blocks_of_arenas_in_use(void) {
         REQUIRE((p[i] = pymt_object_malloc(SIZE)) != NULL);
         memset(p[i], 0x77, SIZE);
     }
-    uintptr_t last = 0;
-    int kept = 0, freed = 0;
-    for (int i = 0; i < N; i++) {
-        uintptr_t arena = (uintptr_t)p[i] >> 20;
-        if (arena != last) { /* the first block seen of this arena stays */
-            last = arena;
-            kept++;
-            continue;
-        }
-        pymt_object_free(p[i]);
-        p[i] = NULL;
-        freed++;
-    }
-    pymt_thread_flush();
+    size_t freed = free_all_but_first_per_arena(p, N);
     size_t before = check_rss_bytes();
     (void)pymt_trim();
     size_t after = check_rss_bytes();
     size_t fell = before > after ? before - after : 0;
-    if (fell + ((size_t)2 << 20) < (size_t)freed * (size_t)sysconf(_SC_PAGESIZE)) {
+    if (fell + ((size_t)2 << 20) < freed * (size_t)sysconf(_SC_PAGESIZE)) {
         check_fail_at(__FILE__, __LINE__, "trim gives back the free blocks' pages");
-        fprintf(stderr, "    %d blocks held; RSS %zu KiB before the trim, %zu KiB after\n", kept,
-                before / 1024, after / 1024);
+        fprintf(stderr, "    %zu blocks held; RSS %zu KiB before the trim, %zu KiB after\n",
+                (size_t)N - freed, before / 1024, after / 1024);
     }
     for (int i = 0; i < N; i++) {
         if (p[i] != NULL) {
@@ -304,26 +311,6 @@ static void few_empty_arenas_are_kept_over_all_classes(void) {
 enum { BIG = 200000, NBIG = 120 };
 
 static void *big[NBIG];
-
-/* Free every block of p[0..n) but the first (in p's order) of each arena, then flush the
- * thread's cache; returns how many were freed. */
-static size_t free_all_but_first_per_arena(void **p, size_t n) {
-    size_t freed = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == NULL)
-            continue;
-        bool first = true;
-        for (size_t j = 0; j < i && first; j++)
-            first = p[j] == NULL || (uintptr_t)p[j] >> 20 != (uintptr_t)p[i] >> 20;
-        if (first)
-            continue;
-        pymt_object_free(p[i]);
-        p[i] = NULL;
-        freed++;
-    }
-    pymt_thread_flush();
-    return freed;
-}
 
 /* Allocate n blocks of size bytes into p (one thread), write them, free all but the first of
  * each arena, and check that RSS fell by at least the pages each freed block surely gives

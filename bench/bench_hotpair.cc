@@ -5,8 +5,14 @@
 // pool-based allocator may see its pool empty on every free; BM_HotPairKeep holds one other
 // block of the same size live for the whole run, so the pool never empties.
 // Items: one malloc+free pair. Sizes 16..512 (short mode: 32 and 256); threads 1, 2, 4, 8,
-// each thread on its own blocks.
+// each thread on its own blocks. BM_CallFloor, one thread, runs the same loop around two
+// functions that do no work: the floor of every column's hot pair in this harness.
 #include "bench_common.h"
+
+extern "C" {
+void *pymtbench_floor_malloc(size_t n);  // call_floor.c
+void pymtbench_floor_free(void *p);
+}
 
 namespace pb {
 namespace {
@@ -42,6 +48,18 @@ void BM_HotPairKeep(benchmark::State &state) {
     A::free(keep);
 }
 
+// The call floor: the same loop around two functions that do nothing (call_floor.c), reached
+// through the PLT like every allocator. No allocator can run the hot pair faster than this in
+// this harness; the report sets each column's hot pair against it.
+struct FloorApi {
+    static void *malloc(size_t n) { return pymtbench_floor_malloc(n); }
+    static void free(void *p) { pymtbench_floor_free(p); }
+};
+
+void BM_CallFloor(benchmark::State &state) {
+    hot_pair_loop<FloorApi>(state, 32);
+}
+
 template <class A>
 void register_with() {
     auto *hot = benchmark::RegisterBenchmark("BM_HotPair", BM_HotPair<A>);
@@ -55,6 +73,7 @@ void register_with() {
     }
     hot->ThreadRange(1, 8)->UseRealTime();
     keep->ThreadRange(1, 8)->UseRealTime();
+    benchmark::RegisterBenchmark("BM_CallFloor", BM_CallFloor)->Threads(1)->UseRealTime();
 }
 
 }  // namespace

@@ -224,12 +224,19 @@ def finish(run):
     return run
 
 
+# The call floor (BM_CallFloor, bench_hotpair.cc): the hot pair's loop around two empty
+# functions reached through the PLT. A figure of the harness, not a workload: it has its own
+# section (floor_lines) and no row in the tables.
+FLOOR = "BM_CallFloor/threads:1"
+FLOOR_PAIR = "BM_HotPair/32/threads:1"
+
+
 def bench_order(results):
     """Benchmark names in registration order, taken from whichever column has most."""
     names = []
     for alloc in ALLOCATORS:
         for n in results.get(alloc, {}):
-            if n not in names:
+            if n not in names and n != FLOOR:
                 names.append(n)
     return names
 
@@ -522,6 +529,39 @@ def kernel_tables(run, cols):
     return lines
 
 
+def floor_lines(results):
+    """The one-thread hot pair of each column against the call floor of its own processes
+    (round by round), and what pymt would be against the fastest peer at the floor."""
+    rows = []
+    for a in ["pymt"] + PEERS + [BASE]:
+        hot, flo = results.get(a, {}).get(FLOOR_PAIR), results.get(a, {}).get(FLOOR)
+        if not hot or not flo:
+            continue
+        rs = [h / f for h, f in zip(hot["rounds"], flo["rounds"]) if h and f]
+        if rs:
+            rows.append((a, flo["median"], hot["median"],
+                         (statistics.median(rs), min(rs), max(rs), len(rs))))
+    if not rows:
+        return []
+    lines = ["", "## The call floor of the hot pair", "",
+             "BM_CallFloor runs the hot pair's loop around two functions that do nothing, in a "
+             "shared library of their own (bench/call_floor.c), called through the PLT as every "
+             "column calls its allocator: the cost of the calls and the loop alone, which no "
+             "allocator can beat by more than the few percent that code placement moves a loop. "
+             "Each column's one-thread hot pair of 32 bytes against the floor measured in its "
+             "own processes, round by round:", "",
+             "| allocator | floor M/s | hot pair M/s | hot pair / floor |",
+             "|---|---:|---:|---:|"]
+    for a, f, h, r in rows:
+        lines.append("| %s | %s | %s | %s |" % (a, fmt_rate(f), fmt_rate(h), fmt_ratio_cell(r)))
+    peer = fastest_peer(results, FLOOR_PAIR)
+    fr = dict((a, r[0]) for a, _, _, r in rows)
+    if peer in fr:
+        lines += ["", "An allocator running the pair at the floor would be %.2fx %s, the fastest "
+                  "peer on this row (the inverse of its median)." % (1.0 / fr[peer], peer)]
+    return lines
+
+
 def verdict_lines(run):
     results = run["results"]
     lines = ["## Verdict: pymt against the fastest peer", "",
@@ -547,6 +587,7 @@ def verdict_lines(run):
         "%s %d" % (w, counts[w]) for w in ("faster", "slower", "within noise",
                                            "one round, no spread") if w in counts) + ".")
     lines += footprint_verdict(run.get("footprint", {}))
+    lines += floor_lines(results)
     return lines
 
 

@@ -6,7 +6,9 @@
 // 1M; short mode 1k and 100k) filled before timing; one item is one replacement: free a
 // random block, allocate one of a random size, write its first word (a refcount would go
 // there). Large working sets are dominated by cache misses, small ones by the fast paths.
-// Threads 1, 2, 4, 8, each on its own working set.
+// Threads 1, 2, 4, 8, each on its own working set. BM_ChurnFloor, 1k blocks and one thread,
+// runs the same loop around FloorApi (bench_common.h), which does no allocator work: the
+// floor of every column's one-thread churn.
 #include <vector>
 
 #include "bench_common.h"
@@ -50,6 +52,11 @@ void register_with() {
     b->Arg(1000)->Arg(100000);
     if (!g_config.short_mode) b->Arg(1000000);
     b->ThreadRange(1, 8)->UseRealTime();
+    // the same loop around FloorApi, one thread, 1k blocks: the row's call floor
+    benchmark::RegisterBenchmark("BM_ChurnFloor", BM_Churn<FloorApi>)
+        ->Arg(1000)
+        ->Threads(1)
+        ->UseRealTime();
 }
 
 }  // namespace

@@ -22,6 +22,19 @@
 
 namespace pb {
 
+// The call floor (call_floor.c, a shared library of its own): a malloc that returns the same
+// static 32-byte block every time and a free that does nothing, reached through the PLT as
+// every column's allocator is. BM_CallFloor and BM_ChurnFloor run their workloads' loops
+// around them: what those loops cost without any allocator work.
+extern "C" {
+void *pymtbench_floor_malloc(size_t n);
+void pymtbench_floor_free(void *p);
+}
+struct FloorApi {
+    static void *malloc(size_t n) { return pymtbench_floor_malloc(n); }
+    static void free(void *p) { pymtbench_floor_free(p); }
+};
+
 struct Config {
     bool short_mode = false;  // fewer sizes and working sets (the default of ci/bench)
     bool pymt_api = false;    // the workloads call pymt (PymtApi) rather than malloc (SysApi)

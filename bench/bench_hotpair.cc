@@ -9,11 +9,6 @@
 // functions that do no work: the floor of every column's hot pair in this harness.
 #include "bench_common.h"
 
-extern "C" {
-void *pymtbench_floor_malloc(size_t n);  // call_floor.c
-void pymtbench_floor_free(void *p);
-}
-
 namespace pb {
 namespace {
 
@@ -48,14 +43,9 @@ void BM_HotPairKeep(benchmark::State &state) {
     A::free(keep);
 }
 
-// The call floor: the same loop around two functions that do nothing (call_floor.c), reached
-// through the PLT like every allocator. No allocator can run the hot pair faster than this in
-// this harness; the report sets each column's hot pair against it.
-struct FloorApi {
-    static void *malloc(size_t n) { return pymtbench_floor_malloc(n); }
-    static void free(void *p) { pymtbench_floor_free(p); }
-};
-
+// The call floor: the same loop around FloorApi's two functions, which do nothing. No
+// allocator can run the hot pair faster than this in this harness; the report sets each
+// column's hot pair against it.
 void BM_CallFloor(benchmark::State &state) {
     hot_pair_loop<FloorApi>(state, 32);
 }

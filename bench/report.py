@@ -224,11 +224,13 @@ def finish(run):
     return run
 
 
-# The call floor (BM_CallFloor, bench_hotpair.cc): the hot pair's loop around two empty
-# functions reached through the PLT. A figure of the harness, not a workload: it has its own
-# section (floor_lines) and no row in the tables.
-FLOOR = "BM_CallFloor/threads:1"
-FLOOR_PAIR = "BM_HotPair/32/threads:1"
+# The call floors (bench_common.h's FloorApi): a workload's loop around two functions that do
+# no allocator work, reached through the PLT as every allocator is. Figures of the harness, not
+# workloads: no rows in the tables, a section of their own (floor_lines) that sets each
+# column's row against the floor of its own processes. Floor -> (the row it bounds, its title).
+FLOORS = {"BM_CallFloor/threads:1": ("BM_HotPair/32/threads:1", "hot pair 32 B, 1 thread"),
+          "BM_ChurnFloor/1000/threads:1": ("BM_Churn/1000/threads:1",
+                                           "churn, 1k live objects, 1 thread")}
 
 
 def bench_order(results):
@@ -236,7 +238,7 @@ def bench_order(results):
     names = []
     for alloc in ALLOCATORS:
         for n in results.get(alloc, {}):
-            if n not in names and n != FLOOR:
+            if n not in names and n not in FLOORS:
                 names.append(n)
     return names
 
@@ -530,35 +532,37 @@ def kernel_tables(run, cols):
 
 
 def floor_lines(results):
-    """The one-thread hot pair of each column against the call floor of its own processes
-    (round by round), and what pymt would be against the fastest peer at the floor."""
-    rows = []
-    for a in ["pymt"] + PEERS + [BASE]:
-        hot, flo = results.get(a, {}).get(FLOOR_PAIR), results.get(a, {}).get(FLOOR)
-        if not hot or not flo:
-            continue
-        rs = [h / f for h, f in zip(hot["rounds"], flo["rounds"]) if h and f]
-        if rs:
-            rows.append((a, flo["median"], hot["median"],
-                         (statistics.median(rs), min(rs), max(rs), len(rs))))
-    if not rows:
+    """A table: each floored row of each column against the floor of its own processes (round
+    by round), and what an allocator at the floor would be against the row's fastest peer."""
+    floors = [f for f, (row, _) in FLOORS.items() if results.get("pymt", {}).get(f)]
+    if not floors:
         return []
-    lines = ["", "## The call floor of the hot pair", "",
-             "BM_CallFloor runs the hot pair's loop around two functions that do nothing, in a "
-             "shared library of their own (bench/call_floor.c), called through the PLT as every "
-             "column calls its allocator: the cost of the calls and the loop alone, which no "
-             "allocator can beat by more than the few percent that code placement moves a loop. "
-             "Each column's one-thread hot pair of 32 bytes against the floor measured in its "
-             "own processes, round by round:", "",
-             "| allocator | floor M/s | hot pair M/s | hot pair / floor |",
-             "|---|---:|---:|---:|"]
-    for a, f, h, r in rows:
-        lines.append("| %s | %s | %s | %s |" % (a, fmt_rate(f), fmt_rate(h), fmt_ratio_cell(r)))
-    peer = fastest_peer(results, FLOOR_PAIR)
-    fr = dict((a, r[0]) for a, _, _, r in rows)
-    if peer in fr:
-        lines += ["", "An allocator running the pair at the floor would be %.2fx %s, the fastest "
-                  "peer on this row (the inverse of its median)." % (1.0 / fr[peer], peer)]
+    lines = ["", "## Call floors", "",
+             "A floor runs a workload's own loop around two functions that do nothing, in a "
+             "shared library of their own (bench/call_floor.c) and called through the PLT as "
+             "every column calls its allocator: the cost of the loop and the calls alone, which "
+             "no allocator beats by more than the few percent that code placement moves a loop. "
+             "Each column's row over the floor measured in its own processes, round by round "
+             "(median, range); the last line: an allocator at the floor against the row's "
+             "fastest peer.", "",
+             "| allocator | " + " | ".join("%s / floor" % FLOORS[f][1] for f in floors) + " |",
+             "|---|" + "---:|" * len(floors)]
+    at_floor = {}
+    for a in ["pymt"] + PEERS + [BASE]:
+        cells = []
+        for f in floors:
+            e, fl = results.get(a, {}).get(FLOORS[f][0]), results.get(a, {}).get(f)
+            rs = [x / y for x, y in zip(e["rounds"], fl["rounds"]) if x and y] if e and fl else []
+            r = (statistics.median(rs), min(rs), max(rs), len(rs)) if rs else None
+            at_floor[a, f] = r[0] if r else None
+            cells.append(fmt_ratio_cell(r))
+        lines.append("| %s | %s |" % (a, " | ".join(cells)))
+    best = []
+    for f in floors:
+        peer = fastest_peer(results, FLOORS[f][0])
+        x = at_floor.get((peer, f))
+        best.append("%.2fx %s" % (1.0 / x, peer) if x else "n/a")
+    lines.append("| at the floor | %s |" % " | ".join(best))
     return lines
 
 

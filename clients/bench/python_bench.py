@@ -2,7 +2,8 @@
 
 Every workload runs in a fresh process under each configuration, several times; the time is
 measured inside the process around the workload only (start-up excluded), and the median is
-reported, in one Markdown table with ratios against the baselines of the same run:
+reported, in one Markdown table with ratios against the baselines of the same run (each ratio
+taken run by run, since the configurations take turns: its median and range):
 
   pymalloc       stock python3.11, CPython's own pymalloc
   malloc         stock python3.11 with PYTHONMALLOC=malloc (glibc for everything)
@@ -136,8 +137,8 @@ def measure_once(cmd, env, name, clock):
 
 
 def measure(configs, name, runs, clock):
-    """Median time per configuration; the configurations take turns, run after run, so a
-    change in the machine's load falls on all of them alike."""
+    """The times of each configuration, run by run; the configurations take turns, run after
+    run, so a change in the machine's load falls on all of them alike."""
     times = {label: [] for label, _, _ in configs}
     results = set()
     for _ in range(runs):
@@ -147,7 +148,16 @@ def measure(configs, name, runs, clock):
             results.add(r)
     if len(results) != 1:
         raise SystemExit("%s: runs disagree on the result: %s" % (name, results))
-    return {label: statistics.median(v) for label, v in times.items()}
+    return times
+
+
+def ratio_cell(ta, tb):
+    """a/b of the runs taken pair by pair (a run's a against the same run's b): the median,
+    and the range when there are several runs."""
+    rs = sorted(x / y for x, y in zip(ta, tb))
+    if len(rs) == 1:
+        return "%.2f" % rs[0]
+    return "%.2f (%.2f-%.2f)" % (statistics.median(rs), rs[0], rs[-1])
 
 
 def main():
@@ -200,16 +210,16 @@ def main():
     if "stock+pymt" in labels:
         ratios += [("stock+pymt", "pymalloc"), ("stock+pymt", "malloc")]
     names = [n for n in WORKLOADS if not args.only or n in args.only.split(",")]
-    print("median of %d runs, %s seconds inside the process (start-up excluded)%s; "
-          "ratio below 1: pymt faster\n" % (args.runs, args.clock,
-                                            "" if args.pin is None else ", pinned to CPU %d" % args.pin))
+    print("median of %d runs, %s seconds inside the process (start-up excluded)%s; ratios "
+          "taken run by run (median, range); below 1: pymt faster\n" % (
+              args.runs, args.clock, "" if args.pin is None else ", pinned to CPU %d" % args.pin))
     print("| workload | " + " | ".join("%s s" % l for l in labels) + " | " +
           " | ".join("%s/%s" % r for r in ratios) + " |")
     print("|---|" + "---:|" * (len(labels) + len(ratios)))
     for name in names:
         t = measure(configs, name, args.runs, args.clock)
-        print("| %s | " % name + " | ".join("%.3f" % t[l] for l in labels) + " | " +
-              " | ".join("%.2f" % (t[a] / t[b]) for a, b in ratios) + " |", flush=True)
+        print("| %s | " % name + " | ".join("%.3f" % statistics.median(t[l]) for l in labels) +
+              " | " + " | ".join(ratio_cell(t[a], t[b]) for a, b in ratios) + " |", flush=True)
     return 0
 
 

@@ -114,10 +114,13 @@ static inline size_t pymt__class_to_size(unsigned c) {
     unsigned i = c - PYMT__NCLASSES;
     return (size_t)(5u + (i & 3u)) << (7u + (i >> 2));
 }
-/* pymalloc's realloc rule: a pool block of size bytes stays in place for a request of want
- * (1..) bytes when it fits and shrinks the block by less than a quarter. */
+/* Does a pool block of size bytes (its class's) stay in place for a request of want (1..)
+ * bytes? When it fits and shrinks the block by less than a quarter in the small tier
+ * (pymalloc's rule), by less than half in the medium tier (as tcmalloc's and mimalloc's
+ * realloc): a medium block a growing realloc placed with half its size to spare
+ * (pymt__realloc_target) keeps its place while it grows into it. */
 static inline bool pymt__realloc_keeps(size_t want, size_t size) {
-    return want <= size && 4 * want > 3 * size;
+    return want <= size && 4 * want > (size > PYMT__SMALL_MAX ? 2 : 3) * size;
 }
 
 /* nelem * elsize for a calloc: false, with errno ENOMEM, when it overflows or exceeds

@@ -35,14 +35,14 @@ static inline size_t pymt__medium_limit(void) {
 void pymt__medium_init(bool on, size_t purge_max);
 
 /* What a realloc that moves a block of the pools (size bytes, its class's) to hold n bytes asks
- * for: n raised to a quarter more than size when n is less, within n's tier, unless n would
- * then fill no more than three quarters of the class it lands in (realloc keeps a block in
- * place only above that, so the next growth by a few bytes would move it back down). The
- * small classes are 16 bytes apart, so a block grown a little at a time would move at every
- * one of them; a list grown by CPython's rule (an eighth more, plus 6) would move at every
- * other medium class. tcmalloc's realloc grows by a quarter too. A shrink asks for n. */
+ * for: n raised to a quarter more than size (small) or half more (medium) when n is less,
+ * within n's tier, unless n would then be too small to keep its place in the class it lands in
+ * (pymt__realloc_keeps: the next growth by a few bytes would move it back down). The small
+ * classes are 16 bytes apart, so a block grown a little at a time would move at every one of
+ * them; a list grown by CPython's rule (an eighth more, plus 6) would move at every other
+ * medium class. A shrink asks for n. */
 static inline size_t pymt__realloc_target(size_t n, size_t size) {
-    size_t want = size + size / 4;
+    size_t want = size + (size > PYMT__SMALL_MAX ? size / 2 : size / 4);
     if (n <= size || n >= want)
         return n;
     size_t lim = n <= PYMT__SMALL_MAX ? PYMT__SMALL_MAX : pymt__medium_limit();
@@ -50,8 +50,7 @@ static inline size_t pymt__realloc_target(size_t n, size_t size) {
         return n;
     if (want > lim)
         want = lim;
-    unsigned c = want <= PYMT__SMALL_MAX ? pymt__size_to_class(want) : pymt__size_to_medium_class(want);
-    return 4 * n > 3 * pymt__class_to_size(c) ? want : n;
+    return pymt__realloc_keeps(n, pymt__class_to_size(pymt__size_class(want))) ? want : n;
 }
 
 /* Is class c a medium one? */

@@ -281,14 +281,14 @@ static void realloc_stays_in_place_within_a_class(void) {
     pymt_object_free(q);
 }
 
-/* A block that grows past its class asks for a quarter more than the class, within its tier,
- * unless the request would then fill no more than three quarters of its new class
- * (pymt__realloc_target): 100 bytes (class 112) grown to 113 land in 144, not 128; 480 grown
- * to 500 stay within 512; a shrink and a growth by more than a quarter get what they ask
- * for. Medium: 640 grown to 700 lands in 896 (800 asked), not 768, and grown a byte at a time
- * it stays there, in place; 640 grown to 641 lands in 768 (800 would put it in 896, which 641
- * fills to less than three quarters, and the next growth would move it back down). */
-static void growing_realloc_asks_for_a_quarter_more(void) {
+/* A block that grows past its class asks for a quarter more than the class (small) or half
+ * more (medium), within its tier, unless the request would then be too small to keep its place
+ * in its new class (pymt__realloc_target): 100 bytes (class 112) grown to 113 land in 144, not
+ * 128; 480 grown to 500 stay within 512; a shrink and a growth by more than that get what they
+ * ask for. Medium: 640 grown to 641 or 700 lands in 1024 (960 asked), and grown a byte at a
+ * time it stays there, in place; 640 grown to 1000 asks for 1000 (also 1024), and to 1300 for
+ * 1300 (1536). */
+static void growing_realloc_asks_for_more(void) {
     if (!check_plain_pools())
         CHECK_SKIP("pool geometry needs PYMT_MALLOC=pymalloc");
     static const struct { size_t from, to, usable; } cases[] = {
@@ -309,16 +309,25 @@ static void growing_realloc_asks_for_a_quarter_more(void) {
         REQUIRE(p != NULL);
         unsigned char *q = pymt_object_realloc(p, 700);
         REQUIRE(q != NULL);
-        CHECK_EQ(pymt_usable_size(q), 896);
-        for (size_t n = 701; n <= 896; n++)
-            CHECK(pymt_object_realloc(q, n) == q);
+        CHECK_EQ(pymt_usable_size(q), 1024);
+        for (size_t n = 701; n <= 1024; n++) {
+            unsigned char *r = pymt_object_realloc(q, n);
+            REQUIRE(r != NULL);
+            CHECK(r == q);
+            q = r; /* a moved block: q is freed */
+        }
         pymt_object_free(q);
-        p = pymt_object_malloc(640);
-        REQUIRE(p != NULL);
-        q = pymt_object_realloc(p, 641);
-        REQUIRE(q != NULL);
-        CHECK_EQ(pymt_usable_size(q), 768);
-        pymt_object_free(q);
+        static const struct { size_t to, usable; } med[] = {{641, 1024}, {1000, 1024}, {1300, 1536}};
+        for (size_t i = 0; i < sizeof med / sizeof med[0]; i++) {
+            p = pymt_object_malloc(640);
+            REQUIRE(p != NULL);
+            fill(p, 640, 6);
+            q = pymt_object_realloc(p, med[i].to);
+            REQUIRE(q != NULL);
+            CHECK_EQ(pymt_usable_size(q), med[i].usable);
+            CHECK_EQ(first_bad(q, 640, 6), 640);
+            pymt_object_free(q);
+        }
     } else {
         /* above the small tier nothing is raised: 500 -> 600 goes to the system allocator
          * as asked */
@@ -629,7 +638,7 @@ static const check_case cases[] = {
     CHECK_CASE(realloc_keeps_contents_from_system_to_pool),
     CHECK_CASE(realloc_moves_between_pools_and_system_as_size_crosses),
     CHECK_CASE(realloc_stays_in_place_within_a_class),
-    CHECK_CASE(growing_realloc_asks_for_a_quarter_more),
+    CHECK_CASE(growing_realloc_asks_for_more),
     CHECK_CASE(realloc_failure_leaves_the_block_untouched),
     CHECK_CASE(calloc_zeroes_every_size),
     CHECK_CASE(calloc_zeroes_reused_blocks),

@@ -144,10 +144,23 @@ static void realloc_stays_in_place_within_a_medium_class(void) {
         CHECK(pymt_object_realloc(p, blocks[i]) == p); /* grows to the block's end */
         CHECK(pymt_object_realloc(p, lo) == p);        /* shrinks to the class's start */
         CHECK_EQ(first_bad(p, lo, 3), lo);
+        /* a shrink to just above half the block stays; to half, it moves */
+        size_t half = blocks[i] / 2;
+        unsigned char *k = pymt_object_realloc(p, half + 1);
+        REQUIRE(k != NULL);
+        CHECK(k == p);
+        p = k; /* a moved block: p is freed */
+        unsigned char *h = pymt_object_realloc(p, half);
+        REQUIRE(h != NULL);
+        CHECK(h != p);
+        CHECK_EQ(pymt_usable_size(h), half <= 512 ? half : blocks[i - 4]); /* 512, or 1/2 */
+        CHECK_EQ(first_bad(h, half, 3), half);
+        p = pymt_object_realloc(h, lo);
+        REQUIRE(p != NULL);
         unsigned char *q = pymt_object_realloc(p, blocks[i] + 1); /* the next class moves */
         REQUIRE(q != NULL);
         CHECK(q != p);
-        CHECK_EQ(first_bad(q, lo, 3), lo);
+        CHECK_EQ(first_bad(q, half, 3), half);
         pymt_object_free(q);
         lo = blocks[i] + 1;
     }

@@ -24,9 +24,11 @@ void stress_check(const stress_block *b) {
         ok = ok && us < b->size + PYMT_ALIGNMENT;
     else if (stress_mode == PYMT_MODE_PYMALLOC && b->fam != STRESS_MEM && b->size <= stress_tier_max)
         /* a class of the tiers: a multiple of 16 up to the ceiling, and no more than a third
-         * above the request (realloc keeps a block that shrinks by less than a quarter) */
+         * above the request in the small tier, less than twice it in the medium tier (realloc
+         * keeps a block that shrinks by less than a quarter, by less than half) */
         ok = ok && us % PYMT_ALIGNMENT == 0 && us <= stress_tier_max &&
-             3 * us < 4 * b->size + 4 * PYMT_ALIGNMENT;
+             (us <= PYMT_SMALL_REQUEST_THRESHOLD ? 3 * us < 4 * b->size + 4 * PYMT_ALIGNMENT
+                                                 : us < 2 * b->size);
     if (!ok)
         stress_fail("block %p (%s, %zu bytes): pymt_usable_size says %zu", b->p,
                     stress_family_name(b->fam), b->size, us);

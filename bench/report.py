@@ -534,7 +534,7 @@ def kernel_tables(run, cols):
 def floor_lines(results):
     """A table: each floored row of each column against the floor of its own processes (round
     by round), and what an allocator at the floor would be against the row's fastest peer."""
-    floors = [f for f, (row, _) in FLOORS.items() if results.get("pymt", {}).get(f)]
+    floors = [f for f in FLOORS if results.get("pymt", {}).get(f)]
     if not floors:
         return []
     lines = ["", "## Call floors", "",

@@ -79,11 +79,12 @@ PYMT_API void pymt_mem_free(void *p);
 PYMT_API PYMT_MALLOC_ATTR void *pymt_object_malloc(size_t n);
 PYMT_API PYMT_MALLOC_ATTR void *pymt_object_calloc(size_t nelem, size_t elsize);
 /* Resize; keeps the block in place when the new size still fits its size class and shrinks
- * by less than a quarter; otherwise moves it, also between the pools and the system
- * allocator as the size crosses the threshold, keeping the contents. A block of the pools
- * that grows past its class may move to a larger class than asked for, up to a quarter above
- * its old one within its tier (pymt_usable_size reports what it got), so a block grown a
- * little at a time is not copied at every class. */
+ * it by less than a quarter (up to 512 bytes, pymalloc's rule) or by less than half (the
+ * medium classes); otherwise moves it, also between the pools and the system allocator as the
+ * size crosses a threshold, keeping the contents. A block of the pools that grows past its
+ * class may move to a larger class than asked for, up to a quarter (up to 512 bytes) or half
+ * (medium) above its old one within its tier (pymt_usable_size reports what it got), so a
+ * block grown a little at a time is not copied at every class. */
 PYMT_API void *pymt_object_realloc(void *p, size_t n);
 PYMT_API void pymt_object_free(void *p);
 

@@ -264,17 +264,23 @@ static size_t class_block(size_t n) {
     return (n + step - 1) / step * step;
 }
 
+/* Does a pool block of class cls stay in place for a request of want bytes (pymt.h)? When
+ * want fits and shrinks it by less than a quarter (up to 512 bytes) or half (medium). */
+static bool realloc_stays(size_t cls, size_t want) {
+    return want <= cls && 4 * want > (cls > PYMT_SMALL_REQUEST_THRESHOLD ? 2 : 3) * cls;
+}
+
 /* The class a pool block of class cls (0: not a pool block) lands in when realloc moves it to
- * hold want <= pool_max bytes (pymt.h): growing past its class, it asks for a quarter more
- * than cls within its tier (512 bytes, or pool_max), unless want would then fill no more
- * than three quarters of that class; otherwise the class of want. */
+ * hold want <= pool_max bytes (pymt.h): growing past its class, it asks for a quarter (up to
+ * 512 bytes) or half (medium) more than cls within its tier (512 bytes, or pool_max), unless
+ * want would then be too small to stay in that class; otherwise the class of want. */
 static size_t class_after_realloc(size_t cls, size_t want) {
-    size_t more = cls + cls / 4;
+    size_t more = cls + (cls > PYMT_SMALL_REQUEST_THRESHOLD ? cls / 2 : cls / 4);
     if (cls == 0 || want <= cls || want >= more)
         return class_block(want);
     size_t lim = want <= PYMT_SMALL_REQUEST_THRESHOLD ? PYMT_SMALL_REQUEST_THRESHOLD : pool_max;
     size_t c = class_block(more < lim ? more : lim);
-    return 4 * want > 3 * c ? c : class_block(want);
+    return realloc_stays(c, want) ? c : class_block(want);
 }
 
 /* The head pymt wrote into an object. */
@@ -400,8 +406,9 @@ static void realloc_slot(slot *s, unsigned arg) {
     size_t want = n ? n : 1, old = s->size;
     if (s->cls != 0 && want <= pool_max) {
         /* pymt.h: a pool block stays when the request fits its class and shrinks it by less
-         * than a quarter, and moves otherwise (the new block exists before the old is freed) */
-        bool stay = want <= s->cls && 4 * want > 3 * s->cls;
+         * than a quarter (small) or half (medium), and moves otherwise (the new block exists
+         * before the old is freed) */
+        bool stay = realloc_stays(s->cls, want);
         if ((q == s->p) != stay)
             fail(s, "realloc of a %zu-byte pool block to %zu %s", s->cls, n,
                  stay ? "moved it" : "kept it in place");

@@ -97,6 +97,10 @@ def seeds():
     # shrinking within a class: stays while the shrink is under a quarter
     s["realloc-obj-in-place"] = alloc(1, OBJ_MALLOC, 512) + b"".join(
         realloc(1, n) for n in [500, 400, 385, 384, 383, 300, 288, 287, 32, 24, 23, 16, 0])
+    # a medium block: stays while the shrink is under half, grows by half when it moves
+    s["realloc-obj-in-place-medium"] = alloc(1, OBJ_MALLOC, 4096) + b"".join(
+        realloc(1, n) for n in [4095, 3000, 2049, 2048, 1025, 1024, 641, 640, 700, 960, 961, 1000,
+                                1300, 2000, 513, 512])
     s["usable-extend"] = b"".join(alloc(i, k, n) + usable(i) for i, (k, n) in enumerate(
         [(OBJ_MALLOC, 1), (OBJ_MALLOC, 17), (OBJ_MALLOC, 500), (OBJ_MALLOC, 513), (MEM_MALLOC, 0),
          (MEM_MALLOC, 100), (OBJ_NEW, 33), (OBJ_CALLOC, 250)])) + realloc(0, 8) + realloc(2, 1000)

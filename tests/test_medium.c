@@ -153,7 +153,8 @@ static void realloc_stays_in_place_within_a_medium_class(void) {
         unsigned char *h = pymt_object_realloc(p, half);
         REQUIRE(h != NULL);
         CHECK(h != p);
-        CHECK_EQ(pymt_usable_size(h), half <= 512 ? half : blocks[i - 4]); /* 512, or 1/2 */
+        /* half a medium class is a small class (320..512) or the medium class a doubling down */
+        CHECK_EQ(pymt_usable_size(h), half <= 512 ? half : blocks[i - 4]);
         CHECK_EQ(first_bad(h, half, 3), half);
         p = pymt_object_realloc(h, lo);
         REQUIRE(p != NULL);

@@ -96,6 +96,7 @@ enum {
 };
 
 uint16_t pymt__tc_max_table[PYMT__NBINS];
+_Static_assert(TCACHE_MAX_MAX <= PYMT__TC_ORDER_MAX, "a full bin can be put in order");
 
 /* Fill pymt__tc_max_table (init, before any cache exists): each slow path reads a class's bound
  * several times, and the rule has a division. */
@@ -379,7 +380,8 @@ void pymt__tcache_overflow(void *p) {
         } else {
             /* both full (or no room in the budget for a spare): the bin leaves the thread,
              * while its blocks are still in the CPU cache (the pools walk the chain they are
-             * given; the spare's blocks are colder) */
+             * given; the spare's blocks are colder), in address order for whoever adopts it */
+            full = pymt__tc_chain_order(full, n, pymt__class_to_size(c));
             (void)pymt__tc_chain_give_back(tc, c, full, n);
         }
     }

@@ -1,9 +1,10 @@
 /* tcache_own.h: what the files of the tcache layer share: tcache.c (set-up, refill, overflow,
  * flush, exit), tcache_budget.c (the budget, the shares, the trimmers), tcache_stats.c (the
- * readers and the validator) and tcache_harden.c (the hardened magazines): the calling
+ * readers and the validator), tcache_harden.c (the hardened magazines) and tcache_order.c
+ * (a leaving magazine put in address order): the calling
  * thread's cache, its set-up, the registry of live caches, the owner's lock, the magazine
  * bound of a class, the way a chain leaves a cache, and the budget's calls. Nothing outside
- * the tcache layer includes it. */
+ * the tcache layer includes it but the white-box test. */
 #ifndef PYMT_TCACHE_OWN_H
 #define PYMT_TCACHE_OWN_H
 
@@ -88,6 +89,12 @@ pymt__tcache *pymt__tc_setup(void);
 pymt__tcache *pymt__tc_cache_for_free(void *p, unsigned c);
 /* Send a chain of n blocks of class c from tc away (depot, else pools); returns its bytes. */
 size_t pymt__tc_chain_give_back(pymt__tcache *tc, unsigned c, void *chain, size_t n);
+/* The chain of n blocks of size bytes (a full bin about to leave its thread) in address order,
+ * lowest first, when fewer than three quarters of its neighbours lie within four blocks of
+ * each other; else as it is. Returns its head. Chains of more than PYMT__TC_ORDER_MAX blocks,
+ * and every chain in the hardened mode, stay as they are (tcache_order.c). */
+#define PYMT__TC_ORDER_MAX 256
+void *pymt__tc_chain_order(void *chain, size_t n, size_t size);
 /* The bound a bin starts from: 16 (2 for a medium class), or less when the share is small. */
 uint32_t pymt__tc_start_max(unsigned c);
 

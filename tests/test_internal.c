@@ -19,6 +19,7 @@
 #include "objmem.h"
 #include "os.h"
 #include "records.h"
+#include "tcache_own.h"
 
 /* Every validator of the core, under one acquisition of the core lock. */
 static bool core_ok(void) {
@@ -392,6 +393,105 @@ static void discard_keeps_the_pages_at_its_ends(void) {
     munmap(m, 4 * page);
 }
 
+/* ---- a magazine put in address order (tcache_order.c) --------------------------------------- */
+
+enum { ORDER_N = 256, ORDER_SIZE = 64 };
+
+/* Link the n blocks base + idx[i] * ORDER_SIZE in the order of idx; returns the head. */
+static void *link_blocks(char *base, const size_t *idx, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        pymt__blk_set(base + idx[i] * ORDER_SIZE, 0,
+                      i + 1 < n ? base + idx[i + 1] * ORDER_SIZE : NULL);
+    return base + idx[0] * ORDER_SIZE;
+}
+
+/* Does chain hold n blocks, each above the one before? */
+static bool ascending(void *chain, size_t n) {
+    size_t k = 0;
+    for (void *q = chain, *prev = NULL; q != NULL; prev = q, q = pymt__blk_get(q, 0), k++)
+        if (prev != NULL && (uintptr_t)q <= (uintptr_t)prev)
+            return false;
+    return k == n;
+}
+
+static void shuffle(size_t *idx, size_t n, uint64_t seed) {
+    for (size_t i = n - 1; i > 0; i--) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        size_t j = (size_t)((seed >> 33) % (i + 1));
+        size_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+}
+
+static void chain_order_sorts_a_shuffled_chain_and_keeps_an_ordered_one(void) {
+    static _Alignas(64) char buf[ORDER_N * ORDER_SIZE];
+    size_t idx[ORDER_N + 1];
+    for (size_t i = 0; i < ORDER_N; i++)
+        idx[i] = i;
+    shuffle(idx, ORDER_N, 7);
+    void *chain = link_blocks(buf, idx, ORDER_N);
+    void *out = pymt__tc_chain_order(chain, ORDER_N, ORDER_SIZE);
+    if (pymt__hardened) {
+        CHECK(out == chain); /* the hardened magazines' links are encoded: left alone */
+        return;
+    }
+    /* strictly ascending, as many, all within buf: the same blocks, in address order */
+    CHECK(out == buf);
+    CHECK(ascending(out, ORDER_N));
+    /* in order already (a LIFO of blocks freed in address order: descending): as it is */
+    for (size_t i = 0; i < ORDER_N; i++)
+        idx[i] = ORDER_N - 1 - i;
+    chain = link_blocks(buf, idx, ORDER_N);
+    CHECK(pymt__tc_chain_order(chain, ORDER_N, ORDER_SIZE) == chain);
+    CHECK(pymt__blk_get(chain, 0) == buf + (ORDER_N - 2) * ORDER_SIZE);
+    /* a few blocks out of place among neighbours (fewer than a quarter): as it is */
+    for (size_t i = 0; i < ORDER_N; i++)
+        idx[i] = i;
+    for (size_t i = 0; i + 1 < ORDER_N; i += 16) {
+        size_t j = (i * 97) % ORDER_N, t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    chain = link_blocks(buf, idx, ORDER_N);
+    CHECK(pymt__tc_chain_order(chain, ORDER_N, ORDER_SIZE) == chain);
+    /* more blocks than a bin holds: as it is */
+    static _Alignas(64) char big[(ORDER_N + 1) * ORDER_SIZE];
+    for (size_t i = 0; i <= ORDER_N; i++)
+        idx[i] = i;
+    shuffle(idx, ORDER_N + 1, 9);
+    chain = link_blocks(big, idx, ORDER_N + 1);
+    CHECK(pymt__tc_chain_order(chain, ORDER_N + 1, ORDER_SIZE) == chain);
+}
+
+/* Blocks spread over more than the 256 MiB a 24-bit key covers at 16 bytes: the key drops low
+ * bits (here 7: blocks within 128 bytes keep the order they came in), and blocks 256 bytes
+ * apart, in two groups a gigabyte apart, still come out in address order. */
+static void chain_order_sorts_blocks_a_gigabyte_apart(void) {
+    if (pymt__hardened)
+        CHECK_SKIP("the hardened magazines are not sorted");
+    enum { HALF = 32, STEP = 256 };
+    size_t span = (size_t)1 << 30, len = span + HALF * STEP;
+    char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    REQUIRE(m != MAP_FAILED);
+    void *at[2 * HALF];
+    for (size_t i = 0; i < HALF; i++) {
+        at[i] = m + i * STEP;
+        at[HALF + i] = m + span + i * STEP;
+    }
+    size_t idx[2 * HALF];
+    for (size_t i = 0; i < 2 * HALF; i++)
+        idx[i] = i;
+    shuffle(idx, 2 * HALF, 11);
+    for (size_t i = 0; i < 2 * HALF; i++)
+        pymt__blk_set(at[idx[i]], 0, i + 1 < 2 * HALF ? at[idx[i + 1]] : NULL);
+    void *out = pymt__tc_chain_order(at[idx[0]], 2 * HALF, STEP);
+    CHECK(out == at[0]);
+    CHECK(ascending(out, 2 * HALF));
+    munmap(m, len);
+}
+
 static const check_case cases[] = {
     CHECK_CASE(scripted_steps_keep_every_invariant),
     CHECK_CASE(cross_thread_frees_keep_every_invariant),
@@ -404,5 +504,7 @@ static const check_case cases[] = {
     CHECK_CASE(hardened_validators_see_a_corrupted_link_marker_and_canary),
     CHECK_CASE(hardened_links_are_bound_to_their_block),
     CHECK_CASE(discard_keeps_the_pages_at_its_ends),
+    CHECK_CASE(chain_order_sorts_a_shuffled_chain_and_keeps_an_ordered_one),
+    CHECK_CASE(chain_order_sorts_blocks_a_gigabyte_apart),
 };
 CHECK_MAIN(cases)

@@ -7,7 +7,8 @@
  * with them off (`tcache.tcache_off`, PYMT_TCACHE=0) no refill or flush happens and every
  * operation takes the lock; a thread never caches more blocks of a class than the documented
  * bound, four bins' worth (a bin and a spare, each up to twice its size right after a refill
- * from the pools). Runs with PYMT_MALLOC=pymalloc (set by CMake). */
+ * from the pools); blocks freed in random order are handed out again in address order.
+ * Runs with PYMT_MALLOC=pymalloc (set by CMake). */
 #include "check.h"
 
 #include <pthread.h>
@@ -290,6 +291,60 @@ static void cache_stays_within_its_bound(void) {
     pymt_thread_flush();
 }
 
+/* Blocks another thread freed in random order come back in address order: that thread's full
+ * bins leave it for the depot sorted by address (src/tcache_order.c), so a burst of
+ * allocations here, served from those batches, gets neighbouring blocks one after the other.
+ * About half the allocations lie within four blocks of the one before (the rest come from
+ * what the exiting thread's bin and spare, and the pools, hold in the order of the frees);
+ * without the sort, 3%. */
+enum { SHUFFLED = 1024, SHUFFLED_SIZE = 64 };
+static void *shuffled[SHUFFLED];
+
+static void *free_shuffled(void *arg) {
+    (void)arg;
+    uint64_t r = 20261127;
+    for (size_t i = SHUFFLED - 1; i > 0; i--) {
+        r = r * 6364136223846793005u + 1442695040888963407u;
+        size_t j = (size_t)((r >> 33) % (i + 1));
+        void *t = shuffled[i];
+        shuffled[i] = shuffled[j];
+        shuffled[j] = t;
+    }
+    for (size_t i = 0; i < SHUFFLED; i++)
+        pymt_object_free(shuffled[i]);
+    return NULL;
+}
+
+static void blocks_freed_out_of_order_come_back_in_order(void) {
+    REQUIRE(check_plain_pools());
+    if (!pymt_tcache_enabled())
+        CHECK_SKIP("no thread caches: the pools' own order");
+    quiet_start();
+    for (size_t i = 0; i < SHUFFLED; i++) {
+        shuffled[i] = pymt_object_malloc(SHUFFLED_SIZE);
+        REQUIRE(shuffled[i] != NULL);
+    }
+    pymt_thread_flush();
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, free_shuffled, NULL) == 0);
+    pthread_join(t, NULL);
+    size_t near = 0;
+    for (size_t i = 0; i < SHUFFLED; i++) {
+        shuffled[i] = pymt_object_malloc(SHUFFLED_SIZE);
+        REQUIRE(shuffled[i] != NULL);
+        if (i > 0) {
+            uintptr_t a = (uintptr_t)shuffled[i - 1], b = (uintptr_t)shuffled[i];
+            near += (a > b ? a - b : b - a) <= 4 * SHUFFLED_SIZE;
+        }
+    }
+    CHECK(3 * near >= SHUFFLED - 1);
+    if (check_failures)
+        fprintf(stderr, "    %zu of %d allocations next to the one before\n", near, SHUFFLED - 1);
+    for (size_t i = 0; i < SHUFFLED; i++)
+        pymt_object_free(shuffled[i]);
+    pymt_thread_flush();
+}
+
 static const check_case cases[] = {
     CHECK_CASE(exiting_thread_leaves_no_blocks_cached),
     CHECK_CASE(blocks_freed_by_another_thread_leave_nothing_cached),
@@ -298,5 +353,6 @@ static const check_case cases[] = {
     CHECK_CASE(thread_flush_empties_the_callers_cache),
     CHECK_CASE(core_work_is_batched_by_the_cache),
     CHECK_CASE(cache_stays_within_its_bound),
+    CHECK_CASE(blocks_freed_out_of_order_come_back_in_order),
 };
 CHECK_MAIN(cases)

@@ -96,7 +96,7 @@ enum {
 };
 
 uint16_t pymt__tc_max_table[PYMT__NBINS];
-_Static_assert(TCACHE_MAX_MAX <= PYMT__TC_ORDER_MAX, "a full bin can be put in order");
+_Static_assert(TCACHE_MAX_MAX <= PYMT__TC_ORDER_MAX, "a bin at its bound can be put in order");
 
 /* Fill pymt__tc_max_table (init, before any cache exists): each slow path reads a class's bound
  * several times, and the rule has a division. */

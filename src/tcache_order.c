@@ -14,20 +14,24 @@
  * The cure is on the overflow's way out: a full bin that leaves the thread (to the depot or
  * the pools) is first looked at, while its blocks are still in the cache, and when fewer
  * than three quarters of its neighbours lie within four blocks of each other it is sorted by
- * address (a radix sort of its pointers on the stack, three passes of 8 bits) and relinked,
- * lowest first. A batch adopted from the depot then hands out blocks in address order, and
+ * address (a radix sort of its pointers on the stack, by 64-byte line, two passes of 8 bits
+ * while the chain spans less than 4 MiB) and relinked, lowest first. A batch adopted from the depot then hands out blocks in address order, and
  * a run of allocations fills neighbouring blocks again. Chains that are in order already
  * (a consumer freeing what a producer allocated in a row) cost the look alone. The bin and
  * its spare, which trade places when a thread allocates and frees around a full bin, are not
- * sorted: the trade is O(1) and may happen every few calls. */
+ * sorted: the trade is O(1) and may happen every few calls. A chain of more than 256 blocks
+ * (a bin of the 16- or 32-byte class just after a refill of two bins' worth) leaves as it
+ * is: the sort's two arrays of pointers, 4 KiB of stack, are sized for a bin at its bound. */
 #include <string.h>
 
 #include "tcache_own.h"
 
 enum {
     ORDER_MAX = PYMT__TC_ORDER_MAX, /* at least what a bin holds (tcache.c checks) */
+    LINE_SHIFT = 6,                 /* keys count 64-byte lines: blocks within one keep the
+                                     * order they came in, which costs the walks nothing */
     DIGIT_BITS = 8,
-    DIGITS = 3,      /* keys of 24 bits: a span of 256 MiB at 16 bytes */
+    MAX_DIGITS = 3, /* keys of up to 24 bits: a span of 1 GiB in lines */
     BUCKETS = 1 << DIGIT_BITS
 };
 
@@ -54,16 +58,20 @@ void *pymt__tc_chain_order(void *chain, size_t n, size_t size) {
     }
     if (4 * near >= 3 * (n - 1))
         return chain; /* in order enough: as it is */
-    unsigned shift = 4; /* blocks are at least 16 bytes apart */
-    while (((hi - lo) >> shift) >> (DIGIT_BITS * DIGITS) != 0)
-        shift++; /* a wider span: blocks within 2^shift bytes keep their order */
-    uint16_t count[DIGITS][BUCKETS];
-    memset(count, 0, sizeof count);
+    /* the key: the distance from the lowest block in lines, in two passes while the chain
+     * spans less than 4 MiB, three up to 1 GiB, and in coarser units beyond */
+    unsigned shift = LINE_SHIFT, digits = 1;
+    while (((hi - lo) >> shift) >> (DIGIT_BITS * MAX_DIGITS) != 0)
+        shift++;
+    while (digits < MAX_DIGITS && ((hi - lo) >> shift) >> (DIGIT_BITS * digits) != 0)
+        digits++;
+    uint16_t count[MAX_DIGITS][BUCKETS];
+    memset(count, 0, digits * sizeof count[0]);
     for (size_t i = 0; i < n; i++)
-        for (unsigned d = 0; d < DIGITS; d++)
+        for (unsigned d = 0; d < digits; d++)
             count[d][digit(a[i], lo, shift, d)]++;
     uintptr_t *src = a, *dst = t;
-    for (unsigned d = 0; d < DIGITS; d++) {
+    for (unsigned d = 0; d < digits; d++) {
         if (count[d][digit(src[0], lo, shift, d)] == n)
             continue; /* every key has this digit: the pass would change nothing */
         unsigned sum = 0;

@@ -455,6 +455,20 @@ static void chain_order_sorts_a_shuffled_chain_and_keeps_an_ordered_one(void) {
     }
     chain = link_blocks(buf, idx, ORDER_N);
     CHECK(pymt__tc_chain_order(chain, ORDER_N, ORDER_SIZE) == chain);
+    /* the look starts at the head: the 33 blocks nearest it in order and the rest shuffled
+     * leave as they are; the first half shuffled and the rest in order are sorted */
+    for (size_t i = 0; i < ORDER_N; i++)
+        idx[i] = i;
+    shuffle(idx + 33, ORDER_N - 33, 13);
+    chain = link_blocks(buf, idx, ORDER_N);
+    CHECK(pymt__tc_chain_order(chain, ORDER_N, ORDER_SIZE) == chain);
+    for (size_t i = 0; i < ORDER_N; i++)
+        idx[i] = i;
+    shuffle(idx, ORDER_N / 2, 13);
+    chain = link_blocks(buf, idx, ORDER_N);
+    out = pymt__tc_chain_order(chain, ORDER_N, ORDER_SIZE);
+    CHECK(out == buf);
+    CHECK(ascending(out, ORDER_N));
     /* more blocks than a bin holds: as it is */
     static _Alignas(64) char big[(ORDER_N + 1) * ORDER_SIZE];
     for (size_t i = 0; i <= ORDER_N; i++)

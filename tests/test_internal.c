@@ -469,6 +469,15 @@ static void chain_order_sorts_a_shuffled_chain_and_keeps_an_ordered_one(void) {
     out = pymt__tc_chain_order(chain, ORDER_N, ORDER_SIZE);
     CHECK(out == buf);
     CHECK(ascending(out, ORDER_N));
+    /* blocks of a medium class: as they are */
+    for (size_t i = 0; i < 16; i++)
+        idx[i] = i;
+    shuffle(idx, 16, 15);
+    static _Alignas(64) char med[16 * 1024];
+    for (size_t i = 0; i < 16; i++)
+        pymt__blk_set(med + idx[i] * 1024, 0, i + 1 < 16 ? med + idx[i + 1] * 1024 : NULL);
+    chain = med + idx[0] * 1024;
+    CHECK(pymt__tc_chain_order(chain, 16, 1024) == chain);
     /* more blocks than a bin holds: as it is */
     static _Alignas(64) char big[(ORDER_N + 1) * ORDER_SIZE];
     for (size_t i = 0; i <= ORDER_N; i++)

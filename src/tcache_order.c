@@ -13,12 +13,12 @@
  * ones (docs/benchmarks.md, session 20).
  *
  * The cure is on the overflow's way out: a full bin of a small class that leaves the thread
- * (to the depot or the pools) is first looked at, while its blocks are still in the cache, and when fewer
- * than three quarters of its neighbours lie within four blocks of each other it is sorted by
- * address (a radix sort of its pointers on the stack, by 64-byte line, two passes of 8 bits
- * while the chain spans less than 4 MiB) and relinked, lowest first. A batch adopted from
- * the depot then hands out blocks in address order, and a run of allocations fills
- * neighbouring blocks again. Chains that are in order already (a consumer freeing what a
+ * (to the depot or the pools) is first looked at, while its blocks are still in the cache,
+ * and when fewer than three quarters of its neighbours lie within four blocks of each other
+ * it is sorted by address (a radix sort of its pointers on the stack, by 64-byte line, two
+ * passes of 8 bits while the chain spans less than 4 MiB) and relinked, lowest first. A
+ * batch adopted from the depot then hands out blocks in address order, and a run of
+ * allocations fills neighbouring blocks again. Chains that are in order already (a consumer freeing what a
  * producer allocated in a row) cost the look alone, and the look reads the 32 links nearest
  * the head first: when those are in order the chain leaves as it is (over 300 JSON rounds,
  * 84% of the leaving bins stop there, and the records keep the same order as with a look at
@@ -28,9 +28,9 @@
  * classes' bins: they hold 1 to 102 blocks of 640 bytes or more, each ten lines at least, so
  * their order buys the prefetcher little, and they leave far more often for the blocks they
  * move (programs of random sizes up to 16 KiB, rptest and alloc-test, ran 0.78-0.91x with
- * them sorted). A chain of more than 256 blocks (a bin of the 16- or 32-byte
- * class just after a refill of two bins' worth) leaves as it is: the sort's two arrays of
- * pointers, 4 KiB of stack, are sized for a bin at its bound. */
+ * them sorted). A chain of more than 256 blocks (a bin of the 16- or 32-byte class just
+ * after a refill of two bins' worth) leaves as it is: the sort's two arrays of pointers,
+ * 4 KiB of stack, are sized for a bin at its bound. */
 #include <string.h>
 
 #include "tcache_own.h"

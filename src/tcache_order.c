@@ -1,36 +1,34 @@
 /* tcache_order.c: a magazine put in address order before it leaves its thread.
  *
- * A bin hands out the block freed last. Over a long run a program's objects then lose the
- * address order they were first carved in: a thread frees blocks of one class in whatever
- * order its objects die, mixed with its temporaries, and the bin, its spare and the depot
- * hand them out again in that order. What the program allocates in a row (the records of a
- * parsed document) ends up spread over more pools and more lines, and what it then walks in
- * a row misses the cache where the same walk over blocks in address order would have been
- * served by the prefetcher. CPython's JSON round trip, 300 rounds in one process
- * (clients/bench/json_order.py): consecutive records' dicts lay within 512 bytes of each
- * other 98% of the time in the first rounds and 12% after 300 (pymalloc, which allocates from
- * one pool at a time: 30-50%), and the last rounds took 1.1-1.3 times as long as the first
- * ones (docs/benchmarks.md, session 20).
+ * A bin hands out the block freed last. Over a long run a program's objects then lose the address
+ * order they were first carved in: a thread frees blocks of one class in whatever order its
+ * objects die, mixed with its temporaries, and the bin, its spare and the depot hand them out
+ * again in that order. What the program allocates in a row (the records of a parsed document) ends
+ * up spread over more pools and more lines, and what it then walks in a row misses the cache where
+ * the same walk over blocks in address order would have been served by the prefetcher. CPython's
+ * JSON round trip, 300 rounds in one process (clients/bench/json_order.py): consecutive records'
+ * dicts lay within 512 bytes of each other 98% of the time in the first rounds and 12% after 300
+ * (pymalloc, which allocates from one pool at a time: 30-50%), and the last rounds took 1.1-1.3
+ * times as long as the first ones (docs/benchmarks.md, session 20).
  *
- * The cure is on the overflow's way out: a full bin of a small class that leaves the thread
- * (to the depot or the pools) is first looked at, while its blocks are still in the cache,
- * and when fewer than three quarters of its neighbours lie within four blocks of each other
- * it is sorted by address (a radix sort of its pointers on the stack, by 64-byte line, two
- * passes of 8 bits while the chain spans less than 4 MiB) and relinked, lowest first. A
- * batch adopted from the depot then hands out blocks in address order, and a run of
- * allocations fills neighbouring blocks again. Chains that are in order already (a consumer freeing what a
- * producer allocated in a row) cost the look alone, and the look reads the 32 links nearest
- * the head first: when those are in order the chain leaves as it is (over 300 JSON rounds,
- * 84% of the leaving bins stop there, and the records keep the same order as with a look at
- * every link; in ten rounds the function's instructions fall from 16.4 to 5.4 million). The
- * bin and its spare, which trade places when a thread allocates and frees around a full bin,
- * are not sorted: the trade is O(1) and may happen every few calls. Nor are the medium
- * classes' bins: they hold 1 to 102 blocks of 640 bytes or more, each ten lines at least, so
- * their order buys the prefetcher little, and they leave far more often for the blocks they
- * move (programs of random sizes up to 16 KiB, rptest and alloc-test, ran 0.78-0.91x with
- * them sorted). A chain of more than 256 blocks (a bin of the 16- or 32-byte class just
- * after a refill of two bins' worth) leaves as it is: the sort's two arrays of pointers,
- * 4 KiB of stack, are sized for a bin at its bound. */
+ * The cure is on the overflow's way out: a full bin of a small class that leaves the thread (to
+ * the depot or the pools) is first looked at, while its blocks are still in the cache, and when
+ * fewer than three quarters of its neighbours lie within four blocks of each other it is sorted by
+ * address (a radix sort of its pointers on the stack, by 64-byte line, two passes of 8 bits while
+ * the chain spans less than 4 MiB) and relinked, lowest first. A batch adopted from the depot then
+ * hands out blocks in address order, and a run of allocations fills neighbouring blocks again.
+ * Chains that are in order already (a consumer freeing what a producer allocated in a row) cost
+ * the look alone, and the look reads the 32 links nearest the head first: when those are in order
+ * the chain leaves as it is (over 300 JSON rounds, 84% of the leaving bins stop there, and the
+ * records keep the same order as with a look at every link; in ten rounds the function's
+ * instructions fall from 16.4 to 5.4 million). The bin and its spare, which trade places when a
+ * thread allocates and frees around a full bin, are not sorted: the trade is O(1) and may happen
+ * every few calls. Nor are the medium classes' bins: they hold 1 to 102 blocks of 640 bytes or
+ * more, each ten lines at least, so their order buys the prefetcher little, and they leave far
+ * more often for the blocks they move (programs of random sizes up to 16 KiB, rptest and
+ * alloc-test, ran 0.78-0.91x with them sorted). A chain of more than 256 blocks (a bin of the 16-
+ * or 32-byte class just after a refill of two bins' worth) leaves as it is: the sort's two arrays
+ * of pointers, 4 KiB of stack, are sized for a bin at its bound. */
 #include <string.h>
 
 #include "tcache_own.h"

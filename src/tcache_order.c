@@ -48,19 +48,6 @@ static inline bool near_pair(uintptr_t x, uintptr_t y, size_t size) {
     return (x > y ? x - y : y - x) <= 4 * size;
 }
 
-/* Are at least three quarters of the k neighbours from the head of chain near? (chain holds
- * more than k blocks) */
-static bool head_in_order(void *chain, size_t k, size_t size) {
-    size_t near = 0;
-    uintptr_t x = (uintptr_t)chain;
-    for (size_t i = 0; i < k; i++) {
-        uintptr_t y = (uintptr_t)pymt__blk_get((void *)x, 0);
-        near += near_pair(x, y, size);
-        x = y;
-    }
-    return 4 * near >= 3 * k;
-}
-
 /* Digit d of the key of address x: (x - lo) >> shift, 8 bits at a time. */
 static inline unsigned digit(uintptr_t x, uintptr_t lo, unsigned shift, unsigned d) {
     return (unsigned)(((x - lo) >> shift >> (d * DIGIT_BITS)) & (BUCKETS - 1));
@@ -69,8 +56,6 @@ static inline unsigned digit(uintptr_t x, uintptr_t lo, unsigned shift, unsigned
 void *pymt__tc_chain_order(void *chain, size_t n, size_t size) {
     if (n < 3 || n > ORDER_MAX || pymt__hardened || size > PYMT__SMALL_MAX)
         return chain; /* hardened: links are encoded, and the magazines are the hardened ones */
-    if (n > LOOK && head_in_order(chain, LOOK, size))
-        return chain; /* the blocks freed last are in order: so, nearly always, is the rest */
     uintptr_t a[ORDER_MAX], t[ORDER_MAX];
     uintptr_t lo = UINTPTR_MAX, hi = 0;
     size_t near = 0;
@@ -82,6 +67,8 @@ void *pymt__tc_chain_order(void *chain, size_t n, size_t size) {
         hi = x > hi ? x : hi;
         if (i > 0)
             near += near_pair(x, a[i - 1], size);
+        if (i == LOOK && 4 * near >= 3 * LOOK)
+            return chain; /* the blocks freed last are in order: so, nearly always, is the rest */
         q = pymt__blk_get(q, 0);
     }
     if (4 * near >= 3 * (n - 1))

@@ -21,7 +21,7 @@
  * the look alone, and the look reads the 32 links nearest the head first: when those are in order
  * the chain leaves as it is (over 300 JSON rounds, 84% of the leaving bins stop there, and the
  * records keep the same order as with a look at every link; in ten rounds the function's
- * instructions fall from 16.4 to 5.4 million). The bin and its spare, which trade places when a
+ * instructions fall from 16.4 to 6.7 million). The bin and its spare, which trade places when a
  * thread allocates and frees around a full bin, are not sorted: the trade is O(1) and may happen
  * every few calls. Nor are the medium classes' bins: they hold 1 to 102 blocks of 640 bytes or
  * more, each ten lines at least, so their order buys the prefetcher little, and they leave far

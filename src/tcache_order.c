@@ -28,14 +28,19 @@
  * more often for the blocks they move (programs of random sizes up to 16 KiB, rptest and
  * alloc-test, ran 0.78-0.91x with them sorted). A chain of more than 256 blocks (a bin of the 16-
  * or 32-byte class just after a refill of two bins' worth) leaves as it is: the sort's two arrays
- * of pointers, 4 KiB of stack, are sized for a bin at its bound. */
+ * are sized for a bin at its bound. They hold each block's address in 16-byte units modulo
+ * 2^32, then its distance from the lowest block, so the sort takes 2.5 KiB of the stack of a
+ * free() (two arrays of 64-bit pointers and the three passes' counts took 5.5 KiB); a chain
+ * spread over 64 GiB or more (a heap that wide) leaves as it is. */
 #include <string.h>
 
 #include "tcache_own.h"
 
 enum {
     ORDER_MAX = PYMT__TC_ORDER_MAX, /* at least what a bin holds (tcache.c checks) */
-    LINE_SHIFT = 6,                 /* keys count 64-byte lines: blocks within one keep the
+    UNIT_SHIFT = 4,                 /* blocks are 16-byte aligned: the arrays count 16-byte
+                                     * units, in 32 bits */
+    LINE_SHIFT = 6 - UNIT_SHIFT,    /* keys count 64-byte lines: blocks within one keep the
                                      * order they came in, which costs the walks nothing */
     DIGIT_BITS = 8,
     MAX_DIGITS = 3, /* keys of up to 24 bits: a span of 1 GiB in lines */
@@ -48,61 +53,76 @@ static inline bool near_pair(uintptr_t x, uintptr_t y, size_t size) {
     return (x > y ? x - y : y - x) <= 4 * size;
 }
 
-/* Digit d of the key of address x: (x - lo) >> shift, 8 bits at a time. */
-static inline unsigned digit(uintptr_t x, uintptr_t lo, unsigned shift, unsigned d) {
-    return (unsigned)(((x - lo) >> shift >> (d * DIGIT_BITS)) & (BUCKETS - 1));
+/* The block u units above address low. */
+static inline void *unit_block(uintptr_t low, uint32_t u) {
+    return (void *)(low + ((uintptr_t)u << UNIT_SHIFT));
+}
+
+/* Digit d of key u (a distance from the lowest block in units) >> shift, 8 bits at a time. */
+static inline unsigned digit(uint32_t u, unsigned shift, unsigned d) {
+    return (u >> shift >> (d * DIGIT_BITS)) & (BUCKETS - 1);
 }
 
 void *pymt__tc_chain_order(void *chain, size_t n, size_t size) {
     if (n < 3 || n > ORDER_MAX || pymt__hardened || size > PYMT__SMALL_MAX)
         return chain; /* hardened: links are encoded, and the magazines are the hardened ones */
-    uintptr_t a[ORDER_MAX], t[ORDER_MAX];
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    /* each block as its address in units, modulo 2^32, so that the two arrays take 2 KiB of
+     * the stack of a free() */
+    uint32_t a[ORDER_MAX], t[ORDER_MAX];
+    uintptr_t lo = UINTPTR_MAX, hi = 0, prev = 0;
     size_t near = 0;
     void *q = chain;
     for (size_t i = 0; i < n; i++) {
         uintptr_t x = (uintptr_t)q;
-        a[i] = x;
+        pymt__assert((x & (((uintptr_t)1 << UNIT_SHIFT) - 1)) == 0);
+        a[i] = (uint32_t)(x >> UNIT_SHIFT);
         lo = x < lo ? x : lo;
         hi = x > hi ? x : hi;
         if (i > 0)
-            near += near_pair(x, a[i - 1], size);
+            near += near_pair(x, prev, size);
         if (i == LOOK && 4 * near >= 3 * LOOK)
             return chain; /* the blocks freed last are in order: so, nearly always, is the rest */
+        prev = x;
         q = pymt__blk_get(q, 0);
     }
     if (4 * near >= 3 * (n - 1))
         return chain; /* in order enough: as it is */
+    uint64_t span = (hi - lo) >> UNIT_SHIFT;
+    if (span > UINT32_MAX)
+        return chain; /* spread over 64 GiB: more than order could bring together */
+    /* the distances from the lowest block: exact modulo 2^32, as the span fits 32 bits */
+    const uint32_t lo_units = (uint32_t)(lo >> UNIT_SHIFT);
+    for (size_t i = 0; i < n; i++)
+        a[i] -= lo_units;
     /* the key: the distance from the lowest block in lines, in two passes while the chain
      * spans less than 4 MiB, three up to 1 GiB, and in coarser units beyond */
     unsigned shift = LINE_SHIFT, digits = 1;
-    while (((hi - lo) >> shift) >> (DIGIT_BITS * MAX_DIGITS) != 0)
+    while ((span >> shift) >> (DIGIT_BITS * MAX_DIGITS) != 0)
         shift++;
-    while (digits < MAX_DIGITS && ((hi - lo) >> shift) >> (DIGIT_BITS * digits) != 0)
+    while (digits < MAX_DIGITS && (span >> shift) >> (DIGIT_BITS * digits) != 0)
         digits++;
-    uint16_t count[MAX_DIGITS][BUCKETS];
-    memset(count, 0, digits * sizeof count[0]);
-    for (size_t i = 0; i < n; i++)
-        for (unsigned d = 0; d < digits; d++)
-            count[d][digit(a[i], lo, shift, d)]++;
-    uintptr_t *src = a, *dst = t;
+    uint32_t *src = a, *dst = t;
     for (unsigned d = 0; d < digits; d++) {
-        if (count[d][digit(src[0], lo, shift, d)] == n)
+        uint16_t count[BUCKETS];
+        memset(count, 0, sizeof count);
+        for (size_t i = 0; i < n; i++)
+            count[digit(src[i], shift, d)]++;
+        if (count[digit(src[0], shift, d)] == n)
             continue; /* every key has this digit: the pass would change nothing */
         unsigned sum = 0;
         for (unsigned b = 0; b < BUCKETS; b++) {
-            unsigned c = count[d][b];
-            count[d][b] = (uint16_t)sum;
+            unsigned c = count[b];
+            count[b] = (uint16_t)sum;
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            dst[count[d][digit(src[i], lo, shift, d)]++] = src[i];
-        uintptr_t *x = src;
+            dst[count[digit(src[i], shift, d)]++] = src[i];
+        uint32_t *x = src;
         src = dst;
         dst = x;
     }
     for (size_t i = 0; i + 1 < n; i++)
-        pymt__blk_set((void *)src[i], 0, (void *)src[i + 1]);
-    pymt__blk_set((void *)src[n - 1], 0, NULL);
-    return (void *)src[0];
+        pymt__blk_set(unit_block(lo, src[i]), 0, unit_block(lo, src[i + 1]));
+    pymt__blk_set(unit_block(lo, src[n - 1]), 0, NULL);
+    return unit_block(lo, src[0]);
 }

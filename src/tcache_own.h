@@ -93,7 +93,8 @@ size_t pymt__tc_chain_give_back(pymt__tcache *tc, unsigned c, void *chain, size_
  * lowest first, when fewer than three quarters of its neighbours lie within four blocks of
  * each other; else as it is, and as it is too when three quarters of the 32 neighbours nearest
  * its head do. Returns its head. Chains of more than PYMT__TC_ORDER_MAX blocks, chains of a
- * medium class, and every chain in the hardened mode, stay as they are (tcache_order.c). */
+ * medium class, chains spread over 64 GiB or more, and every chain in the hardened mode, stay
+ * as they are (tcache_order.c). */
 #define PYMT__TC_ORDER_MAX 256
 void *pymt__tc_chain_order(void *chain, size_t n, size_t size);
 /* The bound a bin starts from: 16 (2 for a medium class), or less when the share is small. */

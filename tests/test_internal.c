@@ -487,31 +487,60 @@ static void chain_order_sorts_a_shuffled_chain_and_keeps_an_ordered_one(void) {
     CHECK(pymt__tc_chain_order(chain, ORDER_N + 1, ORDER_SIZE) == chain);
 }
 
+enum { FAR_HALF = 32, FAR_STEP = 256 };
+
+/* A chain of 2 * FAR_HALF blocks FAR_STEP bytes apart, half at m and half at m + span, linked
+ * in a shuffled order: at[] gets the blocks in address order, idx[] the order of the chain.
+ * Returns its head. */
+static void *far_apart_chain(char *m, size_t span, void **at, size_t *idx, uint64_t seed) {
+    for (size_t i = 0; i < FAR_HALF; i++) {
+        at[i] = m + i * FAR_STEP;
+        at[FAR_HALF + i] = m + span + i * FAR_STEP;
+    }
+    for (size_t i = 0; i < 2 * FAR_HALF; i++)
+        idx[i] = i;
+    shuffle(idx, 2 * FAR_HALF, seed);
+    for (size_t i = 0; i < 2 * FAR_HALF; i++)
+        pymt__blk_set(at[idx[i]], 0, i + 1 < 2 * FAR_HALF ? at[idx[i + 1]] : NULL);
+    return at[idx[0]];
+}
+
 /* Blocks spread over more than the 256 MiB a 24-bit key covers at 16 bytes: the key drops low
  * bits (here 7: blocks within 128 bytes keep the order they came in), and blocks 256 bytes
  * apart, in two groups a gigabyte apart, still come out in address order. */
 static void chain_order_sorts_blocks_a_gigabyte_apart(void) {
     if (pymt__hardened)
         CHECK_SKIP("the hardened magazines are not sorted");
-    enum { HALF = 32, STEP = 256 };
-    size_t span = (size_t)1 << 30, len = span + HALF * STEP;
+    size_t span = (size_t)1 << 30, len = span + FAR_HALF * FAR_STEP;
     char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
     REQUIRE(m != MAP_FAILED);
-    void *at[2 * HALF];
-    for (size_t i = 0; i < HALF; i++) {
-        at[i] = m + i * STEP;
-        at[HALF + i] = m + span + i * STEP;
-    }
-    size_t idx[2 * HALF];
-    for (size_t i = 0; i < 2 * HALF; i++)
-        idx[i] = i;
-    shuffle(idx, 2 * HALF, 11);
-    for (size_t i = 0; i < 2 * HALF; i++)
-        pymt__blk_set(at[idx[i]], 0, i + 1 < 2 * HALF ? at[idx[i + 1]] : NULL);
-    void *out = pymt__tc_chain_order(at[idx[0]], 2 * HALF, STEP);
+    void *at[2 * FAR_HALF];
+    size_t idx[2 * FAR_HALF];
+    void *out = pymt__tc_chain_order(far_apart_chain(m, span, at, idx, 11), 2 * FAR_HALF, FAR_STEP);
     CHECK(out == at[0]);
-    CHECK(ascending(out, 2 * HALF));
+    CHECK(ascending(out, 2 * FAR_HALF));
+    munmap(m, len);
+}
+
+/* Blocks 80 GiB apart, beyond the 64 GiB a 32-bit distance in 16-byte units spans: the chain
+ * leaves as it came, head and order kept. */
+static void chain_order_keeps_a_chain_spread_too_wide(void) {
+    if (pymt__hardened)
+        CHECK_SKIP("the hardened magazines are not sorted");
+    size_t span = (size_t)80 << 30, part = FAR_HALF * FAR_STEP, len = span + part;
+    char *m = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        CHECK_SKIP("no 80 GiB of address space to reserve");
+    REQUIRE(mprotect(m, part, PROT_READ | PROT_WRITE) == 0);
+    REQUIRE(mprotect(m + span, part, PROT_READ | PROT_WRITE) == 0);
+    void *at[2 * FAR_HALF];
+    size_t idx[2 * FAR_HALF];
+    void *head = far_apart_chain(m, span, at, idx, 12);
+    CHECK(pymt__tc_chain_order(head, 2 * FAR_HALF, FAR_STEP) == head);
+    void *b = head;
+    for (size_t i = 0; i < 2 * FAR_HALF && b != NULL; i++, b = pymt__blk_get(b, 0))
+        CHECK(b == at[idx[i]]);
     munmap(m, len);
 }
 
@@ -529,5 +558,6 @@ static const check_case cases[] = {
     CHECK_CASE(discard_keeps_the_pages_at_its_ends),
     CHECK_CASE(chain_order_sorts_a_shuffled_chain_and_keeps_an_ordered_one),
     CHECK_CASE(chain_order_sorts_blocks_a_gigabyte_apart),
+    CHECK_CASE(chain_order_keeps_a_chain_spread_too_wide),
 };
 CHECK_MAIN(cases)

@@ -131,15 +131,15 @@ static void tcache_destructor(void *arg) {
     unsigned nchains = 0;
     pymt__tc_slow_lock(tc); /* a trimmer may be at the spares */
     for (unsigned c = 0; c < PYMT__NBINS; c++) {
-        size_t n;
+        size_t n[2];
         void *chain[2];
-        chain[0] = pymt__tc_bin_take_all(&tc->bins[c], &n);
-        chain[1] = pymt__tc_spare_take(tc, c, &n);
+        chain[0] = pymt__tc_bin_take_all(&tc->bins[c], &n[0]);
+        chain[1] = pymt__tc_spare_take(tc, c, &n[1]);
         pymt__tbin_set_max(&tc->bins[c], 0);
         tc->hmag_max[c] = 0;
         for (unsigned k = 0; k < 2; k++)
-            if (chain[k] != NULL)
-                chains[nchains++] = chain[k];
+            if (chain[k] != NULL) /* in address order for the pools' free lists, as at an overflow */
+                chains[nchains++] = pymt__tc_chain_order(chain[k], n[k], pymt__class_to_size(c));
     }
     pymt__large_release_all(&tc->large);
     tc->state = PYMT__TC_DEAD;
@@ -412,7 +412,7 @@ void pymt__tcache_flush_self(void) {
         if (chain == NULL)
             continue;
         pymt__tc_bump(&tc->flushes);
-        chains[nchains++] = chain;
+        chains[nchains++] = pymt__tc_chain_order(chain, n, pymt__class_to_size(k));
     }
     pymt__block_give_chains(chains, nchains); /* each core and class concerned locked once */
     /* the bins start again from 0, charged nothing (hardened: the magazines keep their

@@ -297,6 +297,18 @@ static inline bool check_readable(uintptr_t a) {
     return r;
 }
 
+/* Shuffle the n indexes of idx (Fisher-Yates over a 64-bit LCG): the same order for the same
+ * seed on every run, so a test's figures repeat. */
+static inline void check_shuffle(size_t *idx, size_t n, uint64_t seed) {
+    for (size_t i = n - 1; i > 0; i--) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        size_t j = (size_t)((seed >> 33) % (i + 1));
+        size_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+}
+
 /* ---- pymt helpers -------------------------------------------------------------------------- */
 
 /* Block size of a request served from the pools (1..512; 0 is served as 1). */

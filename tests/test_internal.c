@@ -414,22 +414,12 @@ static bool ascending(void *chain, size_t n) {
     return k == n;
 }
 
-static void shuffle(size_t *idx, size_t n, uint64_t seed) {
-    for (size_t i = n - 1; i > 0; i--) {
-        seed = seed * 6364136223846793005u + 1442695040888963407u;
-        size_t j = (size_t)((seed >> 33) % (i + 1));
-        size_t t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
-    }
-}
-
 static void chain_order_sorts_a_shuffled_chain_and_keeps_an_ordered_one(void) {
     static _Alignas(64) char buf[ORDER_N * ORDER_SIZE];
     size_t idx[ORDER_N + 1];
     for (size_t i = 0; i < ORDER_N; i++)
         idx[i] = i;
-    shuffle(idx, ORDER_N, 7);
+    check_shuffle(idx, ORDER_N, 7);
     void *chain = link_blocks(buf, idx, ORDER_N);
     void *out = pymt__tc_chain_order(chain, ORDER_N, ORDER_SIZE);
     if (pymt__hardened) {
@@ -459,12 +449,12 @@ static void chain_order_sorts_a_shuffled_chain_and_keeps_an_ordered_one(void) {
      * leave as they are; the first half shuffled and the rest in order are sorted */
     for (size_t i = 0; i < ORDER_N; i++)
         idx[i] = i;
-    shuffle(idx + 33, ORDER_N - 33, 13);
+    check_shuffle(idx + 33, ORDER_N - 33, 13);
     chain = link_blocks(buf, idx, ORDER_N);
     CHECK(pymt__tc_chain_order(chain, ORDER_N, ORDER_SIZE) == chain);
     for (size_t i = 0; i < ORDER_N; i++)
         idx[i] = i;
-    shuffle(idx, ORDER_N / 2, 13);
+    check_shuffle(idx, ORDER_N / 2, 13);
     chain = link_blocks(buf, idx, ORDER_N);
     out = pymt__tc_chain_order(chain, ORDER_N, ORDER_SIZE);
     CHECK(out == buf);
@@ -472,7 +462,7 @@ static void chain_order_sorts_a_shuffled_chain_and_keeps_an_ordered_one(void) {
     /* blocks of a medium class: as they are */
     for (size_t i = 0; i < 16; i++)
         idx[i] = i;
-    shuffle(idx, 16, 15);
+    check_shuffle(idx, 16, 15);
     static _Alignas(64) char med[16 * 1024];
     for (size_t i = 0; i < 16; i++)
         pymt__blk_set(med + idx[i] * 1024, 0, i + 1 < 16 ? med + idx[i + 1] * 1024 : NULL);
@@ -482,7 +472,7 @@ static void chain_order_sorts_a_shuffled_chain_and_keeps_an_ordered_one(void) {
     static _Alignas(64) char big[(ORDER_N + 1) * ORDER_SIZE];
     for (size_t i = 0; i <= ORDER_N; i++)
         idx[i] = i;
-    shuffle(idx, ORDER_N + 1, 9);
+    check_shuffle(idx, ORDER_N + 1, 9);
     chain = link_blocks(big, idx, ORDER_N + 1);
     CHECK(pymt__tc_chain_order(chain, ORDER_N + 1, ORDER_SIZE) == chain);
 }
@@ -499,7 +489,7 @@ static void *far_apart_chain(char *m, size_t span, void **at, size_t *idx, uint6
     }
     for (size_t i = 0; i < 2 * FAR_HALF; i++)
         idx[i] = i;
-    shuffle(idx, 2 * FAR_HALF, seed);
+    check_shuffle(idx, 2 * FAR_HALF, seed);
     for (size_t i = 0; i < 2 * FAR_HALF; i++)
         pymt__blk_set(at[idx[i]], 0, i + 1 < 2 * FAR_HALF ? at[idx[i + 1]] : NULL);
     return at[idx[0]];

@@ -407,7 +407,8 @@ static void blocks_held_at_thread_exit_come_back_in_order(void) {
     size_t up = malloc_counting_in_order(again, EXITING, EXITING_SIZE);
     CHECK(2 * up >= EXITING - 1);
     if (check_failures)
-        fprintf(stderr, "    %zu of %d allocations in order after the one before\n", up, EXITING - 1);
+        fprintf(stderr, "    %zu of %d allocations in order after the one before\n", up,
+                EXITING - 1);
     for (size_t i = 0; i < EXITING; i++)
         pymt_object_free(again[i]);
     for (size_t i = 0; i < 2 * EXITING; i++)

@@ -202,6 +202,10 @@ PYMT__NOINLINE static void *preload_realloc_slow(void *p, size_t n) {
     unsigned tag = pymt__pool_tag(p);
     if (tag == 0)
         return pymt__table_override_large->realloc(pymt__table_override_large->ctx, p, n);
+    /* the hardened mode's bins have bound 0, so each of its reallocs comes here: the checks of
+     * the hardened backend's realloc, before p is kept or copied */
+    if (pymt__hardened)
+        pymt__tcache_harden_check_live("realloc", p);
     if (pymt__realloc_keeps(n, pymt__class_to_size(pymt__tag_class(tag))))
         return p;
     return preload_realloc_move(p, n, tag);

@@ -1,6 +1,7 @@
 /* preload_debug_faults.c: one memory fault of a C program, chosen by argv[1], for the drop-in
- * malloc in debug mode (preload_debug.sh runs each under LD_PRELOAD=libpymt-malloc.so with
- * PYMT_MALLOC=debug and checks that pymt reports it and aborts):
+ * malloc in debug and hardened mode (preload_debug.sh runs each under
+ * LD_PRELOAD=libpymt-malloc.so with PYMT_MALLOC=debug, and some with PYMT_HARDEN=1, and checks
+ * that pymt reports it and aborts):
  *   double    a block freed twice
  *   overrun   one byte written past a 40-byte block, then freed
  *   underrun  one byte written before a block, then freed
@@ -8,6 +9,8 @@
  *             quarantine
  *   big       the same overrun on a 5000-byte block (the drop-in's large path)
  *   interior  free of a pointer into the middle of a block
+ *   realloc_freed     realloc of a freed block to a size its class still holds
+ *   realloc_interior  realloc of a pointer into the middle of a block, within its class
  *   clean     nothing wrong, with glibc-aligned blocks and realloc across 512 bytes: must exit 0
  * The writes go through a volatile pointer so the compiler cannot see or drop them. */
 #define _POSIX_C_SOURCE 200809L
@@ -46,6 +49,13 @@ int main(int argc, char **argv) {
         free(b);
     } else if (strcmp(what, "interior") == 0) {
         free(p + 16);
+    } else if (strcmp(what, "realloc_freed") == 0) {
+        free(p);
+        char *q = realloc(p, 36);
+        printf("realloc of a freed block returned %p\n", (void *)q);
+    } else if (strcmp(what, "realloc_interior") == 0) {
+        char *q = realloc(p + 16, 40);
+        printf("realloc of an interior pointer returned %p\n", (void *)q);
     } else {
         void *a = NULL;
         if (posix_memalign(&a, 64, 100) != 0)

@@ -38,11 +38,16 @@ bool pymt__initialized(void) {
     return pymt__load_acquire(&init_done) != 0;
 }
 
-/* fork handlers. They are registered at the start of the first initialisation, before
- * init_mutex is taken, so init never calls pthread_atfork while holding it (a fork running
- * its prepare handlers holds the C library's atfork lock, and prepare takes init_mutex).
- * Holding init_mutex across the fork means no thread is half-way through initialisation when
- * the child starts; the options are read after an acquire load of init_done. */
+/* fork handlers. They are registered when the library is loaded (atfork_register_at_load),
+ * before any thread of the program can call pymt, and never while init_mutex is held (a fork
+ * running its prepare handlers holds the C library's atfork lock, and prepare takes
+ * init_mutex). Holding init_mutex across the fork means no thread is half-way through
+ * initialisation when the child starts; the options are read after an acquire load of
+ * init_done. Registering them at the first initialisation instead left two windows in which a
+ * fork ran without them while another thread held init_mutex, and the child then blocked for
+ * ever at its first call: a thread that found them being registered by a first thread went on
+ * to initialise before the registration was done, and the C library ignores handlers
+ * registered after a fork has started (tests/test_fork_init.c). */
 static bool atfork_debug(void) {
     return pymt__initialized() && pymt__opt.debug;
 }
@@ -77,6 +82,17 @@ static void atfork_child(void) {
     if (atfork_debug())
         pymt__debug_atfork_child();
     pthread_mutex_unlock(&init_mutex); /* the forking thread took it in prepare */
+}
+
+/* Register the fork handlers once: at load, or (a program that calls pymt from a constructor
+ * that runs before this one) at the first initialisation. */
+static void atfork_register(void) {
+    if (!pymt__exchange_relaxed(&atfork_registered, 1))
+        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+__attribute__((constructor)) static void atfork_register_at_load(void) {
+    atfork_register();
 }
 
 static void stats_at_exit(void) {
@@ -119,8 +135,7 @@ static void wire(const pymt__options *o) {
 void pymt__init_slow(void) {
     if (init_running)
         return; /* re-entered from our own set-up: served with the zeroed options */
-    if (!pymt__exchange_relaxed(&atfork_registered, 1))
-        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    atfork_register();
     pthread_mutex_lock(&init_mutex);
     if (pymt__load_acquire(&init_done)) {
         pthread_mutex_unlock(&init_mutex);

@@ -39,7 +39,8 @@ check underrun "buffer underrun"
 check uaf "use after free" "offset 3"
 check big "buffer overrun" "5000 bytes requested"
 check interior "never handed out by pymt" "(free)"
-check realloc_freed "realloc of a freed block" "now passed to the C library interface (libpymt-malloc.so) (realloc)"
+check realloc_freed "realloc of a freed block" \
+    "now passed to the C library interface (libpymt-malloc.so) (realloc)"
 check realloc_interior "never handed out by pymt" "(realloc)"
 out=$(PYMT_MALLOC=debug LD_PRELOAD="$preload" "$prog" clean 2>/tmp/preload_debug.$$)
 status=$?

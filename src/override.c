@@ -15,6 +15,7 @@
  *                                         moved (to glibc above the pools' ceiling)
  *   realloc(p), any other p               glibc's __libc_realloc (the block stays on glibc)
  *   malloc_usable_size                    the size class, or glibc's chunk size
+ *   malloc_trim                           pymt_trim, then glibc's own malloc_trim
  * C++: libstdc++'s operator new/delete call malloc/free, and its aligned new calls
  * aligned_alloc (checked with GCC 12's libstdc++), so no operator is defined here.
  *
@@ -30,8 +31,9 @@
  * by this file's first call, before pymt initialises; it never comes back here.
  *
  * Safety: pymt initialises itself on the first call and never calls malloc while doing so,
- * and nothing here calls dlsym, so allocations made by the dynamic loader and by constructors
- * before main are served like any other. pymt registers pthread_atfork handlers when it is
+ * and nothing here calls dlsym (malloc_trim's lookup of glibc's waits for the program's first
+ * malloc_trim), so allocations made by the dynamic loader and by constructors before main are
+ * served like any other. pymt registers pthread_atfork handlers when it is
  * loaded, so a child of a threaded parent finds every lock free. Nothing here takes a lock of
  * its own. */
 #include <errno.h>
@@ -288,6 +290,18 @@ PRELOAD_API void *pvalloc(size_t n) {
     }
     size_t rounded = (n + page - 1) & ~(page - 1);
     return preload_sys_memalign(page, rounded ? rounded : page);
+}
+
+/* pymt's memory first (pymt_trim: the depots, this thread's cache, wholly free arenas, the
+ * free pages inside medium blocks), then glibc's heaps, which hold the big blocks and what was
+ * allocated before the preload (glibc's own malloc_trim). 1 when either says it gave memory
+ * back; pymt_trim counts whole arenas only, so pages released alone read as 0 on pymt's
+ * side. */
+PRELOAD_API int malloc_trim(size_t pad) {
+    preload_ensure_init();
+    int pools = pymt_trim() != 0;
+    int glibc = pymt__sys_trim(pad);
+    return pools || glibc;
 }
 
 PRELOAD_API size_t malloc_usable_size(void *p) {

@@ -7,6 +7,7 @@
 
 #include "atomic.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -36,6 +37,23 @@ bool pymt__sys_is_dropin(void) {
 bool pymt__sys_tune_glibc(void) {
     return mallopt(M_MMAP_THRESHOLD, (int)(PYMT__GLIBC_MMAP_MIB << 20)) == 1 &&
            mallopt(M_TRIM_THRESHOLD, (int)(PYMT__GLIBC_TRIM_MIB << 20)) == 1;
+}
+
+int pymt__sys_trim(size_t pad) {
+    /* A program calls malloc_trim long after pymt has initialised, so whatever dlsym may
+     * allocate is served as usual (in the drop-in, by pymt). Threads that race here store the
+     * same address. */
+    static void *_Atomic next_trim;
+    void *f = pymt__load_acquire(&next_trim);
+    if (f == NULL) {
+        f = dlsym(RTLD_NEXT, "malloc_trim");
+        if (f == NULL)
+            return 0;
+        pymt__store_release(&next_trim, f);
+    }
+    int (*trim)(size_t);
+    *(void **)&trim = f;
+    return trim(pad);
 }
 
 /* glibc's usable size of one of its own blocks, read from the chunk header as glibc's

@@ -28,6 +28,11 @@ bool pymt__sys_is_dropin(void);
  * ends glibc's own raising. Returns whether glibc took both values. */
 bool pymt__sys_tune_glibc(void);
 
+/* The C library's malloc_trim(pad), for the drop-in's malloc_trim (override.c), which takes
+ * the name: the next definition past pymt's own object (dlsym RTLD_NEXT, looked up at the first
+ * call). Returns its result, or 0 when there is none. */
+int pymt__sys_trim(size_t pad);
+
 void *pymt__sys_malloc(size_t n);
 void *pymt__sys_calloc(size_t nelem, size_t elsize);
 void *pymt__sys_realloc(void *p, size_t n);

@@ -38,18 +38,6 @@ static int medium_mode(void) {
     return e != NULL && *e == '1';
 }
 
-static int preload_is_mapped(void) {
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[512];
-    int found = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (strstr(line, "libpymt-malloc.so"))
-            found = 1;
-    if (f)
-        fclose(f);
-    return found;
-}
-
 /* Keep the compiler from pairing or removing the calls under test, and from seeing the
  * impossible sizes (it warns about them at compile time). */
 static void *volatile sink;

@@ -33,9 +33,8 @@
  * Safety: pymt initialises itself on the first call and never calls malloc while doing so,
  * and nothing here calls dlsym (malloc_trim's lookup of glibc's waits for the program's first
  * malloc_trim), so allocations made by the dynamic loader and by constructors before main are
- * served like any other. pymt registers pthread_atfork handlers when it is
- * loaded, so a child of a threaded parent finds every lock free. Nothing here takes a lock of
- * its own. */
+ * served like any other. pymt registers pthread_atfork handlers when it is loaded, so a child
+ * of a threaded parent finds every lock free. Nothing here takes a lock of its own. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>

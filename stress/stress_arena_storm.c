@@ -17,9 +17,15 @@
  * Checks (skipped when the mode has no pools, e.g. PYMT_MALLOC=malloc; said in the summary):
  *   - at the peak of a burst, arenas_current is at least the burst's bytes (at block size) in
  *     MiB: the blocks are in arenas (new ones, or ones earlier rounds left mapped);
- *   - in every trim round, arenas_reclaimed_total grew during the round and arenas_current
- *     after the trim is below the round's peak by at least a quarter of the arenas the burst
- *     filled (background blocks may pin a few arenas, not most of them);
+ *   - in every trim round, after the trim every arena still mapped beyond the reserve holds a
+ *     pool with blocks (in use or cached): arenas_current <= arenas_reserve + the pools
+ *     assigned to a class, + 1 for an arena a background thread may take meanwhile; and when
+ *     the burst's peak had more arenas than that, arenas_reclaimed_total grew during the round.
+ *     The background threads' blocks are allocated while bursts are live, from the bursts'
+ *     pools, so over many rounds they spread across the bursts' arenas: the earlier checks, that
+ *     a quarter of each burst's arenas come back and that every trim round reclaims one, held
+ *     for the CI's 6 rounds but failed in long runs (20-200 rounds in: 35-42 of 42-43 arenas
+ *     still mapped after a trim, pinned by about 100 pools of background blocks);
  *   - at the end (everything freed, all threads joined, main flushed, pymt_trim), arenas_current
  *     is at most its start value + arenas_reserve + 1 + the pools that still hold blocks (in
  *     debug mode the quarantine keeps some freed blocks allocated underneath);
@@ -81,6 +87,18 @@ static size_t storm_arenas(size_t *reclaimed, size_t *reserve) {
     return s.arenas_current;
 }
 
+/* The small classes' pools that hold blocks (in use or cached), each of which may keep its
+ * arena mapped; the reserve's arenas in *reserve. */
+static size_t storm_pools_assigned(size_t *reserve) {
+    pymt_stats s;
+    stress_get_stats(&s);
+    size_t pools = 0;
+    for (int c = 0; c < PYMT_NUM_SIZE_CLASSES; c++)
+        pools += s.classes[c].pools;
+    *reserve = s.arenas_reserve;
+    return pools;
+}
+
 static void storm_burst(storm_worker *w, stress_rng *r) {
     bool leader = w->index == 0;
     size_t before = 0, reclaimed0 = 0, peak = 0, demand = 0;
@@ -140,14 +158,17 @@ static void storm_burst(storm_worker *w, stress_rng *r) {
                 storm_trim_bytes += pymt_trim();
                 after = storm_arenas(&reclaimed1, NULL);
                 if (storm_pools) {
-                    if (reclaimed1 <= reclaimed0)
+                    size_t reserve, pools = storm_pools_assigned(&reserve);
+                    size_t pinned = reserve + pools + 1;
+                    if (peak > pinned && reclaimed1 <= reclaimed0)
                         stress_fail("trim round %" PRIu64 ": arenas_reclaimed_total stayed at %zu "
-                                    "(peak %zu arenas, %zu now)", round, reclaimed1, peak, after);
-                    if (after + (demand + 3) / 4 > peak)
-                        stress_fail("trim round %" PRIu64 ": arenas_current %zu after trim, "
-                                    "peak %zu (%zu before the burst), the burst filled %zu: "
-                                    "less than a quarter of that came back",
-                                    round, after, peak, before, demand);
+                                    "though the blocks could pin at most %zu of the peak's %zu "
+                                    "arenas (%zu now)", round, reclaimed1, pinned, peak, after);
+                    if (after > pinned)
+                        stress_fail("trim round %" PRIu64 ": arenas_current %zu after trim "
+                                    "(peak %zu, %zu before the burst, which filled %zu): more "
+                                    "than the %zu in reserve and the %zu pools with blocks",
+                                    round, after, peak, before, demand, reserve, pools);
                 }
             }
             storm_rounds = round + 1;

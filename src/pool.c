@@ -261,10 +261,10 @@ static size_t dirty_bound(const pymt__core *k) {
     return b < lo ? lo : b > hi ? hi : b;
 }
 
-/* Too many dirty free pools: purge those of the emptiest arenas (the list's tail) first, down to
- * half the bound; the fullest arenas, where new pools come from, keep theirs longest. */
-static void purge_locked(pymt__core *k) {
-    size_t keep = dirty_bound(k) / 2;
+/* Purge core k's dirty free pools down to keep, those of the emptiest arenas (the list's tail)
+ * first; the fullest arenas, where new pools come from, keep theirs longest. With too many
+ * dirty pools, keep is half the bound; pymt_trim purges them all. */
+static void purge_locked(pymt__core *k, size_t keep) {
     pymt__arena *last = k->usable_arenas;
     while (last != NULL && last->nextarena != NULL)
         last = last->nextarena;
@@ -508,7 +508,7 @@ static void run_give_locked(pymt__core *k, void *first, void *last, uint32_t n, 
             usedpools_unlink(k, c, pool);
         pool_empty_locked(k, pool, retire);
         if (k->dirty_total > dirty_bound(k))
-            purge_locked(k);
+            purge_locked(k, dirty_bound(k) / 2);
     } else if (was_full) {
         usedpools_push(k, c, pool);
     }
@@ -699,7 +699,9 @@ size_t pymt__pool_trim(void) {
     pymt__core_lock();
     pymt__assert_expensive(pymt__heap_check_locked());
     size_t released = pymt__arena_trim_locked();
-    /* the one wholly free arena pymalloc keeps on each core's list goes too */
+    /* the one wholly free arena pymalloc keeps on each core's list goes too, and so do the
+     * pages of the free pools in arenas still in use, which a core otherwise keeps up to its
+     * bound for reuse (dirty_bound) */
     pymt__arena *retire = NULL;
     for (unsigned i = 0; i < pymt__ncores; i++) {
         pymt__core *k = &pymt__cores[i];
@@ -714,6 +716,7 @@ size_t pymt__pool_trim(void) {
             }
             a = next;
         }
+        purge_locked(k, 0);
     }
     pymt__core_unlock();
     /* straight to the OS, not the reserve: that is what trim is for */

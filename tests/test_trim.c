@@ -4,8 +4,9 @@
  * pymt_thread_flush() and pymt_trim(), the arenas in use fall back to where they started (only
  * the reserve stays mapped), RSS from /proc/self/statm falls back near its start, and
  * pymt_trim() returns a positive byte count no larger than what was unmapped; a trim with
- * nothing free returns 0. Runs with PYMT_MALLOC=pymalloc (set by CMake). Under a sanitizer the
- * burst is 16 MiB and RSS is not checked. */
+ * nothing free returns 0; the free pools of arenas that blocks still pin are purged by the trim.
+ * Runs with PYMT_MALLOC=pymalloc (set by CMake). Under a sanitizer the bursts are 16 MiB and RSS
+ * is not checked. */
 #include "check.h"
 
 #include <sys/mman.h>
@@ -89,6 +90,48 @@ static void arenas_return_to_the_os_after_a_burst(void) {
     CHECK_EQ(pymt_trim(), 0);
 }
 
+/* Arenas that keep one block in every 8 pools stay mapped, and their free pools stay resident
+ * up to a bound (PYMT_PURGE_MAX) for reuse; pymt_trim purges them all. */
+static void trim_purges_the_free_pools_of_arenas_in_use(void) {
+    REQUIRE(check_plain_pools());
+    const size_t burst = (CHECK_SANITIZED ? 16 : 48) * MIB;
+    const size_t block = 64, n = burst / block, every = 8 * 255; /* 255 blocks a pool */
+    void **ptrs = mmap(NULL, n * sizeof *ptrs, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(ptrs != MAP_FAILED);
+    pymt_thread_flush();
+    (void)pymt_trim();
+    for (size_t i = 0; i < n; i++) {
+        ptrs[i] = pymt_object_malloc(block);
+        REQUIRE(ptrs[i] != NULL);
+        memset(ptrs[i], 0x5a, block);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (i % every != 0)
+            pymt_object_free(ptrs[i]);
+    pymt_thread_flush();
+    pymt_stats s1 = check_stats();
+    size_t rss1 = check_rss_bytes();
+    (void)pymt_trim();
+    pymt_stats s2 = check_stats();
+    size_t rss2 = check_rss_bytes();
+    size_t purged = s2.pools_purged_total - s1.pools_purged_total;
+    fprintf(stderr,
+            "    %zu arenas in use, %zu free pools; the trim purged %zu, RSS %zu -> %zu KiB\n",
+            s1.arenas_current, s1.pools_free, purged, rss1 / 1024, rss2 / 1024);
+    CHECK(s2.arenas_current + 4 >= s1.arenas_current); /* the kept blocks pin their arenas */
+    CHECK(purged >= 64);                               /* at least 1 MiB of pools */
+    if (!CHECK_SANITIZED)
+        CHECK(rss2 + MIB <= rss1);
+    for (size_t i = 0; i < n; i += every)
+        pymt_object_free(ptrs[i]);
+    munmap(ptrs, n * sizeof *ptrs);
+    pymt_thread_flush();
+    (void)pymt_trim();
+    pymt_stats s3 = check_stats();
+    CHECK_STATS_ADD_UP(&s3);
+}
+
 static void allocator_works_after_trim(void) {
     void *p[1000];
     for (int i = 0; i < 1000; i++) {
@@ -107,6 +150,7 @@ static void allocator_works_after_trim(void) {
 static const check_case cases[] = {
     CHECK_CASE(trim_with_nothing_free_returns_zero),
     CHECK_CASE(arenas_return_to_the_os_after_a_burst),
+    CHECK_CASE(trim_purges_the_free_pools_of_arenas_in_use),
     CHECK_CASE(allocator_works_after_trim),
 };
 CHECK_MAIN(cases)

@@ -151,9 +151,12 @@ PYMT_API int pymt_set_hugepages(int enabled);
 
 /* Return the memory of wholly free arenas to the OS, after draining the shared block depots
  * and the calling thread's cache (in debug mode, after emptying the quarantine of freed debug
- * blocks, checking each), and the pages that lie wholly inside free medium blocks of arenas
- * still in use (a block keeps the page of its first 16 bytes). Returns the number of arena
- * bytes released (the pages of free blocks not counted). Thread-safe. */
+ * blocks, checking each); also the pages of the free pools of arenas still in use (each pool
+ * keeps its first page, which holds its header), which pymt otherwise keeps resident up to
+ * PYMT_PURGE_MAX for reuse, and the pages that lie wholly inside free medium blocks of arenas
+ * still in use (a block keeps the page of its first 16 bytes). Other threads' caches keep
+ * their blocks, and with them their pools. Returns the number of arena bytes released (the
+ * pages of free pools and blocks not counted). Thread-safe. */
 PYMT_API size_t pymt_trim(void);
 
 /* The mode chosen at start-up. */

@@ -246,20 +246,19 @@ std::string trim_memory(const Selection &sel) {
     case Kind::PymtDebug:
     case Kind::PymtHarden: pymt_trim(); return "pymt_trim()";
     case Kind::PymtPreload: {
-        // The preload's own pymt_trim, looked up in the preload itself: a plain
-        // dlsym(RTLD_DEFAULT) would find the libpymt.so this binary links, a different pymt
-        // instance that holds none of the workload's memory. libpymt-malloc.so exports only
-        // the malloc names (clients/preload.map), so today this finds nothing and the column
-        // gets no trim call.
+        // The preload's own malloc_trim (pymt_trim, then glibc's), looked up in the preload
+        // itself, which exports it (src/override.map); pymt_trim stays hidden there, and a
+        // plain dlsym(RTLD_DEFAULT, "pymt_trim") would find the libpymt.so this binary links,
+        // a different pymt instance that holds none of the workload's memory.
         void *self = dlopen(PYMT_BENCH_PYMT_PRELOAD_SO, RTLD_NOW | RTLD_NOLOAD);
         if (self == nullptr) return "";
-        auto trim = reinterpret_cast<size_t (*)()>(dlsym(self, "pymt_trim"));
+        auto trim = reinterpret_cast<int (*)(size_t)>(dlsym(self, "malloc_trim"));
         Dl_info info;
         bool own = trim != nullptr && dladdr(reinterpret_cast<void *>(trim), &info) != 0 &&
                    base_name(info.dli_fname) == sel.provider;
-        if (own) trim();
+        if (own) trim(0);
         dlclose(self);
-        return own ? "pymt_trim() of the preload" : "";
+        return own ? "malloc_trim(0) of the preload" : "";
     }
     case Kind::Glibc: malloc_trim(0); return "malloc_trim(0)";
     case Kind::Mimalloc: {

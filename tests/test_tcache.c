@@ -330,6 +330,18 @@ static size_t malloc_counting_in_order(void **out, size_t n, size_t size) {
     return up;
 }
 
+/* After a failed check of an order test: how many of the n - 1 allocations after the first lay
+ * in order after the one before. */
+static void report_in_order(size_t up, size_t n) {
+    if (check_failures)
+        fprintf(stderr, "    %zu of %zu allocations in order after the one before\n", up, n - 1);
+}
+
+static void free_each(void **blocks, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        pymt_object_free(blocks[i]);
+}
+
 /* Blocks another thread freed in random order come back in address order: that thread's full
  * bins leave it sorted by address (src/tcache_order.c), for the depot and then the pools, so a
  * burst of allocations here, served from those batches, gets neighbouring blocks one after
@@ -367,13 +379,9 @@ static void blocks_freed_out_of_order_come_back_in_order(void) {
     pthread_join(t, NULL);
     pthread_barrier_destroy(&shuffled_done);
     CHECK(2 * up >= SHUFFLED_AGAIN - 1);
-    if (check_failures)
-        fprintf(stderr, "    %zu of %d allocations in order after the one before\n", up,
-                SHUFFLED_AGAIN - 1);
-    for (size_t i = 0; i < SHUFFLED_AGAIN; i++)
-        pymt_object_free(again[i]);
-    for (size_t i = 0; i < 2 * SHUFFLED; i++)
-        pymt_object_free(shuffled[i]);
+    report_in_order(up, SHUFFLED_AGAIN);
+    free_each(again, SHUFFLED_AGAIN);
+    free_each(shuffled, 2 * SHUFFLED);
     pymt_thread_flush();
 }
 
@@ -406,13 +414,9 @@ static void blocks_held_at_thread_exit_come_back_in_order(void) {
     void *again[EXITING];
     size_t up = malloc_counting_in_order(again, EXITING, EXITING_SIZE);
     CHECK(2 * up >= EXITING - 1);
-    if (check_failures)
-        fprintf(stderr, "    %zu of %d allocations in order after the one before\n", up,
-                EXITING - 1);
-    for (size_t i = 0; i < EXITING; i++)
-        pymt_object_free(again[i]);
-    for (size_t i = 0; i < 2 * EXITING; i++)
-        pymt_object_free(exiting[i]);
+    report_in_order(up, EXITING);
+    free_each(again, EXITING);
+    free_each(exiting, 2 * EXITING);
     pymt_thread_flush();
 }
 

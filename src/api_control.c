@@ -51,6 +51,7 @@ PYMT_API size_t pymt_trim(void) {
     if (!pymt__opt.pooling)
         return 0;
     pymt__tcache_flush_self();
+    pymt__tcache_trim_others();
     pymt__depot_drain();
     size_t released = pymt__medium_trim();
     return released + pymt__pool_trim();

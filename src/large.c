@@ -13,12 +13,18 @@
  * A kept block is in use as far as glibc knows, so it can sit right after a block the program
  * grows with realloc and force glibc to move that block instead of growing it in place. A
  * realloc that grows a large block therefore gives the kept blocks back first.
+
+A cache is its owner's, except that pymt_trim, called by another thread, takes what an idle
+thread's cache keeps (pymt__large_trim): so the owner holds the cache's lock around each use of
+its slots (an uncontended exchange, on the paths of blocks of LARGE_MIN bytes and more only),
+and the trimmer only tries it.
  *
  * Replacement is first in, first out. AddressSanitizer and Valgrind builds keep nothing, so
- * those tools see every free of a big block when the program makes it. Owner-only state: the
- * caller passes its own thread's cache, or NULL. */
+ * those tools see every free of a big block when the program makes it. The caller passes its
+ * own thread's cache, or NULL. */
 #include "large.h"
 
+#include <sched.h>
 #include <string.h>
 
 #include "track.h"
@@ -39,6 +45,17 @@ void pymt__large_init(size_t budget) {
     large_budget = large_cache_built ? budget : 0;
 }
 
+static void cache_lock(pymt__large_cache *lc) {
+    while (pymt__exchange_acquire(&lc->lock, 1) != 0)
+        while (pymt__load_relaxed(&lc->lock) != 0)
+            sched_yield();
+}
+
+static void cache_unlock(pymt__large_cache *lc) {
+    /* pairs with the exchange in cache_lock and in pymt__large_trim */
+    pymt__store_release(&lc->lock, 0);
+}
+
 /* Empty slot i and return its block. */
 static void *slot_take(pymt__large_cache *lc, unsigned i) {
     pymt__large_slot *s = &lc->slot[i];
@@ -56,15 +73,19 @@ static void slot_release(pymt__large_cache *lc, unsigned i) {
 void *pymt__large_malloc(pymt__large_cache *lc, size_t n, bool zero) {
     if (lc != NULL && n >= LARGE_MIN && n <= LARGE_MAX && pymt__load_relaxed(&lc->bytes) != 0) {
         /* the smallest kept block that fits with at most a quarter to spare */
+        void *p = NULL;
         unsigned best = PYMT__LARGE_SLOTS;
+        cache_lock(lc);
         for (unsigned i = 0; i < PYMT__LARGE_SLOTS; i++) {
             size_t sz = lc->slot[i].size;
             if (lc->slot[i].p != NULL && sz >= n && sz - n <= n / 4 &&
                 (best == PYMT__LARGE_SLOTS || sz < lc->slot[best].size))
                 best = i;
         }
-        if (best < PYMT__LARGE_SLOTS) {
-            void *p = slot_take(lc, best);
+        if (best < PYMT__LARGE_SLOTS)
+            p = slot_take(lc, best);
+        cache_unlock(lc);
+        if (p != NULL) {
             if (zero)
                 memset(p, 0, n);
             return p;
@@ -81,6 +102,7 @@ void pymt__large_free(pymt__large_cache *lc, void *p) {
         return;
     }
     /* the oldest slot makes room; older blocks go too while the total is over the budget */
+    cache_lock(lc);
     unsigned i = lc->next;
     lc->next = (i + 1) % PYMT__LARGE_SLOTS;
     if (lc->slot[i].p != NULL)
@@ -94,6 +116,7 @@ void pymt__large_free(pymt__large_cache *lc, void *p) {
     lc->slot[i].p = p;
     lc->slot[i].size = size;
     pymt__store_relaxed(&lc->bytes, pymt__load_relaxed(&lc->bytes) + size);
+    cache_unlock(lc);
 }
 
 void *pymt__large_realloc(pymt__large_cache *lc, void *p, size_t n) {
@@ -104,8 +127,23 @@ void *pymt__large_realloc(pymt__large_cache *lc, void *p, size_t n) {
     return pymt__sys_realloc(p, n);
 }
 
-void pymt__large_release_all(pymt__large_cache *lc) {
+static void release_all_locked(pymt__large_cache *lc) {
     for (unsigned i = 0; i < PYMT__LARGE_SLOTS; i++)
         if (lc->slot[i].p != NULL)
             slot_release(lc, i);
+}
+
+void pymt__large_release_all(pymt__large_cache *lc) {
+    cache_lock(lc);
+    release_all_locked(lc);
+    cache_unlock(lc);
+}
+
+size_t pymt__large_trim(pymt__large_cache *lc) {
+    if (pymt__load_relaxed(&lc->bytes) == 0 || pymt__exchange_acquire(&lc->lock, 1) != 0)
+        return 0;
+    size_t bytes = pymt__load_relaxed(&lc->bytes);
+    release_all_locked(lc);
+    cache_unlock(lc);
+    return bytes;
 }

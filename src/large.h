@@ -19,5 +19,9 @@ void pymt__large_free(pymt__large_cache *lc, void *p);
 void *pymt__large_realloc(pymt__large_cache *lc, void *p, size_t n);
 /* Free every block lc keeps (its owner, or its thread's exit destructor). */
 void pymt__large_release_all(pymt__large_cache *lc);
+/* Free every block another thread's cache lc keeps (pymt_trim), unless its owner is using it
+ * at that moment (a trimmer never waits for an owner); the usable bytes freed. The caller
+ * keeps lc alive (the thread caches' registry, under the global lock). */
+size_t pymt__large_trim(pymt__large_cache *lc);
 
 #endif /* PYMT_LARGE_H */

@@ -185,6 +185,12 @@ void pymt__tcache_counters_locked(size_t *refills, size_t *flushes, size_t *publ
                                   size_t *adopted);
 /* Give back the calling thread's cache (pymt_thread_flush, pymt_trim). */
 void pymt__tcache_flush_self(void);
+/* pymt_trim: take the spares of every other live cache and the large blocks it keeps, and ask
+ * each to keep to its share at its next slow path; a cache whose owner is in a slow path at
+ * that moment is passed over (no wait). Its bins stay: only their owner touches them. Not in
+ * the hardened mode, whose magazines are the spares' words. Takes the global lock, then each
+ * core concerned. */
+void pymt__tcache_trim_others(void);
 /* fork child: only the forking thread's cache survives. Core lock held. */
 void pymt__tcache_atfork_child_locked(void);
 /* Validator: every bin and spare of tc holds as many blocks as it counts, no more than two

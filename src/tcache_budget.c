@@ -42,11 +42,13 @@
  *     takes the spares of a cache over its share, releases its reservation beyond its charge,
  *     sets trim_asked, on which the owner keeps to its share at its next slow path, drops the
  *     cache's trim_lock and gives the spares to their pools' cores. Trimmers:
- *     pymt_set_tcache_budget (every cache over its new share, at once), and a thread short of
- *     budget (above). So an idle cache over its share loses its spares without a call of its
- *     own, and the rest of its excess at its next slow path. Lock order: a thread's own
- *     trim_lock, then the global lock, then a core's; a trimmer holds the global lock and only
- *     tries trim_locks, and no core lock is held while a trim_lock is tried: no cycle.
+ *     pymt_set_tcache_budget (every cache over its new share, at once), a thread short of
+ *     budget (above), and pymt_trim (every other cache's spares, whatever it holds, and the
+ *     large blocks it keeps: large.c). So an idle cache over its share loses its spares
+ *     without a call of its own, and the rest of its excess at its next slow path. Lock order:
+ *     a thread's own trim_lock, then the global lock, then a core's; a trimmer holds the
+ *     global lock and only tries trim_locks (and large caches' locks), and no core lock is
+ *     held while a trim_lock is tried: no cycle.
  */
 #include "tcache_own.h"
 
@@ -276,6 +278,18 @@ static void trim_others(pymt__tcache *self, size_t want) {
         o = o->next;
     }
     pymt__tc_reg.trim_next = o;
+    pymt__global_unlock();
+}
+
+void pymt__tcache_trim_others(void) {
+    pymt__tcache *self = pymt__tc_self();
+    pymt__global_lock();
+    for (pymt__tcache *o = pymt__tc_reg.head; o != NULL; o = o->next) {
+        if (o == self)
+            continue;
+        (void)trim_locked(o, 0);
+        (void)pymt__large_trim(&o->large);
+    }
     pymt__global_unlock();
 }
 

@@ -64,11 +64,13 @@ typedef struct pymt__large_slot {
     size_t size;  /* usable size */
 } pymt__large_slot;
 
-/* Recently freed large object-memory blocks one thread keeps for reuse. Owner only, except
- * bytes (their usable bytes in all), which stats read. */
+/* Recently freed large object-memory blocks one thread keeps for reuse. The owner's, under
+ * lock, which pymt_trim also tries in order to take another thread's blocks (large.c); bytes
+ * (their usable bytes in all) is read by stats without it. */
 typedef struct pymt__large_cache {
     pymt__large_slot slot[PYMT__LARGE_SLOTS];
     uint32_t next;              /* the slot the next kept block replaces */
+    _Atomic uint32_t lock;      /* 1 while the owner or a trimmer is at the slots */
     _Atomic size_t bytes;
 } pymt__large_cache;
 

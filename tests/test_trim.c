@@ -4,11 +4,13 @@
  * pymt_thread_flush() and pymt_trim(), the arenas in use fall back to where they started (only
  * the reserve stays mapped), RSS from /proc/self/statm falls back near its start, and
  * pymt_trim() returns a positive byte count no larger than what was unmapped; a trim with
- * nothing free returns 0; the free pools of arenas that blocks still pin are purged by the trim.
+ * nothing free returns 0; the free pools of arenas that blocks still pin are purged by the trim;
+ * a trim takes the spare magazines and the kept big blocks of another thread's idle cache.
  * Runs with PYMT_MALLOC=pymalloc (set by CMake). Under a sanitizer the bursts are 16 MiB and RSS
  * is not checked. */
 #include "check.h"
 
+#include <pthread.h>
 #include <sys/mman.h>
 
 #define MIB ((size_t)1 << 20)
@@ -132,6 +134,93 @@ static void trim_purges_the_free_pools_of_arenas_in_use(void) {
     CHECK_STATS_ADD_UP(&s3);
 }
 
+/* A thread that fills its cache and then idles: the trim, called by another thread, takes its
+ * spare magazines and the big blocks it keeps, and leaves its bins to it. */
+typedef struct idle_thread {
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    int stage; /* 1: the worker's cache is full; 2: the trim is done */
+} idle_thread;
+
+static void idle_set(idle_thread *t, int stage) {
+    pthread_mutex_lock(&t->m);
+    t->stage = stage;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->m);
+}
+
+static void idle_wait(idle_thread *t, int stage) {
+    pthread_mutex_lock(&t->m);
+    while (t->stage < stage)
+        pthread_cond_wait(&t->cv, &t->m);
+    pthread_mutex_unlock(&t->m);
+}
+
+enum { IDLE_BLOCKS = 2048, IDLE_BIG = 512 << 10 };
+
+static bool idle_churn(void) {
+    static void *p[IDLE_BLOCKS];
+    for (size_t i = 0; i < IDLE_BLOCKS; i++) {
+        p[i] = pymt_object_malloc(64);
+        if (p[i] == NULL) {
+            while (i-- > 0)
+                pymt_object_free(p[i]);
+            return false;
+        }
+        memset(p[i], 0x6b, 64);
+    }
+    for (size_t i = 0; i < IDLE_BLOCKS; i++)
+        pymt_object_free(p[i]);
+    /* above the pools' ceiling and below 1 MiB: the thread's large-block cache keeps it */
+    void *big = pymt_object_malloc(IDLE_BIG);
+    if (big == NULL)
+        return false;
+    memset(big, 0x6c, IDLE_BIG);
+    pymt_object_free(big);
+    return true;
+}
+
+static void *idle_worker(void *arg) {
+    idle_thread *t = arg;
+    bool ok = idle_churn();
+    idle_set(t, 1);
+    idle_wait(t, 2);
+    /* its cache goes on working after another thread trimmed it */
+    ok = idle_churn() && ok;
+    return ok ? t : NULL;
+}
+
+static void trim_takes_what_idle_threads_cache(void) {
+    REQUIRE(check_plain_pools());
+    REQUIRE(pymt_tcache_enabled());
+    idle_thread t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, idle_worker, &t) == 0);
+    idle_wait(&t, 1);
+    pymt_thread_flush(); /* what is cached now is the idle worker's */
+    pymt_stats s1 = check_stats();
+    (void)pymt_trim();
+    pymt_stats s2 = check_stats();
+    idle_set(&t, 2);
+    void *ret = NULL;
+    CHECK(pthread_join(th, &ret) == 0);
+    CHECK(ret == &t);
+    fprintf(stderr, "    idle thread's cache: %zu -> %zu bytes, large blocks kept %zu -> %zu\n",
+            s1.tcache_bytes, s2.tcache_bytes, s1.large_cached_bytes, s2.large_cached_bytes);
+    /* after 2048 frees the 64-byte class's spare is full (128 blocks) and its bin holds some */
+    CHECK(s1.tcache_bytes > 128 * 64);
+    CHECK(s2.tcache_bytes + 128 * 64 <= s1.tcache_bytes);
+    CHECK(s2.tcache_bytes > 0); /* the bin is the owner's alone */
+    /* sanitizer and Valgrind builds keep no large blocks */
+    if (s1.large_cached_bytes != 0)
+        CHECK(s1.large_cached_bytes >= IDLE_BIG);
+    CHECK_EQ(s2.large_cached_bytes, 0);
+    pymt_thread_flush();
+    (void)pymt_trim();
+    pymt_stats s3 = check_stats();
+    CHECK_STATS_ADD_UP(&s3);
+}
+
 static void allocator_works_after_trim(void) {
     void *p[1000];
     for (int i = 0; i < 1000; i++) {
@@ -151,6 +240,7 @@ static const check_case cases[] = {
     CHECK_CASE(trim_with_nothing_free_returns_zero),
     CHECK_CASE(arenas_return_to_the_os_after_a_burst),
     CHECK_CASE(trim_purges_the_free_pools_of_arenas_in_use),
+    CHECK_CASE(trim_takes_what_idle_threads_cache),
     CHECK_CASE(allocator_works_after_trim),
 };
 CHECK_MAIN(cases)

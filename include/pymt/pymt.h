@@ -149,14 +149,16 @@ PYMT_API int pymt_set_tcache(int enabled);
  * once the allocator has been used. */
 PYMT_API int pymt_set_hugepages(int enabled);
 
-/* Return the memory of wholly free arenas to the OS, after draining the shared block depots
- * and the calling thread's cache (in debug mode, after emptying the quarantine of freed debug
- * blocks, checking each); also the pages of the free pools of arenas still in use (each pool
- * keeps its first page, which holds its header), which pymt otherwise keeps resident up to
- * PYMT_PURGE_MAX for reuse, and the pages that lie wholly inside free medium blocks of arenas
- * still in use (a block keeps the page of its first 16 bytes). Other threads' caches keep
- * their blocks, and with them their pools. Returns the number of arena bytes released (the
- * pages of free pools and blocks not counted). Thread-safe. */
+/* Return the memory of wholly free arenas to the OS, after draining the shared block depots,
+ * the calling thread's cache, and what other threads' caches hold in their spare magazines and
+ * large-block caches (a thread inside a slow path of its cache at that moment keeps it; each
+ * thread's current magazines, up to half of what it caches, and in hardened mode all of its
+ * magazines, are its own alone until its next slow path or pymt_thread_flush); in debug mode, after emptying the quarantine of
+ * freed debug blocks, checking each. Also the pages of the free pools of arenas still in use
+ * (each pool keeps its first page, which holds its header), which pymt otherwise keeps resident
+ * up to PYMT_PURGE_MAX for reuse, and the pages that lie wholly inside free medium blocks of
+ * arenas still in use (a block keeps the page of its first 16 bytes). Returns the number of
+ * arena bytes released (the pages of free pools and blocks not counted). Thread-safe. */
 PYMT_API size_t pymt_trim(void);
 
 /* The mode chosen at start-up. */

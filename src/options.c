@@ -87,11 +87,12 @@ static int read_bool(const char *name, int def) {
 }
 
 /* A size: digits, then an optional K/M/G (with an optional B or iB); a bare number counts in
- * units of unit bytes. The result, in bytes, must not exceed max. */
-static size_t read_size(const char *name, size_t def, size_t unit, size_t max) {
+ * units of unit bytes. The result, in bytes, must not exceed max. False (*out untouched) when
+ * the variable is unset, empty or bad (said on stderr). */
+static bool read_size_set(const char *name, size_t unit, size_t max, size_t *out) {
     const char *v = getenv(name);
     if (v == NULL || *v == '\0')
-        return def;
+        return false;
     size_t x = 0;
     const char *q = v;
     bool ok = *q >= '0' && *q <= '9';
@@ -110,8 +111,16 @@ static size_t read_size(const char *name, size_t def, size_t unit, size_t max) {
     }
     if (!ok || __builtin_mul_overflow(x, mult, &x) || x > max) {
         bad_value(name, v, "a size: a number, optionally followed by K, M or G, within range");
-        return def;
+        return false;
     }
+    *out = x;
+    return true;
+}
+
+/* The same, def when the variable is unset, empty or bad. */
+static size_t read_size(const char *name, size_t def, size_t unit, size_t max) {
+    size_t x = def;
+    (void)read_size_set(name, unit, max, &x);
     return x;
 }
 
@@ -188,13 +197,15 @@ void pymt__options_read(pymt__options *o) {
     o->pooling = o->mode == PYMT_MODE_PYMALLOC || o->mode == PYMT_MODE_PYMALLOC_DEBUG;
     o->debug = o->mode == PYMT_MODE_PYMALLOC_DEBUG || o->mode == PYMT_MODE_MALLOC_DEBUG;
     o->tcache = read_bool("PYMT_TCACHE", true);
-    const char *tb = getenv("PYMT_TCACHE_BYTES");
-    o->tcache_bytes = read_size("PYMT_TCACHE_BYTES", (size_t)8 << 20, 1, (size_t)16 << 30);
-    o->tcache_grows = tb == NULL || *tb == '\0'; /* the default grows with the heap (tcache_budget.c) */
-    if (o->tcache_bytes < ((size_t)64 << 10)) {
-        bad_value("PYMT_TCACHE_BYTES", tb, "at least 64K");
-        o->tcache_bytes = (size_t)8 << 20;
+    /* a budget set is a bound; the default (also for a value rejected) grows with the heap
+     * (tcache_budget.c) */
+    o->tcache_grows = !read_size_set("PYMT_TCACHE_BYTES", 1, (size_t)16 << 30, &o->tcache_bytes);
+    if (!o->tcache_grows && o->tcache_bytes < ((size_t)64 << 10)) {
+        bad_value("PYMT_TCACHE_BYTES", getenv("PYMT_TCACHE_BYTES"), "at least 64K");
+        o->tcache_grows = true;
     }
+    if (o->tcache_grows)
+        o->tcache_bytes = (size_t)8 << 20;
     o->arena_reserve = (unsigned)read_size("PYMT_ARENA_RESERVE", 2, 1, 1024);
     o->purge_max = read_size("PYMT_PURGE_MAX", (size_t)8 << 20, 1, (size_t)1 << 30);
     if (o->purge_max < ((size_t)2 << 20)) {

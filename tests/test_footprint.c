@@ -536,10 +536,10 @@ static void the_caches_together_stay_within_the_budget(void) {
  * default budget is a third of the arenas in use (about 16 MiB); 160 MiB (a third of which is
  * 53 MiB): it reaches its cap, 32 MiB, and a lone thread's share with it; once the heap is
  * gone (freed, trimmed) it is 8 MiB again. PYMT_TCACHE_BYTES=8M, or a budget set at run time,
- * stays where it was set. */
+ * stays where it was set; a value of PYMT_TCACHE_BYTES that is rejected leaves the default. */
 static void child_budget_follows_the_heap(void) {
     const char *v = getenv("PYMT_TCACHE_BYTES");
-    bool set = v != NULL && *v != '\0';
+    bool set = v != NULL && strcmp(v, "8M") == 0; /* any other value is rejected: the default */
     const size_t mib = (size_t)1 << 20;
     enum { N = 160 * 64 }; /* 16 KiB blocks: 160 MiB */
     static void *p[N];
@@ -583,6 +583,9 @@ static void child_budget_follows_the_heap(void) {
 static void the_default_budget_follows_the_heap(void) {
     child_with("child_budget_follows_the_heap", "PYMT_TCACHE_BYTES="); /* the default */
     child_with("child_budget_follows_the_heap", "PYMT_TCACHE_BYTES=8M");
+    /* a value rejected (said on stderr) leaves the default, which grows */
+    child_with("child_budget_follows_the_heap", "PYMT_TCACHE_BYTES=12Q");
+    child_with("child_budget_follows_the_heap", "PYMT_TCACHE_BYTES=1K");
 }
 
 /* Free the blocks p[from..n) and allocate and write them again. */

@@ -241,9 +241,12 @@ static void quar_release(pymt__debug_head *h, int family, int op) {
     under_free(h->family, pymt__debug_base(h));
 }
 
-/* Put a freed (DEAD-filled) block in the quarantine and release what falls out of it. */
+/* Put a freed (DEAD-filled) block in the quarantine and release what falls out of it: the
+ * oldest blocks, as many as it takes to keep both bounds (in batches, each checked and released
+ * outside the lock), so a ring of small blocks followed by big ones does not pass the bytes. */
 static void quar_push(pymt__debug_head *h, int family, int op) {
-    pymt__debug_head *out[4];
+    enum { BATCH = 16 };
+    pymt__debug_head *out[BATCH];
     int nout = 0;
     pthread_mutex_lock(&debug_quar.lock);
     if (debug_quar.count == PYMT__DEBUG_QUAR_BLOCKS)
@@ -251,12 +254,17 @@ static void quar_push(pymt__debug_head *h, int family, int op) {
     debug_quar.ring[(debug_quar.first + debug_quar.count) % PYMT__DEBUG_QUAR_BLOCKS] = h;
     debug_quar.count++;
     debug_quar.bytes += block_bytes(h);
-    /* Keep the byte budget; a few blocks per call at most, the rest on later calls. */
-    while (debug_quar.bytes > PYMT__DEBUG_QUAR_BYTES && debug_quar.count > 0 && nout < 4)
-        out[nout++] = quar_pop_locked();
-    pthread_mutex_unlock(&debug_quar.lock);
-    for (int i = 0; i < nout; i++)
-        quar_release(out[i], family, op);
+    for (;;) {
+        while (debug_quar.bytes > PYMT__DEBUG_QUAR_BYTES && debug_quar.count > 0 && nout < BATCH)
+            out[nout++] = quar_pop_locked();
+        pthread_mutex_unlock(&debug_quar.lock);
+        for (int i = 0; i < nout; i++)
+            quar_release(out[i], family, op);
+        if (nout < BATCH)
+            return;
+        nout = 0;
+        pthread_mutex_lock(&debug_quar.lock);
+    }
 }
 
 void pymt__debug_quarantine_counts(size_t *blocks, size_t *bytes) {

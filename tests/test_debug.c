@@ -571,6 +571,33 @@ static void quarantined_blocks_are_counted_apart_from_live_ones(void) {
     CHECK_EQ(check_stats().debug_quarantine_blocks, 0);
 }
 
+/* The quarantine keeps to 4 MiB whatever the sizes: a ring nearly full of small blocks, then
+ * big ones freed one by one, each pushing out as many of the oldest as the bytes need. */
+static void quarantine_keeps_its_byte_bound_when_blocks_grow(void) {
+    REQUIRE(in_debug_mode());
+    (void)pymt_trim();
+    enum { SMALL = 4000, BIG = 64 << 10 };
+    static void *small[SMALL];
+    for (int i = 0; i < SMALL; i++)
+        REQUIRE((small[i] = pymt_object_malloc(16)) != NULL);
+    for (int i = 0; i < SMALL; i++)
+        pymt_object_free(small[i]);
+    size_t most = 0;
+    for (int i = 0; i < 200; i++) {
+        void *p = pymt_object_malloc(BIG);
+        REQUIRE(p != NULL);
+        pymt_object_free(p);
+        size_t bytes = check_stats().debug_quarantine_bytes;
+        if (bytes > most)
+            most = bytes;
+    }
+    /* the bound, and at most the one block that passed it, decorations included */
+    CHECK(most <= ((size_t)4 << 20) + BIG + 4096);
+    if (most > ((size_t)4 << 20) + BIG + 4096)
+        fprintf(stderr, "    quarantine held %zu bytes\n", most);
+    (void)pymt_trim();
+}
+
 /* ---- threads ------------------------------------------------------------------------------- */
 
 #define THREADS 8
@@ -667,6 +694,7 @@ static const check_case cases[] = {
     CHECK_CASE(fresh_memory_is_clean_calloc_is_zero_freed_memory_is_dead),
     CHECK_CASE(realloc_keeps_contents_and_fills_growth_clean),
     CHECK_CASE(live_debug_blocks_are_counted_per_family),
+    CHECK_CASE(quarantine_keeps_its_byte_bound_when_blocks_grow),
     CHECK_CASE(report_hook_takes_the_report_and_the_operation_is_abandoned),
     CHECK_CASE(check_heap_counts_corrupt_blocks_and_reports_each),
     CHECK_CASE(check_heap_without_hook_reports_and_returns),

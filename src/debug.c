@@ -10,8 +10,11 @@
  * the head's next field (no memory of its own), PYMT__DEBUG_BUCKETS buckets guarded by PYMT__DEBUG_STRIPES
  * mutexes (bucket b is guarded by stripe b % PYMT__DEBUG_STRIPES). A pointer is only dereferenced once it
  * has been found there, so freeing a pointer pymt never handed out is reported without reading
- * the memory around it. A head's state, freed_by and next change only under its stripe's lock;
- * its other fields are written before the block is inserted and never again.
+ * the memory around it. A head's state, freed_by, freed_op, next and link change only under its
+ * stripe's lock; its other fields are written before the block is inserted and never again.
+ * Every walk checks a head's link word before it follows the head's next: a head whose next was
+ * overwritten (an overrun of the block before it in a pool) cuts the chain there, and the call
+ * that met it reports that head ("registry link changed") instead of reading on.
  *
  * Quarantine: a FIFO ring of freed blocks (at most PYMT__DEBUG_QUAR_BLOCKS blocks and PYMT__DEBUG_QUAR_BYTES
  * bytes), under its own mutex. A freed block stays in the registry (state FREED) while it is
@@ -129,42 +132,81 @@ static enum pymt__debug_error guards_check(pymt__debug_head *h) {
     return PYMT__DEBUG_OK;
 }
 
-static pymt__debug_head *reg_find_locked(size_t b, const void *p) {
-    for (pymt__debug_head *h = debug_buckets[b]; h; h = h->next)
+/* Set h's registry link (stripe lock held). */
+static void link_set(pymt__debug_head *h, pymt__debug_head *next) {
+    h->next = next;
+    h->link = pymt__debug_link_word(h);
+}
+static bool link_ok(const pymt__debug_head *h) {
+    return h->link == pymt__debug_link_word(h);
+}
+
+/* The block of payload p in bucket b (stripe lock held), or NULL. A head met on the way whose
+ * link is not the registry's cuts the chain: *cut names it (else NULL). */
+static pymt__debug_head *reg_find_locked(size_t b, const void *p, pymt__debug_head **cut) {
+    *cut = NULL;
+    for (pymt__debug_head *h = debug_buckets[b]; h; h = h->next) {
         if (pymt__debug_payload(h) == (const unsigned char *)p)
             return h;
+        if (!link_ok(h)) {
+            *cut = h;
+            return NULL;
+        }
+    }
     return NULL;
 }
 static void reg_insert(pymt__debug_head *h) {
     size_t b = bucket_of(pymt__debug_payload(h));
     debug_stripe *st = stripe_of(b);
     pthread_mutex_lock(&st->lock);
-    h->next = debug_buckets[b];
+    link_set(h, debug_buckets[b]);
     debug_buckets[b] = h;
     st->live[h->family - 1]++;
     pthread_mutex_unlock(&st->lock);
 }
-static void reg_remove(pymt__debug_head *h) {
+/* Unlink h; NULL, or the head whose changed link cut the chain before h could be unlinked (h
+ * stays in the registry then). A snapshot of that head goes in *s. */
+static pymt__debug_head *reg_remove(pymt__debug_head *h, pymt__debug_snap *s) {
     size_t b = bucket_of(pymt__debug_payload(h));
     debug_stripe *st = stripe_of(b);
+    pymt__debug_head *prev = NULL, *cut = NULL;
     pthread_mutex_lock(&st->lock);
-    for (pymt__debug_head **pp = &debug_buckets[b]; *pp; pp = &(*pp)->next)
-        if (*pp == h) {
-            *pp = h->next;
+    for (pymt__debug_head *x = debug_buckets[b]; x; prev = x, x = x->next) {
+        if (!link_ok(x)) {
+            cut = x;
+            s->p = pymt__debug_payload(x);
+            pymt__debug_snap_take(s, x);
             break;
         }
+        if (x == h) {
+            if (prev != NULL)
+                link_set(prev, h->next);
+            else
+                debug_buckets[b] = h->next;
+            break;
+        }
+    }
     pthread_mutex_unlock(&st->lock);
+    return cut;
 }
 
 /* The checks of free and realloc, under the stripe lock: find p, check it, and on success take
- * it (state FREED, freed_by family). On failure fill *s for the report. */
-static enum pymt__debug_error reg_take(const void *p, int family, pymt__debug_head **out, pymt__debug_snap *s) {
+ * it (state FREED, freed_by family, freed_op op). On failure fill *s for the report. */
+static enum pymt__debug_error reg_take(const void *p, int family, int op, pymt__debug_head **out,
+                                       pymt__debug_snap *s) {
     size_t b = bucket_of(p);
     debug_stripe *st = stripe_of(b);
     enum pymt__debug_error err = PYMT__DEBUG_OK;
     pthread_mutex_lock(&st->lock);
-    pymt__debug_head *h = reg_find_locked(b, p);
-    if (!h)
+    pymt__debug_head *cut;
+    pymt__debug_head *h = reg_find_locked(b, p, &cut);
+    if (cut) {
+        err = PYMT__DEBUG_E_LINK;
+        h = cut; /* the report is about the head that cut the chain */
+        s->p = pymt__debug_payload(h);
+        pymt__debug_snap_take(s, h);
+        h = NULL;
+    } else if (!h)
         err = PYMT__DEBUG_E_UNKNOWN;
     else if (pymt__debug_check_word(h) != h->check || (h->state != PYMT__DEBUG_LIVE && h->state != PYMT__DEBUG_FREED))
         err = PYMT__DEBUG_E_HEADER;
@@ -176,7 +218,8 @@ static enum pymt__debug_error reg_take(const void *p, int family, pymt__debug_he
         err = guards_check(h);
     if (err == PYMT__DEBUG_OK) {
         h->state = PYMT__DEBUG_FREED;
-        h->freed_by = (uint8_t)family;
+        h->freed_by = (uint8_t)family & 15;
+        h->freed_op = (uint8_t)op & 15;
         st->live[h->family - 1]--;
         *out = h;
     } else if (h) {
@@ -193,6 +236,7 @@ static void reg_untake(pymt__debug_head *h) {
     pthread_mutex_lock(&st->lock);
     h->state = PYMT__DEBUG_LIVE;
     h->freed_by = 0;
+    h->freed_op = 0;
     st->live[h->family - 1]++;
     pthread_mutex_unlock(&st->lock);
 }
@@ -230,7 +274,11 @@ static enum pymt__debug_error freed_check(pymt__debug_head *h, pymt__debug_snap 
 static void quar_release(pymt__debug_head *h, int family, int op) {
     pymt__debug_snap s;
     enum pymt__debug_error err = freed_check(h, &s);
-    reg_remove(h);
+    if (reg_remove(h, &s) != NULL) {
+        /* h is still in the registry, behind the cut: it cannot be given back */
+        pymt__debug_report(PYMT__DEBUG_E_LINK, &s, family, op, true);
+        return;
+    }
     if (err != PYMT__DEBUG_OK) {
         pymt__debug_report(err, &s, family, op, true);
         /* A hook took it. A changed payload is harmless to the allocator; a clobbered head or
@@ -318,13 +366,15 @@ static void *debug_alloc(int family, size_t n, int op) {
             nframes = 0;
     }
     h->next = NULL;
+    h->link = 0;
     h->size = n;
     h->serial = pymt__fetch_add_relaxed(&debug_serial, 1) + 1;
-    h->family = (uint8_t)family;
-    h->op = (uint8_t)op;
+    h->family = (uint8_t)family & 15;
+    h->op = (uint8_t)op & 15;
     h->state = PYMT__DEBUG_LIVE;
     h->freed_by = 0;
-    h->nframes = (uint8_t)nframes;
+    h->freed_op = 0;
+    h->nframes = (uint8_t)nframes & 127;
     h->framed = room != 0;
     h->check = pymt__debug_check_word(h);
     memset(h->guard, PYMT__DEBUG_FORBIDDEN, PYMT__DEBUG_GUARD);
@@ -347,7 +397,7 @@ static pymt__debug_head *debug_take_checked(void *p, int family, int op, bool *f
     pymt__debug_head *h = NULL;
     pymt__debug_snap s;
     *foreign = false;
-    enum pymt__debug_error err = reg_take(p, family, &h, &s);
+    enum pymt__debug_error err = reg_take(p, family, op, &h, &s);
     if (pymt__likely(err == PYMT__DEBUG_OK))
         return h;
     if (err == PYMT__DEBUG_E_UNKNOWN && foreign_to_pymt(family, p)) {
@@ -405,13 +455,22 @@ static size_t debug_usable_size(int family, const void *p) {
     debug_stripe *st = stripe_of(b);
     size_t n = 0;
     bool found = false;
+    pymt__debug_snap s;
     pthread_mutex_lock(&st->lock);
-    pymt__debug_head *h = reg_find_locked(b, p);
+    pymt__debug_head *cut;
+    pymt__debug_head *h = reg_find_locked(b, p, &cut);
     if (h && h->state == PYMT__DEBUG_LIVE) {
         n = h->size;
         found = true;
+    } else if (cut) {
+        s.p = pymt__debug_payload(cut);
+        pymt__debug_snap_take(&s, cut);
     }
     pthread_mutex_unlock(&st->lock);
+    if (cut) {
+        pymt__debug_report(PYMT__DEBUG_E_LINK, &s, family, PYMT__DEBUG_OP_USABLE, true);
+        return 0;
+    }
     if (!found && foreign_to_pymt(family, p))
         return pymt__sys_usable_size(p);
     return n;
@@ -480,9 +539,11 @@ size_t pymt__debug_check_heap(void) {
         debug_stripe *st = stripe_of(b);
         pthread_mutex_lock(&st->lock);
         for (pymt__debug_head *h = debug_buckets[b]; h; h = h->next) {
-            if (h->state != PYMT__DEBUG_LIVE)
-                continue; /* quarantined: checked below */
-            enum pymt__debug_error err = pymt__debug_check_word(h) != h->check ? PYMT__DEBUG_E_HEADER : guards_check(h);
+            enum pymt__debug_error err = PYMT__DEBUG_OK;
+            if (!link_ok(h))
+                err = PYMT__DEBUG_E_LINK; /* the rest of the chain cannot be walked */
+            else if (h->state == PYMT__DEBUG_LIVE) /* quarantined blocks are checked below */
+                err = pymt__debug_check_word(h) != h->check ? PYMT__DEBUG_E_HEADER : guards_check(h);
             if (err == PYMT__DEBUG_OK)
                 continue;
             bad++;
@@ -491,6 +552,8 @@ size_t pymt__debug_check_heap(void) {
                 pymt__debug_snap_take(&snaps[nsnap], h);
                 errs[nsnap++] = err;
             }
+            if (err == PYMT__DEBUG_E_LINK)
+                break;
         }
         pthread_mutex_unlock(&st->lock);
         for (size_t i = 0; i < nsnap; i++)

@@ -7,12 +7,17 @@
  *   base                                        p (returned, 16-byte aligned)
  *   +------------------+------------------------+----------------+---------------+
  *   | frames 16 x 8 B  | head: next, size,      | payload:       | trailer:      |
- *   | (optional, 128B) | serial, check, family, | n bytes        | 16 x 0xFD     |
- *   |                  | op, state, freed_by,   |                |               |
- *   |                  | nframes, framed;       |                |               |
+ *   | (optional, 128B) | serial, check, link,   | n bytes        | 16 x 0xFD     |
+ *   |                  | nframes, framed,       |                |               |
+ *   |                  | family, op, state,     |                |               |
+ *   |                  | freed_by, freed_op;    |                |               |
  *   |                  | guard: 16 x 0xFD       |                |               |
  *   +------------------+------------------------+----------------+---------------+
  *                       <------ 48 bytes ------>                  <-- 16 bytes -->
+ *
+ * In the pools the head of one block follows the trailer of the one before it, so an overrun of
+ * more than 16 bytes reaches next first: each head's link word is a check of its next as the
+ * registry last set it, and no walk follows a next whose link word does not match.
  *
  * The head is a multiple of 16 bytes and the system allocator and the pools hand out 16-byte
  * aligned memory, so the payload stays 16-byte aligned. Overhead: 64 bytes (192 with frames).
@@ -39,19 +44,26 @@
 
 enum { PYMT__DEBUG_LIVE = 1, PYMT__DEBUG_FREED = 2 };
 /* What the program called; family 0 marks pymt's own checks (op 0 check_heap, PYMT__DEBUG_OP_TRIM). */
-enum { PYMT__DEBUG_OP_MALLOC = 0, PYMT__DEBUG_OP_CALLOC = 1, PYMT__DEBUG_OP_REALLOC = 2, PYMT__DEBUG_OP_FREE = 3, PYMT__DEBUG_OP_TRIM = 4 };
+enum { PYMT__DEBUG_OP_MALLOC = 0, PYMT__DEBUG_OP_CALLOC = 1, PYMT__DEBUG_OP_REALLOC = 2, PYMT__DEBUG_OP_FREE = 3, PYMT__DEBUG_OP_TRIM = 4,
+       PYMT__DEBUG_OP_USABLE = 5 };
 
+/* The bit-fields come in groups that a non-bit-field member keeps apart, so each group is a
+ * memory location of its own: nframes to op never change after the block is inserted (and are
+ * read without the lock, by whoever alone holds a quarantined block), freed_by and freed_op
+ * change under the stripe lock. */
 typedef struct pymt__debug_head {
     struct pymt__debug_head *next;    /* registry chain; under the stripe lock */
     size_t size;              /* requested bytes */
     uint64_t serial;          /* allocation number, from 1 */
-    uint16_t check;           /* pymt__debug_check_word() of the fields above: a clobbered head shows */
-    uint8_t family;           /* allocating family (enum pymt__family) */
-    uint8_t op;               /* PYMT__DEBUG_OP_MALLOC/CALLOC/REALLOC */
+    uint16_t check;           /* pymt__debug_check_word(): size, serial, nframes, framed, family, op */
+    uint16_t link;            /* pymt__debug_link_word() of next; under the stripe lock */
+    uint8_t nframes : 7;      /* frames kept before the head */
+    uint8_t framed : 1;       /* room for PYMT__DEBUG_FRAMES frames before the head */
+    uint8_t family : 4;       /* allocating family (enum pymt__family) */
+    uint8_t op : 4;           /* PYMT__DEBUG_OP_MALLOC/CALLOC/REALLOC */
     uint8_t state;            /* PYMT__DEBUG_LIVE or PYMT__DEBUG_FREED; under the stripe lock */
-    uint8_t freed_by;         /* family that freed it; under the stripe lock */
-    uint8_t nframes;          /* frames kept before the head */
-    uint8_t framed;           /* room for PYMT__DEBUG_FRAMES frames before the head (0 or 1) */
+    uint8_t freed_by : 4;     /* family that freed it; under the stripe lock */
+    uint8_t freed_op : 4;     /* ... and through what: PYMT__DEBUG_OP_FREE or _REALLOC */
     unsigned char guard[PYMT__DEBUG_GUARD]; /* FORBIDDEN; the payload follows */
 } pymt__debug_head;
 
@@ -77,6 +89,13 @@ static inline uint16_t pymt__debug_check_word(const pymt__debug_head *h) {
     x *= 0x94d049bb133111ebull;
     return (uint16_t)(x >> 48);
 }
+/* The check of h's registry link: next as the registry set it, at this head's address. */
+static inline uint16_t pymt__debug_link_word(const pymt__debug_head *h) {
+    uint64_t x = (uint64_t)(uintptr_t)h->next * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)h;
+    x ^= x >> 31;
+    x *= 0xbf58476d1ce4e5b9ull;
+    return (uint16_t)(x >> 48);
+}
 static inline bool pymt__debug_guard_ok(const unsigned char *g) {
     for (int i = 0; i < PYMT__DEBUG_GUARD; i++)
         if (g[i] != PYMT__DEBUG_FORBIDDEN)
@@ -93,6 +112,7 @@ enum pymt__debug_error {
     PYMT__DEBUG_E_UNDERRUN,
     PYMT__DEBUG_E_OVERRUN,
     PYMT__DEBUG_E_USE_AFTER_FREE,
+    PYMT__DEBUG_E_LINK, /* the head's registry link changed: the registry's chain is cut there */
 };
 
 /* What a report says about a block, copied under the stripe lock (or by the block's owner). */
@@ -102,7 +122,7 @@ typedef struct pymt__debug_snap {
     bool header_ok;              /* the check word matched: size and trailer can be trusted */
     size_t size;
     uint64_t serial;
-    int family, op, state, freed_by;
+    int family, op, state, freed_by, freed_op;
     unsigned char lead[PYMT__DEBUG_GUARD], trail[PYMT__DEBUG_GUARD];
     unsigned char data[PYMT__DEBUG_DUMP];
     size_t ndata;

@@ -104,6 +104,7 @@ void pymt__debug_snap_take(pymt__debug_snap *s, pymt__debug_head *h) {
     s->op = h->op;
     s->state = h->state;
     s->freed_by = h->freed_by;
+    s->freed_op = h->freed_op;
     memcpy(s->lead, h->guard, PYMT__DEBUG_GUARD);
     if (s->header_ok) {
         memcpy(s->trail, pymt__debug_payload(h) + h->size, PYMT__DEBUG_GUARD);
@@ -165,8 +166,10 @@ void pymt__debug_report(enum pymt__debug_error err, const pymt__debug_snap *s, i
     char text[4096];
     debug_buf b = {text, 0, sizeof text};
     int saved_errno = errno;
-    const char *by = family ? fam_func(family, op)
-                     : op == PYMT__DEBUG_OP_TRIM ? "pymt_trim" : "pymt_check_heap";
+    const char *by = op == PYMT__DEBUG_OP_USABLE ? "pymt_usable_size"
+                     : family                    ? fam_func(family, op)
+                     : op == PYMT__DEBUG_OP_TRIM ? "pymt_trim"
+                                                 : "pymt_check_heap";
     PUT(&b, "pymt debug: ");
     switch (err) {
     case PYMT__DEBUG_E_MISMATCH:
@@ -178,7 +181,7 @@ void pymt__debug_report(enum pymt__debug_error err, const pymt__debug_snap *s, i
     case PYMT__DEBUG_E_DOUBLE_FREE:
         PUT(&b, op == PYMT__DEBUG_OP_REALLOC ? "realloc of a freed block: " : "double free: ",
             "already freed by ");
-        put_fam(&b, s->freed_by, fam_func(s->freed_by, PYMT__DEBUG_OP_FREE));
+        put_fam(&b, s->freed_by, fam_func(s->freed_by, s->freed_op));
         PUT(&b, ", now passed to ");
         put_fam(&b, family, by);
         break;
@@ -187,13 +190,18 @@ void pymt__debug_report(enum pymt__debug_error err, const pymt__debug_snap *s, i
         put_fam(&b, family, by);
         break;
     case PYMT__DEBUG_E_HEADER:
-        PUT(&b, "block header corrupted (underrun past the leading guard bytes), found by ", by);
+        PUT(&b, "block header corrupted (an underrun past the leading guard bytes, or an overrun "
+                "of the block before it), found by ", by);
         break;
     case PYMT__DEBUG_E_UNDERRUN:
         PUT(&b, "buffer underrun: leading guard bytes changed, found by ", by);
         break;
     case PYMT__DEBUG_E_OVERRUN:
         PUT(&b, "buffer overrun: trailing guard bytes changed, found by ", by);
+        break;
+    case PYMT__DEBUG_E_LINK:
+        PUT(&b, "block header's registry link changed (an overrun of the block before it, or an "
+                "underrun past the leading guard bytes); pymt cannot look past it, found by ", by);
         break;
     case PYMT__DEBUG_E_USE_AFTER_FREE:
         PUT(&b, "use after free: written after being freed (first changed byte at offset ");
@@ -218,7 +226,7 @@ void pymt__debug_report(enum pymt__debug_error err, const pymt__debug_snap *s, i
             put_fam(&b, s->family, fam_func(s->family, s->op));
             if (s->state == PYMT__DEBUG_FREED && err != PYMT__DEBUG_E_DOUBLE_FREE) {
                 PUT(&b, ", freed by ");
-                put_fam(&b, s->freed_by, fam_func(s->freed_by, PYMT__DEBUG_OP_FREE));
+                put_fam(&b, s->freed_by, fam_func(s->freed_by, s->freed_op));
             }
         } else {
             PUT(&b, ": header check word wrong; size ");

@@ -140,6 +140,19 @@ static void child_double_del_after_free(void) {
     pymt_object_del(o);
     pymt_mem_free(o);
 }
+/* A block that realloc moved is freed by realloc: the report names it. */
+static void child_free_after_realloc(void) {
+    void *p = pymt_object_malloc(40);
+    void *q = pymt_object_realloc(p, 80);
+    (void)q;
+    pymt_object_free(p);
+}
+static void child_realloc_after_realloc(void) {
+    void *p = pymt_mem_malloc(10);
+    void *q = pymt_mem_realloc(p, 20);
+    (void)q;
+    q = pymt_mem_realloc(p, 30);
+}
 static void child_never_allocated(void) {
     static _Alignas(16) unsigned char not_ours[256];
     pymt_object_free(not_ours + 64);
@@ -260,6 +273,12 @@ static void double_free_and_foreign_pointers_are_reported(void) {
     EXPECT_ABORT(child_double_del_after_free, "double free",
                  "already freed by objects (pymt_object_del)",
                  "now passed to raw memory (pymt_mem_free)");
+    EXPECT_ABORT(child_free_after_realloc, "double free",
+                 "already freed by object memory (pymt_object_realloc)",
+                 "now passed to object memory (pymt_object_free)");
+    EXPECT_ABORT(child_realloc_after_realloc, "realloc of a freed block",
+                 "already freed by raw memory (pymt_mem_realloc)",
+                 "now passed to raw memory (pymt_mem_realloc)");
     EXPECT_ABORT(child_never_allocated, "never handed out by pymt",
                  "passed to object memory (pymt_object_free)");
     EXPECT_ABORT(child_interior_pointer, "never handed out by pymt",
@@ -457,6 +476,46 @@ static void child_check_heap_without_hook(void) {
     if (bad != 1)
         fprintf(stderr, "check_heap returned %zu\n", bad);
     exit(bad == 1 ? 0 : 1);
+}
+
+/* An overrun of more than the 16 trailing guard bytes reaches the head of the next block of
+ * its pool, whose first word is its registry link. pymt_check_heap reports both blocks and
+ * returns; the block whose link changed is reported again when the trim empties the
+ * quarantine it went to (fatal: it cannot be taken out of the registry). Nothing follows the
+ * changed link. */
+static void child_overrun_into_the_next_head(void) {
+    enum { N = 64, STEP = 48 + 32 + 16 }; /* head, payload, trailer: neighbours in a pool */
+    static unsigned char *blk[N];
+    unsigned char *a = NULL, *b = NULL;
+    for (int i = 0; i < N; i++)
+        blk[i] = pymt_object_malloc(32);
+    for (int i = 0; i < N && !a; i++)
+        for (int j = 0; j < N; j++)
+            if (blk[j] == blk[i] + STEP) {
+                a = blk[i];
+                b = blk[j];
+                break;
+            }
+    if (!a) {
+        fprintf(stderr, "no two neighbours among %d blocks\n", N);
+        exit(1);
+    }
+    for (int i = 32; i < 32 + 24; i++) /* the trailer, then the next head's link */
+        poke(a, i, 0x41);
+    size_t bad = pymt_check_heap();
+    fprintf(stderr, "check_heap returned %zu\n", bad);
+    pymt_object_free(b);
+    (void)pymt_trim();
+    fprintf(stderr, "the trim returned\n");
+}
+
+static void an_overrun_into_the_next_head_is_reported_not_followed(void) {
+    REQUIRE(in_debug_mode());
+    if (pymt_get_mode() != PYMT_MODE_PYMALLOC_DEBUG)
+        CHECK_SKIP("neighbouring heads are a pool's");
+    EXPECT_ABORT(child_overrun_into_the_next_head, "buffer overrun", "check_heap returned 2",
+                 "registry link changed", "found by pymt_check_heap", "found by pymt_trim",
+                 "32 bytes requested");
 }
 
 static void check_heap_without_hook_reports_and_returns(void) {
@@ -698,6 +757,7 @@ static const check_case cases[] = {
     CHECK_CASE(report_hook_takes_the_report_and_the_operation_is_abandoned),
     CHECK_CASE(check_heap_counts_corrupt_blocks_and_reports_each),
     CHECK_CASE(check_heap_without_hook_reports_and_returns),
+    CHECK_CASE(an_overrun_into_the_next_head_is_reported_not_followed),
     CHECK_CASE(family_mismatch_is_reported_in_each_direction),
     CHECK_CASE(guard_damage_is_reported_on_free_and_realloc),
     CHECK_CASE(zero_byte_blocks_have_no_usable_bytes),
@@ -719,6 +779,9 @@ static const check_case cases[] = {
     CHECK_CASE(child_underrun_on_realloc),
     CHECK_CASE(child_overrun_on_realloc),
     CHECK_CASE(child_header_smashed),
+    CHECK_CASE(child_free_after_realloc),
+    CHECK_CASE(child_realloc_after_realloc),
+    CHECK_CASE(child_overrun_into_the_next_head),
     CHECK_CASE(child_double_free),
     CHECK_CASE(child_double_del_after_free),
     CHECK_CASE(child_never_allocated),

@@ -38,12 +38,25 @@ void *pymt__os_reserve(size_t size) {
     return p;
 }
 
+/* The size to try after size was refused: half of it in whole alignment units, but min once
+ * before giving up. */
+static size_t range_next_try(size_t size, size_t min, size_t align) {
+    size_t half = (size / 2) & ~(align - 1);
+    return size > min && half < min ? min : half;
+}
+
 void *pymt__os_reserve_range(size_t size, size_t min, size_t align, size_t *got) {
     struct rlimit lim;
-    if (getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
-        while (size > min && size > lim.rlim_cur / 4)
+    if (getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
+        /* a quarter of the limit, in whole alignment units: halved down to it, or the quarter
+         * itself when halving would pass below min (a limit of 400 MiB gets 100 MiB, not 64) */
+        size_t cap = (size_t)(lim.rlim_cur / 4) & ~(align - 1);
+        while (size > min && size > cap)
             size /= 2;
-    for (; size >= min; size /= 2) {
+        if (size < min && cap >= min)
+            size = cap;
+    }
+    for (; size >= min; size = range_next_try(size, min, align)) {
         char *raw = mmap(NULL, size + align, PROT_NONE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (raw == MAP_FAILED)

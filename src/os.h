@@ -10,9 +10,10 @@
  * tables); NULL + ENOMEM on failure. */
 void *pymt__os_reserve(size_t size);
 /* Reserve address space without memory behind it (PROT_NONE, no swap): the largest of size,
- * size/2, size/4 ... down to min that the kernel grants (and that RLIMIT_AS leaves room for:
- * at most a quarter of the limit), aligned to align (a power of two >= the page size); *got
- * is the size granted. NULL + ENOMEM when not even min is granted. */
+ * size/2, size/4 ... and last min that the kernel grants, and that RLIMIT_AS leaves room for
+ * (at most a quarter of the limit, rounded down to align: that quarter itself when it lies
+ * between two halvings), aligned to align (a power of two >= the page size, dividing min);
+ * *got is the size granted. NULL + ENOMEM when not even min is granted. */
 void *pymt__os_reserve_range(size_t size, size_t min, size_t align, size_t *got);
 /* Would RLIMIT_AS let the process map size more bytes, counting inside bytes already mapped
  * inside reserved ranges as if they were mappings of their own? Asked before committing memory

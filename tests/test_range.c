@@ -175,6 +175,33 @@ static void child_range_under_a_limit(void) {
     munmap(held, MAX * sizeof(void *));
 }
 
+/* A limit whose quarter lies between the smallest range accepted (80 MiB) and the halving
+ * below it (128 MiB: 256 GiB halved) gets that quarter (400 MiB: a range of 100 MiB), not
+ * pooling off; below four times the smallest range, pooling is off (the system allocator). */
+static void child_range_under_400_mib(void) {
+    size_t limit = 400 * MIB;
+    REQUIRE(check_vm_bytes() + 200 * MIB < limit);
+    struct rlimit lim = {limit, limit};
+    REQUIRE(setrlimit(RLIMIT_AS, &lim) == 0);
+    void *p = pymt_object_malloc(256);
+    REQUIRE(p != NULL);
+    size_t range = pymt__arena_range_bytes();
+    CHECK(range >= 80 * MIB && range <= limit / 4);
+    CHECK(pymt__arena_lookup(p));
+    pymt_object_free(p);
+}
+static void child_range_under_300_mib(void) {
+    size_t limit = 300 * MIB;
+    REQUIRE(check_vm_bytes() + 100 * MIB < limit);
+    struct rlimit lim = {limit, limit};
+    REQUIRE(setrlimit(RLIMIT_AS, &lim) == 0);
+    void *p = pymt_object_malloc(256);
+    REQUIRE(p != NULL);
+    CHECK_EQ(pymt__arena_range_bytes(), 0);
+    CHECK(!pymt__arena_lookup(p));
+    pymt_object_free(p);
+}
+
 static void range_fits_an_address_space_limit(void) {
     if (CHECK_SANITIZED)
         CHECK_SKIP("RLIMIT_AS cannot be used under a sanitizer");
@@ -182,6 +209,11 @@ static void range_fits_an_address_space_limit(void) {
     static char err[1 << 12];
     int st = check_spawn_self("child_range_under_a_limit", env, err, sizeof err);
     CHECK_CHILD_EXIT0("RLIMIT_AS child", st, err);
+    st = check_spawn_self("child_range_under_400_mib", env, err, sizeof err);
+    CHECK_CHILD_EXIT0("RLIMIT_AS 400 MiB child", st, err);
+    st = check_spawn_self("child_range_under_300_mib", env, err, sizeof err);
+    CHECK_CHILD_EXIT0("RLIMIT_AS 300 MiB child", st, err);
+    CHECK(strstr(err, "cannot reserve the arena range") != NULL);
 }
 
 static const check_case cases[] = {
@@ -192,5 +224,7 @@ static const check_case cases[] = {
     CHECK_CASE(child_no_range_without_pools),
     CHECK_CASE(range_fits_an_address_space_limit),
     CHECK_CASE(child_range_under_a_limit),
+    CHECK_CASE(child_range_under_400_mib),
+    CHECK_CASE(child_range_under_300_mib),
 };
 CHECK_MAIN(cases)

@@ -448,6 +448,9 @@ void pymt__tcache_atfork_child_locked(void) {
         pymt__tc_reg.n = 0;
     }
     pymt__tc_reg.trim_next = NULL;
+    /* the shares are the budget over the child's caches, not the parent's */
+    pymt__tc_set_live(pymt__tc_reg.n);
+    drain_mark = pymt__tc_reg.n;
     /* the budget now holds this thread's reservation alone */
     pymt__tc_budget_atfork_child(tc->state == PYMT__TC_ACTIVE ? tc->reserved : 0);
 }

@@ -109,9 +109,53 @@ static void child_of_a_quiet_process_works(void) {
     CHECK_CHILD_EXIT0("forked child", st, err);
 }
 
+/* The child of a process with eight thread caches has one: its share is the whole budget, not
+ * an eighth of it. */
+enum { SHARE_THREADS = 7 };
+static pthread_barrier_t share_set_up, share_forked;
+
+static void *share_thread(void *arg) {
+    (void)arg;
+    pymt_object_free(pymt_object_malloc(64)); /* the thread's cache is set up */
+    pthread_barrier_wait(&share_set_up);
+    pthread_barrier_wait(&share_forked);
+    return NULL;
+}
+
+static void child_share(void *arg) {
+    (void)arg;
+    pymt_stats s = check_stats();
+    CHECK_EQ(s.threads_cached, 1);
+    CHECK_EQ(s.tcache_share, s.tcache_budget);
+}
+
+static void a_child_has_the_whole_share(void) {
+    if (pymt_get_mode() != PYMT_MODE_PYMALLOC || !pymt_tcache_enabled())
+        CHECK_SKIP("no thread caches");
+    pthread_t t[SHARE_THREADS];
+    REQUIRE(pthread_barrier_init(&share_set_up, NULL, SHARE_THREADS + 1) == 0);
+    REQUIRE(pthread_barrier_init(&share_forked, NULL, SHARE_THREADS + 1) == 0);
+    for (int i = 0; i < SHARE_THREADS; i++)
+        REQUIRE(pthread_create(&t[i], NULL, share_thread, NULL) == 0);
+    pymt_object_free(pymt_object_malloc(64));
+    pthread_barrier_wait(&share_set_up);
+    pymt_stats s = check_stats();
+    CHECK(s.threads_cached >= SHARE_THREADS + 1);
+    CHECK(s.tcache_share < s.tcache_budget);
+    static char err[1 << 14];
+    int st = check_fork(child_share, NULL, err, sizeof err);
+    CHECK_CHILD_EXIT0("forked child", st, err);
+    pthread_barrier_wait(&share_forked);
+    for (int i = 0; i < SHARE_THREADS; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&share_set_up);
+    pthread_barrier_destroy(&share_forked);
+}
+
 static const check_case cases[] = {
     CHECK_CASE(child_of_a_quiet_process_works),
     CHECK_CASE(fork_while_threads_allocate),
     CHECK_CASE(parent_still_works_after_forks),
+    CHECK_CASE(a_child_has_the_whole_share),
 };
 CHECK_MAIN(cases)

@@ -251,8 +251,8 @@ typedef struct pymt_stats {
     /* newer fields come last: a caller built against an older header passes a smaller
      * struct_size and is not written past it */
     size_t large_cached_bytes;     /* freed large object-memory blocks that thread caches keep
-                                      for reuse (PYMT_LARGE_CACHE); pymt_trim frees the
-                                      calling thread's */
+                                      for reuse (PYMT_LARGE_CACHE); pymt_trim frees them
+                                      (another thread's unless it is using its cache then) */
     /* debug mode (0 otherwise): freed blocks the quarantine still holds, to catch a use after
      * free. Their memory is not back in the pools yet, so the per-class blocks_in_use and
      * bytes_in_use above include them; debug_blocks_* above do not. */

@@ -36,7 +36,7 @@ static const char *fam_func(int family, int op) {
     static const char *const names[4][4] = {
         {"pymt_mem_malloc", "pymt_mem_calloc", "pymt_mem_realloc", "pymt_mem_free"},
         {"pymt_object_malloc", "pymt_object_calloc", "pymt_object_realloc", "pymt_object_free"},
-        {"pymt_object_new", "pymt_object_new", "pymt_object_realloc", "pymt_object_del"},
+        {"pymt_object_new/newvar", "pymt_object_new/newvar", "pymt_object_realloc", "pymt_object_del"},
         {"malloc", "calloc", "realloc", "free"},
     };
     if (family < 1 || family > 4 || op < 0 || op > 3)

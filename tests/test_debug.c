@@ -182,7 +182,7 @@ static void family_mismatch_is_reported_in_each_direction(void) {
     EXPECT_ABORT(child_object_del_of_raw, "family mismatch",
                  "allocated by raw memory (pymt_mem_malloc)", "freed by objects (pymt_object_del)");
     EXPECT_ABORT(child_raw_free_of_object, "family mismatch",
-                 "allocated by objects (pymt_object_new)", "freed by raw memory (pymt_mem_free)");
+                 "allocated by objects (pymt_object_new/newvar)", "freed by raw memory (pymt_mem_free)");
     EXPECT_ABORT(child_raw_realloc_of_objmem, "family mismatch",
                  "allocated by object memory (pymt_object_calloc)",
                  "reallocated by raw memory (pymt_mem_realloc)");
@@ -459,7 +459,7 @@ static void check_heap_counts_corrupt_blocks_and_reports_each(void) {
     hook_on();
     CHECK_EQ(pymt_check_heap(), 1);
     CHECK(strstr(hook_text, "use after free: written after being freed") != NULL);
-    CHECK(strstr(hook_text, "allocated by objects (pymt_object_new), freed by objects") != NULL);
+    CHECK(strstr(hook_text, "allocated by objects (pymt_object_new/newvar), freed by objects") != NULL);
     poke(o, 20, DEAD); /* repair, so it leaves the quarantine cleanly later */
     CHECK_EQ(pymt_check_heap(), 0);
     pymt_object_free(a);

@@ -201,11 +201,9 @@ static enum pymt__debug_error reg_take(const void *p, int family, int op, pymt__
     pymt__debug_head *cut;
     pymt__debug_head *h = reg_find_locked(b, p, &cut);
     if (cut) {
-        err = PYMT__DEBUG_E_LINK;
-        h = cut; /* the report is about the head that cut the chain */
-        s->p = pymt__debug_payload(h);
-        pymt__debug_snap_take(s, h);
-        h = NULL;
+        err = PYMT__DEBUG_E_LINK; /* the report is about the head that cut the chain */
+        s->p = pymt__debug_payload(cut);
+        pymt__debug_snap_take(s, cut);
     } else if (!h)
         err = PYMT__DEBUG_E_UNKNOWN;
     else if (pymt__debug_check_word(h) != h->check || (h->state != PYMT__DEBUG_LIVE && h->state != PYMT__DEBUG_FREED))

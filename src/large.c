@@ -13,11 +13,11 @@
  * A kept block is in use as far as glibc knows, so it can sit right after a block the program
  * grows with realloc and force glibc to move that block instead of growing it in place. A
  * realloc that grows a large block therefore gives the kept blocks back first.
-
-A cache is its owner's, except that pymt_trim, called by another thread, takes what an idle
-thread's cache keeps (pymt__large_trim): so the owner holds the cache's lock around each use of
-its slots (an uncontended exchange, on the paths of blocks of LARGE_MIN bytes and more only),
-and the trimmer only tries it.
+ *
+ * A cache is its owner's, except that pymt_trim, called by another thread, takes what an idle
+ * thread's cache keeps (pymt__large_trim): so the owner holds the cache's lock around each use
+ * of its slots (an uncontended exchange, on the paths of blocks of LARGE_MIN bytes and more
+ * only), and the trimmer only tries it.
  *
  * Replacement is first in, first out. AddressSanitizer and Valgrind builds keep nothing, so
  * those tools see every free of a big block when the program makes it. The caller passes its

@@ -9,6 +9,12 @@
 
 #include "compat_ext.h"
 
+/* Code built with and without Python may ask which it has: the header leaves PY_VERSION and
+ * Py_PYTHON_H undefined, and testing them is allowed. */
+#if defined(PY_VERSION) || defined(Py_PYTHON_H)
+#error "pymemcompat.h defines Python.h's macros"
+#endif
+
 typedef struct {
     PyObject_HEAD
     double value;
@@ -94,6 +100,29 @@ int compat_ext_run(void) {
     failures += Py_TYPE(v) != &Vector_Type || Py_SIZE(v) != 10 || v->items[9] != 27;
     PyObject_Del(f);
     PyObject_Del(v);
+
+    /* the functions as pointers, as a type's free slot or a cleanup callback holds them, and
+     * the type of an object as a plain PyTypeObject pointer */
+    void *(*raw_alloc)(size_t) = PyMem_Malloc;
+    void (*raw_free)(void *) = PyMem_Free, (*raw_del)(void *) = PyMem_Del;
+    void *(*obj_alloc)(size_t) = PyObject_Malloc;
+    void *(*obj_realloc)(void *, size_t) = PyObject_Realloc;
+    void (*obj_free)(void *) = PyObject_Free, (*obj_del)(void *) = PyObject_Del;
+    void *(*raw_realloc)(void *, size_t) = PyMem_Realloc;
+    char *s = raw_realloc(raw_alloc(4), 40);
+    void *t = obj_realloc(obj_alloc(8), 80), *u = raw_alloc(1), *w = obj_alloc(1);
+    if (s == NULL || t == NULL || u == NULL || w == NULL)
+        return 1;
+    raw_free(s);
+    raw_del(u);
+    obj_free(t);
+    obj_free(w);
+    FloatObject *h = float_new(3.0);
+    if (h == NULL)
+        return 1;
+    PyTypeObject *tp = Py_TYPE(h);
+    failures += tp != &Float_Type;
+    obj_del(h);
 
     /* PyObject_Free on an object is allowed: objects live on object memory */
     FloatObject *g = float_new(1.0);

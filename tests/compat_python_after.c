@@ -1,4 +1,5 @@
-/* Must not compile: pymt/pymemcompat.h, then Python.h (stopped at Python.h's poisoned guard). */
+/* Must not compile: pymt/pymemcompat.h, then Python.h (stopped where Python.h defines the
+ * poisoned PyAPI_FUNC). */
 #include "pymt/pymemcompat.h"
 
 #include <Python.h>

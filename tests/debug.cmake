@@ -10,6 +10,8 @@ set_target_properties(test_debug PROPERTIES ENABLE_EXPORTS ON)
 # compat: an extension written with the Python 2.3 names (compat_ext.c) on pymt.
 pymt_add_test(compat ENV PYMT_MALLOC=debug)
 target_sources(test_compat PRIVATE compat_ext.c)
+# a warning there is code written for Python that pymemcompat.h does not take as Python does
+set_source_files_properties(compat_ext.c PROPERTIES COMPILE_OPTIONS -Werror)
 pymt_add_test_variant(compat pymalloc PYMT_MALLOC=pymalloc)
 pymt_add_test_variant(compat malloc_debug PYMT_MALLOC=malloc_debug)
 

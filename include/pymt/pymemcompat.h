@@ -12,9 +12,15 @@
  * As in Python, do not mix the families: in debug mode (PYMT_MALLOC=debug) pymt reports a block
  * freed through the wrong family and aborts.
  *
+ * As in Python, the functions' names are names of functions: PyMem_Free or PyObject_Del can be
+ * stored as a pointer (a type's free slot, a cleanup callback). The typed forms (PyMem_New,
+ * PyObject_New, ...) and the upper-case ones are macros taking arguments, as in Python.
+ *
  * This header stands in for Python.h: it cannot be used in a file that includes Python.h, in
- * either order (it stops with #error if Python.h came first, and poisons Python.h's guard
- * macros, where the compiler supports it, if Python.h comes after). */
+ * either order (it stops with #error if Python.h came first, and poisons PyAPI_FUNC, which
+ * Python.h defines early and code rarely tests, where the compiler supports it, if Python.h
+ * comes after). PY_VERSION and Py_PYTHON_H stay undefined, so code built with and without
+ * Python can still ask which it has. */
 #ifndef PYMT_PYMEMCOMPAT_H
 #define PYMT_PYMEMCOMPAT_H
 
@@ -40,13 +46,13 @@ typedef pymt_type PyTypeObject;
 #define PyObject_HEAD PyObject ob_base;
 #define PyObject_VAR_HEAD PyVarObject ob_base;
 #define Py_REFCNT(op) (((PyObject *)(op))->ob_refcnt)
-#define Py_TYPE(op) (((PyObject *)(op))->ob_type)
+#define Py_TYPE(op) ((PyTypeObject *)((PyObject *)(op))->ob_type)
 #define Py_SIZE(op) (((PyVarObject *)(op))->ob_size)
 
 /* Raw memory. */
-#define PyMem_Malloc(n) pymt_mem_malloc(n)
-#define PyMem_Realloc(p, n) pymt_mem_realloc((p), (n))
-#define PyMem_Free(p) pymt_mem_free(p)
+#define PyMem_Malloc pymt_mem_malloc
+#define PyMem_Realloc pymt_mem_realloc
+#define PyMem_Free pymt_mem_free
 #define PyMem_MALLOC(n) pymt_mem_malloc(n)
 #define PyMem_REALLOC(p, n) pymt_mem_realloc((p), (n))
 #define PyMem_FREE(p) pymt_mem_free(p)
@@ -61,13 +67,13 @@ typedef pymt_type PyTypeObject;
                : (type *)pymt_mem_realloc((p), (size_t)(n) * sizeof(type)))
 #define PyMem_NEW(type, n) PyMem_New(type, n)
 #define PyMem_RESIZE(p, type, n) PyMem_Resize(p, type, n)
-#define PyMem_Del(p) pymt_mem_free(p)
+#define PyMem_Del pymt_mem_free
 #define PyMem_DEL(p) pymt_mem_free(p)
 
 /* Object memory. */
-#define PyObject_Malloc(n) pymt_object_malloc(n)
-#define PyObject_Realloc(p, n) pymt_object_realloc((p), (n))
-#define PyObject_Free(p) pymt_object_free(p)
+#define PyObject_Malloc pymt_object_malloc
+#define PyObject_Realloc pymt_object_realloc
+#define PyObject_Free pymt_object_free
 #define PyObject_MALLOC(n) pymt_object_malloc(n)
 #define PyObject_REALLOC(p, n) pymt_object_realloc((p), (n))
 #define PyObject_FREE(p) pymt_object_free(p)
@@ -75,15 +81,15 @@ typedef pymt_type PyTypeObject;
 /* Objects: allocated with the type's sizes, head initialised (refcount 1, type, size). */
 #define PyObject_New(type, typeobj) ((type *)pymt_object_new(typeobj))
 #define PyObject_NewVar(type, typeobj, n) ((type *)pymt_object_newvar((typeobj), (n)))
-#define PyObject_Del(op) pymt_object_del(op)
+#define PyObject_Del pymt_object_del
 #define PyObject_NEW(type, typeobj) PyObject_New(type, typeobj)
 #define PyObject_NEW_VAR(type, typeobj, n) PyObject_NewVar(type, typeobj, n)
 #define PyObject_DEL(op) pymt_object_del(op)
 
-/* Python.h after this header: its include guard (or PY_VERSION) is poisoned, so the compiler
- * stops at its first line, pointing here. */
+/* Python.h after this header: PyAPI_FUNC, which its pyport.h defines before any function is
+ * declared, is poisoned, so the compiler stops there, pointing here. */
 #if defined(__GNUC__) || defined(__clang__)
-#pragma GCC poison Py_PYTHON_H PY_VERSION
+#pragma GCC poison PyAPI_FUNC
 #endif
 
 #endif /* Python.h not included */

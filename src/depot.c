@@ -1,9 +1,17 @@
 /* depot.c: the block depot, a lock-free exchange of batches of free blocks between threads.
  *
- * One ConcurrencyKit stack per size class. A thread cache that overflows, or a thread that
- * exits, publishes a batch (push); a thread cache that runs dry adopts one (take) before it
- * would take the core lock. Producer/consumer programs thus move blocks from the freeing thread
- * to the allocating one without the lock and without touching the pool headers.
+ * One ConcurrencyKit stack per core and size class. A thread cache that overflows, or a thread
+ * that exits, publishes a batch (push); a thread cache that runs dry adopts one (take) before
+ * it would take the core lock. Producer/consumer programs thus move blocks from the freeing
+ * thread to the allocating one without the lock and without touching the pool headers.
+ * Per core: a batch of a small class goes to the depot of the core that owns the arena of its
+ * first block, and a thread adopts from its own core's depot, so blocks go back to the threads
+ * of the core they came from, as they do through the pools. With one depot for all cores, two
+ * threads churning their own working sets traded batches through it, and their blocks came to
+ * share cache lines: 1.5-2% of the lines of two working sets of 100,000 blocks after a churn,
+ * none with a depot per core (docs/benchmarks.md, session 23). A producer's blocks still reach
+ * it from a consumer on another core: they are its core's. Medium classes, whose blocks share
+ * lines only at their ends and have no core, keep one depot (core 0's).
  *
  *   batch on the depot (n >= 1 blocks of one class):
  *   first block: word 0 = stack link (written by CK), word 1 = rest of the chain
@@ -48,7 +56,17 @@ typedef struct depot_class {
 } depot_class;
 _Static_assert(sizeof(depot_class) == 64, "one cache line per class");
 
-static depot_class depot[PYMT__NBINS] __attribute__((aligned(64)));
+static depot_class depots[PYMT__CORES_MAX][PYMT__NBINS] __attribute__((aligned(64)));
+
+/* The depot a batch whose first block is p goes to: its arena's core's for a small class, the
+ * one medium depot (core 0's) for a medium class. */
+static depot_class *depot_of_block(unsigned c, const void *p) {
+    return depots[pymt__is_medium(c) ? 0 : pymt__arena_core(p)];
+}
+/* The depot the calling thread adopts from: its core's (medium: the one). */
+static depot_class *depot_of_self(unsigned c) {
+    return depots[pymt__is_medium(c) ? 0 : pymt__pool_self_core()];
+}
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -58,7 +76,7 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static void depot_publish(unsigned c, void *first) {
+static void depot_publish(depot_class *depot, unsigned c, void *first) {
     PYMT_TRACK_LINK_OPEN(first);
     pymt__tsan_release(&depot[c].stack); /* pairs with the acquire in pymt__depot_take */
     pymt__ck_push_upmc(&depot[c].stack, (ck_stack_entry_t *)first);
@@ -66,14 +84,14 @@ static void depot_publish(unsigned c, void *first) {
 
 /* The popper flag of class c: try_pop takes it when it is free (false: another taker has it);
  * pop_wait waits for it (drain and the validator: a holder keeps it for a few instructions). */
-static bool try_pop(unsigned c) {
+static bool try_pop(depot_class *depot, unsigned c) {
     return !pymt__exchange_acquire(&depot[c].popping, true);
 }
-static void pop_wait(unsigned c) {
-    while (!try_pop(c))
+static void pop_wait(depot_class *depot, unsigned c) {
+    while (!try_pop(depot, c))
         cpu_relax();
 }
-static void pop_done(unsigned c) {
+static void pop_done(depot_class *depot, unsigned c) {
     pymt__store_release(&depot[c].popping, false);
 }
 
@@ -81,6 +99,7 @@ static void pop_done(unsigned c) {
 #define DEPOT_REST_MASK (((uintptr_t)1 << DEPOT_N_SHIFT) - 1)
 
 bool pymt__depot_push(unsigned c, void *chain, size_t n, size_t limit) {
+    depot_class *depot = depot_of_block(c, chain);
     size_t had = pymt__fetch_add_relaxed(&depot[c].count, n);
     if (had + n > limit) {
         pymt__fetch_sub_relaxed(&depot[c].count, n);
@@ -90,14 +109,14 @@ bool pymt__depot_push(unsigned c, void *chain, size_t n, size_t limit) {
         pymt__assert(n >= 1 && n < ((size_t)1 << (64 - DEPOT_N_SHIFT)));
         uintptr_t w = (uintptr_t)pymt__link_get(chain) | (uintptr_t)n << DEPOT_N_SHIFT;
         pymt__blk_set(chain, 1, pymt__harden_enc(chain, (void *)w));
-        depot_publish(c, chain);
+        depot_publish(depot, c, chain);
         return true;
     }
     void *rest = pymt__blk_get(chain, 0);
     pymt__blk_set(chain, 1, rest);
     if (rest != NULL)
         pymt__blk_set(rest, 1, (void *)(uintptr_t)n);
-    depot_publish(c, chain);
+    depot_publish(depot, c, chain);
     return true;
 }
 
@@ -126,20 +145,21 @@ static size_t batch_to_chain(unsigned c, void *first) {
 }
 
 void *pymt__depot_take(unsigned c, size_t *n) {
+    depot_class *depot = depot_of_self(c);
     ck_stack_entry_t *e = NULL;
     /* the flag is held for a pop, a few instructions: a few tries beat going to the lock and
      * carving fresh pools while the batches stay on the stack */
     for (int tries = 0; tries < 4; tries++) {
         if (pymt__load_relaxed(&depot[c].count) == 0)
             return NULL;
-        if (try_pop(c)) {
+        if (try_pop(depot, c)) {
             ck_stack_entry_t *head = pymt__hardened ? pymt__ck_first(&depot[c].stack) : NULL;
             if (head != NULL) /* hardened: the head, before the pop reads its link */
                 batch_check(c, NULL, head);
             e = pymt__ck_pop_upmc(&depot[c].stack);
             if (e != NULL && pymt__hardened) /* a push may have put another above it */
                 batch_check(c, NULL, e);
-            pop_done(c);
+            pop_done(depot, c);
             break;
         }
         cpu_relax();
@@ -154,17 +174,22 @@ void *pymt__depot_take(unsigned c, size_t *n) {
 }
 
 size_t pymt__depot_count(unsigned c) {
-    return pymt__load_relaxed(&depot[c].count);
+    size_t n = 0;
+    for (unsigned k = 0; k < PYMT__CORES_MAX; k++)
+        n += pymt__load_relaxed(&depots[k][c].count);
+    return n;
 }
 
 void pymt__depot_drain(void) {
     pymt__arena *retire = NULL;
-    for (unsigned c = 0; c < PYMT__NBINS; c++) {
+    for (unsigned i = 0; i < PYMT__CORES_MAX * PYMT__NBINS; i++) {
+        unsigned c = i % PYMT__NBINS;
+        depot_class *depot = depots[i / PYMT__NBINS];
         if (pymt__load_relaxed(&depot[c].count) == 0)
             continue;
-        pop_wait(c);
+        pop_wait(depot, c);
         ck_stack_entry_t *e = pymt__ck_batch_pop_upmc(&depot[c].stack);
-        pop_done(c);
+        pop_done(depot, c);
         if (e == NULL)
             continue;
         pymt__tsan_acquire(&depot[c].stack);
@@ -191,10 +216,10 @@ void pymt__depot_drain(void) {
     pymt__pool_retire_list(retire);
 }
 
-bool pymt__depot_check(unsigned c) {
-    pop_wait(c);
+static bool depot_check_one(depot_class *depot, unsigned c) {
+    pop_wait(depot, c);
     ck_stack_entry_t *e = pymt__ck_batch_pop_upmc(&depot[c].stack);
-    pop_done(c);
+    pop_done(depot, c);
     if (e == NULL)
         return true; /* nothing to walk (or another thread holds the batches for a moment) */
     pymt__tsan_acquire(&depot[c].stack); /* pairs with the release in depot_publish */
@@ -224,15 +249,23 @@ bool pymt__depot_check(unsigned c) {
     /* put every batch back as it was */
     while (e != NULL) {
         ck_stack_entry_t *next = (ck_stack_entry_t *)pymt__blk_get(e, 0);
-        depot_publish(c, e);
+        depot_publish(depot, c, e);
         e = next;
     }
     return ok && total <= pymt__load_relaxed(&depot[c].count);
 }
 
+bool pymt__depot_check(unsigned c) {
+    bool ok = true;
+    for (unsigned k = 0; k < PYMT__CORES_MAX; k++)
+        ok = depot_check_one(depots[k], c) && ok;
+    return ok;
+}
+
 void pymt__depot_atfork_child(void) {
     /* a thread that held a flag at the fork is not in the child: its pop is over or never
      * happened (the stack changed, or did not, with one CAS); the batch it took is lost */
-    for (unsigned c = 0; c < PYMT__NBINS; c++)
-        pop_done(c);
+    for (unsigned k = 0; k < PYMT__CORES_MAX; k++)
+        for (unsigned c = 0; c < PYMT__NBINS; c++)
+            pop_done(depots[k], c);
 }

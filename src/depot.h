@@ -5,12 +5,14 @@
 
 #include "medium.h"
 
-/* Publish a chain of n free blocks of class c (linked through word 0, NULL-terminated) when the
- * depot holds fewer than limit blocks of that class; false (nothing done) otherwise. */
+/* Publish a chain of n free blocks of class c (linked through word 0, NULL-terminated) on the
+ * depot of the core that owns its first block (small classes; medium ones have one depot) when
+ * that depot holds fewer than limit blocks of the class; false (nothing done) otherwise. */
 bool pymt__depot_push(unsigned c, void *chain, size_t n, size_t limit);
-/* Adopt one batch of class c: returns its chain (linked through word 0) and sets *n, or NULL. */
+/* Adopt one batch of class c from the calling thread's core's depot: returns its chain (linked
+ * through word 0) and sets *n, or NULL. */
 void *pymt__depot_take(unsigned c, size_t *n);
-/* Blocks of class c in the depot now (exact when quiescent). */
+/* Blocks of class c in the depots now (exact when quiescent). */
 size_t pymt__depot_count(unsigned c);
 /* Give every depot block back to the pools (pymt_trim, fork child). Takes the core lock. */
 void pymt__depot_drain(void);
@@ -19,7 +21,7 @@ void pymt__depot_drain(void);
 void pymt__depot_atfork_child(void);
 
 /* Validator: every batch of class c holds blocks of class c in pymt's arenas, as many as it
- * says, and the batches add up to the class's count. Takes the batches off the stack while it
+ * says, and each depot's batches add up to its count. Takes the batches off the stack while it
  * walks them and puts them back, so it is safe with other threads running, but exact only
  * when none is using the depot. */
 bool pymt__depot_check(unsigned c);

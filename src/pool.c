@@ -103,6 +103,10 @@ static pymt__core *core_self(void) {
     return &pymt__cores[i - 1];
 }
 
+unsigned pymt__pool_self_core(void) {
+    return (unsigned)(core_self() - pymt__cores);
+}
+
 /* The core that owns the arena of pool block (or pool header) p. */
 static pymt__core *core_of(const void *p) {
     unsigned i = pymt__arena_core(p);

@@ -95,6 +95,9 @@ static inline bool pymt__block_ok(const void *b, unsigned c) {
  * pymt__core_lock takes the global lock and every core's (stats, trim, fork, validators,
  * tests): the entry points ending in _locked need it held. */
 void pymt__pool_init(unsigned ncores, size_t purge_max);
+/* The index of the calling thread's core (chosen at its first call: the threads take the cores
+ * in turn). */
+unsigned pymt__pool_self_core(void);
 unsigned pymt__pool_cores(void);
 void pymt__global_lock(void);
 void pymt__global_unlock(void);

@@ -20,13 +20,14 @@
  * reaches max(c), so a thread that touches a class a few times holds little and one that never
  * touches it is charged nothing for it.
  *   push onto a full bin: the bin becomes the spare (O(1)); when there is a spare already, the
- *     full bin itself is sent away whole: to the lock-free depot while the depot holds fewer
- *     than 4*max blocks of the class, else to the pools under one lock acquisition. The bin
+ *     full bin itself is sent away whole: to the lock-free depot of its blocks' core while
+ *     that depot holds fewer than 4*max blocks of the class over the cores (2*max at least),
+ *     else to the pools under one lock acquisition. The bin
  *     rather than the spare, because its blocks were freed last and are still in the CPU cache
  *     when the pools walk the chain;
  *   pop from an empty bin: the spare becomes the bin (O(1), no lock); without a spare, a batch
- *     is adopted from the depot (depot.c), else a batch is taken from the pools under one
- *     core-lock acquisition.
+ *     is adopted from the depot of the thread's core (depot.c), else a batch is taken from the
+ *     pools under one core-lock acquisition.
  * A thread swinging between allocating and freeing up to two bins' worth never leaves its own
  * cache, and no path walks a chain to split it. Blocks freed by another thread than the one
  * that allocated them need nothing special: a free block is a free block of its class, it goes
@@ -112,8 +113,12 @@ static void class_max_fill(void) {
         pymt__tc_max_table[c] = (uint16_t)m;
     }
 }
+/* What one core's depot may hold of class c: four magazines over all cores (the medium
+ * classes' one depot: four), but at least two in each. */
 static size_t depot_limit(unsigned c) {
-    return 4 * (size_t)pymt__tc_class_max(c);
+    size_t max = pymt__tc_class_max(c), cores = pymt__is_medium(c) ? 1 : pymt__pool_cores();
+    size_t limit = 4 * max / cores;
+    return limit > 2 * max ? limit : 2 * max;
 }
 
 /* Send a chain of n blocks of class c away: depot if it has room under limit, else the pools. */

@@ -4,8 +4,8 @@
  * core of its arena however it travels (freed by another thread, in a chain that mixes both
  * cores), that every core's validators hold after each step (a block counted back on the wrong
  * core breaks its per-core counts, which pymt__heap_check_locked compares with what the pools
- * hold), and that a refill which finds its core's lock busy is counted in
- * pymt_stats.lock_contended. */
+ * hold), that a refill which finds its core's lock busy is counted in
+ * pymt_stats.lock_contended, and that a depot batch is adopted by threads of its own core only. */
 #include "check.h"
 
 #include <pthread.h>
@@ -106,6 +106,44 @@ static void a_block_freed_by_another_core_goes_home(void) {
     CHECK_EQ(s.classes[c].blocks_in_use, s0.classes[c].blocks_in_use);
 }
 
+/* A batch that a thread's cache sends to the depot goes to the depot of its blocks' core, and a
+ * thread of the other core adopts none of it: its blocks all come from its own core. (With one depot for all cores the second
+ * thread took them, and two threads' blocks came to share cache lines.) */
+static pthread_barrier_t depot_bar;
+
+static void *publish_job(void *arg) {
+    job *j = arg;
+    alloc_job(j);
+    free_job(j); /* bin, spare, then batches on the depot */
+    pthread_barrier_wait(&depot_bar);
+    pthread_barrier_wait(&depot_bar); /* stay alive: an exit would give the cache back */
+    return NULL;
+}
+
+static void a_depot_batch_stays_with_its_core(void) {
+    static void *a[NB], *b[NB];
+    unsigned c = pymt__size_to_class(48);
+    job ja = {a, NB, 48, 0}, jb = {b, NB, 48, 0};
+    REQUIRE(pthread_barrier_init(&depot_bar, NULL, 2) == 0);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, publish_job, &ja) == 0);
+    pthread_barrier_wait(&depot_bar);
+    CHECK(stats_now().classes[c].blocks_depot > 0);
+    run(alloc_job, &jb);
+    if (pymt__pool_cores() >= 2) {
+        CHECK(jb.core != ja.core);
+        size_t foreign = 0;
+        for (size_t i = 0; i < NB; i++)
+            foreign += pymt__arena_core(b[i]) != jb.core;
+        CHECK_EQ(foreign, 0);
+    }
+    pthread_barrier_wait(&depot_bar);
+    REQUIRE(pthread_join(t, NULL) == 0);
+    pthread_barrier_destroy(&depot_bar);
+    run(free_job, &jb);
+    CHECK(cores_ok());
+}
+
 /* One chain that alternates between the two cores' blocks, runs of `len` blocks each, given
  * back at once: the first block's core takes its runs as the walk meets them, the other core's
  * are relinked and given after; each part goes to its own core. */
@@ -180,5 +218,6 @@ static const check_case cases[] = {
     CHECK_CASE(a_block_freed_by_another_core_goes_home),
     CHECK_CASE(a_chain_mixing_cores_is_split),
     CHECK_CASE(a_busy_core_lock_is_counted),
+    CHECK_CASE(a_depot_batch_stays_with_its_core),
 };
 CHECK_MAIN(cases)

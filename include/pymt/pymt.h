@@ -213,7 +213,7 @@ typedef struct pymt_class_stats {
     size_t blocks_in_use;  /* held by the program (in debug mode also blocks held in the
                               debug quarantine: pymt_stats.debug_quarantine_blocks) */
     size_t blocks_cached;  /* in per-thread caches */
-    size_t blocks_depot;   /* in the shared lock-free depot */
+    size_t blocks_depot;   /* in the lock-free depots */
     size_t blocks_free;    /* free inside the pools (free lists and not yet carved) */
 } pymt_class_stats;
 

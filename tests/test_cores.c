@@ -107,8 +107,9 @@ static void a_block_freed_by_another_core_goes_home(void) {
 }
 
 /* A batch that a thread's cache sends to the depot goes to the depot of its blocks' core, and a
- * thread of the other core adopts none of it: its blocks all come from its own core. (With one depot for all cores the second
- * thread took them, and two threads' blocks came to share cache lines.) */
+ * thread of the other core adopts none of it: its blocks all come from its own core. (With one
+ * depot for all cores the second thread took them, and two threads' blocks came to share cache
+ * lines.) */
 static pthread_barrier_t depot_bar;
 
 static void *publish_job(void *arg) {

@@ -175,27 +175,30 @@ static void child_range_under_a_limit(void) {
     munmap(held, MAX * sizeof(void *));
 }
 
+/* In a fresh child: set RLIMIT_AS to limit, then make the process's first allocation (init
+ * reserves the range under the limit). NULL when the program alone leaves too little room, or
+ * the limit cannot be set. */
+static void *first_block_under(size_t limit) {
+    if (check_vm_bytes() + 100 * MIB >= limit)
+        return NULL; /* the program alone would not leave the range its room */
+    struct rlimit lim = {limit, limit};
+    if (setrlimit(RLIMIT_AS, &lim) != 0)
+        return NULL;
+    return pymt_object_malloc(256);
+}
 /* A limit whose quarter lies between the smallest range accepted (80 MiB) and the halving
  * below it (128 MiB: 256 GiB halved) gets that quarter (400 MiB: a range of 100 MiB), not
  * pooling off; below four times the smallest range, pooling is off (the system allocator). */
 static void child_range_under_400_mib(void) {
-    size_t limit = 400 * MIB;
-    REQUIRE(check_vm_bytes() + 200 * MIB < limit);
-    struct rlimit lim = {limit, limit};
-    REQUIRE(setrlimit(RLIMIT_AS, &lim) == 0);
-    void *p = pymt_object_malloc(256);
+    void *p = first_block_under(400 * MIB);
     REQUIRE(p != NULL);
     size_t range = pymt__arena_range_bytes();
-    CHECK(range >= 80 * MIB && range <= limit / 4);
+    CHECK(range >= 80 * MIB && range <= 100 * MIB);
     CHECK(pymt__arena_lookup(p));
     pymt_object_free(p);
 }
 static void child_range_under_300_mib(void) {
-    size_t limit = 300 * MIB;
-    REQUIRE(check_vm_bytes() + 100 * MIB < limit);
-    struct rlimit lim = {limit, limit};
-    REQUIRE(setrlimit(RLIMIT_AS, &lim) == 0);
-    void *p = pymt_object_malloc(256);
+    void *p = first_block_under(300 * MIB);
     REQUIRE(p != NULL);
     CHECK_EQ(pymt__arena_range_bytes(), 0);
     CHECK(!pymt__arena_lookup(p));

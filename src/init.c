@@ -166,7 +166,9 @@ void pymt__init_slow(void) {
     /* the hardened magazines and checks know the small classes only */
     o.medium = o.medium && o.pooling && !o.harden;
     pymt__medium_init(o.medium, o.purge_max);
-    pymt__large_init(o.large_cache);
+    /* hardened: every big block goes to glibc's free at once, so glibc's own checks (double
+     * free, a pointer that is not a chunk) see it, as docs/hardening.md says they do */
+    pymt__large_init(o.harden ? 0 : o.large_cache);
     /* the drop-in with pools hands glibc nothing but big blocks; a library shares glibc with
      * the program, and without pools (PYMT_MALLOC=malloc) glibc serves everything as usual */
     bool tune = o.glibc_tune < 0 ? pymt__sys_is_dropin() && o.pooling : o.glibc_tune > 0;

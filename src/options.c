@@ -19,6 +19,7 @@
  *                        (medium.c: the same rule, up to four times this)
  *   PYMT_LARGE_CACHE     size in KiB, 0..1 GiB, default 2048 (2 MiB): freed large
  *                        object-memory blocks each thread keeps for reuse; 0 turns it off
+ *                        (off in the hardened mode: glibc checks every free of a big block)
  *   PYMT_HUGEPAGES       boolean, default 0: arenas mapped in 2 MiB pairs, advised for huge pages
  *   PYMT_CORES           number 1..16, default the online CPUs up to 16: independent pool
  *                        cores (each a lock and its own arenas) the threads are spread over;

@@ -12,7 +12,9 @@
  *   - a write past the end of the last block of a pool into the next pool's header, then a
  *     free that makes the pool core use that header (after a flush, and with the caches off);
  *   - the one double free the marker cannot see (the first block of a depot batch, whose
- *     marker word holds the batch header), stopped later, when the batch is adopted.
+ *     marker word holds the batch header), stopped later, when the batch is adopted;
+ *   - a double free of a big block (64 KiB), which glibc's own check stops (the default mode's
+ *     large-block cache would keep it twice).
  * The parent checks that the child died of SIGABRT and that its report says "hardened mode",
  * what was found, the block's (or pool's) address and its size class.
  * Without PYMT_HARDEN the same double free hands one block out twice and the same overwritten
@@ -126,6 +128,20 @@ static void child_free_of_an_interior_pointer(void) {
  * word 1 holds the batch header instead of the free marker, so the second free is taken. The
  * block then sits on two lists; the next allocation hands it out and clears it, and the depot
  * batch that still starts with it is stopped when a thread adopts it. */
+/* A second free of a big block (above the pools, within the sizes a thread's large-block cache
+ * keeps): glibc's own check must see it. Exits STEERED when the block is then handed out twice. */
+static void child_double_free_of_a_large_block(void) {
+    enum { BIG = 64 << 10 };
+    char *p = pymt_object_malloc(BIG);
+    if (p == NULL)
+        exit(1);
+    memset(p, 0x11, BIG);
+    pymt_object_free(p);
+    pymt_object_free(p);
+    void *a = pymt_object_malloc(BIG), *b = pymt_object_malloc(BIG);
+    exit(opaque(a) == opaque(b) ? STEERED : 0);
+}
+
 static void *batch[2048];
 
 static void child_double_free_of_a_depot_batch_head(void) {
@@ -348,6 +364,23 @@ static void double_free_of_a_depot_batch_head_stops_at_adoption(void) {
     check_stopped("child_double_free_of_a_depot_batch_head", hardened, "block=", words);
 }
 
+/* Big blocks are glibc's in the hardened mode, with its checks: a double free aborts in glibc
+ * (the large-block cache, which would keep both frees, is off). The default mode keeps the
+ * block twice and hands it out twice. */
+static void double_free_of_a_large_block_reaches_glibc(void) {
+    if (CHECK_SANITIZED)
+        CHECK_SKIP("the sanitizers' allocator replaces glibc's checks");
+    for (int i = 0; i < 2; i++) {
+        const char *const *env = i == 0 ? hardened : hardened_nocache;
+        int st = check_spawn_self("child_double_free_of_a_large_block", env, err, sizeof err);
+        if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(err, "double free") != NULL)) {
+            check_fail_at(__FILE__, __LINE__, "glibc stops the double free of a big block");
+            check_show_child("child_double_free_of_a_large_block", st, err);
+        }
+    }
+    check_not_stopped("child_double_free_of_a_large_block", plain, STEERED);
+}
+
 /* The default mode, for comparison: the same faults go through unnoticed. */
 static void without_hardening_a_double_free_hands_a_block_out_twice(void) {
     check_not_stopped("child_double_free_in_cache", plain, STEERED);
@@ -367,6 +400,7 @@ static const check_case cases[] = {
     CHECK_CASE(overwritten_link_in_the_pool_stops_with_a_report),
     CHECK_CASE(smashed_pool_header_stops_with_a_report),
     CHECK_CASE(double_free_of_a_depot_batch_head_stops_at_adoption),
+    CHECK_CASE(double_free_of_a_large_block_reaches_glibc),
     CHECK_CASE(without_hardening_a_double_free_hands_a_block_out_twice),
     CHECK_CASE(without_hardening_an_overwritten_link_steers_malloc),
     CHECK_CASE(child_double_free_in_cache),
@@ -378,5 +412,6 @@ static const check_case cases[] = {
     CHECK_CASE(child_overwritten_link_in_pool),
     CHECK_CASE(child_smashed_pool_header),
     CHECK_CASE(child_double_free_of_a_depot_batch_head),
+    CHECK_CASE(child_double_free_of_a_large_block),
 };
 CHECK_MAIN(cases)

@@ -10,7 +10,9 @@
 #ifndef PYMT_ATOMIC_H
 #define PYMT_ATOMIC_H
 
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,5 +57,21 @@ void __tsan_release(void *addr);
 #define pymt__tsan_acquire(a) ((void)(a))
 #define pymt__tsan_release(a) ((void)(a))
 #endif
+
+/* A lock of one word for short sections that one thread (an owner) takes on its slow paths and
+ * others only try, never wait for (a thread cache's trim_lock, a large-block cache's lock):
+ * lock spins on a relaxed load and yields the CPU while the word is held; trylock takes it
+ * when free; unlock's release pairs with both acquiring exchanges. */
+static inline bool pymt__yield_trylock(_Atomic uint32_t *l) {
+    return atomic_exchange_explicit(l, 1, memory_order_acquire) == 0;
+}
+static inline void pymt__yield_lock(_Atomic uint32_t *l) {
+    while (!pymt__yield_trylock(l))
+        while (atomic_load_explicit(l, memory_order_relaxed) != 0)
+            sched_yield();
+}
+static inline void pymt__yield_unlock(_Atomic uint32_t *l) {
+    atomic_store_explicit(l, 0, memory_order_release);
+}
 
 #endif /* PYMT_ATOMIC_H */

@@ -24,7 +24,6 @@
  * own thread's cache, or NULL. */
 #include "large.h"
 
-#include <sched.h>
 #include <string.h>
 
 #include "track.h"
@@ -43,17 +42,6 @@ static size_t large_budget; /* set once by init */
 
 void pymt__large_init(size_t budget) {
     large_budget = large_cache_built ? budget : 0;
-}
-
-static void cache_lock(pymt__large_cache *lc) {
-    while (pymt__exchange_acquire(&lc->lock, 1) != 0)
-        while (pymt__load_relaxed(&lc->lock) != 0)
-            sched_yield();
-}
-
-static void cache_unlock(pymt__large_cache *lc) {
-    /* pairs with the exchange in cache_lock and in pymt__large_trim */
-    pymt__store_release(&lc->lock, 0);
 }
 
 /* Empty slot i and return its block. */
@@ -75,7 +63,7 @@ void *pymt__large_malloc(pymt__large_cache *lc, size_t n, bool zero) {
         /* the smallest kept block that fits with at most a quarter to spare */
         void *p = NULL;
         unsigned best = PYMT__LARGE_SLOTS;
-        cache_lock(lc);
+        pymt__yield_lock(&lc->lock);
         for (unsigned i = 0; i < PYMT__LARGE_SLOTS; i++) {
             size_t sz = lc->slot[i].size;
             if (lc->slot[i].p != NULL && sz >= n && sz - n <= n / 4 &&
@@ -84,7 +72,7 @@ void *pymt__large_malloc(pymt__large_cache *lc, size_t n, bool zero) {
         }
         if (best < PYMT__LARGE_SLOTS)
             p = slot_take(lc, best);
-        cache_unlock(lc);
+        pymt__yield_unlock(&lc->lock);
         if (p != NULL) {
             if (zero)
                 memset(p, 0, n);
@@ -102,7 +90,7 @@ void pymt__large_free(pymt__large_cache *lc, void *p) {
         return;
     }
     /* the oldest slot makes room; older blocks go too while the total is over the budget */
-    cache_lock(lc);
+    pymt__yield_lock(&lc->lock);
     unsigned i = lc->next;
     lc->next = (i + 1) % PYMT__LARGE_SLOTS;
     if (lc->slot[i].p != NULL)
@@ -116,7 +104,7 @@ void pymt__large_free(pymt__large_cache *lc, void *p) {
     lc->slot[i].p = p;
     lc->slot[i].size = size;
     pymt__store_relaxed(&lc->bytes, pymt__load_relaxed(&lc->bytes) + size);
-    cache_unlock(lc);
+    pymt__yield_unlock(&lc->lock);
 }
 
 void *pymt__large_realloc(pymt__large_cache *lc, void *p, size_t n) {
@@ -134,16 +122,16 @@ static void release_all_locked(pymt__large_cache *lc) {
 }
 
 void pymt__large_release_all(pymt__large_cache *lc) {
-    cache_lock(lc);
+    pymt__yield_lock(&lc->lock);
     release_all_locked(lc);
-    cache_unlock(lc);
+    pymt__yield_unlock(&lc->lock);
 }
 
 size_t pymt__large_trim(pymt__large_cache *lc) {
-    if (pymt__load_relaxed(&lc->bytes) == 0 || pymt__exchange_acquire(&lc->lock, 1) != 0)
+    if (pymt__load_relaxed(&lc->bytes) == 0 || !pymt__yield_trylock(&lc->lock))
         return 0;
     size_t bytes = pymt__load_relaxed(&lc->bytes);
     release_all_locked(lc);
-    cache_unlock(lc);
+    pymt__yield_unlock(&lc->lock);
     return bytes;
 }

@@ -241,7 +241,7 @@ void pymt__tc_keep_share(pymt__tcache *tc, unsigned c) {
  * the spares go to their pools' cores once tc's trim_lock is dropped, each core locked once.
  * Returns the bytes given back to the budget. */
 static size_t trim_locked(pymt__tcache *tc, size_t share) {
-    if (pymt__hardened || pymt__exchange_acquire(&tc->trim_lock, 1) != 0)
+    if (pymt__hardened || !pymt__yield_trylock(&tc->trim_lock))
         return 0; /* hardened: the spares' words are magazines the owner uses without the lock */
     size_t before = tc->reserved;
     void *chains[PYMT__NBINS];

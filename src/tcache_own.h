@@ -8,8 +8,6 @@
 #ifndef PYMT_TCACHE_OWN_H
 #define PYMT_TCACHE_OWN_H
 
-#include <sched.h>
-
 #include "tcache.h"
 
 /* The read-only stand-in of a thread whose cache is not set up yet (tcache.c). */
@@ -35,14 +33,11 @@ extern PYMT__HIDDEN pymt__tc_registry pymt__tc_reg;
 /* The owner's side of trim_lock: held through each slow path that touches the spares or the
  * charges. A trimmer holds it for the time it takes to give a cache's spares to the pools. */
 static inline void pymt__tc_slow_lock(pymt__tcache *tc) {
-    while (pymt__exchange_acquire(&tc->trim_lock, 1) != 0)
-        while (pymt__load_relaxed(&tc->trim_lock) != 0)
-            sched_yield();
+    pymt__yield_lock(&tc->trim_lock);
 }
 
 static inline void pymt__tc_slow_unlock(pymt__tcache *tc) {
-    /* pairs with the exchange in pymt__tc_slow_lock and in the trimmers' try */
-    pymt__store_release(&tc->trim_lock, 0);
+    pymt__yield_unlock(&tc->trim_lock);
 }
 
 /* Empty bin b completely; returns the chain and its length. */

@@ -135,26 +135,9 @@ static void trim_purges_the_free_pools_of_arenas_in_use(void) {
 }
 
 /* A thread that fills its cache and then idles: the trim, called by another thread, takes its
- * spare magazines and the big blocks it keeps, and leaves its bins to it. */
-typedef struct idle_thread {
-    pthread_mutex_t m;
-    pthread_cond_t cv;
-    int stage; /* 1: the worker's cache is full; 2: the trim is done */
-} idle_thread;
-
-static void idle_set(idle_thread *t, int stage) {
-    pthread_mutex_lock(&t->m);
-    t->stage = stage;
-    pthread_cond_broadcast(&t->cv);
-    pthread_mutex_unlock(&t->m);
-}
-
-static void idle_wait(idle_thread *t, int stage) {
-    pthread_mutex_lock(&t->m);
-    while (t->stage < stage)
-        pthread_cond_wait(&t->cv, &t->m);
-    pthread_mutex_unlock(&t->m);
-}
+ * spare magazines and the big blocks it keeps, and leaves its bins to it. The worker and the
+ * main thread meet twice at idle_bar: once the worker's cache is full, once the trim is done. */
+static pthread_barrier_t idle_bar;
 
 enum { IDLE_BLOCKS = 2048, IDLE_BIG = 512 << 10 };
 
@@ -181,30 +164,30 @@ static bool idle_churn(void) {
 }
 
 static void *idle_worker(void *arg) {
-    idle_thread *t = arg;
     bool ok = idle_churn();
-    idle_set(t, 1);
-    idle_wait(t, 2);
+    pthread_barrier_wait(&idle_bar);
+    pthread_barrier_wait(&idle_bar);
     /* its cache goes on working after another thread trimmed it */
     ok = idle_churn() && ok;
-    return ok ? t : NULL;
+    return ok ? arg : NULL;
 }
 
 static void trim_takes_what_idle_threads_cache(void) {
     REQUIRE(check_plain_pools());
     REQUIRE(pymt_tcache_enabled());
-    idle_thread t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    REQUIRE(pthread_barrier_init(&idle_bar, NULL, 2) == 0);
     pthread_t th;
-    REQUIRE(pthread_create(&th, NULL, idle_worker, &t) == 0);
-    idle_wait(&t, 1);
+    REQUIRE(pthread_create(&th, NULL, idle_worker, &idle_bar) == 0);
+    pthread_barrier_wait(&idle_bar);
     pymt_thread_flush(); /* what is cached now is the idle worker's */
     pymt_stats s1 = check_stats();
     (void)pymt_trim();
     pymt_stats s2 = check_stats();
-    idle_set(&t, 2);
+    pthread_barrier_wait(&idle_bar);
     void *ret = NULL;
     CHECK(pthread_join(th, &ret) == 0);
-    CHECK(ret == &t);
+    CHECK(ret == &idle_bar);
+    pthread_barrier_destroy(&idle_bar);
     fprintf(stderr, "    idle thread's cache: %zu -> %zu bytes, large blocks kept %zu -> %zu\n",
             s1.tcache_bytes, s2.tcache_bytes, s1.large_cached_bytes, s2.large_cached_bytes);
     /* after 2048 frees the 64-byte class's spare is full (128 blocks) and its bin holds some */

@@ -445,6 +445,18 @@ static void chain_order_sorts_a_shuffled_chain_and_keeps_an_ordered_one(void) {
     }
     chain = link_blocks(buf, idx, ORDER_N);
     CHECK(pymt__tc_chain_order(chain, ORDER_N, ORDER_SIZE) == chain);
+    /* one direction with gaps (every ninth block, the others live: a LIFO of blocks freed in
+     * address order, descending), and a wrap in the middle: sorting would gain nothing, so as
+     * it is, head kept */
+    for (size_t i = 0; i < ORDER_N / 9; i++)
+        idx[i] = (ORDER_N / 9 - 1 - i) * 9;
+    for (size_t i = 0; i < 10; i++) /* the wrap: the ten lowest go first */
+        idx[i] = (9 - i) * 9;
+    for (size_t i = 10; i < ORDER_N / 9; i++)
+        idx[i] = (ORDER_N / 9 - 1 - (i - 10)) * 9;
+    chain = link_blocks(buf, idx, ORDER_N / 9);
+    CHECK(pymt__tc_chain_order(chain, ORDER_N / 9, ORDER_SIZE) == chain);
+    CHECK(pymt__blk_get(chain, 0) == buf + 8 * 9 * ORDER_SIZE);
     /* the look starts at the head: the 33 blocks nearest it in order and the rest shuffled
      * leave as they are; the first half shuffled and the rest in order are sorted */
     for (size_t i = 0; i < ORDER_N; i++)

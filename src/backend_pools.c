@@ -162,15 +162,33 @@ static void *hardened_malloc(void *ctx, size_t n) {
     }
     return pools_malloc(ctx, n);
 }
+/* Stop call(p) of a pointer that is in no pool in use but lies in the arena range: the
+ * range is pymt's reservation, so such a pointer cannot be the system allocator's, and its
+ * free would hand glibc a chunk header made of whatever the block below holds. */
+static void hardened_check_range(const char *call, const void *p) {
+    uintptr_t off = (uintptr_t)p - pymt__load_relaxed(&pymt__range_base);
+    if (pymt__unlikely(off < pymt__arena_range_bytes()))
+        pymt__harden_not_in_pool(call, p);
+}
 static void hardened_free(void *ctx, void *p) {
-    if (pymt__arena_lookup(p))
+    if (pymt__arena_lookup(p)) {
         pymt__tcache_harden_free(p);
-    else
-        pools_free(ctx, p);
+        return;
+    }
+    hardened_check_range("free", p);
+    pools_free(ctx, p);
+}
+/* The caches off: the pool core checks the blocks; this checks the rest. */
+static void hardened_locked_free(void *ctx, void *p) {
+    if (!pymt__arena_lookup(p))
+        hardened_check_range("free", p);
+    pools_free(ctx, p);
 }
 static void *hardened_realloc(void *ctx, void *p, size_t n) {
     if (pymt__arena_lookup(p))
         pymt__tcache_harden_check_live("realloc", p);
+    else
+        hardened_check_range("realloc", p);
     return pools_realloc(ctx, p, n);
 }
 
@@ -194,5 +212,5 @@ const pymt__backend pymt__backend_hardened = {(void *)&ops_hardened, hardened_ma
                                               pools_calloc, hardened_realloc, hardened_free,
                                               pools_usable};
 const pymt__backend pymt__backend_hardened_locked = {(void *)&ops_locked, pools_malloc,
-                                                     pools_calloc, hardened_realloc, pools_free,
-                                                     pools_usable};
+                                                     pools_calloc, hardened_realloc,
+                                                     hardened_locked_free, pools_usable};

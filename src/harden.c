@@ -149,6 +149,18 @@ void pymt__harden_bad_pointer(const char *call, const void *p, unsigned c) {
     finish(&m);
 }
 
+void pymt__harden_not_in_pool(const char *call, const void *p) {
+    msg m;
+    start(&m);
+    put(&m, call);
+    put(&m, "(");
+    put_hex(&m, (uintptr_t)p);
+    put(&m, "): the pointer lies in pymt's arena range but in no pool in use: a double free or "
+            "a use after free of a block whose arena has emptied and been given back since, or "
+            "a pointer pymt never returned");
+    finish(&m);
+}
+
 void pymt__harden_bad_pool(const void *pool, const char *what) {
     msg m;
     start(&m);

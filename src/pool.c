@@ -196,6 +196,15 @@ static void pool_verify(const pymt__pool *pool) {
         pymt__harden_bad_pool(pool, "its free-list head is not a block of the pool");
 }
 
+/* Stop with a report unless pool, found on arena a's list of free pools, is whole and is a
+ * free pool of a: a purge that trusted an overwritten header would discard the pages of
+ * whatever pool its link names, live blocks and all. */
+static void free_pool_verify(const pymt__arena *a, const pymt__pool *pool) {
+    pool_verify(pool);
+    if (pool->arena != a || pool->count != 0)
+        pymt__harden_bad_pool(pool, "it is on its arena's list of free pools but is not free");
+}
+
 static void usedpools_unlink(pymt__core *k, unsigned c, pymt__pool *pool) {
     if (pymt__hardened &&
         ((pool->prevpool ? pool->prevpool->nextpool : k->usedpools[c]) != pool ||
@@ -275,13 +284,16 @@ static void purge_locked(pymt__core *k, size_t keep) {
     for (pymt__arena *a = last; a != NULL && k->dirty_total > keep; a = a->prevarena) {
         if (a->ndirty == 0)
             continue;
-        for (pymt__pool *p = a->freepools; p != NULL && a->ndirty > 0; p = p->nextpool)
+        for (pymt__pool *p = a->freepools; p != NULL && a->ndirty > 0; p = p->nextpool) {
+            if (pymt__hardened)
+                free_pool_verify(a, p);
             if (pymt__pool_dirty(p)) {
                 pool_purge_locked(p);
                 a->ndirty--;
                 k->dirty_total--;
                 k->purged++;
             }
+        }
     }
 }
 
@@ -311,11 +323,8 @@ static pymt__pool *pool_new_locked(pymt__core *k, unsigned c) {
     pymt__pool *pool = a->freepools;
     bool fresh = pool == NULL;
     if (!fresh) {
-        if (pymt__hardened) {
-            pool_verify(pool);
-            if (pool->arena != a || pool->count != 0)
-                pymt__harden_bad_pool(pool, "an empty pool's arena or count is wrong");
-        }
+        if (pymt__hardened)
+            free_pool_verify(a, pool);
         a->freepools = pool->nextpool;
         if (pymt__pool_dirty(pool)) {
             a->ndirty--;

@@ -10,7 +10,9 @@
  *     by allocations until the allocator would follow it: in the thread's cache, and in the
  *     pool's free list with the caches off;
  *   - a write past the end of the last block of a pool into the next pool's header, then a
- *     free that makes the pool core use that header (after a flush, and with the caches off);
+ *     free that makes the pool core use that header (after a flush, and with the caches off),
+ *     or, the next pool being free, a pymt_trim whose purge walks the free pools;
+ *   - a second free of a block whose arena has emptied and gone since (no pool claims it);
  *   - the one double free the marker cannot see (the first block of a depot batch, whose
  *     marker word holds the batch header), stopped later, when the batch is adopted;
  *   - a double free of a big block (64 KiB), which glibc's own check stops (the default mode's
@@ -213,36 +215,101 @@ static void child_overwritten_link_in_pool(void) {
 /* ---- children: a write past the last block of a pool ---------------------------------------- */
 
 static void *blocks16[4096];
+enum { NBLOCKS16 = sizeof blocks16 / sizeof blocks16[0], PER_POOL16 = (POOL_SIZE - 48) / 16 };
 
-static void child_smashed_pool_header(void) {
-    /* 16-byte blocks fill a pool to its end (16 KiB - 48 is a multiple of 16): find the last
-     * block of a pool whose next pool holds one of our blocks too */
-    size_t n = sizeof blocks16 / sizeof blocks16[0];
-    for (size_t i = 0; i < n; i++)
+/* Fill blocks16. 16-byte blocks fill a pool to its end (16 KiB - 48 is a multiple of 16). */
+static void fill_blocks16(void) {
+    for (size_t i = 0; i < NBLOCKS16; i++)
         if ((blocks16[i] = pymt_object_malloc(16)) == NULL)
             _exit(3);
-    for (size_t i = 0; i < n; i++) {
-        uintptr_t a = (uintptr_t)blocks16[i];
-        if ((a & (POOL_SIZE - 1)) != POOL_SIZE - 16 || ((a + 16) & (ARENA_SIZE - 1)) == 0)
-            continue;
-        uintptr_t next_pool = a + 16;
-        for (size_t j = 0; j < n; j++) {
-            uintptr_t b = (uintptr_t)blocks16[j];
-            if ((b & ~(uintptr_t)(POOL_SIZE - 1)) != next_pool)
+}
+
+/* The pool after the one whose last block is a, or 0 when a is not a pool's last block or the
+ * next pool is in another arena. */
+static uintptr_t pool_after(uintptr_t a) {
+    bool last = (a & (POOL_SIZE - 1)) == POOL_SIZE - 16 && ((a + 16) & (ARENA_SIZE - 1)) != 0;
+    return last ? a + 16 : 0;
+}
+
+static bool in_pool(const void *b, uintptr_t pool) {
+    return ((uintptr_t)b & ~(uintptr_t)(POOL_SIZE - 1)) == pool;
+}
+
+/* Announce pool, then write 16 bytes too many past last, its lower neighbour's last block: the
+ * pool header's first 16 bytes. */
+static void smash_header(void *last, uintptr_t pool) {
+    fprintf(stderr, "pool=%p\n", (void *)pool);
+    fflush(stderr);
+    raw_store(last, 16, 0x4141414141414141u);
+    raw_store(last, 24, 0x4141414141414141u);
+}
+
+/* The last block of a pool whose next pool holds one of our blocks too: smash that header, then
+ * give the block back (straight to the core with caches off, else at the flush). */
+static void child_smashed_pool_header(void) {
+    fill_blocks16();
+    for (size_t i = 0; i < NBLOCKS16; i++) {
+        uintptr_t next_pool = pool_after((uintptr_t)blocks16[i]);
+        for (size_t j = 0; next_pool != 0 && j < NBLOCKS16; j++) {
+            if (!in_pool(blocks16[j], next_pool))
                 continue;
-            fprintf(stderr, "pool=%p\n", (void *)next_pool);
-            fflush(stderr);
-            /* 16 bytes too many: the next header's first 16 bytes */
-            raw_store(blocks16[i], 16, 0x4141414141414141u);
-            raw_store(blocks16[i], 24, 0x4141414141414141u);
-            /* a block of that pool goes back: straight to the core with caches off, else at
-             * the flush */
+            smash_header(blocks16[i], next_pool);
             pymt_object_free(blocks16[j]);
             pymt_thread_flush();
             _exit(0);
         }
     }
     _exit(3); /* no such pair of pools: the layout is not what this test expects */
+}
+
+/* The same write into the header of a free pool (every block of it freed, so it waits on its
+ * arena's list of free pools with its pages), then pymt_trim, whose purge walks that list: the
+ * purge must not trust the header (its link could name a live pool, whose pages it would
+ * discard). */
+static void child_smashed_free_pool_header(void) {
+    fill_blocks16();
+    for (size_t i = 0; i < NBLOCKS16; i++) {
+        uintptr_t next_pool = pool_after((uintptr_t)blocks16[i]);
+        size_t in_next = 0;
+        for (size_t j = 0; next_pool != 0 && j < NBLOCKS16; j++)
+            in_next += in_pool(blocks16[j], next_pool);
+        if (in_next != PER_POOL16)
+            continue; /* the next pool must be wholly ours, to be wholly free */
+        for (size_t j = 0; j < NBLOCKS16; j++)
+            if (in_pool(blocks16[j], next_pool))
+                pymt_object_free(blocks16[j]);
+        pymt_thread_flush(); /* the pool is free now, on its arena's list */
+        smash_header(blocks16[i], next_pool);
+        pymt_trim();
+        _exit(0);
+    }
+    _exit(3);
+}
+
+/* ---- children: a block of an arena given back ---------------------------------------------- */
+
+static void *blocks512[8192];
+
+/* A second free of a block whose arena has emptied and been given back (pymt_trim unmaps it;
+ * kept in the reserve instead, its pages keep what they held): no pool claims the pointer, and
+ * glibc must not be handed it. */
+static void child_double_free_after_the_arena_went(void) {
+    size_t n = sizeof blocks512 / sizeof blocks512[0];
+    for (size_t i = 0; i < n; i++)
+        if ((blocks512[i] = pymt_object_malloc(512)) == NULL)
+            _exit(3);
+    /* an arena of the middle ones, all of whose blocks are ours */
+    uintptr_t arena = (uintptr_t)blocks512[n / 2] & ~(uintptr_t)(ARENA_SIZE - 1);
+    void *victim = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (((uintptr_t)blocks512[i] & ~(uintptr_t)(ARENA_SIZE - 1)) == arena) {
+            victim = blocks512[i];
+            pymt_object_free(blocks512[i]);
+        }
+    pymt_trim(); /* the caches and the depot give the blocks back; the empty arena goes */
+    announce(victim);
+    pymt_object_free(victim);
+    _exit(0);
 }
 
 /* ---- the checks ---------------------------------------------------------------------------- */
@@ -358,6 +425,18 @@ static void smashed_pool_header_stops_with_a_report(void) {
     check_stopped("child_smashed_pool_header", hardened_nocache, "pool=", words);
 }
 
+static void smashed_free_pool_header_stops_the_purge(void) {
+    const char *const words[] = {"corrupted pool header at", "canary", "overflow", NULL};
+    check_stopped("child_smashed_free_pool_header", hardened, "pool=", words);
+    check_stopped("child_smashed_free_pool_header", hardened_nocache, "pool=", words);
+}
+
+static void double_free_after_the_arena_went_stops_with_a_report(void) {
+    const char *const words[] = {"free(", "in no pool in use", "double free", NULL};
+    check_stopped("child_double_free_after_the_arena_went", hardened, "block=", words);
+    check_stopped("child_double_free_after_the_arena_went", hardened_nocache, "block=", words);
+}
+
 static void double_free_of_a_depot_batch_head_stops_at_adoption(void) {
     const char *const words[] = {"corrupted free-list link in free block",
                                  "(class 1, 32-byte blocks)", "a batch on the depot", NULL};
@@ -399,6 +478,8 @@ static const check_case cases[] = {
     CHECK_CASE(overwritten_link_in_the_cache_stops_with_a_report),
     CHECK_CASE(overwritten_link_in_the_pool_stops_with_a_report),
     CHECK_CASE(smashed_pool_header_stops_with_a_report),
+    CHECK_CASE(smashed_free_pool_header_stops_the_purge),
+    CHECK_CASE(double_free_after_the_arena_went_stops_with_a_report),
     CHECK_CASE(double_free_of_a_depot_batch_head_stops_at_adoption),
     CHECK_CASE(double_free_of_a_large_block_reaches_glibc),
     CHECK_CASE(without_hardening_a_double_free_hands_a_block_out_twice),
@@ -413,5 +494,7 @@ static const check_case cases[] = {
     CHECK_CASE(child_smashed_pool_header),
     CHECK_CASE(child_double_free_of_a_depot_batch_head),
     CHECK_CASE(child_double_free_of_a_large_block),
+    CHECK_CASE(child_smashed_free_pool_header),
+    CHECK_CASE(child_double_free_after_the_arena_went),
 };
 CHECK_MAIN(cases)

@@ -58,6 +58,11 @@ void __tsan_release(void *addr);
 #define pymt__tsan_release(a) ((void)(a))
 #endif
 
+/* A plain (not _Atomic) field that its owner writes under a lock and that a check reads
+ * without it: both sides go through these, atomics to TSan, plain moves on x86-64. */
+#define pymt__plain_load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define pymt__plain_store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
 /* A lock of one word for short sections that one thread (an owner) takes on its slow paths and
  * others only try, never wait for (a thread cache's trim_lock, a large-block cache's lock):
  * lock spins on a relaxed load and yields the CPU while the word is held; trylock takes it

@@ -149,6 +149,17 @@ void pymt__harden_bad_pointer(const char *call, const void *p, unsigned c) {
     finish(&m);
 }
 
+void pymt__harden_uncarved(const char *call, const void *p, unsigned c) {
+    msg m;
+    start(&m);
+    put(&m, call);
+    put(&m, " of ");
+    put_block(&m, p, c);
+    put(&m, ", which its pool has never handed out: a pointer pymt did not return (forged or "
+            "computed past the end of another block)");
+    finish(&m);
+}
+
 void pymt__harden_not_in_pool(const char *call, const void *p) {
     msg m;
     start(&m);

@@ -115,6 +115,9 @@ void pymt__harden_double_free(const char *call, const void *block, unsigned c,
 /* call(p) of a pointer inside a pool that is not the start of a block of its class c. */
 void pymt__harden_bad_pointer(const char *call, const void *p, unsigned c)
     __attribute__((noreturn)) PYMT__COLD;
+/* call(p) of a block boundary of a pool of class c that the pool has not carved yet. */
+void pymt__harden_uncarved(const char *call, const void *p, unsigned c)
+    __attribute__((noreturn)) PYMT__COLD;
 /* call(p) of a pointer inside pymt's arena range but in no pool in use: its arena was given
  * back (a second free, or a use, of a block whose arena emptied since) or it never was one. */
 void pymt__harden_not_in_pool(const char *call, const void *p)

@@ -259,7 +259,7 @@ static void pool_purge_locked(pymt__pool *pool) {
     size_t keep = pymt__pool_overhead(pool);
     pymt__os_discard((char *)pool + keep, PYMT__POOL_SIZE - keep);
     pool->freeblock = NULL;
-    pool->nextoffset = (uint32_t)pymt__pool_overhead(pool);
+    pymt__plain_store_relaxed(&pool->nextoffset, (uint32_t)pymt__pool_overhead(pool));
 }
 
 /* The most dirty free pools core k keeps: its pools in use, or the pools it had to take again
@@ -349,7 +349,7 @@ static pymt__pool *pool_new_locked(pymt__core *k, unsigned c) {
         size_t head = pymt__pool_overhead(pool);
         pool->szidx = c;
         pool->freeblock = NULL;
-        pool->nextoffset = (uint32_t)head;
+        pymt__plain_store_relaxed(&pool->nextoffset, (uint32_t)head);
         PYMT_TRACK_POOL_INIT((char *)pool + head, PYMT__POOL_SIZE - head);
     }
     /* also when szidx already says c: a pool carved in an arena from the reserve reads szidx
@@ -438,7 +438,8 @@ static void *core_take_locked(pymt__core *k, unsigned c, size_t want, size_t lim
                 else
                     head = first;
                 tail = last;
-                pool->nextoffset += (uint32_t)(m * size);
+                pymt__plain_store_relaxed(&pool->nextoffset,
+                                          pool->nextoffset + (uint32_t)(m * size));
                 n += m;
             }
         }
@@ -696,6 +697,8 @@ void pymt__pool_free_one(void *p) {
         unsigned c = pymt__block_class(p);
         if (!pymt__block_ok(p, c))
             pymt__harden_bad_pointer("free", p, c);
+        if (!pymt__block_carved(p))
+            pymt__harden_uncarved("free", p, c);
         if (pymt__harden_marked(p))
             pymt__harden_double_free("free", p, c,
                                      pymt__pool_lists_block_locked(p)

@@ -84,6 +84,16 @@ static inline bool pymt__block_ok(const void *b, unsigned c) {
     return pymt__arena_lookup(b) && pymt__block_class(b) == c && pymt__block_aligned(b, c);
 }
 
+/* Has the pool of b, a block boundary of a pool in use, carved b yet? The hardened mode's check
+ * of a pointer the program frees, which the arena map, the class table and the grid cannot
+ * tell from a block handed out. The carving offset only grows while the pool has a block out
+ * (the program's, so the carve of b happened before its free), under the core lock; both sides
+ * are relaxed atomics. */
+static inline bool pymt__block_carved(const void *b) {
+    const pymt__pool *pool = (const pymt__pool *)((uintptr_t)b & ~(uintptr_t)PYMT__POOL_MASK);
+    return ((uintptr_t)b & PYMT__POOL_MASK) < pymt__plain_load_relaxed(&pool->nextoffset);
+}
+
 /* The pool core is several classic cores (pool.c), each with its own arenas and mutex; a
  * thread takes its batches from one of them, and a block goes back to the core of its arena.
  * pymt__pool_init fixes their number (0: one) and the most bytes of free pools they keep resident

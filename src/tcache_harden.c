@@ -37,6 +37,8 @@ void pymt__tcache_harden_check_live(const char *call, void *p) {
     unsigned c = pymt__block_class(p);
     if (pymt__unlikely(!pymt__block_aligned(p, c)))
         pymt__harden_bad_pointer(call, p, c);
+    if (pymt__unlikely(!pymt__block_carved(p)))
+        pymt__harden_uncarved(call, p, c);
     if (pymt__unlikely(pymt__blk_peek(p, 1) == pymt__harden_tag(p)))
         harden_double_free(pymt__tc_self(), call, p, c);
 }
@@ -147,6 +149,8 @@ void pymt__tcache_harden_free(void *p) {
     uintptr_t m = pymt__harden_mix(p);
     if (pymt__unlikely(!pymt__block_aligned(p, c)))
         pymt__harden_bad_pointer("free", p, c);
+    if (pymt__unlikely(!pymt__block_carved(p)))
+        pymt__harden_uncarved("free", p, c);
     if (pymt__unlikely(pymt__blk_get(p, 1) == pymt__harden_tag_m(m)))
         harden_double_free(tc, "free", p, c);
     uint32_t count = pymt__load_relaxed(&tc->hmag_count[c]);

@@ -13,6 +13,7 @@
  *     free that makes the pool core use that header (after a flush, and with the caches off),
  *     or, the next pool being free, a pymt_trim whose purge walks the free pools;
  *   - a second free of a block whose arena has emptied and gone since (no pool claims it);
+ *   - a free of a block boundary the pool has not carved yet;
  *   - the one double free the marker cannot see (the first block of a depot batch, whose
  *     marker word holds the batch header), stopped later, when the batch is adopted;
  *   - a double free of a big block (64 KiB), which glibc's own check stops (the default mode's
@@ -123,6 +124,18 @@ static void child_free_of_an_interior_pointer(void) {
         _exit(3);
     announce(p + 16);
     pymt_object_free(p + 16);
+    _exit(0);
+}
+
+/* A free of the last block boundary of the pool of a block just allocated: a block the pool
+ * has not carved (a thread's first refill carves a few dozen of its 510). */
+static void child_free_of_an_uncarved_block(void) {
+    char *p = pymt_object_malloc(32);
+    if (p == NULL)
+        _exit(3);
+    char *last = (char *)((uintptr_t)p | (POOL_SIZE - 1)) + 1 - 32;
+    announce(last);
+    pymt_object_free(last);
     _exit(0);
 }
 
@@ -406,6 +419,12 @@ static void free_of_an_interior_pointer_stops_with_a_report(void) {
     check_stopped("child_free_of_an_interior_pointer", hardened_nocache, "block=", words);
 }
 
+static void free_of_an_uncarved_block_stops_with_a_report(void) {
+    const char *const words[] = {"free of block", "never handed out", "class 1", NULL};
+    check_stopped("child_free_of_an_uncarved_block", hardened, "block=", words);
+    check_stopped("child_free_of_an_uncarved_block", hardened_nocache, "block=", words);
+}
+
 static void overwritten_link_in_the_cache_stops_with_a_report(void) {
     const char *const words[] = {"corrupted free-list link in free block",
                                  "(class 2, 48-byte blocks)", "this thread's cache",
@@ -475,6 +494,7 @@ static const check_case cases[] = {
     CHECK_CASE(double_free_in_the_pool_stops_with_a_report),
     CHECK_CASE(del_or_realloc_of_a_freed_block_stops_with_a_report),
     CHECK_CASE(free_of_an_interior_pointer_stops_with_a_report),
+    CHECK_CASE(free_of_an_uncarved_block_stops_with_a_report),
     CHECK_CASE(overwritten_link_in_the_cache_stops_with_a_report),
     CHECK_CASE(overwritten_link_in_the_pool_stops_with_a_report),
     CHECK_CASE(smashed_pool_header_stops_with_a_report),
@@ -489,6 +509,7 @@ static const check_case cases[] = {
     CHECK_CASE(child_del_after_free),
     CHECK_CASE(child_realloc_after_free),
     CHECK_CASE(child_free_of_an_interior_pointer),
+    CHECK_CASE(child_free_of_an_uncarved_block),
     CHECK_CASE(child_overwritten_link_in_cache),
     CHECK_CASE(child_overwritten_link_in_pool),
     CHECK_CASE(child_smashed_pool_header),

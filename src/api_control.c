@@ -47,14 +47,20 @@ PYMT_API void pymt_thread_flush(void) {
 PYMT_API size_t pymt_trim(void) {
     if (!pymt__initialized())
         return 0;
+    /* Every step may give memory back, not only the last two: blocks flushed from the caches
+     * or drained from the depot empty arenas, which retire, and past a full reserve are
+     * unmapped there and then. This thread does all of it, so what it gave back meanwhile is
+     * what the trim did, whatever other threads give back at the same time. */
+    size_t before = pymt__arena_released_self();
     pymt__debug_quarantine_flush(); /* quarantined blocks would keep their arenas alive */
     if (!pymt__opt.pooling)
         return 0;
     pymt__tcache_flush_self();
     pymt__tcache_trim_others();
     pymt__depot_drain();
-    size_t released = pymt__medium_trim();
-    return released + pymt__pool_trim();
+    pymt__medium_trim();
+    pymt__pool_trim();
+    return pymt__arena_released_self() - before;
 }
 
 PYMT_API size_t pymt_check_heap(void) {

@@ -75,6 +75,11 @@ static bool arena_hugepages;       /* set once at init */
 static unsigned arena_reserve_max; /* set once at init */
 static size_t arena_warm_max;      /* the most warm arenas (PYMT_PURGE_MAX in arenas); init */
 
+/* What the calling thread gave back to the OS from the range (pymt__arena_released_self): 1 MiB
+ * for each arena it unmapped, and the pages it discarded from arenas that stay in use. Its own:
+ * pymt_trim tells its own work from other threads' by the difference. */
+static PYMT__TLS size_t released_self;
+
 /* Written by many threads, read by stats: relaxed counters. */
 static _Atomic size_t arenas_current, arenas_allocated_total,
     arenas_reclaimed_total, arenas_highwater, arena_published, arena_adopted;
@@ -298,6 +303,15 @@ void pymt__arena_unmap_retiring(pymt__arena *a) {
     pymt__fetch_sub_relaxed(&arenas_current, 1);
     pymt__fetch_add_relaxed(&arenas_reclaimed_total, 1);
     slot_release(a);
+    released_self += PYMT__ARENA_SIZE;
+}
+
+void pymt__arena_note_released(size_t bytes) {
+    released_self += bytes;
+}
+
+size_t pymt__arena_released_self(void) {
+    return released_self;
 }
 
 size_t pymt__arena_heap_bytes(void) {
@@ -315,7 +329,8 @@ static size_t warm_bound(void) {
     return b < arena_warm_max ? b : arena_warm_max;
 }
 
-/* Into the cold reserve (pages discarded) while it has room, else unmapped. */
+/* Into the cold reserve (pages discarded) while it has room, else unmapped. The discard is not
+ * counted as released: the arena is counted once, when the reserve is unmapped (pymt_trim). */
 static void retire_cold(pymt__arena *a) {
     if (spare_room(&reserve_cold, arena_reserve_max)) {
         pymt__os_discard((void *)a->address, PYMT__ARENA_SIZE);
@@ -347,26 +362,22 @@ void pymt__arena_retire(pymt__arena *a) {
     }
 }
 
-size_t pymt__arena_trim_locked(void) {
+void pymt__arena_trim_locked(void) {
     /* Under arena_mutex, like every other take from the reserve: one popper at a time. */
     pthread_mutex_lock(&arena_mutex);
-    size_t released = 0;
     spare_stack *stacks[2] = {&reserve_warm, &reserve_cold};
     for (unsigned k = 0; k < 2; k++) {
         pymt__arena *a;
-        while ((a = spare_pop_locked(stacks[k])) != NULL) {
+        while ((a = spare_pop_locked(stacks[k])) != NULL)
             pymt__arena_unmap_retiring(a);
-            released += PYMT__ARENA_SIZE;
-        }
     }
     if (arena_half != NULL) {
         /* resident when its pair got a huge page */
         slot_release(arena_half);
         arena_half = NULL;
-        released += PYMT__ARENA_SIZE;
+        released_self += PYMT__ARENA_SIZE;
     }
     pthread_mutex_unlock(&arena_mutex);
-    return released;
 }
 
 void pymt__arena_atfork_prepare(void) {

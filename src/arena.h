@@ -80,10 +80,16 @@ pymt__arena *pymt__arena_new_locked(uint32_t state);
  * cold, popped under the arena layer's lock. */
 void pymt__arena_retire(pymt__arena *a);
 /* Clear the tags of a RETIRING (or RESERVE) arena and unmap it (the range keeps its place);
- * the slot goes to the free-slot stack. */
+ * the slot goes to the free-slot stack. Counted as released by the calling thread. */
 void pymt__arena_unmap_retiring(pymt__arena *a);
-/* Unmap every reserve arena (pymt_trim). Returns bytes released. Core lock held. */
-size_t pymt__arena_trim_locked(void);
+/* Unmap every reserve arena (pymt_trim). Core lock held. */
+void pymt__arena_trim_locked(void);
+/* What the calling thread gave back to the OS from the arena range so far: 1 MiB for each
+ * arena it unmapped, and the bytes of the pages it discarded from arenas in use, which their
+ * owners add with pymt__arena_note_released (not the discard of an arena going into the cold
+ * reserve: it counts when it is unmapped). pymt_trim returns the difference it made. */
+size_t pymt__arena_released_self(void);
+void pymt__arena_note_released(size_t bytes);
 /* fork: prepare takes the arena layer's lock (after the core locks), parent and child release
  * it; in the child nothing in flight survives. */
 void pymt__arena_atfork_prepare(void);

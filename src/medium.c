@@ -164,7 +164,8 @@ static void purge_dirty(medium_class *m, size_t size, size_t keep) {
         while (h->freeblock != NULL && m->dirty > keep) {
             void *b = h->freeblock;
             h->freeblock = pymt__blk_get(b, 0);
-            pymt__os_discard((char *)b + MEDIUM_LINK_KEPT, size - MEDIUM_LINK_KEPT);
+            pymt__arena_note_released(
+                pymt__os_discard((char *)b + MEDIUM_LINK_KEPT, size - MEDIUM_LINK_KEPT));
             pymt__blk_set(b, 0, *purged_of(h));
             *purged_of(h) = b;
             (*npurged_of(h))++;
@@ -363,8 +364,7 @@ void pymt__medium_counts(pymt__pool_class_counts out[PYMT__NMEDIUM], size_t *emp
     }
 }
 
-size_t pymt__medium_trim(void) {
-    size_t released = 0;
+void pymt__medium_trim(void) {
     for (unsigned i = 0; i < PYMT__NMEDIUM; i++) {
         medium_class *m = &classes[i];
         class_lock(m);
@@ -388,13 +388,9 @@ size_t pymt__medium_trim(void) {
             pymt__store_relaxed(&h->arena->state, PYMT__ARENA_RETIRING);
         }
         class_unlock(m);
-        if (h != NULL) {
-            /* straight to the OS, not into the reserve: trimming is giving back */
+        if (h != NULL) /* straight to the OS, not into the reserve: trimming is giving back */
             pymt__arena_unmap_retiring(h->arena);
-            released += PYMT__ARENA_SIZE;
-        }
     }
-    return released;
 }
 
 /* ---- validator ---------------------------------------------------------------------------- */

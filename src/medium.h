@@ -107,10 +107,11 @@ static inline void pymt__block_free_one(void *p) {
  * blocks taken again, since the start. */
 void pymt__medium_counts(pymt__pool_class_counts out[PYMT__NMEDIUM], size_t *empty,
                          size_t *locks, size_t *contended, size_t *purged, size_t *refaulted);
-/* Unmap every wholly free arena kept (pymt_trim); returns the bytes released. Also gives the
- * kernel the pages inside the free blocks of the arenas in use (not counted: a second trim
- * would count them again), so a few blocks still held do not keep whole arenas resident. */
-size_t pymt__medium_trim(void);
+/* Unmap every wholly free arena kept (pymt_trim). Also gives the kernel the pages inside the
+ * free blocks of the arenas in use, so a few blocks still held do not keep whole arenas
+ * resident (each purged once: it moves to its arena's purged list). What goes back counts in
+ * pymt__arena_released_self. */
+void pymt__medium_trim(void);
 /* Validator: every arena of class c (index 0..PYMT__NMEDIUM-1) has a consistent header (class,
  * count, carve offset, a free list and a purged list of carved blocks of the class, together
  * as long as the count says, the purged one as long as its length says), pool tags holding

@@ -131,15 +131,17 @@ bool pymt__os_advise_huge(void *p, size_t size) {
 #endif
 }
 
-void pymt__os_discard(void *p, size_t size) {
+size_t pymt__os_discard(void *p, size_t size) {
     /* madvise wants a page-aligned start and rounds the length up: round both ends inwards
      * instead, so a page that holds bytes outside the range is never discarded */
     uintptr_t page = pymt__os_page_size();
     uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
     uintptr_t hi = ((uintptr_t)p + size) & ~(page - 1);
     /* DONTNEED, not FREE: the pages leave RSS at once, which is what pymt_trim promises. */
-    if (hi > lo)
-        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    if (hi <= lo)
+        return 0;
+    madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    return hi - lo;
 }
 
 void pymt__os_random(void *buf, size_t n) {

@@ -39,8 +39,9 @@ void pymt__os_unmap(void *p, size_t size);
 bool pymt__os_advise_huge(void *p, size_t size);
 /* Give the pages that lie wholly inside [p, p+size) back to the OS, keeping the mapping (they
  * read as zero afterwards); the pages at either end that hold bytes outside it are kept, so
- * any range may be asked for, whatever the kernel's page size. */
-void pymt__os_discard(void *p, size_t size);
+ * any range may be asked for, whatever the kernel's page size. Returns the bytes of those
+ * pages (0 when none lies wholly inside). */
+size_t pymt__os_discard(void *p, size_t size);
 /* Fill buf with n unpredictable bytes: getrandom(2) without blocking, else the 16 random bytes
  * the kernel gave the process at exec (AT_RANDOM) stirred with the clock. Never allocates. */
 void pymt__os_random(void *buf, size_t n);

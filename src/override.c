@@ -294,8 +294,7 @@ PRELOAD_API void *pvalloc(size_t n) {
 /* pymt's memory first (pymt_trim: the depots, this thread's cache, wholly free arenas, the
  * free pages inside medium blocks), then glibc's heaps, which hold the big blocks and what was
  * allocated before the preload (glibc's own malloc_trim). 1 when either says it gave memory
- * back; pymt_trim counts whole arenas only, so pages released alone read as 0 on pymt's
- * side. */
+ * back; pymt_trim counts every arena it unmaps and every page it discards. */
 PRELOAD_API int malloc_trim(size_t pad) {
     preload_ensure_init();
     int pools = pymt_trim() != 0;

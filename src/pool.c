@@ -257,7 +257,7 @@ static void dirty_forget(pymt__core *k, pymt__arena *a) {
  * stays: reuse skips the re-init). */
 static void pool_purge_locked(pymt__pool *pool) {
     size_t keep = pymt__pool_overhead(pool);
-    pymt__os_discard((char *)pool + keep, PYMT__POOL_SIZE - keep);
+    pymt__arena_note_released(pymt__os_discard((char *)pool + keep, PYMT__POOL_SIZE - keep));
     pool->freeblock = NULL;
     pymt__plain_store_relaxed(&pool->nextoffset, (uint32_t)pymt__pool_overhead(pool));
 }
@@ -711,10 +711,10 @@ void pymt__pool_free_one(void *p) {
     pymt__pool_retire_list(retire);
 }
 
-size_t pymt__pool_trim(void) {
+void pymt__pool_trim(void) {
     pymt__core_lock();
     pymt__assert_expensive(pymt__heap_check_locked());
-    size_t released = pymt__arena_trim_locked();
+    pymt__arena_trim_locked();
     /* the one wholly free arena pymalloc keeps on each core's list goes too, and so do the
      * pages of the free pools in arenas still in use, which a core otherwise keeps up to its
      * bound for reuse (dirty_bound) */
@@ -740,10 +740,8 @@ size_t pymt__pool_trim(void) {
         pymt__arena *next = a->nextarena;
         a->nextarena = NULL;
         pymt__arena_unmap_retiring(a);
-        released += PYMT__ARENA_SIZE;
         a = next;
     }
-    return released;
 }
 
 void pymt__pool_atfork_prepare(void) {

@@ -174,8 +174,10 @@ bool pymt__pool_check_locked(const pymt__pool *pool);
 bool pymt__pool_lists_check_locked(void);
 bool pymt__heap_check_locked(void);
 
-/* Unmap the reserve arenas (pymt_trim); returns bytes released. Takes the lock. */
-size_t pymt__pool_trim(void);
+/* Unmap the reserve arenas and the wholly free ones the cores keep, and purge every free pool
+ * of the arenas in use (pymt_trim; what goes back counts in pymt__arena_released_self). Takes
+ * the lock. */
+void pymt__pool_trim(void);
 /* fork handlers: the global lock and every core's (pymt__core_lock). The arena layer's lock
  * comes after the medium classes' (init.c takes them in that order). */
 void pymt__pool_atfork_prepare(void);

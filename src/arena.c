@@ -21,6 +21,11 @@
  * retire that finds more warm arenas than the heap now allows sends the excess cold, so a heap
  * that has emptied keeps none. The core takes arenas back from the warm stack, then the
  * reserve, then slots from the free-slot stack, then never-used slots, under its lock.
+ * A warm arena keeps what its owners carved resident, and a new owner carves lazily from the
+ * base: dirty_end says how far the earlier owners carved (an owner raises it as it retires the
+ * arena: pymt__arena_note_carved; cold and fresh arenas have 0), and the new owner gives back
+ * what lies past its own carving with pymt__arena_discard_uncarved: a medium class the end no
+ * block of its covers when it takes the arena, pymt_trim the rest.
  *
  * Lock-free stacks (ConcurrencyKit ck_stack through lfstack.c): pushes come from any thread
  * without a lock; pops and take-alls happen only under arena_mutex (the arena layer's own lock,
@@ -262,6 +267,7 @@ static pymt__arena *arena_new(uint32_t state) {
     if (a == NULL)
         a = spare_pop_locked(&reserve_cold);
     if (a != NULL) {
+        /* dirty_end stays: the new owner gives back what it will not carve soon */
         pymt__fetch_add_relaxed(&arena_adopted, 1);
         pymt__store_relaxed(&a->state, state);
         a->freepools = NULL;
@@ -279,6 +285,7 @@ static pymt__arena *arena_new(uint32_t state) {
     a->ncarved = 0;
     a->nfreepools = PYMT__POOLS_PER_ARENA;
     a->nextarena = a->prevarena = NULL;
+    a->dirty_end = 0;
     size_t cur = pymt__fetch_add_relaxed(&arenas_current, 1) + 1;
     pymt__fetch_add_relaxed(&arenas_allocated_total, 1);
     counter_max(&arenas_highwater, cur);
@@ -304,6 +311,18 @@ void pymt__arena_unmap_retiring(pymt__arena *a) {
     pymt__fetch_add_relaxed(&arenas_reclaimed_total, 1);
     slot_release(a);
     released_self += PYMT__ARENA_SIZE;
+}
+
+size_t pymt__arena_discard_uncarved(pymt__arena *a, size_t carved) {
+    /* the earlier owner's last page is dirty to its end; nothing past carved is the owner's */
+    size_t page = pymt__os_page_size();
+    size_t end = ((size_t)a->dirty_end + page - 1) & ~(page - 1);
+    if (end <= carved)
+        return 0;
+    a->dirty_end = (uint32_t)carved;
+    size_t n = pymt__os_discard((char *)a->address + carved, end - carved);
+    released_self += n;
+    return n;
 }
 
 void pymt__arena_note_released(size_t bytes) {
@@ -334,6 +353,7 @@ static size_t warm_bound(void) {
 static void retire_cold(pymt__arena *a) {
     if (spare_room(&reserve_cold, arena_reserve_max)) {
         pymt__os_discard((void *)a->address, PYMT__ARENA_SIZE);
+        a->dirty_end = 0;
         spare_push(&reserve_cold, a);
         return;
     }
@@ -433,7 +453,7 @@ bool pymt__arena_check_locked(const pymt__arena *a) {
     if (a->address != slot_address(a->index))
         return false;
     if (a->ncarved > PYMT__POOLS_PER_ARENA || a->nfreepools > PYMT__POOLS_PER_ARENA ||
-        a->nfreepools < PYMT__POOLS_PER_ARENA - a->ncarved)
+        a->nfreepools < PYMT__POOLS_PER_ARENA - a->ncarved || a->dirty_end > PYMT__ARENA_SIZE)
         return false;
     /* carved pools have a tag, the others none */
     for (uint32_t k = 0; k < PYMT__POOLS_PER_ARENA; k++)

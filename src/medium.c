@@ -15,6 +15,8 @@
  *     the program, in thread caches, in the depot).
  * Blocks are carved lazily, from the base of the run up (the header's nextoffset), and taken
  * from an arena's free list before new ones are carved, so a class touches the pages it needs.
+ * An arena from the warm reserve holds what its earlier owner carved (arena.h: dirty_end): the
+ * end no block covers goes back when the class takes it, what lies past nextoffset at a trim.
  * Dirty blocks: a block given back to an arena that keeps others in use stays resident. The
  * big classes (16 KiB and up) bound that together: their dirty bytes may reach the bytes they
  * have out, or their regret when more, within 2 MiB .. 4 x PYMT_PURGE_MAX; past it, the class
@@ -197,6 +199,10 @@ static pymt__pool *arena_fresh(unsigned c) {
     pymt__arena *a = pymt__arena_new_locked(PYMT__ARENA_MEDIUM);
     if (a == NULL)
         return NULL;
+    /* a warm arena keeps what its earlier owner carved: the end that no block of c covers would
+     * stay resident for good (the class never carves it, and a full arena is on no list that
+     * pymt_trim walks), so it goes now; the trim gives back what lies past nextoffset */
+    (void)pymt__arena_discard_uncarved(a, MEDIUM_HEAD + arena_blocks(c) * pymt__class_to_size(c));
     pymt__pool *h = (pymt__pool *)a->address;
     h->canary = 0;
     h->szidx = c;
@@ -300,6 +306,7 @@ void pymt__medium_give(unsigned c, void *chain) {
                 m->empty = h;
             } else {
                 m->arenas--;
+                pymt__arena_note_carved(h->arena, h->nextoffset);
                 pymt__store_relaxed(&h->arena->state, PYMT__ARENA_RETIRING);
                 h->arena->nextarena = retire;
                 retire = h->arena;
@@ -378,6 +385,10 @@ void pymt__medium_trim(void) {
         big_counts before = counts_of(m);
         if (size - MEDIUM_LINK_KEPT >= pymt__os_page_size()) /* else none has a whole page */
             purge_dirty(m, size, 0);
+        /* and what an arena that came warm holds past its carved blocks (an arena with blocks
+         * not carved is on the list; its end past the last block went when it was taken) */
+        for (pymt__pool *p = m->partial; p != NULL; p = p->nextpool)
+            (void)pymt__arena_discard_uncarved(p->arena, p->nextoffset);
         m->refaulted_trim = m->refaulted; /* the swing is learned again */
         big_follow(m, size, before);
         pymt__pool *h = m->empty;
@@ -424,6 +435,9 @@ static bool arena_ok(pymt__pool *h, unsigned c, const pymt__arena *a) {
             return false;
     if (h->nextoffset < MEDIUM_HEAD || h->nextoffset > PYMT__ARENA_SIZE ||
         (h->nextoffset - MEDIUM_HEAD) % size != 0)
+        return false;
+    /* what an earlier owner left past the last block went when the class took the arena */
+    if (a->dirty_end > MEDIUM_HEAD + arena_blocks(c) * size)
         return false;
     size_t carved = (h->nextoffset - MEDIUM_HEAD) / size;
     if (h->count > carved)

@@ -114,10 +114,11 @@ void pymt__medium_counts(pymt__pool_class_counts out[PYMT__NMEDIUM], size_t *emp
 void pymt__medium_trim(void);
 /* Validator: every arena of class c (index 0..PYMT__NMEDIUM-1) has a consistent header (class,
  * count, carve offset, a free list and a purged list of carved blocks of the class, together
- * as long as the count says, the purged one as long as its length says), pool tags holding
- * the class, and is on the class's list exactly when it has a free block; the class's counts
- * (arenas, blocks out, dirty blocks) add up; the arenas kept empty over all classes are as many as
- * counted, and no more than the cap. Takes every class lock. */
+ * as long as the count says, the purged one as long as its length says), no earlier owner's
+ * pages left past its last block (dirty_end), pool tags holding the class, and is on the
+ * class's list exactly when it has a free block; the class's counts (arenas, blocks out, dirty
+ * blocks) add up; the arenas kept empty over all classes are as many as counted, and no more
+ * than the cap. Takes every class lock. */
 bool pymt__medium_check(unsigned i);
 
 /* fork handlers: every class lock, after the global and core locks and before the arena

@@ -240,6 +240,7 @@ static void finger_leave(pymt__core *k, pymt__arena *a, uint32_t nf) {
 
 /* Arena a, wholly free and off k->usable_arenas, goes on the list to retire after the lock. */
 static void retire_push(pymt__arena *a, pymt__arena **retire) {
+    pymt__arena_note_carved(a, (size_t)a->ncarved << PYMT__POOL_BITS);
     pymt__store_relaxed(&a->state, PYMT__ARENA_RETIRING);
     a->prevarena = NULL;
     a->nextarena = *retire;
@@ -717,7 +718,9 @@ void pymt__pool_trim(void) {
     pymt__arena_trim_locked();
     /* the one wholly free arena pymalloc keeps on each core's list goes too, and so do the
      * pages of the free pools in arenas still in use, which a core otherwise keeps up to its
-     * bound for reuse (dirty_bound) */
+     * bound for reuse (dirty_bound), and the pools not carved yet of an arena that came warm,
+     * which still hold what its earlier owner wrote (every arena with a pool not carved has a
+     * free pool, so it is on the list) */
     pymt__arena *retire = NULL;
     for (unsigned i = 0; i < pymt__ncores; i++) {
         pymt__core *k = &pymt__cores[i];
@@ -729,6 +732,8 @@ void pymt__pool_trim(void) {
                 usable_unlink(k, a);
                 dirty_forget(k, a);
                 retire_push(a, &retire);
+            } else {
+                (void)pymt__arena_discard_uncarved(a, (size_t)a->ncarved << PYMT__POOL_BITS);
             }
             a = next;
         }

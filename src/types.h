@@ -32,6 +32,9 @@ typedef struct pymt__arena {
     uint32_t index;             /* slot number in the table */
     _Atomic uint32_t state;     /* enum pymt__arena_state; relaxed: validators read it unlocked */
     uint32_t ndirty;            /* free pools whose pages are still resident (core lock) */
+    uint32_t dirty_end;         /* pages below this offset may be resident past what the owner
+                                   carved: what a warm arena's earlier owners carved (0: none;
+                                   the owner's lock, arena.h) */
 } pymt__arena;
 
 /* ---- pool (pool.c) ------------------------------------------------------------------------- */

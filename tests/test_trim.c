@@ -252,6 +252,128 @@ static void trim_takes_what_idle_threads_cache(void) {
     CHECK_STATS_ADD_UP(&s3);
 }
 
+/* ---- arenas taken back from the warm reserve ---------------------------------------------- */
+
+/* KiB of [from, to) of p's arena that are resident (mincore). */
+static size_t arena_resident_kib(const void *p, size_t from, size_t to) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t base = (uintptr_t)p & ~(uintptr_t)(MIB - 1);
+    static unsigned char v[MIB / 512]; /* a byte a page, for pages down to 512 bytes */
+    from = (from + page - 1) / page * page;
+    if (to <= from || mincore((void *)(base + from), to - from, v) != 0)
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < (to - from) / page; i++)
+        n += v[i] & 1;
+    return n * page / 1024;
+}
+
+/* Run child case name in a fresh process, whose warm reserve holds what it freed itself (the
+ * cases use medium blocks). */
+static void child_case(const char *name) {
+    REQUIRE(check_plain_pools());
+    if (!pymt_medium_enabled())
+        CHECK_SKIP("the medium tier is off");
+    static char err[1 << 12];
+    int st = check_spawn_self(name, NULL, err, sizeof err);
+    CHECK_CHILD_EXIT0("the child case", st, err);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && err[0] != '\0')
+        fputs(err, stderr);
+}
+
+/* n blocks of size bytes, written, all but the first keep freed: the arenas of the others
+ * empty, and one (an eighth of the heap) stays warm. Then a block of small bytes, written, takes
+ * it, and a trim: the small block's arena resident before and after, in KiB, and the trim's
+ * return value must account for the difference. */
+static void warm_arena_taken_and_trimmed(size_t size, int n, int keep, size_t small) {
+    static void *p[30 * 1638];
+    REQUIRE((size_t)n <= sizeof p / sizeof p[0]);
+    for (int i = 0; i < n; i++) {
+        REQUIRE((p[i] = pymt_object_malloc(size)) != NULL);
+        memset(p[i], 1, size);
+    }
+    for (int i = keep; i < n; i++)
+        pymt_object_free(p[i]);
+    void *b = pymt_object_malloc(small);
+    REQUIRE(b != NULL);
+    memset(b, 2, small);
+    size_t before = arena_resident_kib(b, 0, MIB);
+    size_t released = pymt_trim();
+    size_t after = arena_resident_kib(b, 0, MIB);
+    fprintf(stderr, "    the %zu-byte block's arena: %zu KiB resident, %zu after the trim\n",
+            small, before, after);
+    CHECK(before >= 512); /* it came warm, with the freed blocks' pages */
+    CHECK(after <= 64);
+    CHECK(released >= (before - after) * 1024);
+    pymt_object_free(b);
+    for (int i = 0; i < keep; i++)
+        pymt_object_free(p[i]);
+}
+
+/* A warm arena comes back with the pages its last owner wrote; a medium class carves it from the
+ * base up, and the trim gives back what lies past the carved blocks. 120 blocks of 256 KiB,
+ * 90 freed: 30 arenas emptied. A block of 640 bytes takes the warm one: 772 KiB resident, of
+ * which the trim gave back nothing (a fresh arena holds 4 KiB). */
+static void child_warm_medium_arena(void) {
+    warm_arena_taken_and_trimmed(256 << 10, 120, 30, 640);
+}
+
+static void trim_gives_back_the_uncarved_part_of_a_warm_medium_arena(void) {
+    child_case("child_warm_medium_arena");
+}
+
+/* The same in the pool tier, which carves an arena's pools lazily: 30 medium arenas of 640-byte
+ * blocks (1638 an arena), 20 freed; a block of 16 bytes takes the warm one as its core's
+ * arena, and the trim gives back the pools it has not carved (it left all 1024 KiB). */
+static void child_warm_pool_arena(void) {
+    warm_arena_taken_and_trimmed(640, 30 * 1638, 10 * 1638, 16);
+}
+
+static void trim_gives_back_the_uncarved_pools_of_a_warm_arena(void) {
+    child_case("child_warm_pool_arena");
+}
+
+/* The end of a medium arena that no block covers (262,016 bytes in the 256 KiB class) is never
+ * carved, and a full arena is on no list a trim walks. A warm arena whose pools were all
+ * written, taken by that class, gives its end back when the class takes it: 24 arenas of
+ * 512-byte blocks, 16 freed, then three blocks of 256 KiB (not written) fill the warm one.
+ * Its end stayed resident, trim or not. */
+static void child_warm_arena_tail(void) {
+    enum { PER = 64 * 31, N = 24 * PER, KEEP = 8 * PER, BIG = 256 << 10 };
+    static void *p[N];
+    void *big[3];
+    for (int i = 0; i < N; i++) {
+        REQUIRE((p[i] = pymt_object_malloc(512)) != NULL);
+        memset(p[i], 1, 512);
+    }
+    for (int i = KEEP; i < N; i++)
+        pymt_object_free(p[i]);
+    pymt_thread_flush();
+    for (int i = 0; i < 3; i++)
+        REQUIRE((big[i] = pymt_object_malloc(BIG)) != NULL);
+    uintptr_t base = (uintptr_t)big[0] & ~(uintptr_t)(MIB - 1);
+    for (int i = 1; i < 3; i++)
+        REQUIRE(((uintptr_t)big[i] & ~(uintptr_t)(MIB - 1)) == base);
+    size_t end = (uintptr_t)big[0] > (uintptr_t)big[2] ? (uintptr_t)big[0] : (uintptr_t)big[2];
+    end = end - base + BIG; /* past the last block */
+    size_t blocks = arena_resident_kib(big[0], 0, end), tail = arena_resident_kib(big[0], end, MIB);
+    (void)pymt_trim();
+    size_t tail_trimmed = arena_resident_kib(big[0], end, MIB);
+    fprintf(stderr, "    the full arena: %zu KiB resident under its blocks, %zu past them, %zu "
+            "after the trim\n", blocks, tail, tail_trimmed);
+    CHECK(blocks >= 512); /* it came warm */
+    CHECK_EQ(tail, 0);
+    CHECK_EQ(tail_trimmed, 0);
+    for (int i = 0; i < 3; i++)
+        pymt_object_free(big[i]);
+    for (int i = 0; i < KEEP; i++)
+        pymt_object_free(p[i]);
+}
+
+static void a_warm_arena_gives_back_the_end_no_block_covers(void) {
+    child_case("child_warm_arena_tail");
+}
+
 static void allocator_works_after_trim(void) {
     void *p[1000];
     for (int i = 0; i < 1000; i++) {
@@ -273,6 +395,12 @@ static const check_case cases[] = {
     CHECK_CASE(trim_purges_the_free_pools_of_arenas_in_use),
     CHECK_CASE(trim_counts_the_arenas_its_flush_unmaps),
     CHECK_CASE(trim_takes_what_idle_threads_cache),
+    CHECK_CASE(trim_gives_back_the_uncarved_part_of_a_warm_medium_arena),
+    CHECK_CASE(child_warm_medium_arena),
+    CHECK_CASE(trim_gives_back_the_uncarved_pools_of_a_warm_arena),
+    CHECK_CASE(child_warm_pool_arena),
+    CHECK_CASE(a_warm_arena_gives_back_the_end_no_block_covers),
+    CHECK_CASE(child_warm_arena_tail),
     CHECK_CASE(allocator_works_after_trim),
 };
 CHECK_MAIN(cases)

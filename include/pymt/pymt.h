@@ -156,11 +156,12 @@ PYMT_API int pymt_set_hugepages(int enabled);
  * magazines, are its own alone until its next slow path or pymt_thread_flush); in debug mode, after emptying the quarantine of
  * freed debug blocks, checking each. Also the pages of the free pools of arenas still in use
  * (each pool keeps its first page, which holds its header), which pymt otherwise keeps resident
- * up to PYMT_PURGE_MAX for reuse, and the pages that lie wholly inside free medium blocks of
- * arenas still in use (a block keeps the page of its first 16 bytes). Returns the bytes the
- * call gave back to the OS, in any of those steps: 1 MiB for each arena unmapped (whether its
- * pages were resident or discarded before; arenas_reclaimed_total counts them) and the bytes of
- * the pages discarded from arenas still in use (pools_purged_total and
+ * up to PYMT_PURGE_MAX for reuse, the pages that lie wholly inside free medium blocks of
+ * arenas still in use (a block keeps the page of its first 16 bytes), and the pages that an
+ * arena taken back from the reserve still holds past what its new owner has carved. Returns
+ * the bytes the call gave back to the OS, in any of those steps: 1 MiB for each arena unmapped
+ * (whether its pages were resident or discarded before; arenas_reclaimed_total counts them)
+ * and the bytes of the pages discarded from arenas still in use (pools_purged_total and
  * medium_blocks_purged_total count those pools and blocks); not what other threads give back
  * meanwhile. 0 when nothing went back. Thread-safe. */
 PYMT_API size_t pymt_trim(void);

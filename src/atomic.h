@@ -34,6 +34,15 @@
 #define pymt__cas_weak_relaxed(p, expp, v)                                                   \
     atomic_compare_exchange_weak_explicit((p), (expp), (v), memory_order_relaxed,            \
                                           memory_order_relaxed)
+/* _release: a success publishes what was written before it (a failure only reloads *expp);
+ * _acquire: success and failure alike read *p with acquire (a failure's new *expp is then
+ * followed). */
+#define pymt__cas_weak_release(p, expp, v)                                                   \
+    atomic_compare_exchange_weak_explicit((p), (expp), (v), memory_order_release,            \
+                                          memory_order_relaxed)
+#define pymt__cas_weak_acquire(p, expp, v)                                                   \
+    atomic_compare_exchange_weak_explicit((p), (expp), (v), memory_order_acquire,            \
+                                          memory_order_acquire)
 
 /* TSan annotations for the CK hand-offs: empty unless built with -fsanitize=thread. */
 #if defined(__SANITIZE_THREAD__)

@@ -17,12 +17,17 @@
  *   first block: word 0 = stack link (written by CK), word 1 = rest of the chain
  *   second block (if n >= 2): word 0 = next block, word 1 = n;  later blocks: word 0 = next
  *   hardened mode (harden.h: links encoded, blocks carry the free marker in word 1):
- *   first block: word 0 = stack link (CK's, plain), word 1 = encoded (rest | n << 48)
+ *   first block: word 0 = encoded stack link (the batch below, NULL encoded too),
+ *                word 1 = encoded (rest | n << 48)
  *   later blocks: word 0 = encoded next, word 1 = free marker (the second block keeps its own)
- *   A taker checks every stack link before it reads or pushes through it, and the rest and n
- *   it decodes (a block start of the class; 1 <= n, n == 1 exactly when there is no rest),
- *   then gives the first block its encoded link and its marker back. (n < 2^16 and a user
- *   address < 2^48, which arena init requires of the whole arena range.)
+ *   The stack is then pymt's own, not CK's (hstack_* below: a head word, a push that encodes
+ *   the link again on each try of its CAS, a pop that decodes it): CK's plain link took a
+ *   zeroed word 0, the commonest use-after-free write, for the end of the stack, and every
+ *   batch below it was lost without a report. A taker checks the head and decodes and checks
+ *   every stack link before it follows it (a block start of the class, or NULL), and the rest
+ *   and n (a block start of the class; 1 <= n, n == 1 exactly when there is no rest), then
+ *   gives the first block its encoded link and its marker back. (n < 2^16 and a user address
+ *   < 2^48, which arena init requires of the whole arena range.)
  *
  * Why it is correct (the ABA argument): pushes are free for all, takes are one at a time.
  *   push     = CAS(head: old -> e) after e->next = old. If head went old -> X -> old between
@@ -35,13 +40,18 @@
  *              it, e stays on the stack, its memory mapped (an arena cannot empty while a block
  *              of it is in the depot: the block counts as out of its pool), and e->next stays
  *              what it read unless a push put a new head above e, which fails the CAS.
+ *   The hardened stack keeps the same discipline with the same two CASes (push re-encodes
+ *   e's link to the head it compares on each try), so the same argument holds.
  *   A taker that finds the flag held a few times in a row goes to the lock instead; drain and
  *   the validator wait for it. (An earlier version took every batch with one exchange and
  *   pushed the others back: with hundreds of batches on a stack each take touched them all,
  *   and the loads of their first blocks were 14% of the time of rptest at 8 threads.)
  * TSan: CK runs uninstrumented (lfstack.c); every push is preceded by pymt__tsan_release on
  * the stack and every non-empty take followed by pymt__tsan_acquire on it, so the writes into a
- * batch happen-before its adopter's reads, and nothing of pymt's own is hidden from TSan.
+ * batch happen-before its adopter's reads, and nothing of pymt's own is hidden from TSan. The
+ * hardened stack's C11 atomics are seen by TSan as they are (a release CAS to push, acquire
+ * loads and CASes to take: every write of the head is a read-modify-write, so each take
+ * synchronizes with every push before it); the annotations bracket it all the same.
  * The per-class count is a relaxed atomic: a soft bound, exact when quiescent. */
 #include "depot.h"
 
@@ -49,10 +59,11 @@
 #include "track.h"
 
 typedef struct depot_class {
-    ck_stack_t stack;       /* written by any thread through lfstack.c */
+    ck_stack_t stack;       /* written by any thread through lfstack.c (default mode) */
+    _Atomic(void *) hhead;  /* the hardened stack's top batch; written by pushers and takers */
     _Atomic size_t count;   /* blocks on the stack; written by pushers and takers */
     _Atomic bool popping;   /* the popper flag: held by the one thread taking from the stack */
-    char pad[64 - sizeof(ck_stack_t) - sizeof(size_t) - sizeof(bool)];
+    char pad[64 - sizeof(ck_stack_t) - sizeof(void *) - sizeof(size_t) - sizeof(bool)];
 } depot_class;
 _Static_assert(sizeof(depot_class) == 64, "one cache line per class");
 
@@ -76,10 +87,69 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* ---- the hardened mode's stack: its links encoded like every free-list link (harden.h) ---- */
+
+/* The batch below e (NULL: none), decoded from e's word 0, without a check (the validator). */
+static void *hstack_link(void *e) {
+    return pymt__harden_dec(e, pymt__blk_get(e, 0));
+}
+/* Stop with a report unless e, read from the stack (its head, or the link of batch prev), is
+ * the first block of a batch of class c. */
+static void batch_check(unsigned c, const void *prev, const void *e) {
+    if (!pymt__block_ok(e, c))
+        pymt__harden_bad_link(prev, c, e, "the depot's stack of batches");
+}
+/* hstack_link, checked before anyone follows it: a zeroed word decodes to garbage, not NULL. */
+static void *hstack_next(unsigned c, void *e) {
+    void *next = hstack_link(e);
+    if (next != NULL)
+        batch_check(c, e, next);
+    return next;
+}
+static void hstack_push(depot_class *d, void *e) {
+    void *top = pymt__load_relaxed(&d->hhead); /* only compared, never followed */
+    do
+        pymt__blk_set(e, 0, pymt__harden_enc(e, top));
+    while (!pymt__cas_weak_release(&d->hhead, &top, e)); /* pairs with hstack_pop, depot_pop_all */
+}
+/* Only the holder of the popper flag: nobody else can remove e, so its link stays what the pop
+ * read unless a push puts a new head above e, which fails the CAS (the ABA argument above). */
+static void *hstack_pop(depot_class *d, unsigned c) {
+    void *e = pymt__load_acquire(&d->hhead); /* pairs with the release in hstack_push */
+    while (e != NULL) {
+        batch_check(c, NULL, e); /* the head: a batch filed under another class */
+        void *next = hstack_next(c, e);
+        if (pymt__cas_weak_acquire(&d->hhead, &e, next)) /* a failure reloads e: a new head */
+            break;
+    }
+    return e;
+}
+
+/* ---- the stack of either mode ------------------------------------------------------------ */
+
 static void depot_publish(depot_class *depot, unsigned c, void *first) {
-    PYMT_TRACK_LINK_OPEN(first);
     pymt__tsan_release(&depot[c].stack); /* pairs with the acquire in pymt__depot_take */
+    if (pymt__hardened) {
+        hstack_push(&depot[c], first);
+        return;
+    }
+    PYMT_TRACK_LINK_OPEN(first);
     pymt__ck_push_upmc(&depot[c].stack, (ck_stack_entry_t *)first);
+}
+/* One batch, or every batch as a chain (drain, the validator): the popper flag's holder only. */
+static void *depot_pop(depot_class *depot, unsigned c) {
+    if (pymt__hardened)
+        return hstack_pop(&depot[c], c);
+    return pymt__ck_pop_upmc(&depot[c].stack);
+}
+static void *depot_pop_all(depot_class *depot, unsigned c) {
+    if (pymt__hardened) /* acquire: pairs with the release in hstack_push */
+        return pymt__exchange_acquire(&depot[c].hhead, NULL);
+    return pymt__ck_batch_pop_upmc(&depot[c].stack);
+}
+/* The batch below e in a chain depot_pop_all returned (hardened: checked). */
+static void *depot_next(unsigned c, void *e) {
+    return pymt__hardened ? hstack_next(c, e) : pymt__blk_get(e, 0);
 }
 
 /* The popper flag of class c: try_pop takes it when it is free (false: another taker has it);
@@ -120,13 +190,6 @@ bool pymt__depot_push(unsigned c, void *chain, size_t n, size_t limit) {
     return true;
 }
 
-/* Hardened mode: stop with a report unless e, read from the stack (its head, or word 0 of
- * batch prev), is the first block of a batch of class c. */
-static void batch_check(unsigned c, const void *prev, const void *e) {
-    if (!pymt__block_ok(e, c))
-        pymt__harden_bad_link(prev, c, e, "the depot's stack of batches");
-}
-
 /* A batch taken off the stack -> a plain chain; returns its length. */
 static size_t batch_to_chain(unsigned c, void *first) {
     if (pymt__hardened) {
@@ -146,19 +209,14 @@ static size_t batch_to_chain(unsigned c, void *first) {
 
 void *pymt__depot_take(unsigned c, size_t *n) {
     depot_class *depot = depot_of_self(c);
-    ck_stack_entry_t *e = NULL;
+    void *e = NULL;
     /* the flag is held for a pop, a few instructions: a few tries beat going to the lock and
      * carving fresh pools while the batches stay on the stack */
     for (int tries = 0; tries < 4; tries++) {
         if (pymt__load_relaxed(&depot[c].count) == 0)
             return NULL;
         if (try_pop(depot, c)) {
-            ck_stack_entry_t *head = pymt__hardened ? pymt__ck_first(&depot[c].stack) : NULL;
-            if (head != NULL) /* hardened: the head, before the pop reads its link */
-                batch_check(c, NULL, head);
-            e = pymt__ck_pop_upmc(&depot[c].stack);
-            if (e != NULL && pymt__hardened) /* a push may have put another above it */
-                batch_check(c, NULL, e);
+            e = depot_pop(depot, c);
             pop_done(depot, c);
             break;
         }
@@ -188,20 +246,18 @@ void pymt__depot_drain(void) {
         if (pymt__load_relaxed(&depot[c].count) == 0)
             continue;
         pop_wait(depot, c);
-        ck_stack_entry_t *e = pymt__ck_batch_pop_upmc(&depot[c].stack);
+        void *e = depot_pop_all(depot, c);
         pop_done(depot, c);
         if (e == NULL)
             continue;
         pymt__tsan_acquire(&depot[c].stack);
+        if (pymt__hardened) /* the head; depot_next checks the links below it */
+            batch_check(c, NULL, e);
         bool medium = pymt__is_medium(c); /* medium batches go to their class, under its lock */
         if (!medium)
             pymt__core_lock();
-        const void *prev = NULL;
         while (e != NULL) {
-            if (pymt__hardened)
-                batch_check(c, prev, e);
-            ck_stack_entry_t *next = (ck_stack_entry_t *)pymt__blk_get(e, 0);
-            prev = e;
+            void *next = depot_next(c, e);
             size_t got = batch_to_chain(c, e);
             pymt__fetch_sub_relaxed(&depot[c].count, got);
             if (medium)
@@ -216,41 +272,45 @@ void pymt__depot_drain(void) {
     pymt__pool_retire_list(retire);
 }
 
+/* Is b the first block of a whole batch of class c: every block of its chain one of class c
+ * (hardened: each after the first marked free), as many as it says (*n)? */
+static bool batch_valid(unsigned c, void *b, size_t *n) {
+    bool hard = pymt__hardened;
+    void *rest;
+    if (hard) {
+        uintptr_t w = (uintptr_t)pymt__harden_dec(b, pymt__blk_get(b, 1));
+        rest = (void *)(w & DEPOT_REST_MASK);
+        *n = w >> DEPOT_N_SHIFT;
+    } else {
+        rest = pymt__blk_get(b, 1);
+        *n = rest != NULL ? (size_t)(uintptr_t)pymt__blk_get(rest, 1) : 1;
+    }
+    size_t k = 0;
+    for (void *q = b; q != NULL; q = q == b ? rest : pymt__link_get(q))
+        if (!pymt__arena_lookup(q) || pymt__block_class(q) != c || ++k > *n ||
+            (hard && q != b && !pymt__harden_marked(q)))
+            return false; /* before the link of q is read */
+    return k == *n;
+}
+
 static bool depot_check_one(depot_class *depot, unsigned c) {
     pop_wait(depot, c);
-    ck_stack_entry_t *e = pymt__ck_batch_pop_upmc(&depot[c].stack);
+    void *e = depot_pop_all(depot, c);
     pop_done(depot, c);
     if (e == NULL)
         return true; /* nothing to walk (or another thread holds the batches for a moment) */
     pymt__tsan_acquire(&depot[c].stack); /* pairs with the release in depot_publish */
-    bool ok = true, hard = pymt__hardened;
+    bool ok = true;
     size_t total = 0;
-    for (ck_stack_entry_t *b = e; b != NULL && ok; b = (ck_stack_entry_t *)pymt__blk_get(b, 0)) {
-        void *rest;
-        size_t n, k = 0;
-        if (!pymt__arena_lookup(b) || pymt__block_class(b) != c) {
-            ok = false;
-            break;
-        }
-        if (hard) {
-            uintptr_t w = (uintptr_t)pymt__harden_dec(b, pymt__blk_get(b, 1));
-            rest = (void *)(w & DEPOT_REST_MASK);
-            n = w >> DEPOT_N_SHIFT;
-        } else {
-            rest = pymt__blk_get(b, 1);
-            n = rest != NULL ? (size_t)(uintptr_t)pymt__blk_get(rest, 1) : 1;
-        }
-        for (void *q = b; q != NULL && ok; q = q == (void *)b ? rest : pymt__link_get(q))
-            ok = pymt__arena_lookup(q) && pymt__block_class(q) == c && ++k <= n &&
-                 (!hard || q == (void *)b || pymt__harden_marked(q));
-        ok = ok && k == n;
+    /* walk the batches, putting each back as it was (their order reversed, which is no matter) */
+    for (void *b = e, *next; b != NULL; b = next) {
+        if (!pymt__arena_lookup(b))
+            return false; /* a stack link out of pymt's arenas: nothing below it can be read */
+        next = pymt__hardened ? hstack_link(b) : pymt__blk_get(b, 0);
+        size_t n;
+        ok = batch_valid(c, b, &n) && ok;
         total += n;
-    }
-    /* put every batch back as it was */
-    while (e != NULL) {
-        ck_stack_entry_t *next = (ck_stack_entry_t *)pymt__blk_get(e, 0);
-        depot_publish(depot, c, e);
-        e = next;
+        depot_publish(depot, c, b);
     }
     return ok && total <= pymt__load_relaxed(&depot[c].count);
 }

@@ -16,7 +16,3 @@ ck_stack_entry_t *pymt__ck_batch_pop_upmc(ck_stack_t *s) {
 ck_stack_entry_t *pymt__ck_pop_upmc(ck_stack_t *s) {
     return ck_stack_pop_upmc(s);
 }
-
-ck_stack_entry_t *pymt__ck_first(ck_stack_t *s) {
-    return CK_STACK_FIRST(s);
-}

@@ -18,8 +18,5 @@ ck_stack_entry_t *pymt__ck_batch_pop_upmc(ck_stack_t *s);
  * single popper nobody else can remove the head the popper read, so its next pointer cannot
  * change under it (no ABA). */
 ck_stack_entry_t *pymt__ck_pop_upmc(ck_stack_t *s);
-/* The head entry, NULL when empty (a look before a pop, by the stack's one popper: the entry
- * stays the head unless a push puts another above it). */
-ck_stack_entry_t *pymt__ck_first(ck_stack_t *s);
 
 #endif /* PYMT_LFSTACK_H */

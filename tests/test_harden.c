@@ -16,6 +16,8 @@
  *   - a free of a block boundary the pool has not carved yet;
  *   - the one double free the marker cannot see (the first block of a depot batch, whose
  *     marker word holds the batch header), stopped later, when the batch is adopted;
+ *   - a zero written over the stack link of a batch on the depot (word 0 of its first block),
+ *     stopped when a thread adopts that batch, before the batches below it are lost;
  *   - a double free of a big block (64 KiB), which glibc's own check stops (the default mode's
  *     large-block cache would keep it twice).
  * The parent checks that the child died of SIGABRT and that its report says "hardened mode",
@@ -158,34 +160,56 @@ static void child_double_free_of_a_large_block(void) {
 }
 
 static void *batch[2048];
+enum { NBATCH = sizeof batch / sizeof batch[0] };
 
-static void child_double_free_of_a_depot_batch_head(void) {
-    size_t n = sizeof batch / sizeof batch[0], depot = 0;
-    for (size_t i = 0; i < n; i++)
-        if ((batch[i] = pymt_object_malloc(32)) == NULL)
+/* Allocate batch full of blocks of `size` bytes (class c), then free them until the thread has
+ * sent its nth batch to the depot; returns that batch's first block, which leads it on the
+ * depot's stack. */
+static void *nth_batch_on_the_depot(size_t size, unsigned c, int nth) {
+    size_t depot = 0;
+    for (size_t i = 0; i < NBATCH; i++)
+        if ((batch[i] = pymt_object_malloc(size)) == NULL)
             _exit(3);
-    void *head = NULL;
-    for (size_t i = 0; i < n && head == NULL; i++) {
+    for (size_t i = 0; i < NBATCH; i++) {
         pymt_object_free(batch[i]);
         pymt_stats s;
         if (pymt_get_stats(&s, sizeof s) != 0)
             _exit(3);
         /* a full magazine sends its newest blocks away, led by the one freed before this */
-        if (i > 0 && s.classes[1].blocks_depot > depot)
-            head = batch[i - 1];
-        depot = s.classes[1].blocks_depot;
+        if (i > 0 && s.classes[c].blocks_depot > depot && --nth == 0)
+            return batch[i - 1];
+        depot = s.classes[c].blocks_depot;
     }
-    if (head == NULL)
-        _exit(3);
+    _exit(3);
+}
+
+/* Allocate blocks of `size` bytes until the thread's magazine has had to adopt from the depot. */
+static void allocate_until_adopted(size_t size) {
+    for (size_t i = 0; i < 4 * NBATCH; i++)
+        if (pymt_object_malloc(size) == NULL)
+            _exit(3);
+}
+
+static void child_double_free_of_a_depot_batch_head(void) {
+    void *head = nth_batch_on_the_depot(32, 1, 1);
     announce(head);
     pymt_object_free(head); /* not caught here */
     void *q = pymt_object_malloc(32);
     if (opaque(q) != opaque(head))
         _exit(4);
-    /* empty the magazine until it adopts the batch */
-    for (size_t i = 0; i < 4 * n; i++)
-        if (pymt_object_malloc(32) == NULL)
-            _exit(3);
+    allocate_until_adopted(32);
+    _exit(0);
+}
+
+/* Two batches of 512-byte blocks on the depot, then a zero written into word 0 of the top one's
+ * first block (its stack link): the first thing a use after free tends to write. The adopting
+ * thread must stop there; a plain link read the zero as the stack's end, and the batch below
+ * was lost for good (blocks counted out of their pools, its arena never given back). */
+static void child_zeroed_link_of_a_depot_batch(void) {
+    void *top = nth_batch_on_the_depot(512, 31, 2);
+    announce(top);
+    raw_store(top, 0, 0);
+    allocate_until_adopted(512);
     _exit(0);
 }
 
@@ -457,9 +481,17 @@ static void double_free_after_the_arena_went_stops_with_a_report(void) {
 }
 
 static void double_free_of_a_depot_batch_head_stops_at_adoption(void) {
+    /* the allocation of the block cleared its stack link, which the adopter checks first */
     const char *const words[] = {"corrupted free-list link in free block",
-                                 "(class 1, 32-byte blocks)", "a batch on the depot", NULL};
+                                 "(class 1, 32-byte blocks)", "the depot's stack of batches", NULL};
     check_stopped("child_double_free_of_a_depot_batch_head", hardened, "block=", words);
+}
+
+static void zeroed_stack_link_in_the_depot_stops_at_adoption(void) {
+    const char *const words[] = {"corrupted free-list link in free block",
+                                 "(class 31, 512-byte blocks)", "the depot's stack of batches",
+                                 "use after free", NULL};
+    check_stopped("child_zeroed_link_of_a_depot_batch", hardened, "block=", words);
 }
 
 /* Big blocks are glibc's in the hardened mode, with its checks: a double free aborts in glibc
@@ -501,6 +533,7 @@ static const check_case cases[] = {
     CHECK_CASE(smashed_free_pool_header_stops_the_purge),
     CHECK_CASE(double_free_after_the_arena_went_stops_with_a_report),
     CHECK_CASE(double_free_of_a_depot_batch_head_stops_at_adoption),
+    CHECK_CASE(zeroed_stack_link_in_the_depot_stops_at_adoption),
     CHECK_CASE(double_free_of_a_large_block_reaches_glibc),
     CHECK_CASE(without_hardening_a_double_free_hands_a_block_out_twice),
     CHECK_CASE(without_hardening_an_overwritten_link_steers_malloc),
@@ -514,6 +547,7 @@ static const check_case cases[] = {
     CHECK_CASE(child_overwritten_link_in_pool),
     CHECK_CASE(child_smashed_pool_header),
     CHECK_CASE(child_double_free_of_a_depot_batch_head),
+    CHECK_CASE(child_zeroed_link_of_a_depot_batch),
     CHECK_CASE(child_double_free_of_a_large_block),
     CHECK_CASE(child_smashed_free_pool_header),
     CHECK_CASE(child_double_free_after_the_arena_went),

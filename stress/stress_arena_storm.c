@@ -87,14 +87,15 @@ static size_t storm_arenas(size_t *reclaimed, size_t *reserve) {
     return s.arenas_current;
 }
 
-/* The small classes' pools that hold blocks (in use or cached), each of which may keep its
- * arena mapped; the reserve's arenas in *reserve. */
+/* The pools that hold blocks (in use or cached), each of which may keep its arena mapped, and
+ * the medium classes' arenas (a medium class's pools are its arenas); the reserve's arenas in
+ * *reserve. */
 static size_t storm_pools_assigned(size_t *reserve) {
     pymt_stats s;
     stress_get_stats(&s);
     size_t pools = 0;
-    for (int c = 0; c < PYMT_NUM_SIZE_CLASSES; c++)
-        pools += s.classes[c].pools;
+    for (int c = 0; c < STRESS_CLASS_ROWS; c++)
+        pools += stress_class_row(&s, c)->pools;
     *reserve = s.arenas_reserve;
     return pools;
 }
@@ -167,7 +168,8 @@ static void storm_burst(storm_worker *w, stress_rng *r) {
                     if (after > pinned)
                         stress_fail("trim round %" PRIu64 ": arenas_current %zu after trim "
                                     "(peak %zu, %zu before the burst, which filled %zu): more "
-                                    "than the %zu in reserve and the %zu pools with blocks",
+                                    "than the %zu in reserve and the %zu pools and medium "
+                                    "arenas with blocks",
                                     round, after, peak, before, demand, reserve, pools);
                 }
             }
@@ -263,15 +265,16 @@ int main(int argc, char **argv) {
     stress_get_stats(&e);
     size_t reserve = e.arenas_reserve, reclaimed_end = e.arenas_reclaimed_total;
     size_t arenas_end = e.arenas_current;
-    /* Pools still holding blocks (debug mode: the quarantine's) may each pin an arena. */
+    /* Pools and medium arenas still holding blocks (debug mode: the quarantine's) may each pin
+     * an arena. */
     size_t pinned = 0;
-    for (int c = 0; c < PYMT_NUM_SIZE_CLASSES; c++)
-        if (e.classes[c].blocks_in_use)
-            pinned += e.classes[c].pools;
+    for (int c = 0; c < STRESS_CLASS_ROWS; c++)
+        if (stress_class_row(&e, c)->blocks_in_use)
+            pinned += stress_class_row(&e, c)->pools;
     if (storm_pools) {
         if (arenas_end > arenas0 + reserve + pinned + 1)
-            stress_fail("at end: %zu arenas mapped (%zu in reserve, %zu pools with blocks in "
-                        "use), %zu at start: the bursts' arenas did not come back",
+            stress_fail("at end: %zu arenas mapped (%zu in reserve, %zu pools and medium arenas "
+                        "with blocks in use), %zu at start: the bursts' arenas did not come back",
                         arenas_end, reserve, pinned, arenas0);
         if (storm_rounds > 0 && reclaimed_end <= reclaimed_start)
             stress_fail("at end: arenas_reclaimed_total %zu, %zu at start", reclaimed_end,

@@ -3,9 +3,20 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "run.h"
+
+_Atomic size_t stress_wide_live;
+
+/* A block of old bytes (0: none) now has new bytes (0: freed): keep stress_wide_live. */
+static void stress_wide_resize(size_t old, size_t new) {
+    if (stress_size_is_wide(old))
+        atomic_fetch_sub_explicit(&stress_wide_live, old, memory_order_relaxed);
+    if (stress_size_is_wide(new))
+        atomic_fetch_add_explicit(&stress_wide_live, new, memory_order_relaxed);
+}
 
 void stress_check(const stress_block *b) {
     if (!b->p)
@@ -43,10 +54,10 @@ void stress_check(const stress_block *b) {
             stress_fail("object %p (%s): ob_size=%td, expected %td", b->p, b->type->tp_name,
                         ((const pymt_varobject *)b->p)->ob_size, b->nitems);
     }
-    stress_check_prefix(b, b->p, b->size);
+    stress_check_prefix(b, b->p, b->size, "pattern");
 }
 
-bool stress_alloc(stress_block *b, int fam, size_t size, stress_rng *r) {
+void stress_alloc(stress_block *b, int fam, size_t size, stress_rng *r) {
     bool zero = stress_rng_pct(r, 15);
     void *p;
     if (zero) {
@@ -71,7 +82,7 @@ bool stress_alloc(stress_block *b, int fam, size_t size, stress_rng *r) {
     b->type = NULL;
     b->nitems = 0;
     stress_fill(b);
-    return true;
+    stress_wide_resize(0, size);
 }
 
 void stress_alloc_object(stress_block *b, const pymt_type *t, ptrdiff_t nitems) {
@@ -116,7 +127,11 @@ void stress_realloc(stress_block *b, size_t newsize) {
     stress_block old = *b;
     old.p = np;
     /* The kept bytes still carry the old pattern, computed over the old size. */
-    stress_check_prefix(&old, np, keep);
+    char what[96];
+    snprintf(what, sizeof what, "realloc kept prefix (%p, %zu -> %zu bytes)", b->p, b->size,
+             newsize);
+    stress_check_prefix(&old, np, keep, what);
+    stress_wide_resize(b->size, newsize);
     b->p = np;
     b->size = newsize;
     stress_fill(b);
@@ -130,5 +145,6 @@ void stress_free(stress_block *b) {
     case STRESS_OBJECT: pymt_object_del(b->p); break;
     default: stress_fail("free of a record with family %d", b->fam);
     }
+    stress_wide_resize(b->size, 0);
     memset(b, 0, sizeof *b);
 }

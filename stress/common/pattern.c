@@ -95,7 +95,7 @@ static void stress_mismatch(const stress_block *b, const char *what, size_t off,
                 claim);
 }
 
-void stress_check_prefix(const stress_block *b, const void *p, size_t len) {
+void stress_check_prefix(const stress_block *b, const void *p, size_t len, const char *what) {
     size_t off = stress_region_off(b);
     size_t full = b->size > off ? b->size - off : 0;
     if (len > full)
@@ -117,7 +117,7 @@ void stress_check_prefix(const stress_block *b, const void *p, size_t len) {
             unsigned char ew[8], fw[8];
             memcpy(ew, &w, 8);
             memcpy(fw, &got, 8);
-            stress_mismatch(b, "pattern", off + k * 8 + i, n - i, ew + i, fw + i);
+            stress_mismatch(b, what, off + k * 8 + i, n - i, ew + i, fw + i);
         }
     }
 }

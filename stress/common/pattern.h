@@ -49,7 +49,8 @@ typedef struct stress_block {
 /* Write the current thread's pattern with a fresh serial over the block's region. */
 void stress_fill(stress_block *b);
 
-/* Check the first len bytes of the region against the block's (owner, serial) pattern. */
-void stress_check_prefix(const stress_block *b, const void *p, size_t len);
+/* Check the first len bytes of the region against the block's (owner, serial) pattern; a
+ * mismatch is reported as "<what> mismatch: ..." ("pattern", or what the caller checks). */
+void stress_check_prefix(const stress_block *b, const void *p, size_t len, const char *what);
 
 #endif /* PYMT_STRESS_PATTERN_H */

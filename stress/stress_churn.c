@@ -5,10 +5,12 @@
  * freed and reallocated by a thread other than the one that allocated them.
  *
  * Each worker keeps a table of 256 records and, per operation, picks one at random:
- *   empty  -> pymt_object_malloc or _calloc of a random size (all 32 classes, many around the
- *             512-byte threshold, some up to 4 KiB), pattern-filled;
+ *   empty  -> pymt_object_malloc or _calloc of a random size (stress_rand_size: all 32
+ *             classes, many around the 512-byte threshold, some up to 4 KiB, a few of every
+ *             medium class up to 256 KiB and past it), pattern-filled;
  *   live   -> 45% check + free, 30% check + pymt_object_realloc to a new random size (growing
- *             and shrinking across 512: pool -> system allocator -> pool), the kept prefix
+ *             and shrinking across 512 and 256 KiB: pool -> medium tier -> system allocator,
+ *             and back; with PYMT_MEDIUM=0 the system allocator from 513 bytes), the kept prefix
  *             checked, 25% swap into a random shared slot (atomic exchange): what comes back
  *             is another thread's block (or an empty record), checked at once and then freed
  *             (cross-thread free), reallocated (cross-thread realloc) or kept;
@@ -17,8 +19,8 @@
  * Checks: the pattern of every block before every free and realloc (owner + serial: a block
  * handed out twice, or written by the allocator, is caught), calloc zeroing, 16-byte alignment,
  * pymt_usable_size >= requested; at the end (all threads joined, the slots drained by the main
- * thread) the per-class accounting identity, blocks in use and large blocks back to their
- * values at start.
+ * thread) the per-class accounting identity and each class's blocks in use (both tiers) and
+ * the large blocks back to their values at start.
  *
  * Defaults: CI  --threads 8  --ops 200000 (per thread) --seconds 60 (a cap, not a target)
  *           soak --threads 32 --ops 50000000 --seconds 600

@@ -7,19 +7,21 @@
  * once, handed between threads, and freed by whichever thread drops them last.
  *
  * Types: fixed-size "head" (16 B, just the object head), "small" (48 B), "medium" (200 B),
- * "edge" (512 B, the largest pool class), "big" (640 B, on the system allocator); var-sized
- * "tuple" (itemsize 8, basicsize 24), "bytes" (itemsize 1, basicsize 33: an odd size rounded
- * up to 16), "entries" (itemsize 24, basicsize 40), each with 0..60 items so their sizes
- * cross the 512-byte threshold.
+ * "edge" (512 B, the largest pool class), "big" (640 B, the first medium class; the system
+ * allocator with PYMT_MEDIUM=0); var-sized "tuple" (itemsize 8, basicsize 24), "bytes"
+ * (itemsize 1, basicsize 33: an odd size rounded up to 16), "entries" (itemsize 24, basicsize
+ * 40), each with 0..60 items so their sizes cross the 512-byte threshold into the medium tier.
  * Each worker keeps 192 records; per operation on a random one: empty -> allocate from a random
- * family (a third each; raw and object memory of every class and up to 3 KiB, objects of a
- * random type); live -> 40% check + free through the block's family, 20% check + realloc
- * (raw and object memory; an object is swapped instead), 40% swap into a shared slot and take
- * another thread's block, which is checked and then freed through its own family (60%) or kept.
+ * family (a third each; raw and object memory of stress_rand_size's sizes, every class up to
+ * 3 KiB and now and then up to 512 KiB, objects of a random type); live -> 40% check + free
+ * through the block's family, 20% check + realloc (raw and object memory; an object is swapped
+ * instead), 40% swap into a shared slot and take another thread's block, which is checked and
+ * then freed through its own family (60%) or kept.
  * Checks: pattern (after the object head for objects), object head intact (ob_refcnt, ob_type,
  * ob_size), alignment and usable size, before every free and realloc; at the end the
- * accounting identity, blocks in use, large blocks, and (debug mode) the live debug blocks of
- * each family back to their start values; every family did cross-thread frees.
+ * accounting identity, each class's blocks in use (both tiers), large blocks, and (debug mode)
+ * the live debug blocks of each family back to their start values; every family did
+ * cross-thread frees.
  *
  * Defaults: CI  --threads 6 --ops 200000 (per thread) --seconds 60 (cap)
  *           soak --threads 24 --ops 50000000 --seconds 600

@@ -6,21 +6,23 @@
  * fork instant, and any half-done lock-free hand-off, must not leave the child hung or its
  * heap corrupt. pymt's atfork handlers take its locks around fork for this.
  *
- * Threads: --threads N workers allocate, resize and free in a loop (all three families, pool
- * and large sizes, cross-thread hand-offs through shared slots, now and then
+ * Threads: --threads N workers allocate, resize and free in a loop (all three families, pool,
+ * medium and large sizes, cross-thread hand-offs through shared slots, now and then
  * pymt_thread_flush, pymt_trim, pymt_get_stats: the calls that take the core, depot, and
  * stats paths). --ops N is the number of forks the main thread makes, one after another while
  * the workers run. Before each fork the main thread holds a few blocks of its own.
  * Each child: checks and frees the inherited blocks of the main thread, allocates, checks and
- * frees a block of every size class, large blocks (4 KiB, 100 KiB), raw-memory blocks, objects
- * of a fixed and a var-sized type, reallocs across the threshold, checks the stats accounting
+ * frees a block of every size class, medium blocks (4 KiB, 100 KiB: the system allocator's with
+ * PYMT_MEDIUM=0) and one past the medium ceiling (300 KiB), raw-memory blocks, objects of a
+ * fixed and a var-sized type, reallocs across the 512-byte threshold, checks the stats accounting
  * identity (the other threads' caches are frozen in the child but still counted), flushes,
  * sometimes trims, and leaves with _exit(0). A failed check aborts the child.
  * Checks: the parent waits for every child and requires exit status 0 (a signal or an abort
  * is a failure, reported with the fork number); a child still running after 30 s is hung: the
  * parent prints its threads' stacks through gdb when it can, kills it and fails (a backstop
  * alarm kills the child 30 s later if the parent is gone); the workers' own pattern checks;
- * at the end the accounting identity and blocks in use back to the start.
+ * at the end the accounting identity and each class's blocks in use (both tiers) back to the
+ * start.
  * Sanitizer builds (ASan and TSan): the child and the main thread's inherited blocks stay off
  * the system allocator (no raw memory, nothing over 512 bytes, nothing over 320 in debug mode,
  * whose header and guards take up to 192 bytes of a pool block); in debug mode the workers'
@@ -173,7 +175,7 @@ static void fk_child(stress_block *inherited, uint64_t nfork) {
     stress_rng_init(&r, stress_cfg.seed ^ 0xF0F0F0F0u, nfork);
     for (int i = 0; i < FK_MAIN_BLOCKS; i++)
         stress_free(&inherited[i]);
-    stress_block b[PYMT_NUM_SIZE_CLASSES + 8];
+    stress_block b[PYMT_NUM_SIZE_CLASSES + 10];
     memset(b, 0, sizeof b);
     size_t max = STRESS_SANITIZED ? fk_pool_max() : PYMT_SMALL_REQUEST_THRESHOLD;
     for (int c = 0; c < PYMT_NUM_SIZE_CLASSES; c++)
@@ -185,9 +187,10 @@ static void fk_child(stress_block *inherited, uint64_t nfork) {
         stress_alloc(&b[n++], STRESS_OBJMEM, 100 * 1024, &r);
         stress_alloc(&b[n++], STRESS_MEM, 48, &r);
         stress_alloc(&b[n++], STRESS_MEM, 64 * 1024, &r);
+        stress_alloc(&b[n++], STRESS_OBJMEM, 300 * 1024, &r); /* past the medium ceiling */
         stress_alloc_object(&b[n++], &fk_vtype, 30); /* 24 + 720 bytes: past the threshold */
-        stress_realloc(&b[0], 600);                  /* pool -> system allocator */
-        stress_realloc(&b[PYMT_NUM_SIZE_CLASSES], 200); /* system allocator -> pool */
+        stress_realloc(&b[0], 600);                     /* pool -> medium tier (or system) */
+        stress_realloc(&b[PYMT_NUM_SIZE_CLASSES], 200); /* medium tier (or system) -> pool */
         stress_realloc(&b[PYMT_NUM_SIZE_CLASSES + 3], 100); /* raw, 64 KiB -> 100 bytes */
     } else {
         stress_realloc(&b[0], 300); /* pool -> pool, another class */
@@ -280,7 +283,7 @@ int main(int argc, char **argv) {
     stress_rng_init(&r, stress_cfg.seed, 0);
     stress_block mine[FK_MAIN_BLOCKS];
     memset(mine, 0, sizeof mine);
-    uint64_t forks = 0;
+    uint64_t forks = 0, children_ok = 0;
     double child_wait = 0;
     for (; forks < stress_cfg.ops; forks++) {
         if (stress_time_up())
@@ -311,6 +314,7 @@ int main(int argc, char **argv) {
             stress_fail("child of fork %" PRIu64 " (pid %d) exited with status %d", forks + 1,
                         (int)pid, WEXITSTATUS(st));
         }
+        children_ok++;
     }
     /* Release pairs with the workers' acquire: they stop after the last fork. */
     atomic_store_explicit(&fk_stop, true, memory_order_release);
@@ -327,7 +331,8 @@ int main(int argc, char **argv) {
     stress_summary(&s,
                    "forks=%" PRIu64 " children_ok=%" PRIu64 " mean_child_ms=%.2f"
                    " worker_ops=%" PRIu64 " drained_by_main=%zu",
-                   forks, forks, forks ? child_wait * 1000 / (double)forks : 0.0, ops, drained);
+                   forks, children_ok, forks ? child_wait * 1000 / (double)forks : 0.0, ops,
+                   drained);
     stress_slots_destroy(&fk_slots);
     free(tables);
     free(recs);

@@ -11,10 +11,14 @@
  * Each thread makes 32 blocks (85% object memory of every class, 5% object memory up to 2 KiB,
  * 5% raw memory, 5% objects), checks and frees about half, swaps 8 live ones into a shared
  * array of 2048 slots and frees what it takes out (blocks of threads that are gone, most of
- * them), frees the rest, and returns.
+ * them), frees the rest, and returns. Every 100th thread lives longer: between making its
+ * blocks and freeing half, it runs 2000 operations on them (allocate, free, realloc, swap
+ * through the slots), enough to fill and spill its cache's bins and pass its share of the
+ * budget, so bugs that need many operations of one thread can show before the thread exits.
  * Checks: every block's pattern before every free; after all threads: the per-class accounting
- * identity, blocks in use and large blocks back to the start, no block left in any thread
- * cache (blocks_cached == 0 after the main thread flushes), at most one live cache (main's);
+ * identity, each class's blocks in use and the large blocks back to the start, no block of
+ * either tier left in any thread cache (blocks_cached == 0 in every class after the main
+ * thread flushes; a failure names the class), at most one live cache (main's);
  * the resident set (/proc/self/statm, sampled every 16 threads started) never more than the
  * thread caches' budget plus a constant (TC_RSS_CONSTANT, TC_RSS_CONSTANT_DEBUG in debug
  * mode: what they are made of, measured) plus 256 KiB per thread alive over its start;
@@ -31,8 +35,8 @@
  *
  * Defaults: CI  --threads 4 --ops 20000 threads --seconds 60 (cap). 100,000 threads took
  *           4 s in release on the two-core CI machine when quiet, 10 s when loaded (thread
- *           creation dominates); the stress label runs every scenario three times (plain,
- *           PYMT_TCACHE=0, PYMT_MALLOC=debug) and under both sanitizers, which make thread
+ *           creation dominates); the stress label runs every scenario six times (plain and five
+ *           modes: stress/CMakeLists.txt) and under both sanitizers, which make thread
  *           creation far slower, so CI takes a fifth: 20,000 threads are still over three
  *           times what a per-thread leak of 16 KiB needs to break the RSS bound.
  *           soak --threads 8 --ops 100000 threads --seconds 900
@@ -56,6 +60,8 @@
 
 #define TC_BLOCKS 32   /* blocks per short-lived thread */
 #define TC_SWAPS 8     /* of which handed to the shared slots */
+#define TC_LONG_EVERY 100 /* every this many threads, one lives longer: */
+#define TC_LONG_OPS 2000  /* this many more operations on its blocks */
 #define TC_SLOTS 2048
 #define TC_MAX_LARGE 2048
 /* The resident set over the start that is not the thread caches': made of the blocks alive at
@@ -84,30 +90,66 @@ typedef struct tc_lane {
     stress_block *table[TC_BLOCKS];  /* records in hand (they move through the slots) */
     unsigned id;                     /* owner id of the lane's current thread */
     uint64_t frees, adopted;         /* totals over the lane's threads */
+    uint64_t long_lived, reallocs;   /* threads that lived longer, their reallocs */
 } tc_lane;
 
 static stress_slots tc_slots;
+
+static void tc_alloc(stress_block *b, stress_rng *r) {
+    uint64_t k = stress_rng_below(r, 100);
+    if (k < 85)
+        stress_alloc(b, STRESS_OBJMEM, 1 + stress_rng_below(r, PYMT_SMALL_REQUEST_THRESHOLD), r);
+    else if (k < 90)
+        stress_alloc(b, STRESS_OBJMEM, stress_rand_size(r, TC_MAX_LARGE), r);
+    else if (k < 95)
+        stress_alloc(b, STRESS_MEM, stress_rand_size(r, TC_MAX_LARGE), r);
+    else if (k < 98)
+        stress_alloc_object(b, &tc_type, 0);
+    else
+        stress_alloc_object(b, &tc_vtype, (ptrdiff_t)stress_rng_below(r, 80));
+}
+
+/* The longer life of every TC_LONG_EVERY-th thread: TC_LONG_OPS operations on its blocks. */
+static void tc_long_life(tc_lane *l, stress_rng *r) {
+    l->long_lived++;
+    for (int op = 0; op < TC_LONG_OPS; op++) {
+        int i = (int)stress_rng_below(r, TC_BLOCKS);
+        stress_block *b = l->table[i];
+        uint64_t k = stress_rng_below(r, 100);
+        if (!b->p) {
+            tc_alloc(b, r);
+        } else if (k < 40) {
+            stress_free(b);
+            l->frees++;
+        } else if (k < 75 && b->fam != STRESS_OBJECT) {
+            /* mostly up to 2 KiB, across 512; a fifth anywhere (stress_rand_size) */
+            stress_realloc(b, stress_rng_pct(r, 80) ? 1 + stress_rng_below(r, TC_MAX_LARGE)
+                                                    : stress_rand_size(r, TC_MAX_LARGE));
+            l->reallocs++;
+        } else {
+            stress_block *got = stress_slots_swap(&tc_slots, stress_rng_below(r, TC_SLOTS), b);
+            l->table[i] = got;
+            if (got->p) {
+                l->adopted++;
+                stress_free(got);
+                l->frees++;
+            }
+        }
+    }
+    for (int i = 0; i < TC_BLOCKS; i++) /* the short life's steps expect every record live */
+        if (!l->table[i]->p)
+            tc_alloc(l->table[i], r);
+}
 
 static void *tc_thread(void *arg) {
     tc_lane *l = arg;
     stress_tid = l->id;
     stress_rng r;
     stress_rng_init(&r, stress_cfg.seed, l->id);
-    for (int i = 0; i < TC_BLOCKS; i++) {
-        stress_block *b = l->table[i];
-        uint64_t k = stress_rng_below(&r, 100);
-        if (k < 85)
-            stress_alloc(b, STRESS_OBJMEM, 1 + stress_rng_below(&r, PYMT_SMALL_REQUEST_THRESHOLD),
-                         &r);
-        else if (k < 90)
-            stress_alloc(b, STRESS_OBJMEM, stress_rand_size(&r, TC_MAX_LARGE), &r);
-        else if (k < 95)
-            stress_alloc(b, STRESS_MEM, stress_rand_size(&r, TC_MAX_LARGE), &r);
-        else if (k < 98)
-            stress_alloc_object(b, &tc_type, 0);
-        else
-            stress_alloc_object(b, &tc_vtype, (ptrdiff_t)stress_rng_below(&r, 80));
-    }
+    for (int i = 0; i < TC_BLOCKS; i++)
+        tc_alloc(l->table[i], &r);
+    if (l->id % TC_LONG_EVERY == 0)
+        tc_long_life(l, &r);
     for (int i = 0; i < TC_BLOCKS; i++)
         if (stress_rng_pct(&r, 50)) {
             stress_free(l->table[i]);
@@ -210,10 +252,12 @@ int main(int argc, char **argv) {
     size_t drained = stress_slots_drain(&tc_slots);
     pthread_attr_destroy(&attr);
 
-    uint64_t frees = drained, adopted = 0;
+    uint64_t frees = drained, adopted = 0, long_lived = 0, reallocs = 0;
     for (unsigned j = 0; j < nl; j++) {
         frees += lanes[j].frees;
         adopted += lanes[j].adopted;
+        long_lived += lanes[j].long_lived;
+        reallocs += lanes[j].reallocs;
     }
     size_t peak = tc_maxrss_bytes();
     size_t live_bound = ((size_t)TC_SLOTS + (size_t)nl * TC_BLOCKS) * TC_MAX_LARGE;
@@ -239,20 +283,22 @@ int main(int argc, char **argv) {
                     (now_limit - cfg.tcache_budget) >> 10);
 
     pymt_stats s = stress_end_check(&base);
-    size_t cached = 0;
-    for (int c = 0; c < PYMT_NUM_SIZE_CLASSES; c++)
-        cached += s.classes[c].blocks_cached;
-    if (cached != 0)
-        stress_fail("after every thread exited and main flushed, %zu blocks are still in thread "
-                    "caches", cached);
+    for (int c = 0; c < STRESS_CLASS_ROWS; c++)
+        if (stress_class_row(&s, c)->blocks_cached != 0) {
+            char name[48];
+            stress_fail("after every thread exited and main flushed, %zu blocks of %s are still "
+                        "in thread caches", stress_class_row(&s, c)->blocks_cached,
+                        stress_class_name(&s, c, name, sizeof name));
+        }
     if (s.threads_cached > 1)
         stress_fail("after every thread exited, %zu threads still have a cache", s.threads_cached);
     stress_summary(&s,
-                   "threads_started=%" PRIu64 " frees=%" PRIu64 " adopted_from_slots=%" PRIu64
+                   "threads_started=%" PRIu64 " long_lived=%" PRIu64 " reallocs=%" PRIu64
+                   " frees=%" PRIu64 " adopted_from_slots=%" PRIu64
                    " drained_by_main=%zu rss_start_kib=%zu rss_peak_kib=%zu rss_bound_kib=%zu"
                    " rss_now_most_over_start_kib=%zu (thread %" PRIu64 ") tcache_budget_kib=%zu",
-                   started, frees, adopted, drained, rss0 >> 10, peak >> 10, limit >> 10,
-                   rss_excess >> 10, now_most_at, s.tcache_budget >> 10);
+                   started, long_lived, reallocs, frees, adopted, drained, rss0 >> 10, peak >> 10,
+                   limit >> 10, rss_excess >> 10, now_most_at, s.tcache_budget >> 10);
     stress_slots_destroy(&tc_slots);
     free(recs);
     free(running);

@@ -13,13 +13,15 @@
  * so the frees are cross-thread), each flushes its cache, and the leader (burst thread 1)
  * reads the stats. Every third round, and the last, the leader also calls pymt_trim().
  * Background threads meanwhile run a steady churn of malloc/realloc/free over 64 blocks each
- * (sizes up to 1 KiB), until the last round is over.
+ * (stress_rand_size up to 1 KiB, and now and then a medium or large size), until the last
+ * round is over.
  * Checks (skipped when the mode has no pools, e.g. PYMT_MALLOC=malloc; said in the summary):
  *   - at the peak of a burst, arenas_current is at least the burst's bytes (at block size) in
  *     MiB: the blocks are in arenas (new ones, or ones earlier rounds left mapped);
  *   - in every trim round, after the trim every arena still mapped beyond the reserve holds a
  *     pool with blocks (in use or cached): arenas_current <= arenas_reserve + the pools
- *     assigned to a class, + 1 for an arena a background thread may take meanwhile; and when
+ *     assigned to a class and the medium classes' arenas (the background threads' sizes reach
+ *     the medium tier), + 1 for an arena a background thread may take meanwhile; and when
  *     the burst's peak had more arenas than that, arenas_reclaimed_total grew during the round.
  *     The background threads' blocks are allocated while bursts are live, from the bursts'
  *     pools, so over many rounds they spread across the bursts' arenas: the earlier checks, that
@@ -27,10 +29,10 @@
  *     for the CI's 6 rounds but failed in long runs (20-200 rounds in: 35-42 of 42-43 arenas
  *     still mapped after a trim, pinned by about 100 pools of background blocks);
  *   - at the end (everything freed, all threads joined, main flushed, pymt_trim), arenas_current
- *     is at most its start value + arenas_reserve + 1 + the pools that still hold blocks (in
- *     debug mode the quarantine keeps some freed blocks allocated underneath);
- *   - the pattern of every block before every free; the per-class accounting identity; blocks
- *     in use and large blocks back to the start.
+ *     is at most its start value + arenas_reserve + 1 + the pools and medium arenas that still
+ *     hold blocks (in debug mode the quarantine keeps some freed blocks allocated underneath);
+ *   - the pattern of every block before every free; the per-class accounting identity; each
+ *     class's blocks in use (both tiers) and large blocks back to the start.
  *
  * Defaults: CI  --threads 4 --ops 6 rounds --seconds 60 (cap)
  *           soak --threads 8 --ops 1000000 rounds --seconds 600 (so: ten minutes of rounds)

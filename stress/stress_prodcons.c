@@ -7,8 +7,8 @@
  * depot and the core, or it piles up.
  *
  * Threads: --threads N is split into ceil(N/2) producers and the rest consumers (at least one
- * of each). Each producer makes --ops blocks: 80% object memory (every class, around the
- * threshold, up to 2 KiB), 10% raw memory, 10% objects of two fixed-size types; sometimes in
+ * of each). Each producer makes --ops blocks: 80% object memory (stress_rand_size: every class,
+ * around the threshold, up to 2 KiB, now and then any medium class and past it), 10% raw memory, 10% objects of two fixed-size types; sometimes in
  * bursts of 64. The ring is Vyukov's bounded MPMC queue written with C11 atomics (a sequence
  * number per cell, acquire/release on it; no locks), 1024 cells; a full or empty ring yields.
  * Consumers check each block's pattern (owner = the producer, its serial), resize 20% of the
@@ -16,7 +16,10 @@
  * through the block's family. A consumer stops when every producer has finished and the ring
  * is empty.
  * Checks: every block's pattern before free and realloc; blocks consumed == blocks produced;
- * at the end the per-class accounting identity and blocks in use back to the start.
+ * at the end the per-class accounting identity and each class's blocks in use (both tiers)
+ * back to the start; with the caches on in the pymalloc mode, at least one batch adopted from
+ * the depot per 1,000 blocks (handoffs_adopted; see main). stress.prodcons.small_cache runs it
+ * with the smallest cache budget, so the depot carries most blocks.
  *
  * Defaults: CI  --threads 6 --ops 300000 (per producer) --seconds 60 (cap)
  *           soak --threads 16 --ops 20000000 --seconds 600
@@ -232,9 +235,10 @@ int main(int argc, char **argv) {
      * handoffs_adopted also counts arenas reused from the reserve (thousands here with the
      * medium tier on, whose arenas empty and retire; none without it), so the bound bites on
      * a depot that hands nothing over only where the tier is off (PYMT_MEDIUM=0, hardened).
-     * Measured: 15,000-20,000 adoptions for 900,000 blocks in release, about 50 blocks each
-     * (figures for the sanitizer builds in stress/CMakeLists.txt); the bound is a tenth of
-     * that rate and more. */
+     * Measured (handoffs_adopted for the blocks made, caches on): release 15,000-20,000 for
+     * 900,000 (medium_off and harden the lower end), ThreadSanitizer 3,700-5,600 for 200,000,
+     * AddressSanitizer 7,400-11,900 for 400,000; the bound, a batch per 1,000 blocks, is 17x
+     * to 18x below the least of those. */
     size_t adopted = st.handoffs_adopted - base.adopted;
     if (st.mode == PYMT_MODE_PYMALLOC && st.tcache_enabled &&
         adopted < produced / PC_BLOCKS_PER_ADOPTION)

@@ -406,6 +406,13 @@ static const char *const hardened[] = {"PYMT_MALLOC=pymalloc", "PYMT_HARDEN=1", 
                                        NULL};
 static const char *const hardened_nocache[] = {"PYMT_MALLOC=pymalloc", "PYMT_HARDEN=1",
                                                "PYMT_TCACHE=0", NULL};
+
+/* check_stopped with the thread caches on, then off. */
+static void check_stopped_both(const char *name, const char *key, const char *const *words) {
+    check_stopped(name, hardened, key, words);
+    check_stopped(name, hardened_nocache, key, words);
+}
+
 static const char *const plain[] = {"PYMT_MALLOC=pymalloc", "PYMT_HARDEN=0", "PYMT_TCACHE",
                                     NULL};
 static const char *const plain_nocache[] = {"PYMT_MALLOC=pymalloc", "PYMT_HARDEN=0",
@@ -439,14 +446,12 @@ static void del_or_realloc_of_a_freed_block_stops_with_a_report(void) {
 
 static void free_of_an_interior_pointer_stops_with_a_report(void) {
     const char *const words[] = {"free(", "not the start of a block", "class 3", NULL};
-    check_stopped("child_free_of_an_interior_pointer", hardened, "block=", words);
-    check_stopped("child_free_of_an_interior_pointer", hardened_nocache, "block=", words);
+    check_stopped_both("child_free_of_an_interior_pointer", "block=", words);
 }
 
 static void free_of_an_uncarved_block_stops_with_a_report(void) {
     const char *const words[] = {"free of block", "never handed out", "class 1", NULL};
-    check_stopped("child_free_of_an_uncarved_block", hardened, "block=", words);
-    check_stopped("child_free_of_an_uncarved_block", hardened_nocache, "block=", words);
+    check_stopped_both("child_free_of_an_uncarved_block", "block=", words);
 }
 
 static void overwritten_link_in_the_cache_stops_with_a_report(void) {
@@ -464,20 +469,17 @@ static void overwritten_link_in_the_pool_stops_with_a_report(void) {
 
 static void smashed_pool_header_stops_with_a_report(void) {
     const char *const words[] = {"corrupted pool header at", "canary", "overflow", NULL};
-    check_stopped("child_smashed_pool_header", hardened, "pool=", words);
-    check_stopped("child_smashed_pool_header", hardened_nocache, "pool=", words);
+    check_stopped_both("child_smashed_pool_header", "pool=", words);
 }
 
 static void smashed_free_pool_header_stops_the_purge(void) {
     const char *const words[] = {"corrupted pool header at", "canary", "overflow", NULL};
-    check_stopped("child_smashed_free_pool_header", hardened, "pool=", words);
-    check_stopped("child_smashed_free_pool_header", hardened_nocache, "pool=", words);
+    check_stopped_both("child_smashed_free_pool_header", "pool=", words);
 }
 
 static void double_free_after_the_arena_went_stops_with_a_report(void) {
     const char *const words[] = {"free(", "in no pool in use", "double free", NULL};
-    check_stopped("child_double_free_after_the_arena_went", hardened, "block=", words);
-    check_stopped("child_double_free_after_the_arena_went", hardened_nocache, "block=", words);
+    check_stopped_both("child_double_free_after_the_arena_went", "block=", words);
 }
 
 static void double_free_of_a_depot_batch_head_stops_at_adoption(void) {

@@ -54,6 +54,18 @@ static const bool pymt__config_medium = !PYMT_CONFIG_NO_MEDIUM; /* the medium ti
 #define PYMT__FAST_ENTRY __attribute__((aligned(64)))
 #define PYMT__TLS __thread __attribute__((tls_model("initial-exec")))
 
+/* Ask for the cache line of p in a state this thread may write, without waiting for it and
+ * without faulting (p may be NULL or anything). x86-64 spells it out, as GCC emits the write
+ * hint only under -mprfchw and otherwise falls back to a read prefetch: prefetchw (0F 0D /1) is
+ * in every x86-64 processor, executed as a no-op by the Intel ones that predate it. */
+static inline void pymt__prefetch_write(const void *p) {
+#if defined(__x86_64__)
+    __asm__ volatile("prefetchw (%0)" : : "r"(p));
+#else
+    __builtin_prefetch(p, 1, 3);
+#endif
+}
+
 /* Assertions: on in the debug preset, nothing in release. pymt__assert_expensive runs a
  * validator (a bool function that walks a structure: pymt__pool_check_locked and friends); it
  * is evaluated only in the debug preset, where it may cost time proportional to the heap. */

@@ -60,12 +60,19 @@ static inline bool pymt__tbin_room_take(pymt__tbin *b) {
 #endif
 
 /* Pop a block of class c (small or medium) for a request of n bytes off the bin; NULL when
- * the bin is empty. */
+ * the bin is empty. The next block's line is fetched for writing at once: a bin is a chain
+ * through the blocks, and after a batch freed by another thread (a consumer's, through the
+ * depot) each block's line is still in that thread's cache. Without it the next pop waits for
+ * the line, shared, and the caller's first write waits again to own it; with it the line comes
+ * owned while the caller works. Producer/consumer 1:1 ran 1.4x (batched 1.7x) on a machine
+ * whose cores pass lines slowly; the hot pair, whose next block is in L1, ran the same. */
 static inline void *pymt__tcache_pop(unsigned c, size_t n) {
     pymt__tbin *b = pymt__tcache_bin(c);
     void *p = b->head;
     if (pymt__likely(p != NULL)) {
-        b->head = pymt__blk_get(p, 0);
+        void *next = pymt__blk_get(p, 0);
+        b->head = next;
+        pymt__prefetch_write(next);
         pymt__tbin_room_inc(b);
         PYMT_TRACK_ALLOC(p, n);
     }

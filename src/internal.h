@@ -56,8 +56,9 @@ static const bool pymt__config_medium = !PYMT_CONFIG_NO_MEDIUM; /* the medium ti
 
 /* Ask for the cache line of p in a state this thread may write, without waiting for it and
  * without faulting (p may be NULL or anything). x86-64 spells it out, as GCC emits the write
- * hint only under -mprfchw and otherwise falls back to a read prefetch: prefetchw (0F 0D /1) is
- * in every x86-64 processor, executed as a no-op by the Intel ones that predate it. */
+ * hint only under -mprfchw and otherwise falls back to a read prefetch. prefetchw (0F 0D /1)
+ * is a hint that does not fault where CPUID does not list it (MSVC emits it unconditionally,
+ * and Windows 10 requires it of every x86-64 processor); there it may do less. */
 static inline void pymt__prefetch_write(const void *p) {
 #if defined(__x86_64__)
     __asm__ volatile("prefetchw (%0)" : : "r"(p));

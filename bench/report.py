@@ -16,6 +16,7 @@ published summary (bench/results/) has only that one.
   report.py plot RUN               gnuplot PNG and SVG: ratios to glibc, thread scaling, memory
   report.py publish RUN DEST       summary, table and plots of RUN into DEST (bench/results)
   report.py compare OLD NEW        per benchmark and allocator, new/old, flagged beyond spread
+                                   (a note first when the runs were on different machines)
 
 How to read the figures. Each round runs every allocator's process once, one after the
 other (ci/bench rotates the order from round to round), so a change in the machine's load
@@ -998,9 +999,24 @@ def cmd_publish(path, dest):
         sys.stdout = saved
 
 
+def machine(run):
+    """What a run's figures depend on besides the code: processor, CPUs, clock."""
+    ctx, info = run.get("context", {}), run.get("info", {})
+    return "%s, %s CPUs at %s MHz" % (info.get("cpu", "?"), ctx.get("num_cpus", "?"),
+                                       ctx.get("mhz_per_cpu", "?"))
+
+
 def cmd_compare(old, new):
     ro_run, rn_run = load_run(old), load_run(new)
     ro, rn = ro_run["results"], rn_run["results"]
+    mo, mn = machine(ro_run), machine(rn_run)
+    if mo != mn:
+        # A VM that moved to another host changes every column at once, and not by the same
+        # factor: a change of machine read as a change of code cost a session once.
+        print("note: the two runs were made on different machines (old: %s; new: %s): M "
+              "items/s and new/old say little about the code; the 'vs glibc' column, each "
+              "ratio to glibc in its own run, says more, and an A/B of two builds on one "
+              "machine settles it" % (mo, mn))
     print("%-40s %-14s %10s %10s %8s %9s  %s" % (
         "benchmark", "allocator", "old", "new", "new/old", "vs glibc", "verdict"))
     counts = {"faster": 0, "slower": 0, "same": 0}

@@ -79,6 +79,8 @@ static void stats_collect(pymt_stats *s) {
     s->tcache_flushes = flushes;
     s->handoffs_published = pub + ac.published;
     s->handoffs_adopted = ad + ac.adopted;
+    s->depot_batches_published = pub;
+    s->depot_batches_adopted = ad;
     s->threads_cached = threads;
     if (pymt__opt.debug) {
         size_t live[3];
@@ -196,6 +198,8 @@ PYMT_API void pymt_print_stats(FILE *f) {
             s.tcache_flushes);
     fprintf(f, "# lock-free handoffs pub / adopted = %zu / %zu\n", s.handoffs_published,
             s.handoffs_adopted);
+    fprintf(f, "# depot batches pub / adopted      = %zu / %zu\n", s.depot_batches_published,
+            s.depot_batches_adopted);
     fprintf(f, "# threads with a cache             = %zu\n", s.threads_cached);
     if (s.tcache_enabled) {
         fprintf(f, "# thread cache budget / share      = %zu / %zu bytes\n", s.tcache_budget,

@@ -18,7 +18,7 @@
  * Checks: every block's pattern before free and realloc; blocks consumed == blocks produced;
  * at the end the per-class accounting identity and each class's blocks in use (both tiers)
  * back to the start; with the caches on in the pymalloc mode, at least one batch adopted from
- * the depot per 1,000 blocks (handoffs_adopted; see main). stress.prodcons.small_cache runs it
+ * the depot per 1,000 blocks (depot_batches_adopted; see main). stress.prodcons.small_cache runs it
  * with the smallest cache budget, so the depot carries most blocks.
  *
  * Defaults: CI  --threads 6 --ops 300000 (per producer) --seconds 60 (cap)
@@ -232,14 +232,13 @@ int main(int argc, char **argv) {
         stress_fail("produced %" PRIu64 " blocks, consumed %" PRIu64, produced, consumed);
     pymt_stats st = stress_end_check(&base);
     /* Consumers' caches overflow and producers' run dry: batches must go through the depot.
-     * handoffs_adopted also counts arenas reused from the reserve (thousands here with the
-     * medium tier on, whose arenas empty and retire; none without it), so the bound bites on
-     * a depot that hands nothing over only where the tier is off (PYMT_MEDIUM=0, hardened).
-     * Measured (handoffs_adopted for the blocks made, caches on): release 15,000-20,000 for
-     * 900,000 (medium_off and harden the lower end), ThreadSanitizer 3,700-5,600 for 200,000,
-     * AddressSanitizer 7,400-11,900 for 400,000; the bound, a batch per 1,000 blocks, is 17x
-     * to 18x below the least of those. */
-    size_t adopted = st.handoffs_adopted - base.adopted;
+     * depot_batches_adopted counts the depot's batches alone (handoffs_adopted also counts
+     * arenas reused from the reserve, which met the bound by themselves while the depot handed
+     * nothing over). Measured (batches adopted for the blocks made, caches on): release
+     * 16,000-21,700 for 900,000 and medium_off 7,700 for 450,000, ThreadSanitizer 3,700-5,500
+     * for 200,000 and 1,700 for 100,000, AddressSanitizer 8,400-10,700 for 400,000 and 3,500
+     * for 200,000; the bound, a batch per 1,000 blocks, is 17x below the least of those. */
+    size_t adopted = st.depot_batches_adopted - base.adopted;
     if (st.mode == PYMT_MODE_PYMALLOC && st.tcache_enabled &&
         adopted < produced / PC_BLOCKS_PER_ADOPTION)
         stress_fail("%zu batches adopted from the depot for %" PRIu64 " blocks (at least one per "
@@ -248,7 +247,7 @@ int main(int argc, char **argv) {
     stress_summary(&st,
                   "producers=%u consumers=%u blocks=%" PRIu64 " consumer_reallocs=%" PRIu64
                   " ring_full_waits=%" PRIu64 " ring_empty_waits=%" PRIu64
-                  " handoffs_adopted=%zu tcache_budget_kib=%zu",
+                  " depot_batches_adopted=%zu tcache_budget_kib=%zu",
                   pc_producers, nt - pc_producers, produced, reallocs, pwaits, cwaits, adopted,
                   st.tcache_budget >> 10);
     stress_barrier_destroy(&pc_start);

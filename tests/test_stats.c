@@ -4,10 +4,12 @@
  * blocks_in_use moves by exactly the blocks the test holds and comes back after it frees;
  * the byte totals follow the block counts; a smaller struct_size writes only that prefix and
  * a larger one only sizeof(pymt_stats); NULL or a too small struct_size is -1 + EINVAL;
- * pymt_print_stats writes a row per size class. Runs with PYMT_MALLOC=pymalloc (set by CMake)
- * so the per-class figures are pool blocks. */
+ * pymt_print_stats writes a row per size class; depot_batches_* count the batches that cross
+ * threads through the depot, and no arena. Runs with PYMT_MALLOC=pymalloc (set by CMake) so the
+ * per-class figures are pool blocks. */
 #include "check.h"
 
+#include <pthread.h>
 #include <stddef.h>
 
 static void blocks_add_up_in_every_class(void) {
@@ -321,6 +323,55 @@ static void print_stats_null_means_stderr(void) {
     release_held();
 }
 
+enum { CROSS_BLOCKS = 4096 };
+static void *cross_blocks[CROSS_BLOCKS];
+static pthread_barrier_t cross_bar;
+
+static void *free_cross_blocks(void *arg) {
+    (void)arg;
+    for (int i = 0; i < CROSS_BLOCKS; i++)
+        pymt_object_free(cross_blocks[i]);
+    pthread_barrier_wait(&cross_bar);
+    /* stay until the other thread has allocated again: a thread whose exit halves the live
+     * caches gives the depot back to the pools */
+    pthread_barrier_wait(&cross_bar);
+    return NULL;
+}
+
+/* A thread frees 4096 blocks this one allocated: its full magazines go to the depot, and this
+ * thread, allocating as many again, adopts batches from it. The depot's counts move, and by no
+ * more than handoffs_*, which also count arenas; without thread caches there is no depot and
+ * they stay 0. */
+static void depot_batches_count_the_batches_that_cross_threads(void) {
+    pymt_stats a = check_stats();
+    for (int i = 0; i < CROSS_BLOCKS; i++)
+        CHECK((cross_blocks[i] = pymt_object_malloc(32)) != NULL);
+    CHECK_EQ(pthread_barrier_init(&cross_bar, NULL, 2), 0);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, free_cross_blocks, NULL), 0);
+    pthread_barrier_wait(&cross_bar);
+    for (int i = 0; i < CROSS_BLOCKS; i++)
+        CHECK((cross_blocks[i] = pymt_object_malloc(32)) != NULL);
+    pymt_stats b = check_stats();
+    pthread_barrier_wait(&cross_bar);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK_EQ(pthread_barrier_destroy(&cross_bar), 0);
+    size_t pub = b.depot_batches_published - a.depot_batches_published;
+    size_t ad = b.depot_batches_adopted - a.depot_batches_adopted;
+    if (!pymt_tcache_enabled()) {
+        CHECK_EQ(b.depot_batches_published, 0);
+        CHECK_EQ(b.depot_batches_adopted, 0);
+    } else {
+        CHECK(pub >= 1);
+        CHECK(ad >= 1);
+        CHECK(ad <= pub);
+    }
+    CHECK(pub <= b.handoffs_published - a.handoffs_published);
+    CHECK(ad <= b.handoffs_adopted - a.handoffs_adopted);
+    for (int i = 0; i < CROSS_BLOCKS; i++)
+        pymt_object_free(cross_blocks[i]);
+}
+
 static const check_case cases[] = {
     CHECK_CASE(blocks_add_up_in_every_class),
     CHECK_CASE(blocks_in_use_move_by_exactly_what_the_test_holds),
@@ -333,5 +384,6 @@ static const check_case cases[] = {
     CHECK_CASE(null_or_too_small_struct_size_is_einval),
     CHECK_CASE(print_stats_writes_a_row_per_class),
     CHECK_CASE(print_stats_null_means_stderr),
+    CHECK_CASE(depot_batches_count_the_batches_that_cross_threads),
 };
 CHECK_MAIN(cases)

@@ -291,6 +291,11 @@ typedef struct pymt_stats {
      * class: blocks whose pages went back, and those of them taken again, since the start */
     size_t medium_blocks_purged_total;
     size_t medium_blocks_refaulted_total;
+    /* the depot alone (handoffs_* above also count arenas reused from the reserve): batches
+     * of free blocks thread caches published on it (a full magazine, an exiting thread's) and
+     * batches they adopted from it, since the start; 0 without thread caches */
+    size_t depot_batches_published;
+    size_t depot_batches_adopted;
 } pymt_stats;
 
 /* Fill *out (whose size the caller passes, for compatibility across versions: only the first

@@ -72,7 +72,7 @@ void stress_baseline_take(stress_baseline *b) {
     b->debug[1] = s.debug_blocks_objmem;
     b->debug[2] = s.debug_blocks_object;
     b->quarantined = s.debug_quarantine_blocks;
-    b->adopted = s.handoffs_adopted;
+    b->adopted = s.depot_batches_adopted;
 }
 
 static const char *stress_mode_name(pymt_mode m) {

@@ -23,7 +23,7 @@ typedef struct stress_baseline {
     size_t large;                     /* object-family blocks on the system allocator */
     size_t debug[3];                  /* live debug blocks: raw, object memory, objects */
     size_t quarantined;               /* debug mode: blocks in the quarantine */
-    size_t adopted;                   /* handoffs_adopted: batches and arenas taken */
+    size_t adopted;                   /* depot_batches_adopted: batches taken from the depot */
 } stress_baseline;
 
 /* Row r of both tiers (r < STRESS_CLASS_ROWS), and a name for messages ("class 3 (64 B)",

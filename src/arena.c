@@ -313,16 +313,14 @@ void pymt__arena_unmap_retiring(pymt__arena *a) {
     released_self += PYMT__ARENA_SIZE;
 }
 
-size_t pymt__arena_discard_uncarved(pymt__arena *a, size_t carved) {
+void pymt__arena_discard_uncarved(pymt__arena *a, size_t carved) {
     /* the earlier owner's last page is dirty to its end; nothing past carved is the owner's */
     size_t page = pymt__os_page_size();
     size_t end = ((size_t)a->dirty_end + page - 1) & ~(page - 1);
     if (end <= carved)
-        return 0;
+        return;
     a->dirty_end = (uint32_t)carved;
-    size_t n = pymt__os_discard((char *)a->address + carved, end - carved);
-    released_self += n;
-    return n;
+    released_self += pymt__os_discard((char *)a->address + carved, end - carved);
 }
 
 void pymt__arena_note_released(size_t bytes) {

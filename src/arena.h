@@ -83,13 +83,13 @@ void pymt__arena_retire(pymt__arena *a);
  * carves from the base up gives back the part past its own carving. Both with the owner's lock
  * held. pymt__arena_note_carved: a's owner, about to retire it, carved [0, carved).
  * pymt__arena_discard_uncarved: give back the pages of [carved, dirty_end) (the last one
- * whole), lower dirty_end to carved, and return the bytes given back (counted as released by
- * the calling thread); nothing when dirty_end is at most carved. */
+ * whole) and lower dirty_end to carved; the bytes count as released by the calling thread.
+ * Nothing when dirty_end is at most carved. */
 static inline void pymt__arena_note_carved(pymt__arena *a, size_t carved) {
     if (carved > a->dirty_end)
         a->dirty_end = (uint32_t)carved;
 }
-size_t pymt__arena_discard_uncarved(pymt__arena *a, size_t carved);
+void pymt__arena_discard_uncarved(pymt__arena *a, size_t carved);
 /* Clear the tags of a RETIRING (or RESERVE) arena and unmap it (the range keeps its place);
  * the slot goes to the free-slot stack. Counted as released by the calling thread. */
 void pymt__arena_unmap_retiring(pymt__arena *a);

@@ -202,7 +202,7 @@ static pymt__pool *arena_fresh(unsigned c) {
     /* a warm arena keeps what its earlier owner carved: the end that no block of c covers would
      * stay resident for good (the class never carves it, and a full arena is on no list that
      * pymt_trim walks), so it goes now; the trim gives back what lies past nextoffset */
-    (void)pymt__arena_discard_uncarved(a, MEDIUM_HEAD + arena_blocks(c) * pymt__class_to_size(c));
+    pymt__arena_discard_uncarved(a, MEDIUM_HEAD + arena_blocks(c) * pymt__class_to_size(c));
     pymt__pool *h = (pymt__pool *)a->address;
     h->canary = 0;
     h->szidx = c;
@@ -388,7 +388,7 @@ void pymt__medium_trim(void) {
         /* and what an arena that came warm holds past its carved blocks (an arena with blocks
          * not carved is on the list; its end past the last block went when it was taken) */
         for (pymt__pool *p = m->partial; p != NULL; p = p->nextpool)
-            (void)pymt__arena_discard_uncarved(p->arena, p->nextoffset);
+            pymt__arena_discard_uncarved(p->arena, p->nextoffset);
         m->refaulted_trim = m->refaulted; /* the swing is learned again */
         big_follow(m, size, before);
         pymt__pool *h = m->empty;

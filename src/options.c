@@ -125,7 +125,9 @@ static size_t read_size(const char *name, size_t def, size_t unit, size_t max) {
     return x;
 }
 
-/* One line for every PYMT_* variable that is neither the library's nor its tools'. */
+/* One line for every PYMT_* variable that is neither the library's nor its tools'. The
+ * library's own are also PYMT_STRESS_ENV_VARS in stress/CMakeLists.txt, which every stress test
+ * unsets but for its variant's: a new setting goes in both lists. */
 extern char **environ;
 static void warn_unknown(void) {
     static const char *const known[] = {

@@ -733,7 +733,7 @@ void pymt__pool_trim(void) {
                 dirty_forget(k, a);
                 retire_push(a, &retire);
             } else {
-                (void)pymt__arena_discard_uncarved(a, (size_t)a->ncarved << PYMT__POOL_BITS);
+                pymt__arena_discard_uncarved(a, (size_t)a->ncarved << PYMT__POOL_BITS);
             }
             a = next;
         }

@@ -365,9 +365,9 @@ static void depot_batches_count_the_batches_that_cross_threads(void) {
         CHECK(pub >= 1);
         CHECK(ad >= 1);
         CHECK(ad <= pub);
+        CHECK(pub <= b.handoffs_published - a.handoffs_published);
+        CHECK(ad <= b.handoffs_adopted - a.handoffs_adopted);
     }
-    CHECK(pub <= b.handoffs_published - a.handoffs_published);
-    CHECK(ad <= b.handoffs_adopted - a.handoffs_adopted);
     for (int i = 0; i < CROSS_BLOCKS; i++)
         pymt_object_free(cross_blocks[i]);
 }

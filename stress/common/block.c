@@ -127,10 +127,8 @@ void stress_realloc(stress_block *b, size_t newsize) {
     stress_block old = *b;
     old.p = np;
     /* The kept bytes still carry the old pattern, computed over the old size. */
-    char what[96];
-    snprintf(what, sizeof what, "realloc kept prefix (%p, %zu -> %zu bytes)", b->p, b->size,
-             newsize);
-    stress_check_prefix(&old, np, keep, what);
+    stress_check_prefix(&old, np, keep, "realloc kept prefix (%p, %zu -> %zu bytes)", b->p,
+                        b->size, newsize);
     stress_wide_resize(b->size, newsize);
     b->p = np;
     b->size = newsize;

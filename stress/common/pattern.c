@@ -2,6 +2,7 @@
 #include "pattern.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -95,7 +96,7 @@ static void stress_mismatch(const stress_block *b, const char *what, size_t off,
                 claim);
 }
 
-void stress_check_prefix(const stress_block *b, const void *p, size_t len, const char *what) {
+void stress_check_prefix(const stress_block *b, const void *p, size_t len, const char *fmt, ...) {
     size_t off = stress_region_off(b);
     size_t full = b->size > off ? b->size - off : 0;
     if (len > full)
@@ -117,6 +118,11 @@ void stress_check_prefix(const stress_block *b, const void *p, size_t len, const
             unsigned char ew[8], fw[8];
             memcpy(ew, &w, 8);
             memcpy(fw, &got, 8);
+            char what[128];
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(what, sizeof what, fmt, ap);
+            va_end(ap);
             stress_mismatch(b, what, off + k * 8 + i, n - i, ew + i, fw + i);
         }
     }

@@ -50,7 +50,9 @@ typedef struct stress_block {
 void stress_fill(stress_block *b);
 
 /* Check the first len bytes of the region against the block's (owner, serial) pattern; a
- * mismatch is reported as "<what> mismatch: ..." ("pattern", or what the caller checks). */
-void stress_check_prefix(const stress_block *b, const void *p, size_t len, const char *what);
+ * mismatch is reported as "<what> mismatch: ..." ("pattern", or what the caller checks), what
+ * formatted from fmt and its arguments only then. */
+void stress_check_prefix(const stress_block *b, const void *p, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif /* PYMT_STRESS_PATTERN_H */

@@ -12,7 +12,10 @@
 # jumps that callgrind charges to the caller) is counted the same way from callgrind's
 # per-function totals, and net = gross - loop is what the allocator's two functions execute
 # per pair, their returns included.
-# The binary comes from the bench preset (build/bench/bench/pymt_bench) unless -b is given.
+# The binary comes from the bench preset (build/bench/bench/pymt_bench) unless -b is given;
+# the allocators pymt-exe, pymt-static and pymt-shared are the same loop in pymt_pairs_exe,
+# _static and _shared beside it (bench/pairs.c), pymt linked from libpymt-exe.a (local-exec
+# TLS, executables only), libpymt.a and libpymt.so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,7 +42,11 @@ trap 'rm -rf "$tmp"' EXIT
 # Total instructions collected in one run, and those of the harness loop's own function.
 count() {  # alloc pairs
   local out=$tmp/cg.$1.$2
-  local envs
+  local envs bin=$bin
+  if [[ $1 == pymt-exe || $1 == pymt-static || $1 == pymt-shared ]]; then
+    bin=$(dirname "$bin")/pymt_pairs_${1#pymt-}
+    [[ -x $bin ]] || { echo "callgrind.sh: $bin not built" >&2; return 1; }
+  fi
   # valgrind does not follow the binary's own re-exec, so set its environment up front.
   envs=$("$bin" --alloc="$1" --print-env) || return 1
   # shellcheck disable=SC2086

@@ -109,6 +109,19 @@ static void tc_alloc(stress_block *b, stress_rng *r) {
         stress_alloc_object(b, &tc_vtype, (ptrdiff_t)stress_rng_below(r, 80));
 }
 
+/* Put the live block of record i into a random shared slot and take over what was there:
+ * that record, now this lane's, is freed here if live (a block of another, perhaps exited,
+ * thread). */
+static void tc_swap(tc_lane *l, int i, stress_rng *r) {
+    stress_block *got = stress_slots_swap(&tc_slots, stress_rng_below(r, TC_SLOTS), l->table[i]);
+    l->table[i] = got;
+    if (got->p) {
+        l->adopted++;
+        stress_free(got);
+        l->frees++;
+    }
+}
+
 /* The longer life of every TC_LONG_EVERY-th thread: TC_LONG_OPS operations on its blocks. */
 static void tc_long_life(tc_lane *l, stress_rng *r) {
     l->long_lived++;
@@ -127,13 +140,7 @@ static void tc_long_life(tc_lane *l, stress_rng *r) {
                                                     : stress_rand_size(r, TC_MAX_LARGE));
             l->reallocs++;
         } else {
-            stress_block *got = stress_slots_swap(&tc_slots, stress_rng_below(r, TC_SLOTS), b);
-            l->table[i] = got;
-            if (got->p) {
-                l->adopted++;
-                stress_free(got);
-                l->frees++;
-            }
+            tc_swap(l, i, r);
         }
     }
     for (int i = 0; i < TC_BLOCKS; i++) /* the short life's steps expect every record live */
@@ -157,16 +164,8 @@ static void *tc_thread(void *arg) {
         }
     for (int s = 0; s < TC_SWAPS; s++) {
         int i = (int)stress_rng_below(&r, TC_BLOCKS);
-        if (!l->table[i]->p)
-            continue;
-        stress_block *got = stress_slots_swap(&tc_slots, stress_rng_below(&r, TC_SLOTS),
-                                              l->table[i]);
-        l->table[i] = got;
-        if (got->p) {
-            l->adopted++;
-            stress_free(got);
-            l->frees++;
-        }
+        if (l->table[i]->p)
+            tc_swap(l, i, &r);
     }
     for (int i = 0; i < TC_BLOCKS; i++)
         if (l->table[i]->p) {

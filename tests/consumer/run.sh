@@ -84,8 +84,12 @@ if [ -e "$build/src/libpymt-exe.a" ]; then
     has "$lib/libpymt-exe.a" "$lib/pkgconfig/pymt-exe.pc"
 fi
 
-# tls_relocs ARCHIVE: the kinds of relocation its objects use to reach the thread cache
-tls_relocs() { readelf -rW "$1" | awk '$5 == "pymt__tc" { print $3 }' | sort -u | tr '\n' ' '; }
+# tls_relocs ARCHIVE: the kinds of relocation its code uses to reach the thread cache (not its
+# debugging information's, which names the variable's offset in the TLS block)
+tls_relocs() {
+    readelf -rW "$1" | awk '/^Relocation section/ { debug = index($0, ".rela.debug") > 0 }
+        !debug && $5 == "pymt__tc" { print $3 }' | sort -u | tr '\n' ' '
+}
 if [ "$(uname -m)" = x86_64 ]; then
     step "thread-local models of the archives"
     relocs=$(tls_relocs "$prefix/$lib/libpymt.a")

@@ -3,14 +3,15 @@
 #
 #   bench/callgrind.sh [-b BINARY] [-n PAIRS] [ALLOCATOR...]   (default: pymt glibc mimalloc)
 #
-# For each allocator it runs `pymt_bench --alloc=A --pairs=N` and `--pairs=2N` under
-# valgrind --tool=callgrind, collecting only inside pymtbench_pairs_* (--toggle-collect), and
-# prints (I(2N) - I(N)) / N: start-up, library initialisation and the first pool carving are
-# in both runs and cancel, so what is left is the steady-state cost of one pair, gross: the
-# allocator's instructions and the harness loop's. The loop's own share (the instructions of
-# pymtbench_pairs_* itself: the counter, the argument moves, the two calls and the two PLT
-# jumps that callgrind charges to the caller) is counted the same way from callgrind's
-# per-function totals, and net = gross - loop is what the allocator's two functions execute
+# For each allocator it runs `pymt_bench --alloc=A --pairs=N` (pymt_pairs_* for pymt-exe,
+# pymt-static and pymt-shared: see below) and `--pairs=2N` under valgrind --tool=callgrind,
+# collecting only inside pymtbench_pairs_* (--toggle-collect), and prints (I(2N) - I(N)) / N:
+# start-up, library initialisation and the first pool carving are in both runs and cancel, so
+# what is left is the steady-state cost of one pair, gross: the allocator's instructions and
+# the harness loop's. The loop's own share (the instructions of pymtbench_pairs_* itself: the
+# counter, the argument moves, the two calls and the two PLT jumps that callgrind charges to
+# the caller; no PLT jumps for pymt-static and pymt-exe) is counted the same way from
+# callgrind's per-function totals, and net = gross - loop is what the allocator's two functions execute
 # per pair, their returns included.
 # The binary comes from the bench preset (build/bench/bench/pymt_bench) unless -b is given;
 # the allocators pymt-exe, pymt-static and pymt-shared are the same loop in pymt_pairs_exe,

@@ -3,7 +3,7 @@
  *   pymt_pairs_exe     libpymt-exe.a, local-exec TLS (--alloc=pymt-exe)
  *   pymt_pairs_static  libpymt.a, initial-exec TLS relaxed by the linker (--alloc=pymt-static)
  *   pymt_pairs_shared  libpymt.so, each call through the PLT (--alloc=pymt-shared)
- * bench/callgrind.sh counts the first in its pymt-exe row; farm-bench times them against each
+ * bench/callgrind.sh counts each under its --alloc name; farm-bench times them against each
  * other (docs/benchmarks.md, session 26). The loop is pymt_bench's (bench_memory.cc): the same
  * two calls and the same barrier on the pointer.
  *

@@ -1,5 +1,6 @@
 #!/bin/sh
-# run.sh BUILD_DIR WORK_DIR: prove that a built pymt can be used from outside.
+# run.sh BUILD_DIR WORK_DIR [exe|noexe]: prove that a built pymt can be used from outside
+# (exe: the build made libpymt-exe.a, PYMT_EXE_ARCHIVE; the default noexe).
 #   1. install only the "library" component of BUILD_DIR into WORK_DIR/prefix and check that
 #      it holds the library, headers and package files and none of the clients; on x86-64,
 #      that libpymt.a's thread-local accesses are initial-exec (it may go into a shared
@@ -19,6 +20,11 @@ set -eu
 
 build=$(cd "$1" && pwd)
 work=$2
+case ${3:-noexe} in
+exe) exe_archive=yes ;;
+noexe) exe_archive=no ;;
+*) echo "run.sh: the third argument is exe or noexe, not $3" >&2; exit 2 ;;
+esac
 cmake=${CMAKE:-cmake}
 cc=${CC:-cc}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -65,7 +71,7 @@ cmake_consumer() {
     "$cmake" --build "$dir" >>"$dir.log" 2>&1 || { cat "$dir.log" >&2; exit 1; }
     run_bin "$dir/consumer_shared" shared
     run_bin "$dir/consumer_static" static
-    if [ -e "$build/src/libpymt-exe.a" ]; then
+    if [ "$exe_archive" = yes ]; then
         run_bin "$dir/consumer_exe" static
     fi
 }
@@ -78,10 +84,10 @@ lib=${lib#"$prefix"/}
 has include/pymt/pymt.h "$lib/libpymt.so" "$lib/libpymt.a" "$lib/cmake/pymt/pymtConfig.cmake" \
     "$lib/pkgconfig/pymt.pc" "$lib/pkgconfig/pymt-static.pc"
 lacks bin/pymt-python "$lib/libpymt-malloc.so" "$lib/libpymt-pyhook.so"
-exe_archive=no
-if [ -e "$build/src/libpymt-exe.a" ]; then
-    exe_archive=yes
+if [ "$exe_archive" = yes ]; then
     has "$lib/libpymt-exe.a" "$lib/pkgconfig/pymt-exe.pc"
+else
+    lacks "$lib/libpymt-exe.a" "$lib/pkgconfig/pymt-exe.pc"
 fi
 
 # tls_relocs ARCHIVE: the kinds of relocation its code uses to reach the thread cache (not its

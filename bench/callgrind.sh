@@ -3,20 +3,18 @@
 #
 #   bench/callgrind.sh [-b BINARY] [-n PAIRS] [ALLOCATOR...]   (default: pymt glibc mimalloc)
 #
-# For each allocator it runs `pymt_bench --alloc=A --pairs=N` (pymt_pairs_* for pymt-exe,
-# pymt-static and pymt-shared: see below) and `--pairs=2N` under valgrind --tool=callgrind,
-# collecting only inside pymtbench_pairs_* (--toggle-collect), and prints (I(2N) - I(N)) / N:
-# start-up, library initialisation and the first pool carving are in both runs and cancel, so
-# what is left is the steady-state cost of one pair, gross: the allocator's instructions and
-# the harness loop's. The loop's own share (the instructions of pymtbench_pairs_* itself: the
-# counter, the argument moves, the two calls and the two PLT jumps that callgrind charges to
-# the caller; no PLT jumps for pymt-static and pymt-exe) is counted the same way from
-# callgrind's per-function totals, and net = gross - loop is what the allocator's two functions execute
-# per pair, their returns included.
+# For each allocator it runs `pymt_bench --alloc=A --pairs=N` (pymt_pairs_* for pymt-static and
+# pymt-shared: see below) and `--pairs=2N` under valgrind --tool=callgrind, collecting only inside
+# pymtbench_pairs_* (--toggle-collect), and prints (I(2N) - I(N)) / N: start-up, library
+# initialisation and the first pool carving are in both runs and cancel, so what is left is the
+# steady-state cost of one pair, gross: the allocator's instructions and the harness loop's. The
+# loop's own share (the instructions of pymtbench_pairs_* itself: the counter, the argument moves,
+# the two calls and the two PLT jumps that callgrind charges to the caller; no PLT for pymt-static)
+# is counted the same way from callgrind's per-function totals, and net = gross - loop is what the
+# allocator's two functions execute per pair, their returns included.
 # The binary comes from the bench preset (build/bench/bench/pymt_bench) unless -b is given;
-# the allocators pymt-exe, pymt-static and pymt-shared are the same loop in pymt_pairs_exe,
-# _static and _shared beside it (bench/pairs.c), pymt linked from libpymt-exe.a (local-exec
-# TLS, executables only), libpymt.a and libpymt.so.
+# the allocators pymt-static and pymt-shared are the same loop in pymt_pairs_static and
+# pymt_pairs_shared beside it (bench/pairs.c), pymt linked from libpymt.a and libpymt.so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,7 +42,7 @@ trap 'rm -rf "$tmp"' EXIT
 count() {  # alloc pairs
   local out=$tmp/cg.$1.$2
   local envs bin=$bin
-  if [[ $1 == pymt-exe || $1 == pymt-static || $1 == pymt-shared ]]; then
+  if [[ $1 == pymt-static || $1 == pymt-shared ]]; then
     bin=$(dirname "$bin")/pymt_pairs_${1#pymt-}
     [[ -x $bin ]] || { echo "callgrind.sh: $bin not built" >&2; return 1; }
   fi

@@ -1,8 +1,7 @@
-/* pairs.c: the hot pair of pymt_bench --pairs in a small C program, built three times to show
- * what the way pymt is linked costs (bench/CMakeLists.txt):
- *   pymt_pairs_exe     libpymt-exe.a, local-exec TLS (--alloc=pymt-exe)
- *   pymt_pairs_static  libpymt.a, initial-exec TLS relaxed by the linker (--alloc=pymt-static)
+/* pairs.c: the hot pair of pymt_bench --pairs in a small C program, built twice to show what
+ * the way pymt is linked costs (bench/CMakeLists.txt):
  *   pymt_pairs_shared  libpymt.so, each call through the PLT (--alloc=pymt-shared)
+ *   pymt_pairs_static  libpymt.a, direct calls (--alloc=pymt-static)
  * bench/callgrind.sh counts each under its --alloc name; farm-bench times them against each
  * other (docs/benchmarks.md, session 26). The loop is pymt_bench's (bench_memory.cc): the same
  * two calls and the same barrier on the pointer.
@@ -16,7 +15,7 @@
 #include <string.h>
 
 #ifndef PYMT_PAIRS_KIND
-#error "PYMT_PAIRS_KIND names the build: pymt-exe, pymt-static or pymt-shared"
+#error "PYMT_PAIRS_KIND names the build: pymt-static or pymt-shared"
 #endif
 
 __attribute__((noinline)) void pymtbench_pairs_c(long n) {

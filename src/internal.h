@@ -52,16 +52,7 @@ static const bool pymt__config_medium = !PYMT_CONFIG_NO_MEDIUM; /* the medium ti
  * and churn at 0.95-0.97x after an unrelated change moved them by 16 bytes, 1.00-1.02x once
  * aligned (6 interleaved rounds each). */
 #define PYMT__FAST_ENTRY __attribute__((aligned(64)))
-/* The thread-local variables' model. initial-exec: each access adds an offset read from the
- * GOT to the thread pointer; such code links into executables and shared objects alike.
- * local-exec (PYMT__TLS_LOCAL_EXEC, the objects of libpymt-exe.a): the offset is a constant
- * the linker writes into the instruction, one instruction less on each fast path, but only an
- * executable may contain it (src/CMakeLists.txt). */
-#if defined(PYMT__TLS_LOCAL_EXEC)
-#define PYMT__TLS __thread __attribute__((tls_model("local-exec")))
-#else
 #define PYMT__TLS __thread __attribute__((tls_model("initial-exec")))
-#endif
 
 /* Ask for the cache line of p in a state this thread may write, without waiting for it and
  * without faulting (p may be NULL or anything). x86-64 spells it out, as GCC emits the write

@@ -26,8 +26,8 @@ void pymt__objmem_free_slow(void *p) PYMT__NOINLINE;
  * pop: a block for n bytes from the thread's bin of its class; NULL when the bin is empty, n is
  * 0 or past the pools' ceiling (513..the medium ceiling only while the tier is on). */
 static inline void *pymt__objmem_pop(size_t n) {
-    if (pymt__likely(n - 1 < PYMT__SMALL_MAX))
-        return pymt__tcache_pop(pymt__size_to_class(n), n);
+    if (pymt__likely(n <= PYMT__SMALL_MAX))
+        return pymt__tcache_pop_small(n);
     if (n - 1 < pymt__medium_limit())
         return pymt__tcache_pop(pymt__size_to_medium_class(n), n);
     return NULL;

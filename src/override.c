@@ -62,9 +62,10 @@ PYMT__NOINLINE static void *preload_small_slow(size_t n) {
     return pymt__table_override->malloc(pymt__table_override->ctx, n);
 }
 
-/* A block for 1 <= n <= 512 (or a glibc block when pooling is off). */
+/* A block for 0 <= n <= 512 (or a glibc block when pooling is off); 0 always misses, and the
+ * table makes it unique and non-NULL, as glibc does (the debug backend guards it). */
 static inline void *preload_small(size_t n) {
-    void *p = pymt__tcache_pop(pymt__size_to_class(n), n);
+    void *p = pymt__tcache_pop_small(n);
     if (pymt__likely(p != NULL))
         return p;
     return preload_small_slow(n);
@@ -109,13 +110,8 @@ PYMT__NOINLINE static void *preload_sys_memalign(size_t alignment, size_t n) {
  * pymt's object memory, which counts its large blocks: free() cannot tell such a block from
  * one glibc handed out before the preload, so the count would only grow. */
 static inline void *preload_malloc(size_t n) {
-    if (n - 1 < PYMT__SMALL_MAX) /* 1..512 */
+    if (pymt__likely(n <= PYMT__SMALL_MAX))
         return preload_small(n);
-    if (n == 0) {
-        /* unique and non-NULL, as glibc's; the table sees 0 (the debug backend guards it) */
-        void *p = pymt__tcache_pop(0, 1);
-        return p != NULL ? p : preload_small_slow(0);
-    }
     if (n <= pymt__medium_limit())
         return preload_medium(n);
     return preload_large_malloc(n);

@@ -59,15 +59,33 @@ static inline bool pymt__tbin_room_take(pymt__tbin *b) {
 }
 #endif
 
-/* Pop a block of class c (small or medium) for a request of n bytes off the bin; NULL when
- * the bin is empty. The next block's line is fetched for writing at once: a bin is a chain
- * through the blocks, and after a batch freed by another thread (a consumer's, through the
- * depot) each block's line is still in that thread's cache. Without it the next pop waits for
- * the line, shared, and the caller's first write waits again to own it; with it the line comes
- * owned while the caller works. Producer/consumer 1:1 ran 1.4x (batched 1.7x) on a machine
- * whose cores pass lines slowly; the hot pair, whose next block is in L1, ran the same. */
-static inline void *pymt__tcache_pop(unsigned c, size_t n) {
-    pymt__tbin *b = pymt__tcache_bin(c);
+/* The bin at byte offset off of the thread's block (0: the untagged bin; 16 * (c + 1): class
+ * c's). On x86-64 the block's offset from the thread pointer (a GOT word: initial-exec TLS)
+ * and the thread pointer are added to off straight from memory, one instruction fewer than
+ * taking the block's address and then the bin's; in rdx, as pymt__tcache_bin's. */
+static inline pymt__tbin *pymt__tcache_bin_at(uintptr_t off) {
+    _Static_assert(offsetof(pymt__tcache_tls, bins) == sizeof(pymt__tbin), "untagged bin first");
+#if defined(__x86_64__)
+    __asm__("addq pymt__tc@gottpoff(%%rip), %0\n\t"
+            "addq %%fs:0, %0"
+            : "+d"(off));
+    return (pymt__tbin *)off;
+#else
+    pymt__tbin *b = (pymt__tbin *)((char *)&pymt__tc + off);
+    __asm__("" : "+r"(b));
+    return b;
+#endif
+}
+
+/* Pop a block for a request of n bytes off bin b (tbin_pop), or off the thread's bin of class c
+ * (tcache_pop, small or medium); NULL when the bin is empty. The next block's line is fetched for
+ * writing at once: a bin is a chain through the blocks, and after a batch freed by another thread
+ * (a consumer's, through the depot) each block's line is still in that thread's cache. Without it
+ * the next pop waits for the line, shared, and the caller's first write waits again to own it;
+ * with it the line comes owned while the caller works. Producer/consumer 1:1 ran 1.4x (batched
+ * 1.7x) on a machine whose cores pass lines slowly; the hot pair, whose next block is in L1, ran
+ * the same. */
+static inline void *pymt__tbin_pop(pymt__tbin *b, size_t n) {
     void *p = b->head;
     if (pymt__likely(p != NULL)) {
         void *next = pymt__blk_get(p, 0);
@@ -77,6 +95,19 @@ static inline void *pymt__tcache_pop(unsigned c, size_t n) {
         PYMT_TRACK_ALLOC(p, n);
     }
     return p;
+}
+static inline void *pymt__tcache_pop(unsigned c, size_t n) {
+    return pymt__tbin_pop(pymt__tcache_bin(c), n);
+}
+
+/* The same for a small request, 0 <= n <= PYMT__SMALL_MAX, whose bin comes straight from n:
+ * the small classes' bins follow the untagged bin 16 bytes apart, so n rounded up to 16 is the
+ * bin's offset in the thread's block (0, for n = 0, is the untagged bin, never given a block:
+ * the pop misses and the slow path serves the request). */
+static inline void *pymt__tcache_pop_small(size_t n) {
+    _Static_assert(sizeof(pymt__tbin) == PYMT__ALIGNMENT, "a bin per 16 bytes of request");
+    uintptr_t off = ((uintptr_t)n + PYMT__ALIGNMENT - 1) & ~(uintptr_t)(PYMT__ALIGNMENT - 1);
+    return pymt__tbin_pop(pymt__tcache_bin_at(off), n);
 }
 
 /* Push block p of class c (small or medium) on bin b; false when the bin is full (or not in

@@ -1,16 +1,14 @@
 #!/bin/sh
-# run.sh BUILD_DIR WORK_DIR [exe|noexe]: prove that a built pymt can be used from outside
-# (exe: the build made libpymt-exe.a, PYMT_EXE_ARCHIVE; the default noexe).
+# run.sh BUILD_DIR WORK_DIR: prove that a built pymt can be used from outside.
 #   1. install only the "library" component of BUILD_DIR into WORK_DIR/prefix and check that
-#      it holds the library, headers and package files and none of the clients; on x86-64,
-#      that libpymt.a's thread-local accesses are initial-exec (it may go into a shared
-#      object) and libpymt-exe.a's local-exec;
+#      it holds the library, headers and package files and none of the clients, and on
+#      x86-64 that libpymt.a reaches its thread-local data by initial-exec only (the model
+#      a shared object may hold: libpymt-pyhook.so and embedders link the archive into one);
 #   2. configure and build this directory's project against the prefix with find_package,
-#      linking pymt::pymt (shared), pymt::pymt_static and pymt::pymt_exe;
+#      linking pymt::pymt (shared) and pymt::pymt_static;
 #   3. build main.c with cc and `pkg-config --cflags --libs pymt` (shared: must run without
 #      LD_LIBRARY_PATH, through the run-time path pymt.pc carries), with pymt-static (no
-#      libpymt.so in the binary), fully static (-static, pkg-config --static), and with
-#      pymt-exe;
+#      libpymt.so in the binary), and fully static (-static, pkg-config --static);
 #   4. configure and build the project against the build tree (-Dpymt_DIR=BUILD_DIR);
 #   5. when BUILD_DIR built the clients: a default install (every component) has them, and
 #      `--component clients` installs them and nothing of the library.
@@ -20,11 +18,6 @@ set -eu
 
 build=$(cd "$1" && pwd)
 work=$2
-case ${3:-noexe} in
-exe) exe_archive=yes ;;
-noexe) exe_archive=no ;;
-*) echo "run.sh: the third argument is exe or noexe, not $3" >&2; exit 2 ;;
-esac
 cmake=${CMAKE:-cmake}
 cc=${CC:-cc}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -71,9 +64,6 @@ cmake_consumer() {
     "$cmake" --build "$dir" >>"$dir.log" 2>&1 || { cat "$dir.log" >&2; exit 1; }
     run_bin "$dir/consumer_shared" shared
     run_bin "$dir/consumer_static" static
-    if [ "$exe_archive" = yes ]; then
-        run_bin "$dir/consumer_exe" static
-    fi
 }
 
 step "install the library component into a temporary prefix"
@@ -84,28 +74,14 @@ lib=${lib#"$prefix"/}
 has include/pymt/pymt.h "$lib/libpymt.so" "$lib/libpymt.a" "$lib/cmake/pymt/pymtConfig.cmake" \
     "$lib/pkgconfig/pymt.pc" "$lib/pkgconfig/pymt-static.pc"
 lacks bin/pymt-python "$lib/libpymt-malloc.so" "$lib/libpymt-pyhook.so"
-if [ "$exe_archive" = yes ]; then
-    has "$lib/libpymt-exe.a" "$lib/pkgconfig/pymt-exe.pc"
-else
-    lacks "$lib/libpymt-exe.a" "$lib/pkgconfig/pymt-exe.pc"
-fi
-
-# tls_relocs ARCHIVE: the kinds of relocation its code uses to reach the thread cache (not its
-# debugging information's, which names the variable's offset in the TLS block)
-tls_relocs() {
-    readelf -rW "$1" | awk '/^Relocation section/ { debug = index($0, ".rela.debug") > 0 }
-        !debug && $5 == "pymt__tc" { print $3 }' | sort -u | tr '\n' ' '
-}
 if [ "$(uname -m)" = x86_64 ]; then
-    step "thread-local models of the archives"
-    relocs=$(tls_relocs "$prefix/$lib/libpymt.a")
+    # the relocations by which the code (not its debugging information, which names the
+    # variable's offset in the TLS block) reaches the thread cache
+    relocs=$(readelf -rW "$prefix/$lib/libpymt.a" |
+        awk '/^Relocation section/ { debug = index($0, ".rela.debug") > 0 }
+            !debug && $5 == "pymt__tc" { print $3 }' | sort -u | tr '\n' ' ')
     [ "$relocs" = "R_X86_64_GOTTPOFF " ] ||
         fail "libpymt.a reaches pymt__tc by '$relocs', not by initial-exec alone"
-    if [ "$exe_archive" = yes ]; then
-        relocs=$(tls_relocs "$prefix/$lib/libpymt-exe.a")
-        [ "$relocs" = "R_X86_64_TPOFF32 " ] ||
-            fail "libpymt-exe.a reaches pymt__tc by '$relocs', not by local-exec alone"
-    fi
 fi
 
 step "find_package against the installed prefix"
@@ -126,11 +102,6 @@ run_bin "$work/pc_static" static
 "$cc" -static -o "$work/pc_fully_static" "$here/main.c" \
     $(pkg-config --cflags --libs --static pymt-static)
 run_bin "$work/pc_fully_static" static
-if [ "$exe_archive" = yes ]; then
-    # shellcheck disable=SC2046
-    "$cc" -o "$work/pc_exe" "$here/main.c" $(pkg-config --cflags --libs pymt-exe)
-    run_bin "$work/pc_exe" static
-fi
 unset PKG_CONFIG_PATH
 
 step "find_package against the build tree"
@@ -147,8 +118,7 @@ if [ -e "$build/clients/libpymt-malloc.so" ]; then
     root=$work/prefix-clients
     "$cmake" --install "$build" --prefix "$root" --component clients >"$work/install-clients.log"
     has "$lib/libpymt-malloc.so"
-    lacks include "$lib/libpymt.so" "$lib/libpymt.a" "$lib/libpymt-exe.a" "$lib/pkgconfig" \
-        "$lib/cmake"
+    lacks include "$lib/libpymt.so" "$lib/libpymt.a" "$lib/pkgconfig" "$lib/cmake"
 fi
 
 step "all consumers ok"

@@ -15,18 +15,29 @@
 
 extern PYMT__TLS pymt__tcache_tls pymt__tc;
 
-/* The bin of class c, its address computed once: without the empty asm GCC re-derives the TLS
- * address for every access to the _Atomic count. On x86-64 the asm puts it in rdx, so that a
- * popped block is loaded straight into rax, the return register (GCC otherwise holds the bin
- * in rax and needs one more move). */
-static inline pymt__tbin *pymt__tcache_bin(unsigned c) {
-    pymt__tbin *b = &pymt__tc.bins[c];
+/* The bin at byte offset off of the thread's block (0: the untagged bin; 16 * (c + 1): class
+ * c's), its address computed once: GCC left to itself re-derives the TLS address for every
+ * access to the _Atomic count. On x86-64 the block's offset from the thread pointer (a GOT
+ * word: initial-exec TLS) and the thread pointer are added to off straight from memory, one
+ * instruction fewer than taking the block's address and then the bin's, and the bin is in rdx,
+ * so that a popped block is loaded straight into rax, the return register. */
+static inline pymt__tbin *pymt__tcache_bin_at(uintptr_t off) {
+    _Static_assert(offsetof(pymt__tcache_tls, bins) == sizeof(pymt__tbin), "untagged bin first");
 #if defined(__x86_64__)
-    __asm__("" : "+d"(b));
+    __asm__("addq pymt__tc@gottpoff(%%rip), %0\n\t"
+            "addq %%fs:0, %0"
+            : "+d"(off));
+    return (pymt__tbin *)off;
 #else
+    pymt__tbin *b = (pymt__tbin *)((char *)&pymt__tc + off);
     __asm__("" : "+r"(b));
-#endif
     return b;
+#endif
+}
+
+/* The bin of class c (small or medium). */
+static inline pymt__tbin *pymt__tcache_bin(unsigned c) {
+    return pymt__tcache_bin_at(((uintptr_t)c + 1) * sizeof(pymt__tbin));
 }
 
 /* The owner's updates of a bin's room, its only writer (stats read it with relaxed loads).
@@ -58,24 +69,6 @@ static inline bool pymt__tbin_room_take(pymt__tbin *b) {
     return true;
 }
 #endif
-
-/* The bin at byte offset off of the thread's block (0: the untagged bin; 16 * (c + 1): class
- * c's). On x86-64 the block's offset from the thread pointer (a GOT word: initial-exec TLS)
- * and the thread pointer are added to off straight from memory, one instruction fewer than
- * taking the block's address and then the bin's; in rdx, as pymt__tcache_bin's. */
-static inline pymt__tbin *pymt__tcache_bin_at(uintptr_t off) {
-    _Static_assert(offsetof(pymt__tcache_tls, bins) == sizeof(pymt__tbin), "untagged bin first");
-#if defined(__x86_64__)
-    __asm__("addq pymt__tc@gottpoff(%%rip), %0\n\t"
-            "addq %%fs:0, %0"
-            : "+d"(off));
-    return (pymt__tbin *)off;
-#else
-    pymt__tbin *b = (pymt__tbin *)((char *)&pymt__tc + off);
-    __asm__("" : "+r"(b));
-    return b;
-#endif
-}
 
 /* Pop a block for a request of n bytes off bin b (tbin_pop), or off the thread's bin of class c
  * (tcache_pop, small or medium); NULL when the bin is empty. The next block's line is fetched for
@@ -128,7 +121,10 @@ static inline bool pymt__tcache_push(void *p, unsigned c) {
 }
 
 /* Push block p on the bin of its pool tag (pymt__pool_tag: (class + 1) * 2, the bin's offset
- * from the untagged bin in units of 8 bytes; 0 for the untagged bin, which is always full). */
+ * from the untagged bin in units of 8 bytes; 0 for the untagged bin, which is always full).
+ * Not through pymt__tcache_bin_at: the tag would need a shift before its two adds, where here
+ * the block's address is taken beside the tag's load and one scaled lea joins them, the same
+ * count with the tag one instruction from the bin. */
 static inline bool pymt__tcache_push_tagged(void *p, unsigned tag) {
     _Static_assert(offsetof(pymt__tcache_tls, bins) == sizeof(pymt__tbin), "untagged bin first");
     _Static_assert(sizeof(pymt__tbin) == 8u << PYMT__TAG_SHIFT, "bin offset = tag * 8");

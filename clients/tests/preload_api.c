@@ -56,8 +56,10 @@ static void small_requests_come_from_the_pools(void) {
     }
     for (int i = 0; i < N; i++)
         free(p[i]);
-    void *z = malloc(0);
+    void *z = malloc(0), *z2 = malloc(0); /* distinct blocks, as glibc's */
     CHECK(z != NULL && malloc_usable_size(z) == (debug_mode() ? 0 : 16));
+    CHECK(z2 != NULL && z2 != z);
+    free(z2);
     free(z);
     /* 1000 bytes: the medium class of 1024 bytes, or glibc's block (usable size 8 mod 16) past
      * pymalloc's threshold with the medium tier off */

@@ -7,8 +7,12 @@
  *
  * A core is pymalloc's bookkeeping, unchanged, over the arenas it took (pymt__arena_new_locked
  * under its lock). There are pymt__pool_init's number of them (PYMT_CORES, by default one per
- * online CPU up to PYMT__CORES_MAX). A thread is given a core at its first visit, round robin,
- * and a refill (pymt__pool_take) takes blocks from that core only. A block always goes back to
+ * online CPU up to PYMT__CORES_MAX). A thread is given a core at its first visit, the one with
+ * the fewest live threads (ties taken in turn; a thread counts until its cache goes:
+ * pymt__pool_thread_gone), and a refill (pymt__pool_take) takes blocks from that core only.
+ * Round robin, which this replaced, ignored exits: with threads coming and going, two
+ * long-lived threads shared one core (its lock, its depot, lines of each other's blocks) while
+ * another core had none. A block always goes back to
  * the core of its arena (pymt__pool_give_chains gives the runs of its first block's core as
  * it walks, then locks each other core once), so a core's counts describe its own arenas
  * exactly, and cross-thread frees need nothing more than that. A thread never holds two core
@@ -42,6 +46,7 @@
 #include "pool_core.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "os.h"
@@ -51,8 +56,14 @@ pymt__core pymt__cores[PYMT__CORES_MAX] = {
     [0 ... PYMT__CORES_MAX - 1] = {.mutex = PTHREAD_MUTEX_INITIALIZER}};
 unsigned pymt__ncores = 1; /* set once by pymt__pool_init, before any thread allocates */
 static pthread_mutex_t global_mutex = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic unsigned core_next; /* round robin of the threads over the cores */
+static _Atomic unsigned core_next; /* where the next choice starts looking: ties in turn */
 static PYMT__TLS uint8_t self_core; /* 1 + index of the calling thread's core; 0: not chosen */
+static PYMT__TLS bool self_counted;  /* the thread is in core_threads[self_core - 1] */
+/* Live threads per core: counted at a thread's first visit, uncounted when its cache goes. A
+ * thread that never has a cache (PYMT_TCACHE=0) stays counted, and the choice is then round
+ * robin in effect. The counts only steer the choice: relaxed, and two threads choosing at once
+ * may take the same core. */
+static _Atomic unsigned core_threads[PYMT__CORES_MAX];
 /* Bit i set once core i has taken an arena (never cleared): while one bit alone is set, every
  * pool block belongs to that core, and a chain given back needs no split by core. A thread
  * holding a block got it after its core set the bit (through the core's lock, or a depot batch
@@ -93,14 +104,42 @@ unsigned pymt__pool_cores(void) {
     return pymt__ncores;
 }
 
-/* The calling thread's core, chosen at its first visit: the threads take the cores in turn. */
+/* The core with the fewest live threads, looking from the next in turn, so ties rotate. */
+static unsigned core_least_loaded(void) {
+    unsigned n = pymt__ncores, start = pymt__fetch_add_relaxed(&core_next, 1) % n;
+    unsigned best = start, least = UINT_MAX;
+    for (unsigned j = 0; j < n; j++) {
+        unsigned k = (start + j) % n, t = pymt__load_relaxed(&core_threads[k]);
+        if (t < least) {
+            least = t;
+            best = k;
+        }
+    }
+    return best;
+}
+
+/* The calling thread's core, chosen at its first visit and counted. */
 static pymt__core *core_self(void) {
     unsigned i = self_core;
     if (pymt__unlikely(i == 0)) {
-        i = pymt__fetch_add_relaxed(&core_next, 1) % pymt__ncores + 1;
-        self_core = (uint8_t)i;
+        i = core_least_loaded();
+        pymt__fetch_add_relaxed(&core_threads[i], 1);
+        self_counted = true;
+        self_core = (uint8_t)++i;
     }
     return &pymt__cores[i - 1];
+}
+
+void pymt__pool_thread_gone(void) {
+    if (self_counted)
+        pymt__fetch_sub_relaxed(&core_threads[self_core - 1], 1);
+    else if (self_core == 0) /* a core for the thread's last calls, not counted */
+        self_core = (uint8_t)(core_least_loaded() + 1);
+    self_counted = false;
+}
+
+unsigned pymt__pool_core_threads(unsigned k) {
+    return k < pymt__ncores ? pymt__load_relaxed(&core_threads[k]) : 0;
 }
 
 unsigned pymt__pool_self_core(void) {
@@ -758,6 +797,11 @@ void pymt__pool_atfork_parent(void) {
 }
 
 void pymt__pool_atfork_child(void) {
+    /* the child's only thread is the forking one */
+    for (unsigned k = 0; k < PYMT__CORES_MAX; k++)
+        pymt__store_relaxed(&core_threads[k], 0);
+    if (self_counted)
+        pymt__store_relaxed(&core_threads[self_core - 1], 1);
     /* the forking thread took the locks in prepare and is the child's only thread: it may
      * unlock them (re-initialising an initialised mutex is undefined) */
     pymt__core_unlock();

@@ -105,9 +105,14 @@ static inline bool pymt__block_carved(const void *b) {
  * pymt__core_lock takes the global lock and every core's (stats, trim, fork, validators,
  * tests): the entry points ending in _locked need it held. */
 void pymt__pool_init(unsigned ncores, size_t purge_max);
-/* The index of the calling thread's core (chosen at its first call: the threads take the cores
- * in turn). */
+/* The index of the calling thread's core, chosen at its first call: the core with the fewest
+ * live threads (ties in turn). */
 unsigned pymt__pool_self_core(void);
+/* The calling thread's cache is gone (its destructor, at thread exit): it no longer counts as
+ * one of its core's live threads. */
+void pymt__pool_thread_gone(void);
+/* Live threads counted on core k (0 for k past the cores; tests). */
+unsigned pymt__pool_core_threads(unsigned k);
 unsigned pymt__pool_cores(void);
 void pymt__global_lock(void);
 void pymt__global_unlock(void);

@@ -178,6 +178,7 @@ static void tcache_destructor(void *arg) {
     /* off the registry, so no trimmer or reader of stats can reach the record any more */
     pymt__records_free(&records, tc);
     pymt__global_unlock();
+    pymt__pool_thread_gone();
     if (drain)
         pymt__depot_drain();
 }

@@ -1,6 +1,6 @@
 /* test_cores.c: the pool cores (pool.c), white-box. Runs with PYMT_CORES=2 (ctest ENVIRONMENT;
  * cores.one runs it again with one core, where the cases that need two say so and pass
- * trivially). It checks that threads are spread over the cores, that a block goes back to the
+ * trivially). It checks that threads are spread over the cores (each to the least loaded), that a block goes back to the
  * core of its arena however it travels (freed by another thread, in a chain that mixes both
  * cores), that every core's validators hold after each step (a block counted back on the wrong
  * core breaks its per-core counts, which pymt__heap_check_locked compares with what the pools
@@ -54,9 +54,9 @@ static void *free_job(void *arg) {
     return NULL; /* the exit gives this thread's cache back, split by core */
 }
 
-static void run(void *(*fn)(void *), job *j) {
+static void run(void *(*fn)(void *), void *arg) {
     pthread_t t;
-    REQUIRE(pthread_create(&t, NULL, fn, j) == 0);
+    REQUIRE(pthread_create(&t, NULL, fn, arg) == 0);
     REQUIRE(pthread_join(t, NULL) == 0);
 }
 
@@ -67,9 +67,9 @@ static void option_sets_the_number_of_cores(void) {
     CHECK_EQ(s.pool_cores, pymt__pool_cores());
 }
 
-/* Two threads that start one after the other take consecutive cores (round robin), so with two
- * cores their blocks come from arenas of different cores; all of a thread's blocks come from
- * its own core. */
+/* Two threads that start one after the other, when no other thread counts on a core, find the
+ * cores equally loaded and take them in turn, so with two cores their blocks come from arenas
+ * of different cores; all of a thread's blocks come from its own core. */
 static void threads_are_spread_over_the_cores(void) {
     static void *a[NB], *b[NB];
     job ja = {a, NB, 48, 0}, jb = {b, NB, 48, 0};
@@ -213,6 +213,96 @@ static void a_busy_core_lock_is_counted(void) {
     CHECK(cores_ok());
 }
 
+/* A thread takes the core with the fewest live threads: while one thread holds a core, threads
+ * started and joined one after another all take a core with fewer; each counts on its core
+ * while it lives and not after its exit. (Round robin ignored exits: every second thread
+ * joined the busy core.) */
+static pthread_barrier_t hold_bar;
+typedef struct chooser {
+    unsigned before[PYMT__CORES_MAX]; /* the counts just before the thread's first call */
+    unsigned core, during;            /* its core, and that core's count once it has it */
+} chooser;
+
+static void *choose_job(void *arg) {
+    chooser *ch = arg;
+    for (unsigned k = 0; k < pymt__pool_cores(); k++)
+        ch->before[k] = pymt__pool_core_threads(k);
+    pymt_object_free(pymt_object_malloc(64));
+    ch->core = pymt__pool_self_core();
+    ch->during = pymt__pool_core_threads(ch->core);
+    return NULL;
+}
+
+static void *hold_job(void *arg) {
+    choose_job(arg);
+    pthread_barrier_wait(&hold_bar);
+    pthread_barrier_wait(&hold_bar); /* stay alive while the others choose */
+    return NULL;
+}
+
+static bool chose_least_loaded(const chooser *ch) {
+    for (unsigned k = 0; k < pymt__pool_cores(); k++)
+        if (ch->before[k] < ch->before[ch->core])
+            return false;
+    return true;
+}
+
+static void a_thread_takes_the_least_loaded_core(void) {
+    chooser held = {{0}, 0, 0};
+    REQUIRE(pthread_barrier_init(&hold_bar, NULL, 2) == 0);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, hold_job, &held) == 0);
+    pthread_barrier_wait(&hold_bar);
+    CHECK(chose_least_loaded(&held));
+    CHECK_EQ(held.during, held.before[held.core] + 1);
+    for (int i = 0; i < 6; i++) {
+        chooser ch = {{0}, 0, 0};
+        run(choose_job, &ch);
+        CHECK(chose_least_loaded(&ch));
+        CHECK_EQ(ch.during, ch.before[ch.core] + 1);
+        /* gone with its exit: the counts are what it found */
+        for (unsigned k = 0; k < pymt__pool_cores(); k++)
+            CHECK_EQ(pymt__pool_core_threads(k), ch.before[k]);
+        if (pymt__pool_cores() >= 2 && held.before[0] == held.before[1])
+            CHECK(ch.core != held.core);
+    }
+    pthread_barrier_wait(&hold_bar);
+    REQUIRE(pthread_join(t, NULL) == 0);
+    pthread_barrier_destroy(&hold_bar);
+    CHECK_EQ(pymt__pool_core_threads(held.core), held.before[held.core]);
+}
+
+/* A child of a process whose threads count on the cores has one thread: the counts start again
+ * from it. (Counts kept from the parent's threads would steer the child's new threads away
+ * from cores nobody uses.) The main thread has no core until the child allocates. */
+static void child_counts(void *arg) {
+    (void)arg;
+    unsigned sum = 0;
+    for (unsigned k = 0; k < pymt__pool_cores(); k++)
+        sum += pymt__pool_core_threads(k);
+    CHECK_EQ(sum, 0);
+    pymt_object_free(pymt_object_malloc(64));
+    CHECK_EQ(pymt__pool_core_threads(pymt__pool_self_core()), 1);
+}
+
+static void a_child_counts_its_own_thread_only(void) {
+    chooser held = {{0}, 0, 0};
+    REQUIRE(pthread_barrier_init(&hold_bar, NULL, 2) == 0);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, hold_job, &held) == 0);
+    pthread_barrier_wait(&hold_bar);
+    unsigned sum = 0;
+    for (unsigned k = 0; k < pymt__pool_cores(); k++)
+        sum += pymt__pool_core_threads(k);
+    CHECK_EQ(sum, 1); /* the holder; the main thread never allocates here */
+    static char err[1 << 14];
+    int st = check_fork(child_counts, NULL, err, sizeof err);
+    CHECK_CHILD_EXIT0("forked child", st, err);
+    pthread_barrier_wait(&hold_bar);
+    REQUIRE(pthread_join(t, NULL) == 0);
+    pthread_barrier_destroy(&hold_bar);
+}
+
 static const check_case cases[] = {
     CHECK_CASE(option_sets_the_number_of_cores),
     CHECK_CASE(threads_are_spread_over_the_cores),
@@ -220,5 +310,7 @@ static const check_case cases[] = {
     CHECK_CASE(a_chain_mixing_cores_is_split),
     CHECK_CASE(a_busy_core_lock_is_counted),
     CHECK_CASE(a_depot_batch_stays_with_its_core),
+    CHECK_CASE(a_thread_takes_the_least_loaded_core),
+    CHECK_CASE(a_child_counts_its_own_thread_only),
 };
 CHECK_MAIN(cases)

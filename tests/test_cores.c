@@ -240,6 +240,25 @@ static void *hold_job(void *arg) {
     return NULL;
 }
 
+/* Start a thread that takes a core and holds it (alive) until hold_stop. */
+static void hold_start(pthread_t *t, chooser *held) {
+    REQUIRE(pthread_barrier_init(&hold_bar, NULL, 2) == 0);
+    REQUIRE(pthread_create(t, NULL, hold_job, held) == 0);
+    pthread_barrier_wait(&hold_bar);
+}
+static void hold_stop(pthread_t t) {
+    pthread_barrier_wait(&hold_bar);
+    REQUIRE(pthread_join(t, NULL) == 0);
+    pthread_barrier_destroy(&hold_bar);
+}
+
+static unsigned counted_threads(void) {
+    unsigned sum = 0;
+    for (unsigned k = 0; k < pymt__pool_cores(); k++)
+        sum += pymt__pool_core_threads(k);
+    return sum;
+}
+
 static bool chose_least_loaded(const chooser *ch) {
     for (unsigned k = 0; k < pymt__pool_cores(); k++)
         if (ch->before[k] < ch->before[ch->core])
@@ -249,10 +268,8 @@ static bool chose_least_loaded(const chooser *ch) {
 
 static void a_thread_takes_the_least_loaded_core(void) {
     chooser held = {{0}, 0, 0};
-    REQUIRE(pthread_barrier_init(&hold_bar, NULL, 2) == 0);
     pthread_t t;
-    REQUIRE(pthread_create(&t, NULL, hold_job, &held) == 0);
-    pthread_barrier_wait(&hold_bar);
+    hold_start(&t, &held);
     CHECK(chose_least_loaded(&held));
     CHECK_EQ(held.during, held.before[held.core] + 1);
     for (int i = 0; i < 6; i++) {
@@ -266,9 +283,7 @@ static void a_thread_takes_the_least_loaded_core(void) {
         if (pymt__pool_cores() >= 2 && held.before[0] == held.before[1])
             CHECK(ch.core != held.core);
     }
-    pthread_barrier_wait(&hold_bar);
-    REQUIRE(pthread_join(t, NULL) == 0);
-    pthread_barrier_destroy(&hold_bar);
+    hold_stop(t);
     CHECK_EQ(pymt__pool_core_threads(held.core), held.before[held.core]);
 }
 
@@ -277,30 +292,20 @@ static void a_thread_takes_the_least_loaded_core(void) {
  * from cores nobody uses.) The main thread has no core until the child allocates. */
 static void child_counts(void *arg) {
     (void)arg;
-    unsigned sum = 0;
-    for (unsigned k = 0; k < pymt__pool_cores(); k++)
-        sum += pymt__pool_core_threads(k);
-    CHECK_EQ(sum, 0);
+    CHECK_EQ(counted_threads(), 0);
     pymt_object_free(pymt_object_malloc(64));
     CHECK_EQ(pymt__pool_core_threads(pymt__pool_self_core()), 1);
 }
 
 static void a_child_counts_its_own_thread_only(void) {
     chooser held = {{0}, 0, 0};
-    REQUIRE(pthread_barrier_init(&hold_bar, NULL, 2) == 0);
     pthread_t t;
-    REQUIRE(pthread_create(&t, NULL, hold_job, &held) == 0);
-    pthread_barrier_wait(&hold_bar);
-    unsigned sum = 0;
-    for (unsigned k = 0; k < pymt__pool_cores(); k++)
-        sum += pymt__pool_core_threads(k);
-    CHECK_EQ(sum, 1); /* the holder; the main thread never allocates here */
+    hold_start(&t, &held);
+    CHECK_EQ(counted_threads(), 1); /* the holder; the main thread never allocates here */
     static char err[1 << 14];
     int st = check_fork(child_counts, NULL, err, sizeof err);
     CHECK_CHILD_EXIT0("forked child", st, err);
-    pthread_barrier_wait(&hold_bar);
-    REQUIRE(pthread_join(t, NULL) == 0);
-    pthread_barrier_destroy(&hold_bar);
+    hold_stop(t);
 }
 
 static const check_case cases[] = {

@@ -259,6 +259,32 @@ static unsigned counted_threads(void) {
     return sum;
 }
 
+/* pymt_print_stats shows the counts: its line lists core k's as the k-th number. */
+static bool stats_show_the_counts(void) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL)
+        return false;
+    pymt_print_stats(f);
+    fclose(f);
+    const char *key = "# live threads counted per core    =";
+    const char *at = strstr(text, key);
+    bool ok = at != NULL;
+    if (ok) {
+        at += strlen(key);
+        for (unsigned k = 0; k < pymt__pool_cores() && ok; k++) {
+            char *end;
+            unsigned long v = strtoul(at, &end, 10);
+            ok = end != at && v == pymt__pool_core_threads(k);
+            at = end;
+        }
+        ok = ok && *at == '\n';
+    }
+    free(text);
+    return ok;
+}
+
 static bool chose_least_loaded(const chooser *ch) {
     for (unsigned k = 0; k < pymt__pool_cores(); k++)
         if (ch->before[k] < ch->before[ch->core])
@@ -271,6 +297,7 @@ static void a_thread_takes_the_least_loaded_core(void) {
     pthread_t t;
     hold_start(&t, &held);
     CHECK(chose_least_loaded(&held));
+    CHECK(stats_show_the_counts());
     CHECK_EQ(held.during, held.before[held.core] + 1);
     for (int i = 0; i < 6; i++) {
         chooser ch = {{0}, 0, 0};

@@ -261,13 +261,9 @@ static unsigned counted_threads(void) {
 
 /* pymt_print_stats shows the counts: its line lists core k's as the k-th number. */
 static bool stats_show_the_counts(void) {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (f == NULL)
+    char *text = check_stats_text();
+    if (text == NULL)
         return false;
-    pymt_print_stats(f);
-    fclose(f);
     const char *key = "# live threads counted per core    =";
     const char *at = strstr(text, key);
     bool ok = at != NULL;

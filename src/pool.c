@@ -12,10 +12,10 @@
  * pymt__pool_thread_gone), and a refill (pymt__pool_take) takes blocks from that core only.
  * Round robin, which this replaced, ignored exits: with threads coming and going, two
  * long-lived threads shared one core (its lock, its depot, lines of each other's blocks) while
- * another core had none. A block always goes back to
- * the core of its arena (pymt__pool_give_chains gives the runs of its first block's core as
- * it walks, then locks each other core once), so a core's counts describe its own arenas
- * exactly, and cross-thread frees need nothing more than that. A thread never holds two core
+ * another core had none. A block always goes back to the core of its arena
+ * (pymt__pool_give_chains gives the runs of its first block's core as it walks, then locks
+ * each other core once), so a core's counts describe its own arenas exactly, and cross-thread
+ * frees need nothing more than that. A thread never holds two core
  * locks, except through pymt__core_lock, which takes the global lock and then every core's in
  * index order (stats, trim, fork, validators).
  * Entry points ending in _locked need pymt__core_lock held; the others lock what they need.

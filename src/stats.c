@@ -194,10 +194,12 @@ PYMT_API void pymt_print_stats(FILE *f) {
     fprintf(f, "# core lock acquisitions           = %zu (%zu cores)\n", s.lock_acquisitions,
             s.pool_cores);
     fprintf(f, "# contended core lock acquisitions = %zu\n", s.lock_contended);
-    fprintf(f, "# live threads counted per core    =");
-    for (unsigned k = 0; k < s.pool_cores; k++)
-        fprintf(f, " %u", pymt__pool_core_threads(k));
-    fprintf(f, "\n");
+    if (s.pool_cores > 0) {
+        fprintf(f, "# live threads counted per core    =");
+        for (unsigned k = 0; k < s.pool_cores; k++)
+            fprintf(f, " %u", pymt__pool_core_threads(k));
+        fprintf(f, "\n");
+    }
     fprintf(f, "# thread cache refills / flushes   = %zu / %zu\n", s.tcache_refills,
             s.tcache_flushes);
     fprintf(f, "# lock-free handoffs pub / adopted = %zu / %zu\n", s.handoffs_published,

@@ -798,7 +798,7 @@ void pymt__pool_atfork_parent(void) {
 
 void pymt__pool_atfork_child(void) {
     /* the child's only thread is the forking one */
-    for (unsigned k = 0; k < PYMT__CORES_MAX; k++)
+    for (unsigned k = 0; k < pymt__ncores; k++)
         pymt__store_relaxed(&core_threads[k], 0);
     if (self_counted)
         pymt__store_relaxed(&core_threads[self_core - 1], 1);

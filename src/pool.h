@@ -111,7 +111,7 @@ unsigned pymt__pool_self_core(void);
 /* The calling thread's cache is gone (its destructor, at thread exit): it no longer counts as
  * one of its core's live threads. */
 void pymt__pool_thread_gone(void);
-/* Live threads counted on core k (0 for k past the cores; tests). */
+/* Live threads counted on core k (0 for k past the cores; pymt_print_stats, tests). */
 unsigned pymt__pool_core_threads(unsigned k);
 unsigned pymt__pool_cores(void);
 void pymt__global_lock(void);

@@ -8,8 +8,9 @@
  * A core is pymalloc's bookkeeping, unchanged, over the arenas it took (pymt__arena_new_locked
  * under its lock). There are pymt__pool_init's number of them (PYMT_CORES, by default one per
  * online CPU up to PYMT__CORES_MAX). A thread is given a core at its first visit, the one with
- * the fewest live threads (ties taken in turn; a thread counts until its cache goes:
- * pymt__pool_thread_gone), and a refill (pymt__pool_take) takes blocks from that core only.
+ * the fewest live threads (ties taken in turn; a thread counts from the set-up of its cache,
+ * pymt__pool_thread_join, until the cache goes, pymt__pool_thread_gone), and a refill
+ * (pymt__pool_take) takes blocks from that core only.
  * Round robin, which this replaced, ignored exits: with threads coming and going, two
  * long-lived threads shared one core (its lock, its depot, lines of each other's blocks) while
  * another core had none. A block always goes back to the core of its arena
@@ -59,10 +60,11 @@ static pthread_mutex_t global_mutex = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic unsigned core_next; /* where the next choice starts looking: ties in turn */
 static PYMT__TLS uint8_t self_core; /* 1 + index of the calling thread's core; 0: not chosen */
 static PYMT__TLS bool self_counted;  /* the thread is in core_threads[self_core - 1] */
-/* Live threads per core: counted at a thread's first visit, uncounted when its cache goes. A
- * thread that never has a cache (PYMT_TCACHE=0) stays counted, and the choice is then round
- * robin in effect. The counts only steer the choice: relaxed, and two threads choosing at once
- * may take the same core. */
+/* Live threads per core: counted when a thread's cache is set up, uncounted when it goes, the
+ * two calls the thread-cache layer makes. A thread without a cache (PYMT_TCACHE=0, no memory
+ * for its record) is never counted, since nothing would uncount it at its exit; with no caches
+ * at all the choice is round robin. The counts only steer the choice: relaxed, and two threads
+ * choosing at once may take the same core. */
 static _Atomic unsigned core_threads[PYMT__CORES_MAX];
 /* Bit i set once core i has taken an arena (never cleared): while one bit alone is set, every
  * pool block belongs to that core, and a chain given back needs no split by core. A thread
@@ -118,16 +120,21 @@ static unsigned core_least_loaded(void) {
     return best;
 }
 
-/* The calling thread's core, chosen at its first visit and counted. */
+/* The calling thread's core, chosen at its first visit. */
 static pymt__core *core_self(void) {
     unsigned i = self_core;
     if (pymt__unlikely(i == 0)) {
         i = core_least_loaded();
-        pymt__fetch_add_relaxed(&core_threads[i], 1);
-        self_counted = true;
         self_core = (uint8_t)++i;
     }
     return &pymt__cores[i - 1];
+}
+
+void pymt__pool_thread_join(void) {
+    if (self_counted)
+        return;
+    pymt__fetch_add_relaxed(&core_threads[core_self()->index], 1);
+    self_counted = true;
 }
 
 void pymt__pool_thread_gone(void) {

@@ -106,8 +106,11 @@ static inline bool pymt__block_carved(const void *b) {
  * tests): the entry points ending in _locked need it held. */
 void pymt__pool_init(unsigned ncores, size_t purge_max);
 /* The index of the calling thread's core, chosen at its first call: the core with the fewest
- * live threads (ties in turn). */
+ * live threads counted (ties in turn). */
 unsigned pymt__pool_self_core(void);
+/* The calling thread's cache is set up: it counts as one of its core's live threads (its core
+ * chosen now if it has none yet). */
+void pymt__pool_thread_join(void);
 /* The calling thread's cache is gone (its destructor, at thread exit): it no longer counts as
  * one of its core's live threads. */
 void pymt__pool_thread_gone(void);

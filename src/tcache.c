@@ -285,6 +285,7 @@ pymt__tcache *pymt__tc_setup(void) {
             tc->hmag_max[c] = (uint16_t)pymt__tc_start_max(c);
     tc->state = PYMT__TC_ACTIVE;
     pymt__tc.tc = tc;
+    pymt__pool_thread_join(); /* uncounted by the destructor */
     return tc;
 }
 

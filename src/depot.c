@@ -15,7 +15,9 @@
  *
  *   batch on the depot (n >= 1 blocks of one class):
  *   first block: word 0 = stack link (written by CK), word 1 = rest of the chain
- *   second block (if n >= 2): word 0 = next block, word 1 = n;  later blocks: word 0 = next
+ *   second block (if n >= 2): word 0 = next block, word 1 = n | manifest slot << 32 (0: none)
+ *   later blocks: word 0 = next
+ *   A manifest (below) lists the addresses of the batch's blocks for the adopter's prefetch.
  *   hardened mode (harden.h: links encoded, blocks carry the free marker in word 1):
  *   first block: word 0 = encoded stack link (the batch below, NULL encoded too),
  *                word 1 = encoded (rest | n << 48)
@@ -73,6 +75,10 @@ static depot_class depots[PYMT__CORES_MAX][PYMT__NBINS] __attribute__((aligned(6
  * one medium depot (core 0's) for a medium class. */
 static depot_class *depot_of_block(unsigned c, const void *p) {
     return depots[pymt__is_medium(c) ? 0 : pymt__arena_core(p)];
+}
+/* The core whose depots depot is (depots[k]). */
+static unsigned depot_core(const depot_class *depot) {
+    return (unsigned)((depot - &depots[0][0]) / PYMT__NBINS);
 }
 /* The depot the calling thread adopts from: its core's (medium: the one). */
 static depot_class *depot_of_self(unsigned c) {
@@ -168,6 +174,77 @@ static void pop_done(depot_class *depot, unsigned c) {
 #define DEPOT_N_SHIFT 48
 #define DEPOT_REST_MASK (((uintptr_t)1 << DEPOT_N_SHIFT) - 1)
 
+/* ---- manifests: the addresses of a batch's blocks, for its adopter (default mode) --------- */
+
+/* A batch's blocks were last written by the thread that freed them, and the chain through them
+ * is a pointer chase: an adopter on another CPU that pops them one by one waits for each line
+ * to cross before it learns the next address, one transfer after another (a producer fed by a
+ * consumer). So a batch of a small class carries, when a slot is free, a manifest of its
+ * blocks' addresses, written by the publisher while the blocks are in its cache. The adopter
+ * reads the manifest (consecutive lines) and asks for every block's line at once; the pops
+ * that follow find them on their way or arrived. A prefetch is only a hint: nothing read from
+ * the manifest is followed, so it cannot corrupt a chain. (Rewriting each link from the manifest
+ * instead, stores that fetch the lines for writing, cost the batched producer/consumer 11%: the
+ * burst of stores stalls the adopter; docs/benchmarks.md, session 28.)
+ * A slot belongs to one batch from its publisher's claim until its adopter (or the drain) gives
+ * it back: the claim's acquire exchange pairs with the release that frees it, and the manifest
+ * travels with the batch through the depot's push and take like the blocks' own words. The
+ * slot's number (1..MANIFEST_SLOTS; 0: none) rides in the high half of the second block's count
+ * word. A slot whose publisher was another thread of a forked parent, caught between its claim
+ * and its push, stays claimed in the child, which has one slot fewer. */
+enum { MANIFEST_SLOTS = PYMT__DEPOT_MANIFESTS, MANIFEST_MAX = 256, MANIFEST_SHIFT = 32 };
+typedef struct manifest {
+    _Atomic bool claimed; /* by a batch on the depot, or its publisher or adopter */
+    uint32_t n;
+    const void *block[MANIFEST_MAX];
+} manifest;
+static manifest manifests[PYMT__CORES_MAX][PYMT__NCLASSES][MANIFEST_SLOTS];
+
+/* The blocks a second block's count word counts, and the manifest slot it names (0: none). */
+static size_t count_blocks(uintptr_t w) {
+    return (uint32_t)w;
+}
+static unsigned count_slot(uintptr_t w) {
+    return (unsigned)(w >> MANIFEST_SHIFT);
+}
+
+/* Record the n blocks of chain (class c, bound for core k's depot) in a free slot: returns its
+ * number, or 0 when none is free (or the class or the length takes no manifest). */
+static unsigned manifest_write(unsigned k, unsigned c, void *chain, size_t n) {
+    if (pymt__is_medium(c) || n < 3 || n > MANIFEST_MAX)
+        return 0;
+    for (unsigned i = 0; i < MANIFEST_SLOTS; i++) {
+        manifest *m = &manifests[k][c][i];
+        if (pymt__load_relaxed(&m->claimed) || pymt__exchange_acquire(&m->claimed, true))
+            continue;
+        void *b = chain;
+        for (size_t j = 0; j < n; j++, b = pymt__blk_get(b, 0))
+            m->block[j] = b;
+        m->n = (uint32_t)n;
+        return i + 1;
+    }
+    return 0;
+}
+
+unsigned pymt__depot_manifests_claimed(void) {
+    unsigned n = 0;
+    for (unsigned k = 0; k < PYMT__CORES_MAX; k++)
+        for (unsigned c = 0; c < PYMT__NCLASSES; c++)
+            for (unsigned i = 0; i < MANIFEST_SLOTS; i++)
+                n += pymt__load_relaxed(&manifests[k][c][i].claimed);
+    return n;
+}
+
+/* The batch whose manifest is slot i of core k's class c has left the depot: with want (an
+ * adopter about to pop it) its blocks' lines are asked for; the slot is given back. */
+static void manifest_done(unsigned k, unsigned c, unsigned i, bool want) {
+    manifest *m = &manifests[k][c][i - 1];
+    if (want)
+        for (size_t j = 1; j < m->n; j++) /* block 0's line batch_to_chain has just read */
+            pymt__prefetch_read(m->block[j]);
+    pymt__store_release(&m->claimed, false);
+}
+
 bool pymt__depot_push(unsigned c, void *chain, size_t n, size_t limit) {
     depot_class *depot = depot_of_block(c, chain);
     size_t had = pymt__fetch_add_relaxed(&depot[c].count, n);
@@ -182,16 +259,19 @@ bool pymt__depot_push(unsigned c, void *chain, size_t n, size_t limit) {
         depot_publish(depot, c, chain);
         return true;
     }
+    uintptr_t slot = manifest_write(depot_core(depot), c, chain, n);
     void *rest = pymt__blk_get(chain, 0);
     pymt__blk_set(chain, 1, rest);
     if (rest != NULL)
-        pymt__blk_set(rest, 1, (void *)(uintptr_t)n);
+        pymt__blk_set(rest, 1, (void *)((uintptr_t)n | slot << MANIFEST_SHIFT));
     depot_publish(depot, c, chain);
     return true;
 }
 
-/* A batch taken off the stack -> a plain chain; returns its length. */
-static size_t batch_to_chain(unsigned c, void *first) {
+/* A batch taken off the stack (from core k's depot) -> a plain chain; returns its length. Its
+ * manifest, if any, asks for its blocks' lines with want (an adopter about to pop them) and is
+ * given back either way. */
+static size_t batch_to_chain(unsigned k, unsigned c, void *first, bool want) {
     if (pymt__hardened) {
         uintptr_t w = (uintptr_t)pymt__harden_dec(first, pymt__blk_get(first, 1));
         void *rest = (void *)(w & DEPOT_REST_MASK);
@@ -204,7 +284,12 @@ static size_t batch_to_chain(unsigned c, void *first) {
     }
     void *rest = pymt__blk_get(first, 1);
     pymt__blk_set(first, 0, rest);
-    return rest != NULL ? (size_t)(uintptr_t)pymt__blk_get(rest, 1) : 1;
+    if (rest == NULL)
+        return 1;
+    uintptr_t w = (uintptr_t)pymt__blk_get(rest, 1);
+    if (count_slot(w) != 0)
+        manifest_done(k, c, count_slot(w), want);
+    return count_blocks(w);
 }
 
 void *pymt__depot_take(unsigned c, size_t *n) {
@@ -225,7 +310,7 @@ void *pymt__depot_take(unsigned c, size_t *n) {
     if (e == NULL)
         return NULL;
     pymt__tsan_acquire(&depot[c].stack); /* pairs with the release in depot_publish */
-    size_t got = batch_to_chain(c, e);
+    size_t got = batch_to_chain(depot_core(depot), c, e, true);
     pymt__fetch_sub_relaxed(&depot[c].count, got);
     *n = got;
     return e;
@@ -258,7 +343,7 @@ void pymt__depot_drain(void) {
             pymt__core_lock();
         while (e != NULL) {
             void *next = depot_next(c, e);
-            size_t got = batch_to_chain(c, e);
+            size_t got = batch_to_chain(i / PYMT__NBINS, c, e, false);
             pymt__fetch_sub_relaxed(&depot[c].count, got);
             if (medium)
                 pymt__medium_give(c, e);
@@ -283,7 +368,7 @@ static bool batch_valid(unsigned c, void *b, size_t *n) {
         *n = w >> DEPOT_N_SHIFT;
     } else {
         rest = pymt__blk_get(b, 1);
-        *n = rest != NULL ? (size_t)(uintptr_t)pymt__blk_get(rest, 1) : 1;
+        *n = rest != NULL ? count_blocks((uintptr_t)pymt__blk_get(rest, 1)) : 1;
     }
     size_t k = 0;
     for (void *q = b; q != NULL; q = q == b ? rest : pymt__link_get(q))

@@ -17,6 +17,11 @@ size_t pymt__depot_count(unsigned c);
 /* Give every depot block back to the pools (pymt_trim, fork child). Takes the core lock. */
 void pymt__depot_drain(void);
 
+/* Manifest slots per core and small class: a batch on the depot may carry one (depot.c). */
+#define PYMT__DEPOT_MANIFESTS 4u
+/* Manifest slots claimed now, over every core and class (white-box tests). */
+unsigned pymt__depot_manifests_claimed(void);
+
 /* fork child: the popper flags free again (the forking thread holds none). */
 void pymt__depot_atfork_child(void);
 

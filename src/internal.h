@@ -67,6 +67,11 @@ static inline void pymt__prefetch_write(const void *p) {
 #endif
 }
 
+/* Ask for the cache line of p for reading, without waiting for it and without faulting. */
+static inline void pymt__prefetch_read(const void *p) {
+    __builtin_prefetch(p, 0, 3);
+}
+
 /* Assertions: on in the debug preset, nothing in release. pymt__assert_expensive runs a
  * validator (a bool function that walks a structure: pymt__pool_check_locked and friends); it
  * is evaluated only in the debug preset, where it may cost time proportional to the heap. */

@@ -297,6 +297,83 @@ static void depot_check_sees_a_block_of_another_class(void) {
     pymt_object_free(p);
 }
 
+/* A batch of a small class on the depot carries a manifest of its blocks (default mode) in one
+ * of its core's slots, as long as one is free; the slot comes back when the batch leaves,
+ * taken or drained, and the chain and its count come out as they went in. (Slots that never
+ * came back would leave every later batch without one; a count word that kept the slot's
+ * number would give an adopter billions of blocks.) */
+enum { MB = 8, MBATCHES = PYMT__DEPOT_MANIFESTS + 2 };
+
+static void push_batch(unsigned c, void **b) {
+    for (size_t j = 0; j < MB; j++) {
+        PYMT_TRACK_FREE(b[j], 48);
+        pymt__link_set(b[j], j + 1 < MB ? b[j + 1] : NULL);
+        if (pymt__hardened)
+            pymt__harden_mark(b[j]);
+    }
+    REQUIRE(pymt__depot_push(c, b[0], MB, SIZE_MAX));
+}
+
+static unsigned claims_for(size_t batches) {
+    if (pymt__hardened)
+        return 0;
+    return batches < PYMT__DEPOT_MANIFESTS ? (unsigned)batches : PYMT__DEPOT_MANIFESTS;
+}
+
+static void a_batch_carries_a_manifest_until_it_leaves(void) {
+    static void *b[MBATCHES][MB];
+    unsigned c = pymt__size_to_class(48);
+    /* the blocks earlier cases left in this thread's cache (some of another core's) and on the
+     * depot go to the pools: the blocks below are then all of this thread's core, whose depot
+     * the takes read */
+    pymt_thread_flush();
+    pymt__depot_drain();
+    CHECK_EQ(pymt__depot_manifests_claimed(), 0);
+    /* every block first: a malloc of the class between two pushes could adopt a batch */
+    for (size_t i = 0; i < MBATCHES; i++)
+        for (size_t j = 0; j < MB; j++)
+            REQUIRE((b[i][j] = pymt_object_malloc(48)) != NULL);
+    for (size_t i = 0; i < MBATCHES; i++) {
+        push_batch(c, b[i]);
+        CHECK_EQ(pymt__depot_manifests_claimed(), claims_for(i + 1));
+    }
+    CHECK(pymt__depot_check(c));
+    /* the validator puts the batches back in another order: each is known by its first block */
+    bool taken[MBATCHES] = {false};
+    for (size_t t = 0; t < MBATCHES; t++) {
+        size_t n = 0, i = 0;
+        void *q = pymt__depot_take(c, &n);
+        while (i < MBATCHES && (taken[i] || q != b[i][0]))
+            i++;
+        REQUIRE(i < MBATCHES);
+        taken[i] = true;
+        CHECK_EQ(n, MB);
+        for (size_t j = 0; j < MB; j++) {
+            CHECK(q == b[i][j]);
+            void *next = pymt__link_get(q);
+            PYMT_TRACK_ALLOC(q, 48);
+            if (pymt__hardened)
+                pymt__harden_clear(q); /* live again, as a pop leaves it */
+            q = next;
+        }
+        CHECK(q == NULL);
+        size_t left = 0; /* the batches with a manifest (the first pushed) still on the depot */
+        for (size_t k = 0; k < PYMT__DEPOT_MANIFESTS; k++)
+            left += !taken[k];
+        CHECK_EQ(pymt__depot_manifests_claimed(), claims_for(left));
+    }
+    /* two batches drained to the pools give their slots back too */
+    push_batch(c, b[0]);
+    push_batch(c, b[1]);
+    CHECK_EQ(pymt__depot_manifests_claimed(), claims_for(2));
+    pymt__depot_drain();
+    CHECK_EQ(pymt__depot_manifests_claimed(), 0);
+    for (size_t i = 2; i < MBATCHES; i++)
+        for (size_t j = 0; j < MB; j++)
+            pymt_object_free(b[i][j]);
+    CHECK(all_ok());
+}
+
 /* ---- the hardened mode: its validators see what its checks are there for ------------------- */
 
 static void hardened_validators_see_a_corrupted_link_marker_and_canary(void) {
@@ -555,6 +632,7 @@ static const check_case cases[] = {
     CHECK_CASE(lists_check_sees_a_misordered_arena),
     CHECK_CASE(tcache_check_sees_a_wrong_count),
     CHECK_CASE(depot_check_sees_a_block_of_another_class),
+    CHECK_CASE(a_batch_carries_a_manifest_until_it_leaves),
     CHECK_CASE(hardened_validators_see_a_corrupted_link_marker_and_canary),
     CHECK_CASE(hardened_links_are_bound_to_their_block),
     CHECK_CASE(discard_keeps_the_pages_at_its_ends),
